@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Installs what the local stack needs on a Debian 12 machine, as root.
+# Idempotent: each step checks for its result first; downloads and builds are
+# cached in the tools dir, keyed by version.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+APT_PACKAGES=(redis-server runc iptables busybox-static zstd patchelf openssl python3-venv gcc libc6-dev curl ca-certificates)
+
+# CRIU 4.x and its libraries come from Debian trixie. They are unpacked into
+# the tools dir and criu is patched to use trixie's loader and libraries, so
+# the system's own libc is never touched.
+CRIU_PACKAGES=(criu libcompel1 libc6 libgnutls30t64 libnftables1 libnl-3-200 libprotobuf-c1 libuuid1 libbsd0
+  libmd0 libnet1 libp11-kit0 libidn2-0 libunistring5 libtasn1-6 libnettle8t64 libhogweed6t64 libgmp10
+  libjansson4 libmnl0 libnftnl11 libxtables12 libffi8 libedit2 libtinfo6 libzstd1)
+
+CRIU_DIR="$TOOLS_DIR/criu-trixie"
+ETCD_DIR="$TOOLS_DIR/etcd-v$ETCD_VERSION"
+MOTO_DIR="$TOOLS_DIR/moto-v$MOTO_VERSION"
+ROOTFS_DIR="$TOOLS_DIR/rootfs"
+
+require_root() { [ "$(id -u)" = 0 ] || die "the local stack installs system packages and runs runc: run as root"; }
+
+add_trixie_suite() {
+  local src=/etc/apt/sources.list.d/spot-rescue-trixie.sources pref=/etc/apt/preferences.d/spot-rescue-trixie
+  if [ ! -f "$src" ]; then
+    cat >"$src" <<'SRC'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+    rm -f "$STATE_DIR/.apt-updated"
+  fi
+  # Priority 50: trixie packages are never chosen unless asked for by name.
+  [ -f "$pref" ] || printf 'Package: *\nPin: release n=trixie\nPin-Priority: 50\n' >"$pref"
+}
+
+apt_update_once() {
+  mkdir -p "$STATE_DIR"
+  if [ ! -f "$STATE_DIR/.apt-updated" ]; then
+    quietly apt-update apt-get update
+    touch "$STATE_DIR/.apt-updated"
+  fi
+}
+
+install_apt_packages() {
+  local missing=() p
+  for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing Debian packages: ${missing[*]}"
+  apt_update_once
+  DEBIAN_FRONTEND=noninteractive quietly apt-install apt-get install -y --no-install-recommends "${missing[@]}"
+  # The package starts no server here; the stack runs its own on its own port.
+}
+
+download_trixie() {
+  local dest=$1; shift
+  mkdir -p "$dest"
+  local pkgs=() p
+  for p in "$@"; do pkgs+=("$p/trixie"); done
+  (cd "$dest" && apt-get download -q "${pkgs[@]}")
+}
+
+install_criu() {
+  [ -x "$CRIU_DIR/bin/criu" ] && "$CRIU_DIR/bin/criu" --version >/dev/null 2>&1 && return 0
+  log "installing CRIU 4.x from Debian trixie into the tools dir"
+  apt_update_once
+  rm -rf "$CRIU_DIR.tmp" && mkdir -p "$CRIU_DIR.tmp/debs" "$CRIU_DIR.tmp/root" "$CRIU_DIR.tmp/bin"
+  quietly criu-download download_trixie "$CRIU_DIR.tmp/debs" "${CRIU_PACKAGES[@]}"
+  local deb
+  for deb in "$CRIU_DIR.tmp"/debs/*.deb; do dpkg-deb -x "$deb" "$CRIU_DIR.tmp/root"; done
+  local lib="$CRIU_DIR/root/usr/lib/x86_64-linux-gnu"
+  cp "$CRIU_DIR.tmp/root/usr/sbin/criu" "$CRIU_DIR.tmp/bin/criu"
+  # Paths point at the final location; the tmp dir is renamed into place below.
+  patchelf --set-interpreter "$lib/ld-linux-x86-64.so.2" --force-rpath --set-rpath "$lib" "$CRIU_DIR.tmp/bin/criu"
+  rm -rf "$CRIU_DIR.tmp/debs" "$CRIU_DIR" && mv "$CRIU_DIR.tmp" "$CRIU_DIR"
+  "$CRIU_DIR/bin/criu" --version | grep -q 'Version: 4\.' || die "criu from trixie is not 4.x"
+}
+
+check_criu() {
+  local out
+  if ! out=$("$CRIU_DIR/bin/criu" check 2>&1); then
+    printf '%s\n' "$out" >&2
+    die "criu check failed: this kernel cannot checkpoint containers"
+  fi
+}
+
+install_etcd() {
+  [ -x "$ETCD_DIR/bin/etcd" ] && return 0
+  log "installing etcd $ETCD_VERSION from Debian trixie into the tools dir"
+  apt_update_once
+  rm -rf "$ETCD_DIR.tmp" && mkdir -p "$ETCD_DIR.tmp/bin"
+  quietly etcd-download download_trixie "$ETCD_DIR.tmp/debs" etcd-server
+  dpkg-deb -x "$ETCD_DIR.tmp"/debs/etcd-server_*.deb "$ETCD_DIR.tmp/root"
+  cp "$ETCD_DIR.tmp/root/usr/bin/etcd" "$ETCD_DIR.tmp/bin/etcd"
+  rm -rf "$ETCD_DIR.tmp/debs" "$ETCD_DIR.tmp/root" "$ETCD_DIR" && mv "$ETCD_DIR.tmp" "$ETCD_DIR"
+  "$ETCD_DIR/bin/etcd" --version | grep -q "etcd Version: $ETCD_VERSION" || die "unexpected etcd version"
+}
+
+install_moto() {
+  [ -x "$MOTO_DIR/bin/moto_server" ] && return 0
+  log "installing moto $MOTO_VERSION into a virtualenv in the tools dir"
+  rm -rf "$MOTO_DIR"
+  quietly moto-venv python3 -m venv "$MOTO_DIR"
+  quietly moto-pip "$MOTO_DIR/bin/pip" install --disable-pip-version-check -q "moto[server]==$MOTO_VERSION"
+}
+
+# A busybox root filesystem with the counter workload, shared read-only as the
+# base image of every local "pod"; each container gets its own copy.
+install_rootfs() {
+  local src="$REPO_ROOT/infra/workload/counter.c" stamp
+  stamp=$(sha256sum "$src" /bin/busybox | sha256sum | cut -c1-16)
+  [ -f "$ROOTFS_DIR/.stamp" ] && [ "$(cat "$ROOTFS_DIR/.stamp")" = "$stamp" ] && return 0
+  log "building the container root filesystem (busybox + counter workload)"
+  rm -rf "$ROOTFS_DIR.tmp" && mkdir -p "$ROOTFS_DIR.tmp"/{bin,proc,sys,dev,tmp,state,etc,usr/local/bin}
+  cp /bin/busybox "$ROOTFS_DIR.tmp/bin/busybox"
+  local applet
+  for applet in sh cat sleep ls echo ps kill true; do ln -s busybox "$ROOTFS_DIR.tmp/bin/$applet"; done
+  quietly build-counter gcc -static -O2 -Wall -o "$ROOTFS_DIR.tmp/usr/local/bin/counter" "$src"
+  echo 'root:x:0:0:root:/:/bin/sh' >"$ROOTFS_DIR.tmp/etc/passwd"
+  echo "$stamp" >"$ROOTFS_DIR.tmp/.stamp"
+  rm -rf "$ROOTFS_DIR" && mv "$ROOTFS_DIR.tmp" "$ROOTFS_DIR"
+}
+
+install_all() {
+  require_root
+  mkdir -p "$TOOLS_DIR" "$STATE_DIR"
+  add_trixie_suite
+  install_apt_packages
+  install_criu
+  check_criu
+  install_etcd
+  install_moto
+  install_rootfs
+  "$REPO_ROOT/infra/lib/build-k8s.sh"
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then install_all "$@"; fi

@@ -1,0 +1,65 @@
+/*
+ * The stateful workload that the demo, the e2e tests and the benchmarks
+ * migrate: it keeps all of its progress in memory, so a restart from zero is
+ * visible and a live migration is not.
+ *
+ *   counter <MiB> [progress-file]
+ *
+ * Fills <MiB> of memory with a pattern derived from each word's index, then
+ * counts forever (one tick every 10 ms). Every tick it re-verifies a rolling
+ * 8 MiB slice of the buffer, and it publishes its state atomically
+ * (write + rename) to the progress file: counter, ticks since start of this
+ * process image, completed verification sweeps and whether any word was ever
+ * found corrupt. The file is reopened on each write, so no descriptor stays
+ * open across a checkpoint.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SLICE_WORDS ((8u << 20) / sizeof(uint64_t))
+
+static inline uint64_t pattern(uint64_t i) { return (i * 0x9E3779B97F4A7C15ull) ^ 0x5ca1ab1e0ddba11ull; }
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: counter <MiB> [progress-file]\n");
+    return 2;
+  }
+  const uint64_t mib = strtoull(argv[1], NULL, 10);
+  const char *path = argc > 2 ? argv[2] : "/state/progress";
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+
+  const uint64_t words = mib * (1u << 20) / sizeof(uint64_t);
+  uint64_t *buf = words ? malloc(words * sizeof(uint64_t)) : NULL;
+  if (words && !buf) {
+    perror("malloc");
+    return 1;
+  }
+  for (uint64_t i = 0; i < words; i++) buf[i] = pattern(i);
+
+  uint64_t counter = 0, sweeps = 0, cursor = 0, corrupt = 0;
+  const struct timespec tick = {0, 10 * 1000 * 1000};
+  for (;;) {
+    counter++;
+    for (uint64_t n = 0; n < SLICE_WORDS && words; n++) {
+      if (buf[cursor] != pattern(cursor)) corrupt++;
+      if (++cursor == words) {
+        cursor = 0;
+        sweeps++;
+      }
+    }
+    FILE *f = fopen(tmp, "w");
+    if (f) {
+      fprintf(f, "counter=%llu mib=%llu sweeps=%llu corrupt=%llu pid=%d\n", (unsigned long long)counter,
+              (unsigned long long)mib, (unsigned long long)sweeps, (unsigned long long)corrupt, (int)getpid());
+      fclose(f);
+      rename(tmp, path);
+    }
+    nanosleep(&tick, NULL);
+  }
+}

@@ -1,0 +1,113 @@
+import { z } from 'zod';
+
+/**
+ * The contract between the worker (the only caller) and the node agent.
+ * Both sides validate with these schemas.
+ */
+
+const dnsLabel = z.string().min(1).max(253);
+const checkpointIdSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits, dashes');
+
+export const s3LocationSchema = z.object({
+  bucket: z.string().min(3),
+  key: z.string().min(1),
+});
+export type S3Location = z.infer<typeof s3LocationSchema>;
+
+export const checkpointRequestSchema = z.object({
+  namespace: dnsLabel,
+  pod: dnsLabel,
+  podUid: z.string().min(1),
+  containers: z.array(dnsLabel).min(1),
+  checkpointId: checkpointIdSchema,
+  /** ISO 8601: past this the agent abandons the checkpoint and answers with an error. */
+  deadline: z.string().datetime(),
+  /** Where the archives and manifest.json go: s3://bucket/prefix/<container>.tar.zst */
+  s3: z.object({ bucket: z.string().min(3), prefix: z.string().min(1) }),
+  /** The original pod spec, recorded in the manifest so a restore can rebuild the pod. */
+  podSpec: z.unknown().optional(),
+  eventId: z.string().optional(),
+});
+export type CheckpointRequest = z.infer<typeof checkpointRequestSchema>;
+
+export const stageTimingsSchema = z.object({
+  /** Container frozen and dumped (CRIU / kubelet). */
+  checkpointMs: z.number().nonnegative(),
+  /** Archive streamed through zstd into S3, from first byte to upload completed. */
+  uploadMs: z.number().nonnegative(),
+  totalMs: z.number().nonnegative(),
+});
+
+export const containerArchiveSchema = z.object({
+  name: dnsLabel,
+  key: z.string().min(1),
+  bytesRaw: z.number().int().nonnegative(),
+  bytesCompressed: z.number().int().nonnegative(),
+  /** sha256 (hex) of the object as stored in S3 (the compressed archive). */
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  timings: stageTimingsSchema,
+});
+export type ContainerArchive = z.infer<typeof containerArchiveSchema>;
+
+export const manifestSchema = z.object({
+  version: z.literal(1),
+  checkpointId: checkpointIdSchema,
+  cluster: z.string(),
+  namespace: dnsLabel,
+  pod: dnsLabel,
+  podUid: z.string(),
+  sourceNode: z.string(),
+  sourceInstanceId: z.string().optional(),
+  runtime: z.enum(['runc', 'kubelet']),
+  criuVersion: z.string(),
+  createdAt: z.string().datetime(),
+  completedAt: z.string().datetime(),
+  eventId: z.string().optional(),
+  podSpec: z.unknown().optional(),
+  containers: z.array(containerArchiveSchema).min(1),
+});
+export type Manifest = z.infer<typeof manifestSchema>;
+
+export const restoreRequestSchema = z.object({
+  manifest: s3LocationSchema,
+  /** The pod the containers are restored into (namespace/name of the restored Pod). */
+  target: z.object({ namespace: dnsLabel, pod: dnsLabel }),
+  /** Containers to restore; all of the manifest's when omitted. */
+  containers: z.array(dnsLabel).optional(),
+  deadline: z.string().datetime().optional(),
+});
+export type RestoreRequest = z.infer<typeof restoreRequestSchema>;
+
+export const restoredContainerSchema = z.object({
+  name: dnsLabel,
+  /** kubelet runtime: the checkpoint image the restored pod's container must use. */
+  image: z.string().optional(),
+  downloadMs: z.number().nonnegative(),
+  restoreMs: z.number().nonnegative(),
+});
+
+export const restoreResponseSchema = z.object({
+  runtime: z.enum(['runc', 'kubelet']),
+  node: z.string(),
+  containers: z.array(restoredContainerSchema),
+});
+export type RestoreResponse = z.infer<typeof restoreResponseSchema>;
+
+/** Errors come back as { error: code, message }. */
+export const agentErrorSchema = z.object({
+  error: z.enum([
+    'unauthenticated',
+    'forbidden',
+    'bad-request',
+    'not-found',
+    'deadline-exceeded',
+    'integrity-mismatch',
+    'runtime-failed',
+    'storage-failed',
+  ]),
+  message: z.string(),
+});
+export type AgentError = z.infer<typeof agentErrorSchema>;
+
+/** The audience of the projected ServiceAccount token the worker presents to agents. */
+export const AGENT_TOKEN_AUDIENCE = 'spot-rescue-agent';

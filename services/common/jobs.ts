@@ -1,0 +1,83 @@
+import { z } from 'zod';
+import { eventRefSchema } from './events.js';
+
+/** BullMQ queue names. One queue per kind of work so each scales and is watched on its own. */
+export const QUEUES = {
+  rescue: 'rescue',
+  evict: 'evict',
+  provision: 'provision',
+  finalize: 'finalize',
+} as const;
+
+export const JOB_NAMES = {
+  migratePod: 'migrate-pod',
+  evictPod: 'evict-pod',
+  provisionCapacity: 'provision-capacity',
+  finalizeNode: 'finalize-node',
+} as const;
+
+export const nodeRefSchema = z.object({
+  name: z.string().min(1),
+  instanceId: z.string().min(1),
+  zone: z.string().optional(),
+});
+
+export const podRefSchema = z.object({
+  namespace: z.string().min(1),
+  name: z.string().min(1),
+  uid: z.string().min(1),
+});
+
+export const migratePodJobSchema = z.object({
+  event: eventRefSchema,
+  node: nodeRefSchema,
+  pod: podRefSchema,
+  /** ISO 8601: when the source instance is expected to die. */
+  deadline: z.string().datetime(),
+});
+export type MigratePodJob = z.infer<typeof migratePodJobSchema>;
+
+export const evictPodJobSchema = z.object({
+  event: eventRefSchema,
+  node: nodeRefSchema,
+  pod: podRefSchema,
+  deadline: z.string().datetime(),
+  reason: z.string().optional(),
+});
+export type EvictPodJob = z.infer<typeof evictPodJobSchema>;
+
+export const finalizeNodeJobSchema = z.object({
+  event: eventRefSchema,
+  node: nodeRefSchema,
+  /** Pod uids the listener planned for this node; finalize waits for their jobs. */
+  podUids: z.array(z.string()),
+  deadline: z.string().datetime().nullable(),
+});
+export type FinalizeNodeJob = z.infer<typeof finalizeNodeJobSchema>;
+
+export const provisionCapacityJobSchema = z.object({
+  event: eventRefSchema,
+  node: nodeRefSchema,
+  /** CPU millicores and memory bytes the pods waiting for capacity need. */
+  cpuMillis: z.number().int().nonnegative(),
+  memoryBytes: z.number().int().nonnegative(),
+  zone: z.string().optional(),
+  arch: z.string().optional(),
+});
+export type ProvisionCapacityJob = z.infer<typeof provisionCapacityJobSchema>;
+
+/**
+ * Deterministic job ids: the same event delivered twice, or to two listener
+ * replicas, maps to the same id and BullMQ adds it once. BullMQ ids may not
+ * contain ':' (its key separator).
+ */
+export function jobId(kind: string, eventId: string, subject: string): string {
+  return `${kind}__${eventId}__${subject}`.replace(/:/g, '_');
+}
+
+/** Lower number = more urgent in BullMQ; seconds until the deadline, clamped to BullMQ's range. */
+export function priorityForDeadline(deadline: string | null, now = Date.now()): number {
+  if (deadline === null) return 2_000_000;
+  const seconds = Math.ceil((Date.parse(deadline) - now) / 1000);
+  return Math.min(2_000_000, Math.max(1, seconds));
+}
