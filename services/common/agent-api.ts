@@ -6,7 +6,9 @@ import { z } from 'zod';
  */
 
 const dnsLabel = z.string().min(1).max(253);
-const checkpointIdSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits, dashes');
+const checkpointIdSchema = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits, dashes');
 
 export const s3LocationSchema = z.object({
   bucket: z.string().min(3),

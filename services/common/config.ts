@@ -28,7 +28,10 @@ export function setting<S extends z.ZodType>(env: string, schema: S, doc: string
  * Reads every setting from the environment and reports all problems at once,
  * each naming its variable, so an operator fixes a broken deployment in one go.
  */
-export function readConfig<T extends SettingsSpec>(spec: T, env: NodeJS.ProcessEnv = process.env): ConfigOf<T> {
+export function readConfig<T extends SettingsSpec>(
+  spec: T,
+  env: NodeJS.ProcessEnv = process.env,
+): ConfigOf<T> {
   const out: Record<string, unknown> = {};
   const problems: string[] = [];
   for (const [key, s] of Object.entries(spec)) {
@@ -71,16 +74,22 @@ export const str = {
       .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
       .transform((v) => v === 'true' || v === '1' || v === 'yes'),
   list: () =>
-    z
-      .string()
-      .transform((v) => v.split(',').map((x) => x.trim()).filter((x) => x.length > 0)),
+    z.string().transform((v) =>
+      v
+        .split(',')
+        .map((x) => x.trim())
+        .filter((x) => x.length > 0),
+    ),
 };
 
 /** Settings every service shares: where Redis, AWS and Kubernetes are, and how to log. */
 export const commonSettings = {
   clusterName: setting(
     'SPOT_RESCUE_CLUSTER_NAME',
-    z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_-]{0,99}$/, 'must be an EKS cluster name').default('local'),
+    z
+      .string()
+      .regex(/^[a-zA-Z0-9][a-zA-Z0-9_-]{0,99}$/, 'must be an EKS cluster name')
+      .default('local'),
     'cluster name, used in S3 keys and metrics',
   ),
   logLevel: setting(
@@ -91,7 +100,10 @@ export const commonSettings = {
   redisUrl: setting('SPOT_RESCUE_REDIS_URL', str.url().default('redis://127.0.0.1:6379'), 'Redis for BullMQ'),
   queuePrefix: setting(
     'SPOT_RESCUE_QUEUE_PREFIX',
-    z.string().regex(/^[a-z0-9-]+$/, 'lower-case letters, digits and dashes').default('spot-rescue'),
+    z
+      .string()
+      .regex(/^[a-z0-9-]+$/, 'lower-case letters, digits and dashes')
+      .default('spot-rescue'),
     'BullMQ key prefix',
   ),
   awsRegion: setting('AWS_REGION', z.string().min(1).default('us-east-1'), 'AWS region'),
@@ -101,6 +113,10 @@ export const commonSettings = {
     'AWS endpoint override (the local stack); unset in production',
   ),
   kubeconfig: setting('KUBECONFIG', z.string().optional(), 'kubeconfig path; unset means in-cluster'),
-  opsPort: setting('SPOT_RESCUE_OPS_PORT', str.int(0, 65535).default(9090), 'port for /healthz, /readyz, /metrics'),
+  opsPort: setting(
+    'SPOT_RESCUE_OPS_PORT',
+    str.int(0, 65535).default(9090),
+    'port for /healthz, /readyz, /metrics',
+  ),
   opsHost: setting('SPOT_RESCUE_OPS_HOST', z.string().default('0.0.0.0'), 'address the ops server binds'),
 };
