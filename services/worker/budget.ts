@@ -1,0 +1,108 @@
+import type { Manifest } from '../common/agent-api.js';
+
+export interface BudgetInput {
+  /** Epoch ms. */
+  now: number;
+  /** Epoch ms: when the source instance is expected to die. */
+  deadline: number;
+  /** Memory the checkpoint will dump (all containers). */
+  memoryBytes: number;
+  /** Running estimate of dump + compress + upload throughput, bytes per second. */
+  throughputBytesPerSec: number;
+  /** Per-checkpoint cost that does not scale with memory: freeze, API calls, manifest. */
+  fixedOverheadMs: number;
+  /** Estimates are multiplied by this before comparing with the time left (>= 1). */
+  safetyFactor: number;
+  /** The checkpoint must end at least this long before the deadline. */
+  safetyMarginMs: number;
+  /** The pod's terminationGracePeriodSeconds. */
+  gracePeriodSeconds: number;
+  /** The longest grace an eviction after a failed checkpoint is given (ms). */
+  maxFallbackGraceMs: number;
+  /** Time for the Eviction API round trips themselves. */
+  evictionLeadMs: number;
+}
+
+export type BudgetPlan =
+  | {
+      action: 'migrate';
+      estimateMs: number;
+      /** Epoch ms: abort the checkpoint past this and evict instead. */
+      checkpointBy: number;
+      /** Time expected to be left at checkpointBy once the upload completes. */
+      marginMs: number;
+    }
+  | { action: 'evict'; reason: string; estimateMs: number; gracePeriodSeconds: number };
+
+export function estimateCheckpointMs(memoryBytes: number, throughputBytesPerSec: number, fixedMs: number) {
+  return Math.ceil(fixedMs + (memoryBytes / Math.max(1, throughputBytesPerSec)) * 1000);
+}
+
+/**
+ * Whether a pod can be checkpointed and uploaded before its node dies, and
+ * by when the checkpoint must be done. Only checkpoint + upload race the
+ * deadline (restore may finish later); what is left after the cut-off must
+ * still cover a graceful eviction if the checkpoint fails.
+ */
+export function planBudget(b: BudgetInput): BudgetPlan {
+  const estimateMs = estimateCheckpointMs(b.memoryBytes, b.throughputBytesPerSec, b.fixedOverheadMs);
+  const fallbackReserveMs = Math.min(b.gracePeriodSeconds * 1000, b.maxFallbackGraceMs) + b.evictionLeadMs;
+  const checkpointBy = b.deadline - Math.max(fallbackReserveMs, b.safetyMarginMs);
+  const needed = estimateMs * Math.max(1, b.safetyFactor);
+  if (b.now + needed <= checkpointBy) {
+    return { action: 'migrate', estimateMs, checkpointBy, marginMs: checkpointBy - b.now - estimateMs };
+  }
+  const left = b.deadline - b.now;
+  const reason =
+    left <= 0
+      ? 'deadline already passed'
+      : `checkpoint needs ~${needed} ms but only ${Math.max(0, checkpointBy - b.now)} ms remain before the cut-off`;
+  return { action: 'evict', reason, estimateMs, gracePeriodSeconds: fallbackGraceSeconds(b) };
+}
+
+/** The grace an eviction started now can give: the pod's own, or what is left before the deadline. */
+export function fallbackGraceSeconds(
+  b: Pick<BudgetInput, 'now' | 'deadline' | 'gracePeriodSeconds' | 'evictionLeadMs'>,
+): number {
+  const leftSeconds = Math.floor((b.deadline - b.now - b.evictionLeadMs) / 1000);
+  return Math.max(0, Math.min(b.gracePeriodSeconds, leftSeconds));
+}
+
+/**
+ * Throughput (bytes/s) observed in a manifest: raw memory over the time from
+ * dump start to upload completed, per container, minus the fixed overhead.
+ */
+export function manifestThroughput(m: Manifest, fixedOverheadMs: number): number | null {
+  let bytesRaw = 0;
+  let ms = 0;
+  for (const c of m.containers) {
+    bytesRaw += c.bytesRaw;
+    ms += Math.max(c.timings.totalMs, c.timings.checkpointMs + c.timings.uploadMs);
+  }
+  const variableMs = ms - fixedOverheadMs * m.containers.length;
+  // Tiny checkpoints are all overhead and say nothing about throughput.
+  if (bytesRaw < 1 << 20 || variableMs <= 0) return null;
+  return (bytesRaw / variableMs) * 1000;
+}
+
+/**
+ * Exponentially weighted running estimate, leaning to the slower side: a
+ * slower sample is taken in more strongly than a faster one, because
+ * overestimating throughput loses pods and underestimating only evicts them.
+ */
+export class ThroughputEstimate {
+  constructor(
+    private value: number,
+    private readonly alpha = 0.3,
+  ) {}
+
+  get bytesPerSec(): number {
+    return this.value;
+  }
+
+  observe(sample: number | null): void {
+    if (sample === null || !Number.isFinite(sample) || sample <= 0) return;
+    const a = sample < this.value ? Math.min(1, this.alpha * 2) : this.alpha;
+    this.value = this.value + a * (sample - this.value);
+  }
+}

@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Manifest } from '../../../services/common/agent-api.js';
+import {
+  type BudgetInput,
+  fallbackGraceSeconds,
+  manifestThroughput,
+  planBudget,
+  ThroughputEstimate,
+} from '../../../services/worker/budget.js';
+
+const MiB = 2 ** 20;
+const now = Date.parse('2026-01-01T00:00:00Z');
+
+function b(o: Partial<BudgetInput> = {}): BudgetInput {
+  return {
+    now,
+    deadline: now + 120_000,
+    memoryBytes: 512 * MiB,
+    throughputBytesPerSec: 64 * MiB,
+    fixedOverheadMs: 2000,
+    safetyFactor: 1.5,
+    safetyMarginMs: 10_000,
+    gracePeriodSeconds: 30,
+    maxFallbackGraceMs: 30_000,
+    evictionLeadMs: 5_000,
+    ...o,
+  };
+}
+
+describe('planBudget', () => {
+  it('migrates when the estimate fits with the margin', () => {
+    const p = planBudget(b());
+    assert.equal(p.action, 'migrate');
+    assert.equal(p.estimateMs, 2000 + 8000);
+    if (p.action !== 'migrate') return;
+    // 30 s grace + 5 s lead are kept back for a fallback eviction.
+    assert.equal(p.checkpointBy, now + 85_000);
+    assert.equal(p.marginMs, 75_000);
+  });
+
+  const table: Array<[string, Partial<BudgetInput>, 'migrate' | 'evict']> = [
+    ['large memory at low throughput', { memoryBytes: 8 * 1024 * MiB }, 'evict'],
+    ['late warning: 40 s left', { deadline: now + 40_000 }, 'evict'],
+    ['late warning, short grace: 40 s left', { deadline: now + 40_000, gracePeriodSeconds: 5 }, 'migrate'],
+    ['deadline passed', { deadline: now - 1 }, 'evict'],
+    ['safety factor tips it over', { memoryBytes: 4000 * MiB, safetyFactor: 1 }, 'migrate'],
+    ['safety factor tips it over (1.5)', { memoryBytes: 4000 * MiB, safetyFactor: 1.5 }, 'evict'],
+    [
+      'margin dominates a zero grace',
+      { gracePeriodSeconds: 0, deadline: now + 19_000, memoryBytes: 0 },
+      'migrate',
+    ],
+    [
+      'margin dominates a zero grace (too late)',
+      { gracePeriodSeconds: 0, deadline: now + 12_000, memoryBytes: 0 },
+      'evict',
+    ],
+  ];
+  for (const [name, o, want] of table) {
+    it(name, () => assert.equal(planBudget(b(o)).action, want));
+  }
+
+  it('an eviction gets what is left of the grace period', () => {
+    const p = planBudget(b({ deadline: now + 20_000 }));
+    assert.equal(p.action, 'evict');
+    if (p.action === 'evict') assert.equal(p.gracePeriodSeconds, 15);
+    assert.equal(fallbackGraceSeconds(b({ deadline: now + 200_000 })), 30);
+    assert.equal(fallbackGraceSeconds(b({ deadline: now })), 0);
+  });
+});
+
+describe('throughput estimate', () => {
+  const manifest = (bytesRaw: number, totalMs: number): Manifest => ({
+    version: 1,
+    checkpointId: 'c1',
+    cluster: 'local',
+    namespace: 'ns',
+    pod: 'p',
+    podUid: 'u',
+    sourceNode: 'n',
+    runtime: 'runc',
+    criuVersion: '4.1.1',
+    createdAt: new Date(now).toISOString(),
+    completedAt: new Date(now).toISOString(),
+    containers: [
+      {
+        name: 'c',
+        key: 'k',
+        bytesRaw,
+        bytesCompressed: bytesRaw,
+        sha256: 'a'.repeat(64),
+        timings: { checkpointMs: totalMs / 2, uploadMs: totalMs / 2, totalMs },
+      },
+    ],
+  });
+
+  it('derives throughput from a manifest net of the fixed overhead', () => {
+    assert.equal(manifestThroughput(manifest(100 * MiB, 3000), 1000), 50 * MiB);
+    assert.equal(manifestThroughput(manifest(1000, 3000), 1000), null, 'tiny dumps say nothing');
+  });
+
+  it('moves towards samples, faster downwards', () => {
+    const e = new ThroughputEstimate(100, 0.25);
+    e.observe(200);
+    assert.equal(e.bytesPerSec, 125);
+    e.observe(25);
+    assert.equal(e.bytesPerSec, 75);
+    e.observe(null);
+    e.observe(Number.NaN);
+    assert.equal(e.bytesPerSec, 75);
+  });
+});
