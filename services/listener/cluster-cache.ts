@@ -1,0 +1,180 @@
+import {
+  CoreV1Api,
+  type Informer,
+  type KubeConfig,
+  makeInformer,
+  type ObjectCache,
+  type V1Namespace,
+  type V1Node,
+  type V1Pod,
+} from '@kubernetes/client-node';
+import type { Logger } from '../common/logger.js';
+
+/** `aws:///<zone>/<instance-id>`, as the AWS cloud provider and kwok's simulated nodes set it. */
+const PROVIDER_ID = /^aws:\/\/\/([^/]*)\/(i-[0-9a-f]+)$/;
+
+export function parseProviderId(
+  providerId: string | undefined,
+): { zone: string; instanceId: string } | undefined {
+  const m = providerId ? PROVIDER_ID.exec(providerId) : null;
+  return m ? { zone: m[1]!, instanceId: m[2]! } : undefined;
+}
+
+export interface ResolvedNode {
+  name: string;
+  instanceId: string;
+  zone?: string;
+  node: V1Node;
+}
+
+/** What the listener needs to know about the cluster, answered from memory. */
+export interface ClusterView {
+  nodeForInstance(instanceId: string): ResolvedNode | undefined;
+  podsOnNode(nodeName: string): V1Pod[];
+  namespaceLabels(namespace: string): Readonly<Record<string, string>> | undefined;
+}
+
+type Cached<T extends { metadata?: unknown }> = Informer<T & { metadata?: never }> & ObjectCache<T>;
+
+const RESTART_DELAY_MS = 1000;
+
+/**
+ * Informers on nodes, pods and namespaces, with the indexes the listener
+ * looks things up by: nodes by instance id (from spec.providerID) and pods by
+ * node name. A watch that fails is restarted; until it is, the view reports
+ * itself not synced (readiness).
+ */
+export class InformerClusterCache implements ClusterView {
+  private readonly nodeByInstance = new Map<string, string>();
+  private readonly instanceByNode = new Map<string, string>();
+  private readonly podsByNode = new Map<string, Map<string, V1Pod>>();
+  private readonly nodeOfPod = new Map<string, string>();
+  private readonly nodes: Cached<V1Node>;
+  private readonly pods: Cached<V1Pod>;
+  private readonly namespaces: Cached<V1Namespace>;
+  private readonly healthy = new Map<string, boolean>();
+  private stopped = false;
+
+  constructor(
+    kc: KubeConfig,
+    private readonly log: Logger,
+  ) {
+    const core = kc.makeApiClient(CoreV1Api);
+    this.nodes = makeInformer(kc, '/api/v1/nodes', () => core.listNode()) as unknown as Cached<V1Node>;
+    this.pods = makeInformer(kc, '/api/v1/pods', () =>
+      core.listPodForAllNamespaces(),
+    ) as unknown as Cached<V1Pod>;
+    this.namespaces = makeInformer(kc, '/api/v1/namespaces', () =>
+      core.listNamespace(),
+    ) as unknown as Cached<V1Namespace>;
+
+    const onNode = (n: V1Node) => this.indexNode(n);
+    this.nodes.on('add', onNode);
+    this.nodes.on('update', onNode);
+    this.nodes.on('delete', (n: V1Node) => this.unindexNode(n.metadata?.name ?? ''));
+    const onPod = (p: V1Pod) => this.indexPod(p);
+    this.pods.on('add', onPod);
+    this.pods.on('update', onPod);
+    this.pods.on('delete', (p: V1Pod) => this.unindexPod(p.metadata?.uid ?? ''));
+  }
+
+  async start(): Promise<void> {
+    const all: [string, Cached<never>][] = [
+      ['nodes', this.nodes as unknown as Cached<never>],
+      ['pods', this.pods as unknown as Cached<never>],
+      ['namespaces', this.namespaces as unknown as Cached<never>],
+    ];
+    await Promise.all(all.map(([name, inf]) => this.startInformer(name, inf)));
+  }
+
+  private async startInformer(name: string, inf: Cached<never>): Promise<void> {
+    inf.on('error', (err: unknown) => {
+      this.healthy.set(name, false);
+      if (this.stopped) return;
+      this.log.warn({ informer: name, err: String(err) }, 'watch failed; restarting');
+      setTimeout(() => {
+        if (!this.stopped) void this.restart(name, inf);
+      }, RESTART_DELAY_MS).unref();
+    });
+    await inf.start();
+    this.healthy.set(name, true);
+  }
+
+  private async restart(name: string, inf: Cached<never>) {
+    try {
+      await inf.start();
+      this.healthy.set(name, true);
+    } catch (err) {
+      this.log.warn({ informer: name, err: String(err) }, 'informer restart failed');
+    }
+  }
+
+  /** True when every informer has listed and is watching. */
+  synced(): boolean {
+    return this.healthy.size === 3 && [...this.healthy.values()].every(Boolean);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all([this.nodes.stop(), this.pods.stop(), this.namespaces.stop()]);
+  }
+
+  nodeForInstance(instanceId: string): ResolvedNode | undefined {
+    const name = this.nodeByInstance.get(instanceId);
+    const node = name ? this.nodes.get(name) : undefined;
+    if (!name || !node) return undefined;
+    const parsed = parseProviderId(node.spec?.providerID);
+    return { name, instanceId, ...(parsed?.zone ? { zone: parsed.zone } : {}), node };
+  }
+
+  podsOnNode(nodeName: string): V1Pod[] {
+    return [...(this.podsByNode.get(nodeName)?.values() ?? [])];
+  }
+
+  namespaceLabels(namespace: string): Readonly<Record<string, string>> | undefined {
+    return this.namespaces.get(namespace)?.metadata?.labels;
+  }
+
+  private indexNode(n: V1Node) {
+    const name = n.metadata?.name;
+    if (!name) return;
+    const id = parseProviderId(n.spec?.providerID)?.instanceId;
+    const previous = this.instanceByNode.get(name);
+    if (previous && previous !== id) this.nodeByInstance.delete(previous);
+    if (id) {
+      this.nodeByInstance.set(id, name);
+      this.instanceByNode.set(name, id);
+    }
+  }
+
+  private unindexNode(name: string) {
+    const id = this.instanceByNode.get(name);
+    this.instanceByNode.delete(name);
+    if (id && this.nodeByInstance.get(id) === name) this.nodeByInstance.delete(id);
+  }
+
+  private indexPod(p: V1Pod) {
+    const uid = p.metadata?.uid;
+    if (!uid) return;
+    const nodeName = p.spec?.nodeName;
+    const previous = this.nodeOfPod.get(uid);
+    if (previous && previous !== nodeName) this.unindexPod(uid);
+    if (!nodeName) return;
+    let onNode = this.podsByNode.get(nodeName);
+    if (!onNode) {
+      onNode = new Map();
+      this.podsByNode.set(nodeName, onNode);
+    }
+    onNode.set(uid, p);
+    this.nodeOfPod.set(uid, nodeName);
+  }
+
+  private unindexPod(uid: string) {
+    const nodeName = this.nodeOfPod.get(uid);
+    if (!nodeName) return;
+    this.nodeOfPod.delete(uid);
+    const onNode = this.podsByNode.get(nodeName);
+    onNode?.delete(uid);
+    if (onNode?.size === 0) this.podsByNode.delete(nodeName);
+  }
+}

@@ -1,0 +1,32 @@
+import { z } from 'zod';
+import { ignore } from '../classification.js';
+import { eventBridgeEvent, instanceId, isEventBridge } from './fields.js';
+import { eventSource } from './source.js';
+
+const DETAIL_TYPE = 'EC2 Instance State-change Notification';
+const DOOMED_STATES = new Set(['stopping', 'stopped', 'shutting-down', 'terminated']);
+
+/** The instance is already going away: the deadline is now. */
+export const instanceStateChange = eventSource({
+  name: DETAIL_TYPE,
+  matches: (m) => isEventBridge(m, 'aws.ec2', [DETAIL_TYPE]),
+  schema: eventBridgeEvent(
+    z.literal(DETAIL_TYPE),
+    z.object({ 'instance-id': instanceId, state: z.string().min(1) }),
+  ),
+  decide: (e, { now }) => {
+    const state = e.detail.state;
+    if (!DOOMED_STATES.has(state)) return ignore(`instance state ${state} does not doom the node`);
+    return {
+      outcome: 'act',
+      event: {
+        kind: 'instance-state-change',
+        eventId: e.id,
+        instanceIds: [e.detail['instance-id']],
+        deadline: now.toISOString(),
+        eventTime: e.time.toISOString(),
+        response: 'drain',
+      },
+    };
+  },
+});

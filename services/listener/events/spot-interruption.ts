@@ -1,0 +1,30 @@
+import { z } from 'zod';
+import { eventBridgeEvent, instanceId, isEventBridge, plusSeconds } from './fields.js';
+import { eventSource } from './source.js';
+
+const DETAIL_TYPE = 'EC2 Spot Instance Interruption Warning';
+/** AWS reclaims the instance two minutes after the warning's own timestamp. */
+const WARNING_SECONDS = 120;
+
+export const spotInterruption = eventSource({
+  name: DETAIL_TYPE,
+  matches: (m) => isEventBridge(m, 'aws.ec2', [DETAIL_TYPE]),
+  schema: eventBridgeEvent(
+    z.literal(DETAIL_TYPE),
+    z.object({
+      'instance-id': instanceId,
+      'instance-action': z.enum(['terminate', 'stop', 'hibernate']),
+    }),
+  ),
+  decide: (e) => ({
+    outcome: 'act',
+    event: {
+      kind: 'spot-interruption',
+      eventId: e.id,
+      instanceIds: [e.detail['instance-id']],
+      deadline: plusSeconds(e.time, WARNING_SECONDS),
+      eventTime: e.time.toISOString(),
+      response: 'drain',
+    },
+  }),
+});

@@ -1,0 +1,51 @@
+import { Counter, Histogram, type Registry } from 'prom-client';
+
+export type ListenerMetrics = ReturnType<typeof createListenerMetrics>;
+
+export function createListenerMetrics(registry: Registry) {
+  return {
+    events: new Counter({
+      name: 'spot_rescue_listener_events_total',
+      help: 'Messages classified, by event kind ("none" when unknown) and outcome (act, ignore, reject)',
+      labelNames: ['kind', 'outcome'],
+      registers: [registry],
+    }),
+    instances: new Counter({
+      name: 'spot_rescue_listener_instances_total',
+      help: 'Instances of actionable events, by kind and result (handled, duplicate, unknown-instance, busy, failed)',
+      labelNames: ['kind', 'result'],
+      registers: [registry],
+    }),
+    eventToEnqueue: new Histogram({
+      name: 'spot_rescue_listener_event_to_enqueue_seconds',
+      help: 'From receiving a message to Redis acknowledging every job of one of its nodes',
+      labelNames: ['kind'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    warningLeft: new Histogram({
+      name: 'spot_rescue_listener_warning_time_left_seconds',
+      help: 'Deadline minus now when the message was received (negative: it arrived too late)',
+      labelNames: ['kind'],
+      buckets: [0, 10, 30, 60, 90, 120, 300, 900, 3600, 86400],
+      registers: [registry],
+    }),
+    jobsEnqueued: new Counter({
+      name: 'spot_rescue_listener_jobs_enqueued_total',
+      help: 'Jobs handed to BullMQ, by queue and job name',
+      labelNames: ['queue', 'name'],
+      registers: [registry],
+    }),
+    dlqSends: new Counter({
+      name: 'spot_rescue_listener_dlq_sends_total',
+      help: 'Malformed messages moved to the dead-letter queue',
+      registers: [registry],
+    }),
+    sqsErrors: new Counter({
+      name: 'spot_rescue_listener_sqs_errors_total',
+      help: 'Failed SQS calls, by operation',
+      labelNames: ['operation'],
+      registers: [registry],
+    }),
+  };
+}

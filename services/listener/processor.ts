@@ -1,0 +1,205 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { EventRef } from '../common/events.js';
+import type { Logger } from '../common/logger.js';
+import type { ActionableEvent, Classification } from './classification.js';
+import { classifyMessage } from './classify.js';
+import type { ClusterView } from './cluster-cache.js';
+import type { DedupeStore } from './dedupe.js';
+import type { JobSink } from './enqueue.js';
+import { Limiter, withTimeout } from './limiter.js';
+import type { ListenerMetrics } from './metrics.js';
+import type { NodeTainter } from './node-taint.js';
+import { planNode } from './plan.js';
+import type { ClassifyConfig } from './settings.js';
+import type { ReceivedMessage } from './sqs-queue.js';
+
+export interface ProcessorConfig extends ClassifyConfig {
+  concurrency: number;
+  /** A claim lives as long as the message stays invisible. */
+  visibilityTimeoutSeconds: number;
+  dedupeTtlSeconds: number;
+  redisTimeoutMs: number;
+  unoptedPods: 'evict' | 'ignore';
+  rebalanceMigrateBudgetSeconds: number;
+  pauseBeforeEnqueueMs: number;
+}
+
+/** What to do with a message once it has been worked on. */
+export type Disposition =
+  | { action: 'delete' }
+  | { action: 'dead-letter'; reason: string }
+  | { action: 'retry'; reason: string };
+
+export type InstanceResult = 'handled' | 'duplicate' | 'unknown-instance' | 'busy' | 'failed';
+
+export interface HandledNode {
+  event: ActionableEvent;
+  instanceId: string;
+  nodeName: string;
+  jobs: number;
+  receivedAt: Date;
+  enqueuedAt: Date;
+}
+
+export interface ProcessorDeps {
+  config: ProcessorConfig;
+  dedupe: DedupeStore;
+  cluster: ClusterView;
+  tainter: NodeTainter;
+  sink: JobSink;
+  metrics: ListenerMetrics;
+  log: Logger;
+  /** Called for every node whose jobs Redis acknowledged (benchmarks, tests). */
+  onHandled?: (h: HandledNode) => void;
+}
+
+/**
+ * One SQS message: classify (the same code as `spot-rescue classify`), then
+ * for each instance of an actionable event: claim -> resolve node -> taint and
+ * cordon -> plan -> enqueue -> mark done. The message may be deleted only when
+ * every instance is handled, a duplicate, or not in this cluster.
+ */
+export class MessageProcessor {
+  /** Dedupe claims held right now (key -> owner), renewed with the messages' visibility. */
+  readonly activeClaims = new Map<string, string>();
+  private readonly limiter: Limiter;
+
+  constructor(private readonly d: ProcessorDeps) {
+    this.limiter = new Limiter(d.config.concurrency);
+  }
+
+  async process(msg: ReceivedMessage, receivedAt: Date): Promise<Disposition> {
+    const { metrics, log, config } = this.d;
+    const c: Classification = classifyMessage(msg.body, { now: receivedAt, config });
+    const kind = c.outcome === 'act' ? c.event.kind : c.outcome === 'ignore' ? (c.kind ?? 'none') : 'none';
+    metrics.events.inc({ kind, outcome: c.outcome });
+    if (c.outcome === 'reject') {
+      log.warn({ messageId: msg.messageId, reason: c.reason }, 'malformed message; moving it to the DLQ');
+      return { action: 'dead-letter', reason: c.reason };
+    }
+    if (c.outcome === 'ignore') {
+      log.info({ messageId: msg.messageId, reason: c.reason }, 'ignoring message');
+      return { action: 'delete' };
+    }
+    const event = c.event;
+    if (event.deadline) {
+      metrics.warningLeft.observe(
+        { kind: event.kind },
+        (Date.parse(event.deadline) - receivedAt.getTime()) / 1000,
+      );
+    }
+    log.info(
+      { messageId: msg.messageId, kind: event.kind, eventId: event.eventId, instanceIds: event.instanceIds },
+      'acting on event',
+    );
+    const results = await Promise.all(
+      event.instanceIds.map((id) => this.limiter.run(() => this.handleInstance(event, id, receivedAt))),
+    );
+    for (const r of results) metrics.instances.inc({ kind: event.kind, result: r });
+    if (results.includes('failed')) return { action: 'retry', reason: 'handling a node failed' };
+    if (results.includes('busy')) return { action: 'retry', reason: 'another replica is handling it' };
+    return { action: 'delete' };
+  }
+
+  private async handleInstance(
+    event: ActionableEvent,
+    instanceId: string,
+    receivedAt: Date,
+  ): Promise<InstanceResult> {
+    const { config, dedupe, cluster, tainter, sink, metrics, log } = this.d;
+    const ctx = { eventId: event.eventId, kind: event.kind, instanceId };
+    const key = dedupe.key(event.eventId, instanceId);
+    const owner = randomUUID();
+    const redis = <T>(p: Promise<T>, what: string) => withTimeout(p, config.redisTimeoutMs, what);
+    try {
+      const claim = await redis(
+        dedupe.claim(key, owner, config.visibilityTimeoutSeconds * 1000),
+        'dedupe claim',
+      );
+      if (claim === 'done') {
+        log.info(ctx, 'already handled; dropping the redelivery');
+        return 'duplicate';
+      }
+      if (claim === 'busy') {
+        log.info(ctx, 'being handled elsewhere; will look again');
+        return 'busy';
+      }
+    } catch (err) {
+      log.error({ ...ctx, err: String(err) }, 'dedupe claim failed; the message stays in SQS');
+      return 'failed';
+    }
+    this.activeClaims.set(key, owner);
+    try {
+      const resolved = cluster.nodeForInstance(instanceId);
+      if (!resolved) {
+        log.info(ctx, 'instance is not a node of this cluster');
+        await redis(dedupe.release(key, owner), 'dedupe release');
+        return 'unknown-instance';
+      }
+      const nodeCtx = { ...ctx, node: resolved.name };
+      const taint = await tainter.taintAndCordon(resolved.node, event.kind);
+      log.info({ ...nodeCtx, taint }, 'node tainted and cordoned');
+
+      const eventRef: EventRef = {
+        id: event.eventId,
+        kind: event.kind,
+        deadline: event.deadline,
+        receivedAt: receivedAt.toISOString(),
+        eventTime: event.eventTime,
+        ...(event.lifecycleAction ? { lifecycleAction: { ...event.lifecycleAction, instanceId } } : {}),
+      };
+      const nodeRef = { name: resolved.name, instanceId, ...(resolved.zone ? { zone: resolved.zone } : {}) };
+      const plan =
+        event.response === 'drain'
+          ? planNode({
+              event: eventRef,
+              node: nodeRef,
+              pods: cluster.podsOnNode(resolved.name),
+              namespaceLabels: (ns) => cluster.namespaceLabels(ns),
+              unoptedPods: config.unoptedPods,
+              podDeadline:
+                event.deadline ??
+                new Date(receivedAt.getTime() + config.rebalanceMigrateBudgetSeconds * 1000).toISOString(),
+            })
+          : { jobs: [], skipped: [] };
+
+      if (config.pauseBeforeEnqueueMs > 0) {
+        log.warn({ ...nodeCtx, ms: config.pauseBeforeEnqueueMs }, 'fault injection: pausing before enqueue');
+        await sleep(config.pauseBeforeEnqueueMs);
+      }
+      if (plan.jobs.length > 0) await redis(sink.enqueue(plan.jobs), 'enqueue');
+      const enqueuedAt = new Date();
+      for (const j of plan.jobs) metrics.jobsEnqueued.inc({ queue: j.queue, name: j.name });
+      metrics.eventToEnqueue.observe(
+        { kind: event.kind },
+        (enqueuedAt.getTime() - receivedAt.getTime()) / 1000,
+      );
+      await redis(dedupe.markDone(key, config.dedupeTtlSeconds * 1000), 'dedupe mark');
+      log.info(
+        {
+          ...nodeCtx,
+          jobs: plan.jobs.length,
+          skipped: plan.skipped.length,
+          ms: enqueuedAt.getTime() - receivedAt.getTime(),
+        },
+        'jobs enqueued',
+      );
+      this.d.onHandled?.({
+        event,
+        instanceId,
+        nodeName: resolved.name,
+        jobs: plan.jobs.length,
+        receivedAt,
+        enqueuedAt,
+      });
+      return 'handled';
+    } catch (err) {
+      log.error({ ...ctx, err: String(err) }, 'handling the node failed; the message stays in SQS');
+      await redis(dedupe.release(key, owner), 'dedupe release').catch(() => {});
+      return 'failed';
+    } finally {
+      this.activeClaims.delete(key);
+    }
+  }
+}

@@ -1,0 +1,126 @@
+import { CoreV1Api } from '@kubernetes/client-node';
+import type { Registry } from 'prom-client';
+import { createSqsClient } from '../common/aws.js';
+import { type ConfigOf, readConfig } from '../common/config.js';
+import { loadKubeConfig } from '../common/kube.js';
+import { createLogger, type Logger } from '../common/logger.js';
+import { createMetricsRegistry } from '../common/metrics.js';
+import { startOpsServer } from '../common/ops-server.js';
+import { createRedisConnection } from '../common/redis.js';
+import { InformerClusterCache } from './cluster-cache.js';
+import { DedupeStore } from './dedupe.js';
+import { BullJobSink } from './enqueue.js';
+import { withTimeout } from './limiter.js';
+import { ListenerLoop } from './listener.js';
+import { createListenerMetrics } from './metrics.js';
+import { KubeNodeTainter } from './node-taint.js';
+import { type HandledNode, MessageProcessor } from './processor.js';
+import { listenerSettings } from './settings.js';
+import { SqsMessageQueue } from './sqs-queue.js';
+
+export type ListenerConfig = ConfigOf<typeof listenerSettings>;
+
+export interface RunningListener {
+  registry: Registry;
+  ready(): Promise<Record<string, boolean | string>>;
+  /** Graceful: stop receiving, finish in-flight messages, close every connection. */
+  stop(): Promise<void>;
+}
+
+const READY_TIMEOUT_MS = 2000;
+
+/** Builds the listener from its configuration and starts consuming once the cluster cache is synced. */
+export async function startListener(
+  config: ListenerConfig,
+  opts: { log?: Logger; registry?: Registry; onHandled?: (h: HandledNode) => void } = {},
+): Promise<RunningListener> {
+  const log = opts.log ?? createLogger('listener', config.logLevel);
+  const registry = opts.registry ?? createMetricsRegistry('listener');
+  const metrics = createListenerMetrics(registry);
+
+  // Fail fast rather than queue commands while Redis is away: the message stays in SQS and comes back.
+  const redis = createRedisConnection(config.redisUrl, { maxRetriesPerRequest: 1 });
+  redis.on('error', (err) => log.debug({ err: String(err) }, 'redis connection error'));
+  const kc = loadKubeConfig(config.kubeconfig);
+  const cluster = new InformerClusterCache(kc, log);
+  const sqs = createSqsClient(config);
+  const queue = new SqsMessageQueue(sqs, config.queueUrl, config.dlqUrl, config.visibilityTimeoutSeconds);
+  const dedupe = new DedupeStore(redis, config.queuePrefix);
+  const sink = new BullJobSink(redis, config.queuePrefix);
+  const processor = new MessageProcessor({
+    config,
+    dedupe,
+    cluster,
+    tainter: new KubeNodeTainter(kc.makeApiClient(CoreV1Api)),
+    sink,
+    metrics,
+    log,
+    ...(opts.onHandled ? { onHandled: opts.onHandled } : {}),
+  });
+  const loop = new ListenerLoop(config, queue, processor, dedupe, metrics, log);
+
+  await cluster.start();
+  log.info('cluster cache synced');
+  loop.start();
+  log.info({ queueUrl: config.queueUrl, pollers: config.pollers }, 'listening');
+
+  const ready = async () => {
+    const check = async (p: () => Promise<unknown>) => {
+      try {
+        await withTimeout(p(), READY_TIMEOUT_MS, 'check');
+        return true;
+      } catch (err) {
+        return (err as Error).message;
+      }
+    };
+    const [r, s] = await Promise.all([check(() => redis.ping()), check(() => queue.ping())]);
+    return {
+      redis: r,
+      sqs: s === true && !loop.sqsHealthy ? 'last receive failed' : s,
+      informers: cluster.synced() || 'not synced',
+    };
+  };
+
+  return {
+    registry,
+    ready,
+    stop: async () => {
+      await loop.stop();
+      await cluster.stop();
+      await sink.close();
+      redis.disconnect();
+      sqs.destroy();
+      log.info('listener stopped');
+    },
+  };
+}
+
+/** `spot-rescue listener`: the service, with its ops server, until SIGTERM. */
+export async function runListenerService(): Promise<void> {
+  const config = readConfig(listenerSettings);
+  const log = createLogger('listener', config.logLevel);
+  const running = await startListener(config, { log });
+  const checks = (name: string) => async () => (await running.ready())[name] ?? 'unknown';
+  const ops = await startOpsServer({
+    host: config.opsHost,
+    port: config.opsPort,
+    registry: running.registry,
+    readiness: { redis: checks('redis'), sqs: checks('sqs'), informers: checks('informers') },
+  });
+  const address = ops.server.address();
+  log.info(
+    { port: typeof address === 'object' && address ? address.port : config.opsPort },
+    'ops server listening',
+  );
+
+  await new Promise<void>((resolve) => {
+    const shutdown = (signal: string) => {
+      log.info({ signal }, 'shutting down: finishing in-flight messages');
+      resolve();
+    };
+    process.once('SIGTERM', shutdown);
+    process.once('SIGINT', shutdown);
+  });
+  await running.stop();
+  await ops.close();
+}
