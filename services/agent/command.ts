@@ -1,4 +1,21 @@
 import type { Command } from 'commander';
+import { readConfig } from '../common/config.js';
+import { startAgent } from './agent-app.js';
+import { agentSettings } from './settings.js';
 
 /** Registers the agent's subcommands on the `spot-rescue` program. */
-export function registerAgentCommands(_program: Command): void {}
+export function registerAgentCommands(program: Command): void {
+  program
+    .command('agent')
+    .description('Run the node agent: checkpoint containers to S3 and restore them (one per node)')
+    .action(async () => {
+      // Logs `agent listening` with its URL, so a parent process finds a port chosen by the OS.
+      const agent = await startAgent(readConfig(agentSettings));
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve();
+        process.once('SIGTERM', stop);
+        process.once('SIGINT', stop);
+      });
+      await agent.close();
+    });
+}

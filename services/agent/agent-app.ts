@@ -1,0 +1,93 @@
+import { readFile } from 'node:fs/promises';
+import type { FastifyInstance } from 'fastify';
+import { createS3Client } from '../common/aws.js';
+import type { ConfigOf } from '../common/config.js';
+import { loadKubeConfig } from '../common/kube.js';
+import { createLogger } from '../common/logger.js';
+import { createMetricsRegistry } from '../common/metrics.js';
+import { AgentMetrics } from './agent-metrics.js';
+import { AgentService } from './agent-service.js';
+import { S3ArchiveStore } from './archive-store.js';
+import { CallerAuthenticator, KubeTokenReviewer } from './auth.js';
+import { createKubeletRuntime } from './kubelet-runtime-factory.js';
+import { LocalContainers } from './local-containers.js';
+import { NodeLayout } from './node-layout.js';
+import { Runc } from './runc-cli.js';
+import { RuncRuntime } from './runc-runtime.js';
+import type { CheckpointRuntime } from './runtime.js';
+import { buildAgentServer } from './server.js';
+import type { agentSettings } from './settings.js';
+
+export type AgentConfig = ConfigOf<typeof agentSettings>;
+
+export interface RunningAgent {
+  app: FastifyInstance;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Wires the agent from its configuration and starts listening. */
+export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
+  const log = createLogger('agent', c.logLevel).child({ node: c.nodeName });
+  const registry = createMetricsRegistry('agent');
+  const metrics = new AgentMetrics(registry);
+  const layout = new NodeLayout(c.stateDir, c.nodeName, c.workDir);
+  let runtime: CheckpointRuntime;
+  let localContainers: LocalContainers | undefined;
+  if (c.runtime === 'runc') {
+    if (!c.rootfs) throw new Error('SPOT_RESCUE_ROOTFS must be set for the runc runtime');
+    const runc = new Runc(c.runc, layout.runcRoot, c.criu);
+    localContainers = new LocalContainers(layout, runc, c.rootfs);
+    runtime = new RuncRuntime({
+      node: c.nodeName,
+      layout,
+      runc,
+      containers: localContainers,
+      baseRootfs: c.rootfs,
+      tarBin: c.tarBin,
+    });
+  } else {
+    runtime = await createKubeletRuntime(c, layout);
+  }
+  if ((c.tlsCertFile === undefined) !== (c.tlsKeyFile === undefined)) {
+    throw new Error('SPOT_RESCUE_AGENT_TLS_CERT_FILE and SPOT_RESCUE_AGENT_TLS_KEY_FILE go together');
+  }
+  const tls =
+    c.tlsCertFile && c.tlsKeyFile
+      ? { cert: await readFile(c.tlsCertFile), key: await readFile(c.tlsKeyFile) }
+      : undefined;
+  const kc = loadKubeConfig(c.kubeconfig);
+  const store = new S3ArchiveStore(createS3Client(c), {
+    partSizeBytes: c.partSizeMiB * 1024 * 1024,
+    queueSize: c.queueSize,
+    sse: c.sse,
+    sseKmsKeyId: c.sseKmsKeyId,
+  });
+  const service = new AgentService({
+    cluster: c.clusterName,
+    node: c.nodeName,
+    instanceId: c.instanceId,
+    runtime,
+    store,
+    zstd: { bin: c.zstdBin, level: c.zstdLevel, threads: c.zstdThreads },
+    metrics,
+    log,
+  });
+  const app = buildAgentServer({
+    service,
+    auth: new CallerAuthenticator(new KubeTokenReviewer(kc), c.allowedServiceAccount),
+    runtime,
+    registry,
+    log,
+    node: c.nodeName,
+    localContainers,
+    tls,
+  });
+  await app.listen({ host: c.host, port: c.port });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : c.port;
+  const host = c.host === '0.0.0.0' ? '127.0.0.1' : c.host;
+  const url = `${tls ? 'https' : 'http'}://${host}:${port}`;
+  log.info({ url, runtime: runtime.name, allowed: c.allowedServiceAccount }, 'agent listening');
+  return { app, url, close: () => app.close() };
+}

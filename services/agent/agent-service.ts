@@ -1,0 +1,229 @@
+import type { Logger } from 'pino';
+import {
+  type CheckpointRequest,
+  type ContainerArchive,
+  type Manifest,
+  manifestSchema,
+  type RestoreRequest,
+  type RestoreResponse,
+} from '../common/agent-api.js';
+import type { AgentMetrics } from './agent-metrics.js';
+import { archiveKey, buildManifest, manifestKey, selectContainers } from './archive-layout.js';
+import type { ArchiveStore } from './archive-store.js';
+import { streamArchiveToStore, type ZstdOptions } from './checkpoint-pipeline.js';
+import { deadlineSignal, throwIfAborted } from './deadline.js';
+import { AgentFailure, asAgentFailure } from './errors.js';
+import { streamArchiveFromStore } from './restore-pipeline.js';
+import type { CheckpointedContainer, CheckpointRuntime, RestoreSink } from './runtime.js';
+
+export interface AgentServiceOptions {
+  cluster: string;
+  node: string;
+  instanceId?: string | undefined;
+  runtime: CheckpointRuntime;
+  store: ArchiveStore;
+  zstd: ZstdOptions;
+  metrics: AgentMetrics;
+  log: Logger;
+}
+
+/** The agent's two operations, independent of HTTP: checkpoint to S3, restore from S3. */
+export class AgentService {
+  constructor(private readonly o: AgentServiceOptions) {}
+
+  async checkpoint(req: CheckpointRequest): Promise<Manifest> {
+    const { runtime, store, metrics, log } = this.o;
+    const deadline = deadlineSignal(req.deadline);
+    const { signal } = deadline;
+    const createdAt = new Date();
+    const dumped: CheckpointedContainer[] = [];
+    const uploaded: string[] = [];
+    const archives: ContainerArchive[] = [];
+    try {
+      throwIfAborted(signal);
+      const criuVersion = await runtime.criuVersion();
+      for (const container of req.containers) {
+        const key = archiveKey(req.s3.prefix, container);
+        const t0 = performance.now();
+        const cp = await runtime.checkpoint(
+          { namespace: req.namespace, pod: req.pod, podUid: req.podUid, container },
+          req.checkpointId,
+          signal,
+          new Date(req.deadline),
+        );
+        dumped.push(cp);
+        const t1 = performance.now();
+        let streamed: Awaited<ReturnType<typeof streamArchiveToStore>>;
+        try {
+          streamed = await streamArchiveToStore(
+            cp,
+            store,
+            { bucket: req.s3.bucket, key },
+            this.o.zstd,
+            signal,
+          );
+        } catch (err) {
+          throw asAgentFailure(err, signal, 'storage-failed');
+        }
+        uploaded.push(key);
+        const t2 = performance.now();
+        archives.push({
+          name: container,
+          key,
+          bytesRaw: streamed.bytesRaw,
+          bytesCompressed: streamed.bytesCompressed,
+          sha256: streamed.sha256,
+          timings: { checkpointMs: round(t1 - t0), uploadMs: round(t2 - t1), totalMs: round(t2 - t0) },
+        });
+        metrics.stageSeconds.observe({ stage: 'checkpoint' }, (t1 - t0) / 1000);
+        metrics.stageSeconds.observe({ stage: 'upload' }, (t2 - t1) / 1000);
+        metrics.bytes.inc({ direction: 'up', kind: 'raw' }, streamed.bytesRaw);
+        metrics.bytes.inc({ direction: 'up', kind: 'compressed' }, streamed.bytesCompressed);
+        log.info({ checkpointId: req.checkpointId, container, ...archives.at(-1) }, 'container archived');
+      }
+      const manifest = buildManifest({
+        request: req,
+        cluster: this.o.cluster,
+        sourceNode: this.o.node,
+        sourceInstanceId: this.o.instanceId,
+        runtime: runtime.name,
+        criuVersion,
+        createdAt,
+        completedAt: new Date(),
+        containers: archives,
+      });
+      throwIfAborted(signal);
+      try {
+        await store.putJson(req.s3.bucket, manifestKey(req.s3.prefix), manifest, signal);
+      } catch (err) {
+        throw asAgentFailure(err, signal, 'storage-failed');
+      }
+      for (const cp of dumped) await cp.commit();
+      metrics.operations.inc({ operation: 'checkpoint', outcome: 'ok' });
+      return manifest;
+    } catch (err) {
+      const failure = asAgentFailure(err, signal, 'runtime-failed');
+      metrics.operations.inc({ operation: 'checkpoint', outcome: failure.code });
+      log.warn(
+        { checkpointId: req.checkpointId, error: failure.code, message: failure.message },
+        'checkpoint failed',
+      );
+      // The pod will be evicted the ordinary way instead: put it back as it was and leave nothing half-written.
+      for (const cp of dumped.reverse()) {
+        await cp
+          .rollback()
+          .catch((e: Error) => log.error({ err: e.message }, 'rollback after a failed checkpoint failed'));
+      }
+      for (const key of uploaded) await store.remove(req.s3.bucket, key).catch(() => {});
+      throw failure;
+    } finally {
+      deadline.dispose();
+    }
+  }
+
+  async restore(req: RestoreRequest): Promise<RestoreResponse> {
+    const { runtime, store, metrics, log } = this.o;
+    const deadline = deadlineSignal(req.deadline);
+    const { signal } = deadline;
+    const sinks: RestoreSink[] = [];
+    try {
+      const manifest = await this.readManifest(req, signal);
+      let chosen: ContainerArchive[];
+      try {
+        chosen = selectContainers(manifest, req.containers);
+      } catch (err) {
+        throw new AgentFailure('bad-request', (err as Error).message);
+      }
+      // Every archive is downloaded and verified before any is restored: a pod comes back whole or not at all.
+      const downloads: { archive: ContainerArchive; sink: RestoreSink; downloadMs: number }[] = [];
+      for (const archive of chosen) {
+        const t0 = performance.now();
+        const sink = await runtime.prepareRestore(
+          {
+            namespace: req.target.namespace,
+            pod: req.target.pod,
+            container: archive.name,
+            manifest,
+            archive,
+          },
+          signal,
+        );
+        sinks.push(sink);
+        const got = await streamArchiveFromStore(
+          store,
+          { bucket: req.manifest.bucket, key: archive.key, sha256: archive.sha256 },
+          sink,
+          this.o.zstd.bin,
+          signal,
+        );
+        const downloadMs = performance.now() - t0;
+        metrics.stageSeconds.observe({ stage: 'download' }, downloadMs / 1000);
+        metrics.bytes.inc({ direction: 'down', kind: 'compressed' }, got.bytesCompressed);
+        metrics.bytes.inc({ direction: 'down', kind: 'raw' }, got.bytesRaw);
+        downloads.push({ archive, sink, downloadMs });
+      }
+      const containers: RestoreResponse['containers'] = [];
+      for (const d of downloads) {
+        throwIfAborted(signal);
+        const t0 = performance.now();
+        sinks.splice(sinks.indexOf(d.sink), 1);
+        const { image } = await d.sink.restore(signal);
+        const restoreMs = performance.now() - t0;
+        metrics.stageSeconds.observe({ stage: 'restore' }, restoreMs / 1000);
+        containers.push({
+          name: d.archive.name,
+          ...(image ? { image } : {}),
+          downloadMs: round(d.downloadMs),
+          restoreMs: round(restoreMs),
+        });
+      }
+      metrics.operations.inc({ operation: 'restore', outcome: 'ok' });
+      log.info({ manifest: req.manifest, target: req.target, containers }, 'restored');
+      return { runtime: runtime.name, node: this.o.node, containers };
+    } catch (err) {
+      const failure = asAgentFailure(err, signal, 'runtime-failed');
+      metrics.operations.inc({ operation: 'restore', outcome: failure.code });
+      log.warn(
+        { manifest: req.manifest, error: failure.code, message: failure.message },
+        'restore refused or failed',
+      );
+      for (const sink of sinks) await sink.discard().catch(() => {});
+      throw failure;
+    } finally {
+      deadline.dispose();
+    }
+  }
+
+  private async readManifest(req: RestoreRequest, signal: AbortSignal): Promise<Manifest> {
+    let raw: unknown;
+    try {
+      raw = await this.o.store.getJson(req.manifest.bucket, req.manifest.key, signal);
+    } catch (err) {
+      if (signal.aborted) throw err;
+      const name = (err as Error).name;
+      if (name === 'NoSuchKey' || name === 'NoSuchBucket' || name === 'NotFound') {
+        throw new AgentFailure('not-found', `no manifest at s3://${req.manifest.bucket}/${req.manifest.key}`);
+      }
+      if (err instanceof SyntaxError) {
+        throw new AgentFailure('bad-request', `s3://${req.manifest.bucket}/${req.manifest.key} is not JSON`);
+      }
+      throw new AgentFailure('storage-failed', `reading the manifest: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    const parsed = manifestSchema.safeParse(raw);
+    if (!parsed.success) {
+      throw new AgentFailure(
+        'bad-request',
+        `s3://${req.manifest.bucket}/${req.manifest.key} is not a valid manifest: ${parsed.error.issues
+          .map((i) => `${i.path.join('.')}: ${i.message}`)
+          .join('; ')}`,
+      );
+    }
+    return parsed.data;
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}

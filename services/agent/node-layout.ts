@@ -1,0 +1,41 @@
+import { join } from 'node:path';
+
+/** Where one node's files live: <state dir>/nodes/<node>/..., so simulated nodes never share state. */
+export class NodeLayout {
+  readonly nodeDir: string;
+  readonly workDir: string;
+
+  constructor(stateDir: string, node: string, workDir?: string) {
+    this.nodeDir = join(stateDir, 'nodes', node);
+    this.workDir = workDir ? join(workDir, node) : join(this.nodeDir, 'work');
+  }
+
+  get runcRoot(): string {
+    return join(this.nodeDir, 'runc');
+  }
+
+  get containersDir(): string {
+    return join(this.nodeDir, 'containers');
+  }
+
+  containerDir(id: string): string {
+    return join(this.containersDir, id);
+  }
+
+  checkpointDir(checkpointId: string, container: string): string {
+    return join(this.workDir, 'checkpoints', checkpointId, container);
+  }
+
+  restoreDir(unique: string): string {
+    return join(this.workDir, 'restores', unique);
+  }
+
+  get imagesDir(): string {
+    return join(this.nodeDir, 'images');
+  }
+}
+
+/** runc container id of a pod's container; `_` cannot occur in Kubernetes names, so ids never collide. */
+export function runcIdOf(namespace: string, pod: string, container: string): string {
+  return `${namespace}_${pod}_${container}`;
+}

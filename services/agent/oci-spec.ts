@@ -1,0 +1,119 @@
+/**
+ * OCI runtime specs for the containers the runc runtime runs: the shape of
+ * `runc spec`, minus the terminal, with the pod's command, a memory limit and
+ * a cgroup of this node's own.
+ */
+export interface OciSpec {
+  ociVersion: string;
+  process: { args: string[]; terminal: boolean; [k: string]: unknown };
+  root: { path: string; readonly: boolean };
+  hostname?: string;
+  mounts: unknown[];
+  linux: {
+    cgroupsPath?: string;
+    resources?: { memory?: { limit?: number }; [k: string]: unknown };
+    namespaces: { type: string; path?: string }[];
+    [k: string]: unknown;
+  };
+  annotations?: Record<string, string>;
+  [k: string]: unknown;
+}
+
+export interface ContainerSpecInput {
+  args: string[];
+  memoryMiB?: number | undefined;
+  hostname: string;
+  cgroupsPath: string;
+  annotations?: Record<string, string>;
+}
+
+const CAPS = ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'];
+
+export function containerSpec(i: ContainerSpecInput): OciSpec {
+  return {
+    ociVersion: '1.0.2-dev',
+    process: {
+      // No terminal: stdio is /dev/null, which CRIU can dump and restore on any node.
+      terminal: false,
+      user: { uid: 0, gid: 0 },
+      args: i.args,
+      env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+      cwd: '/',
+      capabilities: { bounding: CAPS, effective: CAPS, permitted: CAPS, ambient: CAPS },
+      rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
+      noNewPrivileges: true,
+    },
+    root: { path: 'rootfs', readonly: false },
+    hostname: i.hostname,
+    mounts: [
+      { destination: '/proc', type: 'proc', source: 'proc' },
+      {
+        destination: '/dev',
+        type: 'tmpfs',
+        source: 'tmpfs',
+        options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'],
+      },
+      {
+        destination: '/dev/pts',
+        type: 'devpts',
+        source: 'devpts',
+        options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'],
+      },
+      {
+        destination: '/dev/shm',
+        type: 'tmpfs',
+        source: 'shm',
+        options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'],
+      },
+      {
+        destination: '/dev/mqueue',
+        type: 'mqueue',
+        source: 'mqueue',
+        options: ['nosuid', 'noexec', 'nodev'],
+      },
+      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+    ],
+    linux: {
+      cgroupsPath: i.cgroupsPath,
+      resources: {
+        devices: [{ allow: false, access: 'rwm' }],
+        ...(i.memoryMiB ? { memory: { limit: i.memoryMiB * 1024 * 1024 } } : {}),
+      },
+      // Its own network namespace (loopback only): nothing on the host side to re-create on restore.
+      namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
+      maskedPaths: [
+        '/proc/acpi',
+        '/proc/asound',
+        '/proc/kcore',
+        '/proc/keys',
+        '/proc/latency_stats',
+        '/proc/timer_list',
+        '/proc/timer_stats',
+        '/proc/sched_debug',
+        '/sys/firmware',
+        '/proc/scsi',
+      ],
+      readonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
+    },
+    ...(i.annotations ? { annotations: i.annotations } : {}),
+  };
+}
+
+/**
+ * The spec a checkpointed container is restored with on another node: the
+ * one it ran with (spec.dump), re-rooted in the new bundle and moved into the
+ * target node's cgroup. Namespaces joined by path cannot follow a process to
+ * another node, so they become fresh ones.
+ */
+export function specForRestore(dumped: OciSpec, cgroupsPath: string): OciSpec {
+  return {
+    ...dumped,
+    process: { ...dumped.process, terminal: false },
+    root: { ...dumped.root, path: 'rootfs' },
+    linux: {
+      ...dumped.linux,
+      cgroupsPath,
+      namespaces: dumped.linux.namespaces.map((n) => ({ type: n.type })),
+    },
+  };
+}

@@ -1,0 +1,120 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { Duplex, PassThrough, type Readable, type Writable } from 'node:stream';
+
+export interface RunOptions {
+  cwd?: string;
+  signal?: AbortSignal;
+  /** Signal sent when `signal` aborts; SIGTERM lets runc and CRIU undo what they started. */
+  killSignal?: NodeJS.Signals;
+  stdin?: 'ignore' | 'pipe';
+}
+
+export class CommandError extends Error {
+  constructor(
+    readonly command: string,
+    readonly exitCode: number | null,
+    readonly stderr: string,
+  ) {
+    super(`${command} failed (${exitCode === null ? 'killed' : `exit ${exitCode}`}): ${lastLines(stderr)}`);
+    this.name = 'CommandError';
+  }
+}
+
+function lastLines(text: string, n = 6): string {
+  const lines = text.trim().split('\n');
+  return lines.slice(-n).join(' | ') || 'no output';
+}
+
+/** Keeps only the tail of a process's stderr: enough to explain a failure, bounded in memory. */
+function captureTail(stream: Readable | null, limit = 16_384): () => string {
+  let buf = '';
+  stream?.setEncoding('utf8');
+  stream?.on('data', (d: string) => {
+    buf = (buf + d).slice(-limit);
+  });
+  return () => buf;
+}
+
+function exitOf(child: ChildProcess, name: string, stderr: () => string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code) => {
+      if (code === 0) resolve();
+      else reject(new CommandError(name, code, stderr()));
+    });
+  });
+}
+
+/** Runs a command to completion and returns its stdout. */
+export async function run(cmd: string, args: string[], o: RunOptions = {}): Promise<string> {
+  const child = spawn(cmd, args, {
+    cwd: o.cwd,
+    stdio: [o.stdin ?? 'ignore', 'pipe', 'pipe'],
+    ...(o.signal ? { signal: o.signal, killSignal: o.killSignal ?? 'SIGKILL' } : {}),
+  });
+  const stdout = captureTail(child.stdout, 4 << 20);
+  const stderr = captureTail(child.stderr);
+  await exitOf(child, `${cmd} ${args[0] ?? ''}`.trim(), stderr);
+  return stdout();
+}
+
+/** A process used as a stream stage: bytes in on stdin, out on stdout; `exited` settles with the process. */
+export interface ProcessStage {
+  stream: Duplex;
+  exited: Promise<void>;
+}
+
+export function processStage(
+  cmd: string,
+  args: string[],
+  o: { signal?: AbortSignal; cwd?: string } = {},
+): ProcessStage {
+  const child = spawn(cmd, args, { cwd: o.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+  const stderr = captureTail(child.stderr);
+  const exited = exitOf(child, cmd, stderr);
+  const stream = Duplex.from({ writable: child.stdin as Writable, readable: child.stdout as Readable });
+  const kill = () => child.kill('SIGKILL');
+  o.signal?.addEventListener('abort', kill, { once: true });
+  exited.then(
+    () => o.signal?.removeEventListener('abort', kill),
+    (err: Error) => {
+      o.signal?.removeEventListener('abort', kill);
+      stream.destroy(err);
+    },
+  );
+  return { stream, exited };
+}
+
+/**
+ * A process whose stdout is the source of a pipeline (e.g. `tar -c`). The
+ * stream ends only after the process exited 0, so a failing producer can never
+ * pass for a complete (truncated) archive.
+ */
+export function processSource(cmd: string, args: string[], o: { cwd?: string } = {}) {
+  const child = spawn(cmd, args, { cwd: o.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const stderr = captureTail(child.stderr);
+  const exited = exitOf(child, cmd, stderr);
+  const out = new PassThrough();
+  (child.stdout as Readable).pipe(out, { end: false });
+  const stdoutEnded = new Promise<void>((resolve) => child.stdout?.once('end', resolve));
+  Promise.all([exited, stdoutEnded]).then(
+    () => out.end(),
+    (err: Error) => out.destroy(err),
+  );
+  out.once('close', () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  return { stream: out as Readable, exited, kill: () => child.kill('SIGKILL') };
+}
+
+/** A process whose stdin is the end of a pipeline (e.g. `tar -x`). */
+export function processSink(cmd: string, args: string[], o: { cwd?: string } = {}) {
+  const child = spawn(cmd, args, { cwd: o.cwd, stdio: ['pipe', 'ignore', 'pipe'] });
+  const stderr = captureTail(child.stderr);
+  const exited = exitOf(child, cmd, stderr);
+  const stdin = child.stdin as Writable;
+  exited.catch((err: Error) => stdin.destroy(err));
+  // A sink that exits early (bad archive) must not crash the agent with EPIPE.
+  stdin.on('error', () => {});
+  return { stream: stdin, exited, kill: () => child.kill('SIGKILL') };
+}

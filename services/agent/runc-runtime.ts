@@ -1,0 +1,261 @@
+import { randomUUID } from 'node:crypto';
+import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { type ConfigDump, LAYOUT } from './archive-layout.js';
+import { AgentFailure } from './errors.js';
+import type { LocalContainers } from './local-containers.js';
+import { type NodeLayout, runcIdOf } from './node-layout.js';
+import { type OciSpec, specForRestore } from './oci-spec.js';
+import { processSink, processSource, run } from './process.js';
+import { diffListings, type Listing, listRootfs } from './rootfs-diff.js';
+import type { Runc } from './runc-cli.js';
+import type {
+  CheckpointedContainer,
+  CheckpointRuntime,
+  ContainerRef,
+  RestoreSink,
+  RestoreTarget,
+} from './runtime.js';
+
+export interface RuncRuntimeOptions {
+  node: string;
+  layout: NodeLayout;
+  runc: Runc;
+  containers: LocalContainers;
+  baseRootfs: string;
+  tarBin: string;
+}
+
+const READY_CACHE_MS = 30_000;
+
+/**
+ * Local runtime: containers run by runc on this (simulated) node, dumped and
+ * restored with CRIU, archived in the kubelet/checkpointctl layout.
+ */
+export class RuncRuntime implements CheckpointRuntime {
+  readonly name = 'runc' as const;
+  private baseListing: Promise<Listing> | undefined;
+  private readyCache: { at: number; value: true | string } | undefined;
+
+  constructor(private readonly o: RuncRuntimeOptions) {}
+
+  async criuVersion(): Promise<string> {
+    const out = await run(this.o.runc.criu, ['--version']);
+    return /Version:\s*(\S+)/.exec(out)?.[1] ?? out.trim();
+  }
+
+  async ready(): Promise<true | string> {
+    if (this.readyCache && Date.now() - this.readyCache.at < READY_CACHE_MS) return this.readyCache.value;
+    let value: true | string;
+    try {
+      await run(this.o.runc.criu, ['check']);
+      await run(this.o.runc.bin, ['--version']);
+      value = true;
+    } catch (err) {
+      value = `criu check failed: ${(err as Error).message}`;
+    }
+    this.readyCache = { at: Date.now(), value };
+    return value;
+  }
+
+  private base(): Promise<Listing> {
+    this.baseListing ??= listRootfs(this.o.baseRootfs);
+    return this.baseListing;
+  }
+
+  async checkpoint(
+    ref: ContainerRef,
+    checkpointId: string,
+    signal: AbortSignal,
+  ): Promise<CheckpointedContainer> {
+    const { runc, containers, layout, tarBin } = this.o;
+    const record = await containers.read(ref.namespace, ref.pod, ref.container);
+    if (!record)
+      throw new AgentFailure('not-found', `no container ${ref.namespace}/${ref.pod}/${ref.container} here`);
+    // A restored container keeps the uid of the pod it came from; only a started one is held to it.
+    if (!record.restoredFrom && record.podUid !== ref.podUid) {
+      throw new AgentFailure(
+        'not-found',
+        `pod ${ref.namespace}/${ref.pod} here has uid ${record.podUid}, not ${ref.podUid}`,
+      );
+    }
+    const id = record.runcId;
+    const state = await runc.state(id);
+    if (state?.status !== 'running') {
+      throw new AgentFailure(
+        'runtime-failed',
+        `container ${id} is ${state?.status ?? 'not running'}, cannot checkpoint it`,
+      );
+    }
+    const dir = layout.checkpointDir(checkpointId, ref.container);
+    await rm(dir, { recursive: true, force: true });
+    const imageDir = join(dir, LAYOUT.checkpointDir);
+    const workDir = join(dir, 'work');
+    await mkdir(imageDir, { recursive: true });
+    await mkdir(workDir, { recursive: true });
+    const bundle = containers.bundleOf(id);
+    const rollback = () => this.ensureRunning(id, bundle, imageDir, dir);
+    const checkpointedAt = new Date();
+    try {
+      // Not leave-running: once the dump is complete the original is gone, so it cannot do work twice.
+      await runc.checkpoint(id, imageDir, workDir, join(dir, 'runc.log'), signal);
+      const spec = await readFile(join(bundle, 'config.json'), 'utf8');
+      await writeFile(join(dir, LAYOUT.specDump), spec);
+      const configDump: ConfigDump = {
+        id,
+        name: ref.container,
+        rootfsImage: 'spot-rescue/rootfs',
+        rootfsImageName: 'spot-rescue/rootfs',
+        runtime: 'runc',
+        createdTime: record.createdAt,
+        checkpointedTime: checkpointedAt.toISOString(),
+      };
+      await writeFile(join(dir, LAYOUT.configDump), JSON.stringify(configDump, null, 2));
+      await this.writeRootfsDiff(join(bundle, 'rootfs'), dir);
+    } catch (err) {
+      await rollback().catch(() => {});
+      throw signal.aborted
+        ? signal.reason
+        : new AgentFailure('runtime-failed', `checkpoint of ${id} failed: ${(err as Error).message}`, {
+            cause: err,
+          });
+    }
+    const members = [
+      LAYOUT.checkpointDir,
+      LAYOUT.configDump,
+      LAYOUT.specDump,
+      LAYOUT.rootfsDiff,
+      LAYOUT.deletedFiles,
+    ];
+    return {
+      open: (): Readable => processSource(tarBin, ['-C', dir, '-cf', '-', ...members]).stream,
+      commit: async () => {
+        await containers.write({ ...record, checkpointedAt: checkpointedAt.toISOString() });
+        await rm(dir, { recursive: true, force: true });
+      },
+      rollback: async () => {
+        try {
+          await rollback();
+        } finally {
+          await rm(dir, { recursive: true, force: true });
+        }
+      },
+    };
+  }
+
+  /** rootfs-diff.tar and deleted.files: the container's changes to its root filesystem. */
+  private async writeRootfsDiff(rootfs: string, dir: string): Promise<void> {
+    const diff = diffListings(await this.base(), await listRootfs(rootfs));
+    const list = join(dir, 'rootfs-diff.list');
+    await writeFile(list, diff.changed.map((p) => `${p}\0`).join(''));
+    await run(this.o.tarBin, [
+      '-C',
+      rootfs,
+      '--no-recursion',
+      '--null',
+      '-T',
+      list,
+      '-cf',
+      join(dir, LAYOUT.rootfsDiff),
+    ]);
+    await rm(list);
+    await writeFile(join(dir, LAYOUT.deletedFiles), JSON.stringify(diff.deleted));
+  }
+
+  /**
+   * After an abandoned or failed checkpoint the container must be running
+   * as before (the caller falls back to an ordinary eviction): resume it if
+   * CRIU left it frozen, restore it from the dump if the dump had completed.
+   */
+  private async ensureRunning(id: string, bundle: string, imageDir: string, dir: string): Promise<void> {
+    const { runc } = this.o;
+    const state = await runc.state(id);
+    if (state?.status === 'running') return;
+    if (state?.status === 'paused') return runc.resume(id);
+    if (state) await runc.remove(id);
+    const complete = await access(join(imageDir, 'inventory.img')).then(
+      () => true,
+      () => false,
+    );
+    if (!complete) throw new Error(`container ${id} is gone and its dump is incomplete`);
+    const workDir = join(dir, 'rollback-work');
+    await mkdir(workDir, { recursive: true });
+    await runc.restoreDetached(id, bundle, imageDir, workDir, join(dir, 'rollback.log'));
+  }
+
+  async prepareRestore(target: RestoreTarget, _signal: AbortSignal): Promise<RestoreSink> {
+    const { runc, containers, layout, tarBin, node } = this.o;
+    const id = runcIdOf(target.namespace, target.pod, target.container);
+    if (await runc.state(id)) {
+      throw new AgentFailure(
+        'bad-request',
+        `container ${id} already exists on ${node}; not restoring over it`,
+      );
+    }
+    const staging = layout.restoreDir(
+      `${target.manifest.checkpointId}-${target.container}-${randomUUID().slice(0, 8)}`,
+    );
+    await mkdir(staging, { recursive: true });
+    const unpack = processSink(tarBin, ['-C', staging, '-xf', '-']);
+    const discard = async () => {
+      unpack.kill();
+      await unpack.exited.catch(() => {});
+      await rm(staging, { recursive: true, force: true });
+    };
+    return {
+      writable: unpack.stream,
+      written: () => unpack.exited,
+      discard,
+      restore: async (signal: AbortSignal) => {
+        const bundle = containers.bundleOf(id);
+        try {
+          await rm(layout.containerDir(id), { recursive: true, force: true });
+          await containers.populateRootfs(bundle);
+          const rootfs = join(bundle, 'rootfs');
+          await run(tarBin, ['-C', rootfs, '-xf', join(staging, LAYOUT.rootfsDiff)]);
+          const deleted = JSON.parse(
+            await readFile(join(staging, LAYOUT.deletedFiles), 'utf8').catch(() => '[]'),
+          ) as string[];
+          for (const path of deleted) await rm(join(rootfs, path), { recursive: true, force: true });
+          const dumped = JSON.parse(await readFile(join(staging, LAYOUT.specDump), 'utf8')) as OciSpec;
+          const spec = specForRestore(dumped, containers.cgroupOf(id, node));
+          await writeFile(join(bundle, 'config.json'), JSON.stringify(spec, null, 2));
+          const workDir = join(staging, 'work');
+          await mkdir(workDir, { recursive: true });
+          await runc.restoreDetached(
+            id,
+            bundle,
+            join(staging, LAYOUT.checkpointDir),
+            workDir,
+            join(staging, 'runc.log'),
+            signal,
+          );
+          await containers.write({
+            namespace: target.namespace,
+            pod: target.pod,
+            podUid: target.manifest.podUid,
+            container: target.container,
+            runcId: id,
+            createdAt: new Date().toISOString(),
+            restoredFrom: {
+              checkpointId: target.manifest.checkpointId,
+              sourceNode: target.manifest.sourceNode,
+            },
+          });
+          await rm(staging, { recursive: true, force: true });
+          return {};
+        } catch (err) {
+          await runc.remove(id).catch(() => {});
+          await rm(layout.containerDir(id), { recursive: true, force: true });
+          await discard();
+          throw signal.aborted
+            ? signal.reason
+            : new AgentFailure('runtime-failed', `restore of ${id} failed: ${(err as Error).message}`, {
+                cause: err,
+              });
+        }
+      },
+    };
+  }
+}

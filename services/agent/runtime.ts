@@ -1,0 +1,58 @@
+import type { Readable, Writable } from 'node:stream';
+import type { ContainerArchive, Manifest } from '../common/agent-api.js';
+
+export interface ContainerRef {
+  namespace: string;
+  pod: string;
+  podUid: string;
+  container: string;
+}
+
+/** A container dumped by a runtime, whose archive is about to be streamed away. */
+export interface CheckpointedContainer {
+  /** The uncompressed archive in the checkpointctl layout; call once. */
+  open(): Readable;
+  /** The archive is safely stored: drop local files. */
+  commit(): Promise<void>;
+  /** The archive could not be stored: put the container back as it was before the checkpoint. */
+  rollback(): Promise<void>;
+}
+
+/** Where a verified archive goes on the target node. */
+export interface RestoreSink {
+  /** Receives the uncompressed archive while it downloads (before it is verified). */
+  writable: Writable;
+  /** Resolves once everything written has landed (e.g. `tar -x` exited). */
+  written(): Promise<void>;
+  /** The archive matched its manifest: restore it. Returns the image to use, for runtimes that need one. */
+  restore(signal: AbortSignal): Promise<{ image?: string }>;
+  /** The archive did not match (or the restore was abandoned): remove every unpacked file. */
+  discard(): Promise<void>;
+}
+
+export interface RestoreTarget {
+  namespace: string;
+  pod: string;
+  container: string;
+  manifest: Manifest;
+  archive: ContainerArchive;
+}
+
+/**
+ * One interface, two implementations (runc locally, the kubelet in
+ * production); the worker never knows which one runs.
+ */
+export interface CheckpointRuntime {
+  readonly name: Manifest['runtime'];
+  /** true when checkpoints can be taken here, otherwise the reason they cannot. */
+  ready(): Promise<true | string>;
+  criuVersion(): Promise<string>;
+  /** `signal` fires at the deadline; `deadline` lets a runtime pass the time left on (the kubelet's timeout). */
+  checkpoint(
+    ref: ContainerRef,
+    checkpointId: string,
+    signal: AbortSignal,
+    deadline?: Date,
+  ): Promise<CheckpointedContainer>;
+  prepareRestore(target: RestoreTarget, signal: AbortSignal): Promise<RestoreSink>;
+}

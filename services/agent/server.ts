@@ -1,0 +1,100 @@
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { z } from 'zod';
+import { checkpointRequestSchema, restoreRequestSchema } from '../common/agent-api.js';
+import type { AgentService } from './agent-service.js';
+import type { CallerAuthenticator } from './auth.js';
+import { AgentFailure } from './errors.js';
+import { type LocalContainers, startContainerSchema } from './local-containers.js';
+import type { CheckpointRuntime } from './runtime.js';
+
+export interface AgentServerOptions {
+  service: AgentService;
+  auth: CallerAuthenticator;
+  runtime: CheckpointRuntime;
+  registry: Registry;
+  log: Logger;
+  node: string;
+  /** runc runtime only: this node's containers, exposed as the kubelet stand-in. */
+  localContainers?: LocalContainers | undefined;
+  tls?: { cert: string | Buffer; key: string | Buffer } | undefined;
+}
+
+function parse<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
+  const r = schema.safeParse(body);
+  if (!r.success) {
+    const why = r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ');
+    throw new AgentFailure('bad-request', why);
+  }
+  return r.data;
+}
+
+/**
+ * One port: the worker-facing API (authenticated) and the probes/metrics
+ * (open, as kubelet probes and Prometheus expect).
+ */
+export function buildAgentServer(o: AgentServerOptions): FastifyInstance {
+  // Routes do not depend on the transport; one instance type keeps the handlers' types simple.
+  const app = (
+    o.tls
+      ? Fastify({ logger: false, https: { cert: o.tls.cert, key: o.tls.key } })
+      : Fastify({ logger: false })
+  ) as FastifyInstance;
+
+  const authenticate = async (req: FastifyRequest) => {
+    const caller = await o.auth.authenticate(req.headers.authorization);
+    o.log.debug({ caller, url: req.url }, 'authenticated');
+  };
+
+  app.setErrorHandler((err: unknown, req: FastifyRequest, reply: FastifyReply) => {
+    if (err instanceof AgentFailure) return reply.code(err.httpStatus).send(err.toBody());
+    const e = err as { statusCode?: number; message?: string };
+    if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
+      return reply.code(400).send({ error: 'bad-request', message: e.message ?? 'bad request' });
+    }
+    o.log.error({ err, url: req.url }, 'unexpected error');
+    return reply.code(500).send({ error: 'runtime-failed', message: e.message ?? String(err) });
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok', node: o.node }));
+  app.get('/readyz', async (_req, reply) => {
+    const runtime = await o.runtime.ready().catch((err: Error) => err.message);
+    const ready = runtime === true;
+    return reply.code(ready ? 200 : 503).send({ ready, checks: { runtime: ready ? 'ok' : runtime } });
+  });
+  app.get('/metrics', async (_req, reply) => {
+    reply.header('content-type', o.registry.contentType);
+    return o.registry.metrics();
+  });
+
+  app.post('/v1/checkpoints', { preHandler: authenticate }, async (req) =>
+    o.service.checkpoint(parse(checkpointRequestSchema, req.body)),
+  );
+  app.post('/v1/restores', { preHandler: authenticate }, async (req) =>
+    o.service.restore(parse(restoreRequestSchema, req.body)),
+  );
+
+  const local = o.localContainers;
+  if (local) {
+    type Key = { namespace: string; pod: string; container: string };
+    app.post('/v1/local/containers', { preHandler: authenticate }, async (req, reply) => {
+      const status = await local.start(parse(startContainerSchema, req.body), o.node);
+      return reply.code(201).send(status);
+    });
+    app.get<{ Params: Key }>(
+      '/v1/local/containers/:namespace/:pod/:container',
+      { preHandler: authenticate },
+      async (req) => local.status(req.params.namespace, req.params.pod, req.params.container),
+    );
+    app.delete<{ Params: Key }>(
+      '/v1/local/containers/:namespace/:pod/:container',
+      { preHandler: authenticate },
+      async (req, reply) => {
+        await local.remove(req.params.namespace, req.params.pod, req.params.container);
+        return reply.code(204).send();
+      },
+    );
+  }
+  return app;
+}

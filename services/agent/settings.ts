@@ -1,0 +1,127 @@
+import { z } from 'zod';
+import { commonSettings, setting, str } from '../common/config.js';
+
+const serviceAccountName = z
+  .string()
+  .regex(
+    /^system:serviceaccount:[a-z0-9][a-z0-9-]{0,62}:[a-z0-9][a-z0-9.-]{0,252}$/,
+    'must be system:serviceaccount:<namespace>:<name>',
+  );
+
+/** Everything the agent reads from its environment. */
+export const agentSettings = {
+  clusterName: commonSettings.clusterName,
+  logLevel: commonSettings.logLevel,
+  awsRegion: commonSettings.awsRegion,
+  awsEndpoint: commonSettings.awsEndpoint,
+  kubeconfig: commonSettings.kubeconfig,
+  nodeName: setting(
+    'SPOT_RESCUE_NODE_NAME',
+    z.string().regex(/^[a-z0-9][a-z0-9.-]{0,252}$/, 'must be a Kubernetes node name'),
+    'the node this agent serves (the DaemonSet sets it from spec.nodeName)',
+  ),
+  instanceId: setting(
+    'SPOT_RESCUE_INSTANCE_ID',
+    z.string().optional(),
+    'EC2 instance id of the node, recorded in manifests',
+  ),
+  host: setting('SPOT_RESCUE_AGENT_HOST', z.string().default('0.0.0.0'), 'address the agent API binds'),
+  port: setting('SPOT_RESCUE_AGENT_PORT', str.int(0, 65535).default(8443), 'port of the agent API (0: any)'),
+  tlsCertFile: setting(
+    'SPOT_RESCUE_AGENT_TLS_CERT_FILE',
+    z.string().optional(),
+    'PEM certificate of the agent API; plain HTTP when unset (local stack only)',
+  ),
+  tlsKeyFile: setting('SPOT_RESCUE_AGENT_TLS_KEY_FILE', z.string().optional(), 'PEM key of the agent API'),
+  allowedServiceAccount: setting(
+    'SPOT_RESCUE_AGENT_ALLOWED_SA',
+    serviceAccountName,
+    'the only identity allowed to call the agent (the worker ServiceAccount)',
+  ),
+  runtime: setting(
+    'SPOT_RESCUE_AGENT_RUNTIME',
+    z.enum(['runc', 'kubelet']).default('kubelet'),
+    'checkpoint runtime: kubelet (production) or runc (local stack, demo, e2e)',
+  ),
+  stateDir: setting(
+    'SPOT_RESCUE_STATE_DIR',
+    z.string().min(1).default('/var/lib/spot-rescue'),
+    'state directory; this node keeps its files under <dir>/nodes/<node>/',
+  ),
+  workDir: setting(
+    'SPOT_RESCUE_AGENT_WORK_DIR',
+    z.string().optional(),
+    'scratch space for dumps and downloads (tmpfs is fastest); default <state dir>/nodes/<node>/work',
+  ),
+  partSizeMiB: setting(
+    'SPOT_RESCUE_AGENT_PART_SIZE_MIB',
+    str.int(5, 5120).default(16),
+    'S3 multipart part size (MiB)',
+  ),
+  queueSize: setting(
+    'SPOT_RESCUE_AGENT_UPLOAD_QUEUE_SIZE',
+    str.int(1, 64).default(4),
+    'S3 parts uploaded in parallel',
+  ),
+  zstdLevel: setting('SPOT_RESCUE_AGENT_ZSTD_LEVEL', str.int(1, 19).default(1), 'zstd compression level'),
+  zstdThreads: setting(
+    'SPOT_RESCUE_AGENT_ZSTD_THREADS',
+    str.int(0, 64).default(0),
+    'zstd threads (0: one per core)',
+  ),
+  zstdBin: setting('SPOT_RESCUE_ZSTD', z.string().default('zstd'), 'zstd executable'),
+  tarBin: setting('SPOT_RESCUE_TAR', z.string().default('tar'), 'GNU tar executable'),
+  sseKmsKeyId: setting(
+    'SPOT_RESCUE_AGENT_SSE_KMS_KEY_ID',
+    z.string().optional(),
+    'KMS key for SSE-KMS on archives; unset: no SSE header (bucket default encryption applies)',
+  ),
+  sse: setting(
+    'SPOT_RESCUE_AGENT_SSE',
+    z.enum(['none', 'aws:kms']).default('none'),
+    'server-side encryption requested on every object (aws:kms in production)',
+  ),
+  criu: setting('SPOT_RESCUE_CRIU', z.string().default('criu'), 'criu executable (must be 4.x)'),
+  runc: setting('SPOT_RESCUE_RUNC', z.string().default('runc'), 'runc executable (runc runtime)'),
+  rootfs: setting(
+    'SPOT_RESCUE_ROOTFS',
+    z.string().optional(),
+    'root filesystem copied into every container bundle (runc runtime)',
+  ),
+  kubeletUrl: setting(
+    'SPOT_RESCUE_KUBELET_URL',
+    str.url().optional(),
+    'kubelet API of this node, e.g. https://<node-ip>:10250 (kubelet runtime)',
+  ),
+  kubeletCaFile: setting(
+    'SPOT_RESCUE_KUBELET_CA_FILE',
+    z.string().optional(),
+    "CA bundle that signed the kubelet's serving certificate",
+  ),
+  kubeletTokenFile: setting(
+    'SPOT_RESCUE_KUBELET_TOKEN_FILE',
+    z.string().default('/var/run/secrets/kubernetes.io/serviceaccount/token'),
+    "the agent's own token, presented to the kubelet (needs create on nodes/checkpoint)",
+  ),
+  kubeletCheckpointsDir: setting(
+    'SPOT_RESCUE_KUBELET_CHECKPOINTS_DIR',
+    z.string().default('/var/lib/kubelet/checkpoints'),
+    'where the kubelet writes checkpoint archives (mounted into the agent)',
+  ),
+  cgroupRoot: setting(
+    'SPOT_RESCUE_CGROUP_ROOT',
+    z.string().default('/sys/fs/cgroup'),
+    'cgroup filesystem of the node, used to freeze a checkpointed container',
+  ),
+  imageImporter: setting(
+    'SPOT_RESCUE_IMAGE_IMPORTER',
+    z.string().default('oci-dir'),
+    'how checkpoint images reach the node: oci-dir (an OCI layout directory) or a command line with ' +
+      '{archive} and {ref}, e.g. "ctr -n k8s.io images import {archive}"',
+  ),
+  imageRepository: setting(
+    'SPOT_RESCUE_IMAGE_REPOSITORY',
+    z.string().default('localhost/spot-rescue/checkpoint'),
+    'repository name given to checkpoint images',
+  ),
+};
