@@ -1,0 +1,86 @@
+import { randomBytes } from 'node:crypto';
+import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { loadKubeConfig } from '../../../services/common/kube.js';
+import { stackEnv, uniqueName } from '../../support/stack.js';
+
+export const randomInstanceId = () => `i-${randomBytes(9).toString('hex').slice(0, 17)}`;
+
+export interface TestNode {
+  name: string;
+  instanceId: string;
+  zone: string;
+}
+
+export interface PodSpec {
+  name: string;
+  annotations?: Record<string, string>;
+}
+
+/**
+ * Nodes (kwok runs every node of the local API server) whose providerID names
+ * an instance, and pods bound straight to them, in a namespace of their own.
+ * Everything made here is removed by cleanup().
+ */
+export class SimCluster {
+  readonly kc: KubeConfig;
+  readonly core: CoreV1Api;
+  private readonly nodes: string[] = [];
+  private readonly namespaces: string[] = [];
+
+  constructor() {
+    this.kc = loadKubeConfig(stackEnv().kubeconfig);
+    this.core = this.kc.makeApiClient(CoreV1Api);
+  }
+
+  async namespace(labels: Record<string, string> = {}): Promise<string> {
+    const name = uniqueName('lt');
+    await this.core.createNamespace({ body: { metadata: { name, labels } } });
+    this.namespaces.push(name);
+    return name;
+  }
+
+  async node(zone = 'us-east-1a', instanceId = randomInstanceId()): Promise<TestNode> {
+    const name = uniqueName('lnode');
+    await this.core.createNode({
+      body: {
+        metadata: {
+          name,
+          labels: { type: 'kwok', 'topology.kubernetes.io/zone': zone, 'kubernetes.io/hostname': name },
+          annotations: { 'kwok.x-k8s.io/node': 'fake' },
+        },
+        spec: { providerID: `aws:///${zone}/${instanceId}` },
+        status: {
+          allocatable: { cpu: '32', memory: '128Gi', pods: '110' },
+          capacity: { cpu: '32', memory: '128Gi', pods: '110' },
+        },
+      },
+    });
+    this.nodes.push(name);
+    return { name, instanceId, zone };
+  }
+
+  async pod(namespace: string, nodeName: string, spec: PodSpec): Promise<V1Pod> {
+    return this.core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: { name: spec.name, ...(spec.annotations ? { annotations: spec.annotations } : {}) },
+        spec: {
+          nodeName,
+          tolerations: [{ operator: 'Exists' }],
+          containers: [{ name: 'app', image: 'registry.local/app:1' }],
+        },
+      },
+    });
+  }
+
+  async readNode(name: string) {
+    return this.core.readNode({ name });
+  }
+
+  async cleanup(): Promise<void> {
+    await Promise.allSettled([
+      ...this.nodes.map((name) => this.core.deleteNode({ name })),
+      ...this.namespaces.map((name) => this.core.deleteNamespace({ name })),
+    ]);
+  }
+}
