@@ -31,9 +31,10 @@ const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g;
 export function sampleEvent(file: string, instanceId: string): string {
   const text = readFileSync(`${ROOT}test/fixtures/events/${file}`, 'utf8').trim();
   const fresh = new Map<string, string>();
-  return text
-    .replaceAll(FIXTURE_INSTANCE, instanceId)
-    .replace(UUID, (u) => fresh.get(u) ?? (fresh.set(u, randomUUID()), fresh.get(u)!));
+  return text.replaceAll(FIXTURE_INSTANCE, instanceId).replace(UUID, (u) => {
+    if (!fresh.has(u)) fresh.set(u, randomUUID());
+    return fresh.get(u)!;
+  });
 }
 
 /** A queue and its DLQ of their own, and a BullMQ prefix of its own, on the shared stack. */
@@ -194,4 +195,20 @@ export class ChildListener {
   kill(signal: NodeJS.Signals = 'SIGTERM') {
     if (this.proc.exitCode === null) this.proc.kill(signal);
   }
+}
+
+/** Sum of a counter's values whose labels include these. */
+export async function counterValue(
+  registry: { getSingleMetric(name: string): unknown },
+  name: string,
+  labels: Record<string, string>,
+): Promise<number> {
+  const metric = registry.getSingleMetric(name) as
+    | { get(): Promise<{ values: { value: number; labels: Record<string, unknown> }[] }> }
+    | undefined;
+  if (!metric) return 0;
+  const { values } = await metric.get();
+  return values
+    .filter((v) => Object.entries(labels).every(([k, want]) => v.labels[k] === want))
+    .reduce((sum, v) => sum + v.value, 0);
 }
