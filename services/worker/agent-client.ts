@@ -1,0 +1,141 @@
+import { readFile } from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
+import type { z } from 'zod';
+import {
+  type AgentError,
+  agentErrorSchema,
+  type CheckpointRequest,
+  type RestoreRequest,
+  type RestoreResponse,
+  restoreResponseSchema,
+} from '../common/agent-api.js';
+import type { AgentLocator } from './agent-locator.js';
+
+/** An agent answered with an error (or not at all); `code` is the contract's error code or a transport one. */
+export class AgentCallError extends Error {
+  constructor(
+    readonly code: AgentError['error'] | 'unreachable' | 'no-agent' | 'bad-response' | 'aborted',
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = 'AgentCallError';
+  }
+
+  /** Errors a retry of the same call may get past. */
+  get transient(): boolean {
+    return this.code === 'unreachable' || this.code === 'storage-failed' || (this.status ?? 0) >= 500;
+  }
+}
+
+/** The worker's side of services/common/agent-api.ts. */
+export interface AgentClient {
+  /** Returns the raw JSON the agent answered (the manifest); the caller reads the stored manifest. */
+  checkpoint(node: string, req: CheckpointRequest, signal: AbortSignal): Promise<unknown>;
+  restore(node: string, req: RestoreRequest, signal: AbortSignal): Promise<RestoreResponse>;
+}
+
+export interface HttpAgentClientOptions {
+  locator: AgentLocator;
+  /** Projected ServiceAccount token; read on every call because the kubelet rotates it. */
+  tokenFile: string;
+  caFile?: string | undefined;
+}
+
+export class HttpAgentClient implements AgentClient {
+  constructor(private readonly o: HttpAgentClientOptions) {}
+
+  async checkpoint(node: string, req: CheckpointRequest, signal: AbortSignal): Promise<unknown> {
+    return this.call(node, '/v1/checkpoints', req, signal, null);
+  }
+
+  async restore(node: string, req: RestoreRequest, signal: AbortSignal): Promise<RestoreResponse> {
+    return this.call(node, '/v1/restores', req, signal, restoreResponseSchema);
+  }
+
+  private async call<T>(
+    node: string,
+    path: string,
+    body: unknown,
+    signal: AbortSignal,
+    schema: z.ZodType<T> | null,
+  ): Promise<T> {
+    const base = await this.o.locator.locate(node);
+    if (!base) throw new AgentCallError('no-agent', `no agent found on node ${node}`);
+    const token = (await readFile(this.o.tokenFile, 'utf8')).trim();
+    const ca = this.o.caFile ? await readFile(this.o.caFile) : undefined;
+    const { status, text } = await postJson(`${base}${path}`, body, token, ca, signal);
+    let json: unknown;
+    try {
+      json = text.length > 0 ? JSON.parse(text) : null;
+    } catch {
+      throw new AgentCallError('bad-response', `agent on ${node} answered ${status} with non-JSON`, status);
+    }
+    if (status < 200 || status >= 300) {
+      const err = agentErrorSchema.safeParse(json);
+      if (err.success)
+        throw new AgentCallError(err.data.error, `agent on ${node}: ${err.data.message}`, status);
+      throw new AgentCallError(
+        'bad-response',
+        `agent on ${node} answered ${status}: ${text.slice(0, 200)}`,
+        status,
+      );
+    }
+    if (!schema) return json as T;
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) {
+      throw new AgentCallError(
+        'bad-response',
+        `agent on ${node}: ${parsed.error.issues[0]?.message}`,
+        status,
+      );
+    }
+    return parsed.data;
+  }
+}
+
+function postJson(
+  url: string,
+  body: unknown,
+  token: string,
+  ca: Buffer | undefined,
+  signal: AbortSignal,
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(new AgentCallError('aborted', `call to ${url} aborted: ${String(signal.reason)}`));
+      return;
+    }
+    const payload = Buffer.from(JSON.stringify(body));
+    const u = new URL(url);
+    const mod = u.protocol === 'https:' ? https : http;
+    const req = mod.request(
+      u,
+      {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'content-length': payload.length,
+          authorization: `Bearer ${token}`,
+        },
+        ...(ca ? { ca } : {}),
+        signal,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+        );
+        res.on('error', (e) => reject(new AgentCallError('unreachable', `${url}: ${e.message}`)));
+      },
+    );
+    req.on('error', (e) => {
+      if (signal.aborted)
+        reject(new AgentCallError('aborted', `call to ${url} aborted: ${String(signal.reason)}`));
+      else reject(new AgentCallError('unreachable', `${url}: ${e.message}`));
+    });
+    req.end(payload);
+  });
+}

@@ -1,0 +1,65 @@
+import type { ProvisionCapacityJob } from '../common/jobs.js';
+import type { Logger } from '../common/logger.js';
+import type { CapacityProvider, LaunchedInstance } from './capacity.js';
+import type { Cluster } from './cluster.js';
+import type { NodeJoiner } from './node-joiner.js';
+import { nodeView } from './node-view.js';
+import type { WorkerMetrics } from './worker-metrics.js';
+
+export interface ProvisionDeps {
+  provider: CapacityProvider;
+  joiner?: NodeJoiner | undefined;
+  cluster: Cluster;
+  metrics: WorkerMetrics;
+  log: Logger;
+  /** Labels a joined node gets (the node group's, in the local stack). */
+  nodeLabels?: Record<string, string>;
+  joinTimeoutMs: number;
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/**
+ * provision-capacity: launch what the provider launches and wait until each
+ * instance is a Ready Node, so the restores waiting for a target find it.
+ */
+export async function provisionCapacity(
+  job: ProvisionCapacityJob,
+  d: ProvisionDeps,
+): Promise<{ instances: string[]; nodes: string[] }> {
+  const now = d.now ?? Date.now;
+  const sleep = d.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const t0 = now();
+  const log = d.log.child({ event: job.event.id, node: job.node.name, mode: d.provider.mode });
+  let instances: LaunchedInstance[];
+  try {
+    instances = await d.provider.provision(job, log);
+  } catch (err) {
+    d.metrics.provisioningSeconds.observe({ mode: d.provider.mode, result: 'failed' }, (now() - t0) / 1000);
+    throw err;
+  }
+  if (instances.length === 0) return { instances: [], nodes: [] };
+  for (const i of instances) await d.joiner?.join(i, d.nodeLabels ?? {});
+  const until = t0 + d.joinTimeoutMs;
+  const wanted = new Set(instances.map((i) => i.instanceId));
+  for (;;) {
+    const ready = (await d.cluster.listNodes()).filter((n) => {
+      const id = n.spec?.providerID?.split('/').pop() ?? '';
+      return wanted.has(id) && nodeView(n).ready;
+    });
+    if (ready.length === wanted.size) {
+      d.metrics.provisioningSeconds.observe({ mode: d.provider.mode, result: 'ready' }, (now() - t0) / 1000);
+      const nodes = ready.map((n) => n.metadata?.name ?? '');
+      log.info({ nodes, seconds: (now() - t0) / 1000 }, 'provisioned nodes are ready');
+      return { instances: [...wanted], nodes };
+    }
+    if (now() >= until) {
+      d.metrics.provisioningSeconds.observe(
+        { mode: d.provider.mode, result: 'timeout' },
+        (now() - t0) / 1000,
+      );
+      throw new Error(`instances ${[...wanted].join(', ')} did not become Ready nodes in time`);
+    }
+    await sleep(1000);
+  }
+}

@@ -1,0 +1,144 @@
+import { createHash } from 'node:crypto';
+import type { V1OwnerReference, V1Pod } from '@kubernetes/client-node';
+import type { RestoreResponse } from '../common/agent-api.js';
+import { CHECKPOINT_ANNOTATION, RESTORED_FROM_ANNOTATION } from '../common/labels.js';
+
+/** On a restored pod: the original's uid, as a label too, so a retried job finds it with a selector. */
+export const RESTORED_FROM_LABEL = 'spot-rescue.io/restored-from';
+/** On a staged restored pod: the original's labels and owners, applied once it runs. */
+export const HELD_LABELS_ANNOTATION = 'spot-rescue.io/held-labels';
+export const HELD_OWNERS_ANNOTATION = 'spot-rescue.io/held-owners';
+/** Held too: a Job strips its tracking finalizer from pods it does not own, and needs it to count them. */
+export const HELD_FINALIZERS_ANNOTATION = 'spot-rescue.io/held-finalizers';
+export const DELETION_COST_ANNOTATION = 'controller.kubernetes.io/pod-deletion-cost';
+/** The lowest deletion cost: a ReplicaSet with one pod too many removes this one first. */
+export const LOWEST_DELETION_COST = String(-2147483648);
+
+/**
+ * How the restored pod replaces the original without its controller making
+ * a fresh replica or deleting the wrong one:
+ * - `same-name` (StatefulSet, bare pods): identity is the name, so the
+ *   original is deleted first and the restored pod created under its name
+ *   right away, before the StatefulSet controller recreates it empty.
+ * - `staged` (ReplicaSet, Job and other controllers): the restored pod is
+ *   created under a new name with no labels or owner, so no controller
+ *   counts it; once it runs, the original gets the lowest deletion cost, the
+ *   restored pod gets the labels and owner, and the original is deleted.
+ *   Whatever a controller does in between keeps the restored pod.
+ */
+export type ReplaceStrategy = 'same-name' | 'staged';
+
+export function controllerOf(pod: V1Pod): V1OwnerReference | undefined {
+  return pod.metadata?.ownerReferences?.find((r) => r.controller);
+}
+
+export function replaceStrategy(pod: V1Pod): ReplaceStrategy {
+  const owner = controllerOf(pod);
+  return !owner || owner.kind === 'StatefulSet' ? 'same-name' : 'staged';
+}
+
+/** Deterministic per (event, pod): a retried job reuses the archive it already made. */
+export function checkpointIdFor(eventId: string, podUid: string): string {
+  return `ck-${createHash('sha256').update(`${eventId}/${podUid}`).digest('hex').slice(0, 20)}`;
+}
+
+export function checkpointPrefix(
+  cluster: string,
+  pod: { namespace: string; name: string; uid: string },
+  id: string,
+) {
+  return `${cluster}/${pod.namespace}/${pod.name}/${pod.uid}/${id}`;
+}
+
+const RESTORED_SUFFIX = /-r[0-9a-f]{5}$/;
+
+export function restoredPodName(pod: V1Pod): string {
+  const name = pod.metadata?.name ?? '';
+  if (replaceStrategy(pod) === 'same-name') return name;
+  const suffix = `-r${createHash('sha256')
+    .update(pod.metadata?.uid ?? '')
+    .digest('hex')
+    .slice(0, 5)}`;
+  return `${name.replace(RESTORED_SUFFIX, '').slice(0, 63 - suffix.length)}${suffix}`;
+}
+
+export interface RestoredPodInput {
+  original: V1Pod;
+  targetNode: string;
+  checkpointId: string;
+  restore?: RestoreResponse | undefined;
+}
+
+/** The Pod object to create on the target node. */
+export function buildRestoredPod(i: RestoredPodInput): V1Pod {
+  const o = i.original;
+  const meta = o.metadata ?? {};
+  const uid = meta.uid ?? '';
+  const strategy = replaceStrategy(o);
+  const labels = { ...(meta.labels ?? {}) };
+  const annotations: Record<string, string> = { ...(meta.annotations ?? {}) };
+  delete annotations[DELETION_COST_ANNOTATION];
+  annotations[RESTORED_FROM_ANNOTATION] = uid;
+  annotations[CHECKPOINT_ANNOTATION] = i.checkpointId;
+  if (strategy === 'staged') {
+    annotations[HELD_LABELS_ANNOTATION] = JSON.stringify(labels);
+    annotations[HELD_OWNERS_ANNOTATION] = JSON.stringify(meta.ownerReferences ?? []);
+    annotations[HELD_FINALIZERS_ANNOTATION] = JSON.stringify(meta.finalizers ?? []);
+  }
+  const spec = structuredClone(o.spec ?? { containers: [] });
+  spec.nodeName = i.targetNode;
+  // Admission fills these from the priority class and rejects a copy that disagrees.
+  delete spec.priority;
+  delete spec.preemptionPolicy;
+  delete spec.ephemeralContainers;
+  const images = new Map((i.restore?.containers ?? []).filter((c) => c.image).map((c) => [c.name, c.image]));
+  for (const c of spec.containers) {
+    const img = images.get(c.name);
+    if (img) c.image = img;
+  }
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: restoredPodName(o),
+      namespace: meta.namespace,
+      labels:
+        strategy === 'staged' ? { [RESTORED_FROM_LABEL]: uid } : { ...labels, [RESTORED_FROM_LABEL]: uid },
+      annotations,
+      ...(strategy === 'same-name' && meta.ownerReferences ? { ownerReferences: meta.ownerReferences } : {}),
+      ...(strategy === 'same-name' && meta.finalizers ? { finalizers: meta.finalizers } : {}),
+    },
+    spec,
+  };
+}
+
+/** The merge patch that makes a staged restored pod a member of its controller. */
+export function adoptionPatch(restored: V1Pod): object {
+  const a = restored.metadata?.annotations ?? {};
+  const labels = JSON.parse(a[HELD_LABELS_ANNOTATION] ?? '{}') as Record<string, string>;
+  const owners = JSON.parse(a[HELD_OWNERS_ANNOTATION] ?? '[]') as V1OwnerReference[];
+  const finalizers = JSON.parse(a[HELD_FINALIZERS_ANNOTATION] ?? '[]') as string[];
+  return {
+    metadata: {
+      labels: { ...labels, [RESTORED_FROM_LABEL]: restored.metadata?.labels?.[RESTORED_FROM_LABEL] ?? '' },
+      ownerReferences: owners,
+      ...(finalizers.length > 0 ? { finalizers } : {}),
+      annotations: {
+        [HELD_LABELS_ANNOTATION]: null,
+        [HELD_OWNERS_ANNOTATION]: null,
+        [HELD_FINALIZERS_ANNOTATION]: null,
+      },
+    },
+  };
+}
+
+export function isStaged(pod: V1Pod): boolean {
+  return pod.metadata?.annotations?.[HELD_LABELS_ANNOTATION] !== undefined;
+}
+
+export function isRunning(pod: V1Pod): boolean {
+  return (
+    pod.status?.phase === 'Running' &&
+    (pod.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')
+  );
+}

@@ -1,0 +1,279 @@
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
+import type { z } from 'zod';
+import { createAutoScalingClient, createEc2Client, createS3Client } from '../common/aws.js';
+import { readConfig } from '../common/config.js';
+import { createEmfRecorder, emfSettings } from '../common/emf.js';
+import {
+  evictPodJobSchema,
+  finalizeNodeJobSchema,
+  JOB_NAMES,
+  jobId,
+  migratePodJobSchema,
+  type ProvisionCapacityJob,
+  priorityForDeadline,
+  provisionCapacityJobSchema,
+  QUEUES,
+} from '../common/jobs.js';
+import { loadKubeConfig } from '../common/kube.js';
+import { createLogger, type Logger } from '../common/logger.js';
+import { createMetricsRegistry } from '../common/metrics.js';
+import { startOpsServer } from '../common/ops-server.js';
+import { createRedisConnection } from '../common/redis.js';
+import { type AgentClient, HttpAgentClient } from './agent-client.js';
+import { type AgentLocator, DaemonSetAgentLocator, StaticAgentLocator } from './agent-locator.js';
+import { ThroughputEstimate } from './budget.js';
+import {
+  AsgCapacity,
+  type AutoScalingClient,
+  type CapacityProvider,
+  Ec2FleetCapacity,
+  NoCapacityProvider,
+} from './capacity.js';
+import { KubeCluster } from './cluster.js';
+import { evictPod } from './evict.js';
+import { finalizeNode } from './finalize.js';
+import { S3ManifestStore } from './manifest-store.js';
+import { type MigrateProgress, migratePod } from './migrate.js';
+import { KwokNodeJoiner } from './node-joiner.js';
+import { provisionCapacity } from './provision.js';
+import { RedisReservations } from './reservations.js';
+import { type WorkerConfig, workerSettings } from './settings.js';
+import { WorkerMetrics } from './worker-metrics.js';
+
+export const allWorkerSettings = { ...workerSettings, ...emfSettings };
+export type FullWorkerConfig = WorkerConfig & { emfOutput: 'off' | 'stdout'; emfNamespace: string };
+
+export interface WorkerOverrides {
+  agents?: AgentClient;
+  locator?: AgentLocator;
+  kubeConfig?: KubeConfig;
+  registry?: Registry;
+  log?: Logger;
+  /** Labels for nodes the local joiner registers. */
+  joinedNodeLabels?: Record<string, string>;
+}
+
+export interface WorkerService {
+  workers: Worker[];
+  metrics: WorkerMetrics;
+  close(): Promise<void>;
+}
+
+function parse<S extends z.ZodType>(schema: S, job: Job, expectedName: string): z.output<S> {
+  if (job.name !== expectedName)
+    throw new UnrecoverableError(`unexpected job name ${job.name} (want ${expectedName})`);
+  const r = schema.safeParse(job.data);
+  // Malformed data never becomes valid by retrying; it stays in the failed set for an operator.
+  if (!r.success) throw new UnrecoverableError(`invalid ${expectedName} job ${job.id}: ${r.error.message}`);
+  return r.data;
+}
+
+/** Builds every processor and starts one BullMQ Worker per queue. */
+export async function startWorkerService(
+  config: FullWorkerConfig,
+  o: WorkerOverrides = {},
+): Promise<WorkerService> {
+  const log = o.log ?? createLogger('worker', config.logLevel);
+  const registry = o.registry ?? createMetricsRegistry('worker');
+  const metrics = new WorkerMetrics(registry);
+  const kc = o.kubeConfig ?? loadKubeConfig(config.kubeconfig);
+  const core = kc.makeApiClient(CoreV1Api);
+  const cluster = new KubeCluster(core);
+  const redis: Redis = createRedisConnection(config.redisUrl);
+  const aws = { awsRegion: config.awsRegion, awsEndpoint: config.awsEndpoint };
+  const ec2 = createEc2Client(aws);
+  const autoscaling: AutoScalingClient = createAutoScalingClient(aws);
+  const locator =
+    o.locator ??
+    (config.agentLocator === 'static'
+      ? new StaticAgentLocator(config.agentEndpoints)
+      : new DaemonSetAgentLocator(core, {
+          namespace: config.agentNamespace,
+          selector: config.agentSelector,
+          port: config.agentPort,
+          scheme: config.agentScheme,
+        }));
+  const agents =
+    o.agents ??
+    new HttpAgentClient({ locator, tokenFile: config.agentTokenFile, caFile: config.agentCaFile });
+  const reservations = new RedisReservations(redis, config.queuePrefix, config.reservationTtlSeconds * 1000);
+  const throughput = new ThroughputEstimate(config.throughputMiBps * 2 ** 20);
+  metrics.throughput.set(throughput.bytesPerSec);
+  const emf = createEmfRecorder(config);
+  const connection = { url: config.redisUrl };
+  const queueOpts = { connection: createRedisConnection(config.redisUrl), prefix: config.queuePrefix };
+  const provisionQueue = new Queue(QUEUES.provision, queueOpts);
+
+  const provider: CapacityProvider =
+    config.provisionMode === 'ec2'
+      ? new Ec2FleetCapacity(ec2, {
+          launchTemplate: config.launchTemplate,
+          instanceTypes: config.instanceTypes,
+          subnets: config.subnets,
+          cluster: config.clusterName,
+        })
+      : config.provisionMode === 'asg'
+        ? new AsgCapacity(
+            autoscaling,
+            config.asgName ??
+              (() => {
+                throw new Error('SPOT_RESCUE_PROVISION_ASG is required when SPOT_RESCUE_PROVISION_MODE=asg');
+              })(),
+            redis,
+            config.queuePrefix,
+          )
+        : new NoCapacityProvider(config.provisionMode);
+  const joiner = config.nodeJoiner === 'kwok' ? new KwokNodeJoiner(core, ec2) : undefined;
+
+  const requestCapacity = async (job: ProvisionCapacityJob) => {
+    await provisionQueue.add(JOB_NAMES.provisionCapacity, job, {
+      jobId: jobId('provision', job.event.id, job.node.name),
+      priority: priorityForDeadline(job.event.deadline),
+      attempts: 3,
+      backoff: { type: 'exponential', delay: 2000 },
+      removeOnComplete: { age: 3600 },
+      removeOnFail: { age: 24 * 3600 },
+    });
+  };
+
+  const common = {
+    connection: { ...connection, maxRetriesPerRequest: null },
+    prefix: config.queuePrefix,
+    lockDuration: config.lockMs,
+    stalledInterval: Math.max(1000, Math.floor(config.lockMs / 2)),
+    maxStalledCount: 3,
+  };
+  const ioredisOpts = () => createRedisConnection(config.redisUrl);
+
+  const rescue = new Worker(
+    QUEUES.rescue,
+    async (job) => {
+      const data = parse(migratePodJobSchema, job, JOB_NAMES.migratePod);
+      return migratePod(
+        data,
+        {
+          progress: () =>
+            (typeof job.progress === 'object' && job.progress !== null
+              ? job.progress
+              : {}) as MigrateProgress,
+          saveProgress: (p) => job.updateProgress(p as object),
+        },
+        {
+          cluster,
+          agents,
+          manifests: new S3ManifestStore(createS3Client(aws)),
+          reservations,
+          throughput,
+          metrics,
+          log,
+          config,
+          requestCapacity,
+          onOutcome: ({ job: j, outcome, reason, manifest }) => {
+            if (outcome === 'gone') return;
+            emf({
+              cluster: config.clusterName,
+              outcome: outcome === 'restored' ? 'migrated' : outcome,
+              eventKind: j.event.kind,
+              namespace: j.pod.namespace,
+              pod: j.pod.name,
+              finishedAt: Date.now(),
+              durationMs: Math.max(0, Date.now() - Date.parse(j.event.receivedAt)),
+              ...(manifest
+                ? {
+                    checkpointMs: Math.max(...manifest.containers.map((c) => c.timings.checkpointMs)),
+                    uploadMs: Math.max(...manifest.containers.map((c) => c.timings.uploadMs)),
+                    archiveBytes: manifest.containers.reduce((s, c) => s + c.bytesCompressed, 0),
+                  }
+                : {}),
+              ...(reason ? { reason } : {}),
+              eventId: j.event.id,
+            });
+          },
+        },
+      );
+    },
+    { ...common, connection: ioredisOpts(), concurrency: config.rescueConcurrency },
+  );
+  const evict = new Worker(
+    QUEUES.evict,
+    async (job) =>
+      evictPod(parse(evictPodJobSchema, job, JOB_NAMES.evictPod), { cluster, metrics, log, config }),
+    { ...common, connection: ioredisOpts(), concurrency: config.evictConcurrency },
+  );
+  const provision = new Worker(
+    QUEUES.provision,
+    async (job) =>
+      provisionCapacity(parse(provisionCapacityJobSchema, job, JOB_NAMES.provisionCapacity), {
+        provider,
+        joiner,
+        cluster,
+        metrics,
+        log,
+        nodeLabels: o.joinedNodeLabels ?? {},
+        joinTimeoutMs: config.nodeJoinTimeoutSeconds * 1000,
+      }),
+    { ...common, connection: ioredisOpts(), concurrency: config.provisionConcurrency },
+  );
+  const finalize = new Worker(
+    QUEUES.finalize,
+    async (job) =>
+      finalizeNode(parse(finalizeNodeJobSchema, job, JOB_NAMES.finalizeNode), {
+        cluster,
+        autoscaling,
+        redis,
+        prefix: config.queuePrefix,
+        metrics,
+        log,
+      }),
+    { ...common, connection: ioredisOpts(), concurrency: config.finalizeConcurrency },
+  );
+  const workers = [rescue, evict, provision, finalize];
+  for (const w of workers) {
+    w.on('failed', (job, err) => log.warn({ queue: w.name, job: job?.id, err: err.message }, 'job failed'));
+    w.on('error', (err) => log.error({ queue: w.name, err: err.message }, 'worker error'));
+  }
+  await Promise.all(workers.map((w) => w.waitUntilReady()));
+  log.info({ prefix: config.queuePrefix, concurrency: config.rescueConcurrency }, 'worker started');
+
+  return {
+    workers,
+    metrics,
+    async close() {
+      await Promise.all(workers.map((w) => w.close()));
+      await provisionQueue.close();
+      await (queueOpts.connection as Redis).quit();
+      await redis.quit();
+      ec2.destroy();
+      autoscaling.destroy();
+    },
+  };
+}
+
+/** `spot-rescue worker`: the service until SIGTERM, with /healthz, /readyz and /metrics. */
+export async function runWorkerService(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const config = readConfig(allWorkerSettings, env) as FullWorkerConfig;
+  const log = createLogger('worker', config.logLevel);
+  const registry = createMetricsRegistry('worker');
+  const svc = await startWorkerService(config, { log, registry });
+  const ops = await startOpsServer({
+    host: config.opsHost,
+    port: config.opsPort,
+    registry,
+    readiness: {
+      redis: async () => svc.workers.every((w) => w.isRunning()) || 'workers not running',
+    },
+  });
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'stopping worker');
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  await svc.close();
+  await ops.close();
+}

@@ -1,0 +1,178 @@
+import { z } from 'zod';
+import { commonSettings, setting, str } from '../common/config.js';
+
+/** node=url pairs, e.g. "node-a=http://127.0.0.1:19001,node-b=http://127.0.0.1:19002". */
+export const endpointMapSchema = z
+  .string()
+  .transform((v, ctx) => {
+    const out: Record<string, string> = {};
+    for (const pair of v
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean)) {
+      const eq = pair.indexOf('=');
+      const node = pair.slice(0, eq).trim();
+      const url = pair.slice(eq + 1).trim();
+      if (eq <= 0 || !URL.canParse(url)) {
+        ctx.addIssue({ code: 'custom', message: `"${pair}" is not node=url` });
+        return z.NEVER;
+      }
+      out[node] = url.replace(/\/+$/, '');
+    }
+    return out;
+  })
+  .default({});
+
+export const workerSettings = {
+  ...commonSettings,
+  rescueConcurrency: setting(
+    'SPOT_RESCUE_WORKER_CONCURRENCY',
+    str.int(1, 1000).default(8),
+    'migrate-pod jobs one worker runs at once',
+  ),
+  evictConcurrency: setting(
+    'SPOT_RESCUE_WORKER_EVICT_CONCURRENCY',
+    str.int(1, 1000).default(16),
+    'evict-pod jobs one worker runs at once',
+  ),
+  provisionConcurrency: setting(
+    'SPOT_RESCUE_WORKER_PROVISION_CONCURRENCY',
+    str.int(1, 100).default(2),
+    'provision-capacity jobs one worker runs at once',
+  ),
+  finalizeConcurrency: setting(
+    'SPOT_RESCUE_WORKER_FINALIZE_CONCURRENCY',
+    str.int(1, 100).default(4),
+    'finalize-node jobs one worker runs at once',
+  ),
+  lockMs: setting(
+    'SPOT_RESCUE_WORKER_LOCK_MS',
+    str.int(1000).default(30_000),
+    'BullMQ job lock: a killed worker’s job is picked up again after about this long',
+  ),
+  s3Bucket: setting(
+    'SPOT_RESCUE_S3_BUCKET',
+    z.string().min(3).default('spot-rescue'),
+    'bucket for checkpoint archives',
+  ),
+  agentLocator: setting(
+    'SPOT_RESCUE_AGENT_LOCATOR',
+    z.enum(['daemonset', 'static']).default('daemonset'),
+    'how the worker finds a node’s agent: the DaemonSet pod on the node, or SPOT_RESCUE_AGENT_ENDPOINTS',
+  ),
+  agentEndpoints: setting(
+    'SPOT_RESCUE_AGENT_ENDPOINTS',
+    endpointMapSchema,
+    'static agent map node=url,... ("*" matches any node); used when SPOT_RESCUE_AGENT_LOCATOR=static',
+  ),
+  agentNamespace: setting(
+    'SPOT_RESCUE_AGENT_NAMESPACE',
+    z.string().min(1).default('spot-rescue'),
+    'namespace of the agent DaemonSet',
+  ),
+  agentSelector: setting(
+    'SPOT_RESCUE_AGENT_SELECTOR',
+    z.string().min(1).default('app.kubernetes.io/name=spot-rescue,app.kubernetes.io/component=agent'),
+    'label selector of the agent DaemonSet pods',
+  ),
+  agentPort: setting(
+    'SPOT_RESCUE_AGENT_PORT',
+    str.int(1, 65535).default(8443),
+    'agent API port on the pod IP',
+  ),
+  agentScheme: setting(
+    'SPOT_RESCUE_AGENT_SCHEME',
+    z.enum(['https', 'http']).default('https'),
+    'agent API scheme',
+  ),
+  agentCaFile: setting(
+    'SPOT_RESCUE_AGENT_CA_FILE',
+    z.string().optional(),
+    'CA bundle that signed the agents’ TLS certificates',
+  ),
+  agentTokenFile: setting(
+    'SPOT_RESCUE_AGENT_TOKEN_FILE',
+    z.string().min(1).default('/var/run/secrets/spot-rescue/agent-token'),
+    'projected ServiceAccount token (audience spot-rescue-agent), re-read on every call',
+  ),
+  throughputMiBps: setting(
+    'SPOT_RESCUE_THROUGHPUT_MIBPS',
+    str.num(0.1).default(50),
+    'initial checkpoint+upload throughput estimate (MiB/s) until agents report measured ones',
+  ),
+  checkpointOverheadMs: setting(
+    'SPOT_RESCUE_CHECKPOINT_OVERHEAD_MS',
+    str.int(0).default(3000),
+    'fixed cost of one checkpoint (freeze, API calls, manifest)',
+  ),
+  safetyFactor: setting(
+    'SPOT_RESCUE_BUDGET_SAFETY_FACTOR',
+    str.num(1).default(1.5),
+    'estimates are multiplied by this',
+  ),
+  safetyMarginMs: setting(
+    'SPOT_RESCUE_BUDGET_MARGIN_MS',
+    str.int(0).default(10_000),
+    'a checkpoint must end at least this long before the deadline',
+  ),
+  maxFallbackGraceSeconds: setting(
+    'SPOT_RESCUE_MAX_FALLBACK_GRACE_SECONDS',
+    str.int(0).default(30),
+    'the most grace a fallback eviction is planned for',
+  ),
+  evictionLeadMs: setting(
+    'SPOT_RESCUE_EVICTION_LEAD_MS',
+    str.int(0).default(5000),
+    'time kept for eviction API calls',
+  ),
+  defaultMemoryMiB: setting(
+    'SPOT_RESCUE_DEFAULT_MEMORY_MIB',
+    str.int(1).default(512),
+    'memory assumed for a container without requests or limits',
+  ),
+  restoreTimeoutSeconds: setting(
+    'SPOT_RESCUE_RESTORE_TIMEOUT_SECONDS',
+    str.int(1).default(300),
+    'how long after the deadline a restore may still wait for a target node',
+  ),
+  reservationTtlSeconds: setting(
+    'SPOT_RESCUE_RESERVATION_TTL_SECONDS',
+    str.int(10).default(600),
+    'a capacity reservation not released by then (crashed worker) expires',
+  ),
+  provisionMode: setting(
+    'SPOT_RESCUE_PROVISION_MODE',
+    z.enum(['ec2', 'asg', 'karpenter', 'none']).default('none'),
+    'how capacity is added when no node fits',
+  ),
+  launchTemplate: setting(
+    'SPOT_RESCUE_PROVISION_LAUNCH_TEMPLATE',
+    z.string().optional(),
+    'ec2 mode: launch template id (lt-...) or name; default: the interrupted instance’s own',
+  ),
+  instanceTypes: setting(
+    'SPOT_RESCUE_PROVISION_INSTANCE_TYPES',
+    str.list().default(['m5.xlarge', 'm5a.xlarge', 'm6i.xlarge', 'c5.2xlarge']),
+    'ec2 mode: instance types to diversify over',
+  ),
+  subnets: setting(
+    'SPOT_RESCUE_PROVISION_SUBNETS',
+    str.list().default([]),
+    'ec2 mode: subnets (default: the template’s)',
+  ),
+  asgName: setting('SPOT_RESCUE_PROVISION_ASG', z.string().optional(), 'asg mode: the group to grow'),
+  nodeJoiner: setting(
+    'SPOT_RESCUE_NODE_JOINER',
+    z.enum(['none', 'kwok']).default('none'),
+    'local stack only: register a kwok Node for each instance the worker launches',
+  ),
+  nodeJoinTimeoutSeconds: setting(
+    'SPOT_RESCUE_NODE_JOIN_TIMEOUT_SECONDS',
+    str.int(1).default(180),
+    'how long a provisioned instance may take to become a Ready node',
+  ),
+};
+
+export type WorkerConfig = {
+  [K in keyof typeof workerSettings]: z.output<(typeof workerSettings)[K]['schema']>;
+};

@@ -1,0 +1,63 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+export type PodOutcome = 'restored' | 'evicted' | 'failed' | 'gone';
+
+/** What the worker reports to Prometheus. */
+export class WorkerMetrics {
+  readonly outcomes: Counter<'outcome' | 'job'>;
+  readonly stageSeconds: Histogram<'stage'>;
+  readonly uploadMarginSeconds: Histogram;
+  readonly provisioningSeconds: Histogram<'mode' | 'result'>;
+  readonly throughput: Gauge;
+  readonly nodeOutcomes: Counter<'outcome'>;
+
+  constructor(registry: Registry) {
+    this.outcomes = new Counter({
+      name: 'spot_rescue_worker_pod_outcomes_total',
+      help: 'Pods handled, by outcome (restored, evicted, failed, gone) and job',
+      labelNames: ['outcome', 'job'],
+      registers: [registry],
+    });
+    this.stageSeconds = new Histogram({
+      name: 'spot_rescue_worker_stage_duration_seconds',
+      help: 'Duration of each migration stage',
+      labelNames: ['stage'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 40, 60, 90, 120, 300],
+      registers: [registry],
+    });
+    this.uploadMarginSeconds = new Histogram({
+      name: 'spot_rescue_worker_upload_margin_seconds',
+      help: 'Time left before the instance deadline when the checkpoint upload completed (negative: too late)',
+      buckets: [-10, 0, 5, 10, 20, 30, 45, 60, 90, 120],
+      registers: [registry],
+    });
+    this.provisioningSeconds = new Histogram({
+      name: 'spot_rescue_worker_provisioning_seconds',
+      help: 'From provisioning request to the new node Ready',
+      labelNames: ['mode', 'result'],
+      buckets: [1, 5, 10, 20, 30, 45, 60, 90, 120, 180, 300],
+      registers: [registry],
+    });
+    this.throughput = new Gauge({
+      name: 'spot_rescue_worker_checkpoint_throughput_bytes_per_second',
+      help: 'Running estimate of checkpoint+upload throughput used by the budget',
+      registers: [registry],
+    });
+    this.nodeOutcomes = new Counter({
+      name: 'spot_rescue_worker_node_outcomes_total',
+      help: 'Interrupted nodes finalized, by outcome (all-rescued, some-evicted, incomplete)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    });
+  }
+
+  /** Times `fn` as one stage. */
+  async stage<T>(stage: string, fn: () => Promise<T>): Promise<T> {
+    const end = this.stageSeconds.startTimer({ stage });
+    try {
+      return await fn();
+    } finally {
+      end();
+    }
+  }
+}
