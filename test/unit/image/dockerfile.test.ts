@@ -61,20 +61,26 @@ function parseDockerfile(text: string): { args: Map<string, string>; stages: Sta
 
 /** .dockerignore semantics: the last matching pattern wins, `!` re-includes, a match on a directory covers what is under it. */
 function dockerIgnored(path: string, patterns: string[]): boolean {
-  const toRegex = (glob: string) =>
-    new RegExp(
-      `^${glob
-        .replace(/^\/+/, '')
-        .split('')
-        .map((c) => (/[.+^${}()|[\]\\]/.test(c) ? `\\${c}` : c))
-        .join('')
-        .replace(/\*\*\//g, '\u0000')
-        .replace(/\*\*/g, '\u0001')
-        .replace(/\*/g, '[^/]*')
-        .replace(/\?/g, '[^/]')
-        .replace(/\u0000/g, '(?:.*/)?')
-        .replace(/\u0001/g, '.*')}$`,
-    );
+  const toRegex = (glob: string) => {
+    let re = '';
+    const g = glob.replace(/^\/+/, '');
+    for (let i = 0; i < g.length; i++) {
+      const c = g[i]!;
+      if (c === '*' && g[i + 1] === '*') {
+        // `**/` matches any number of directories, `**` anything.
+        if (g[i + 2] === '/') {
+          re += '(?:.*/)?';
+          i += 2;
+        } else {
+          re += '.*';
+          i += 1;
+        }
+      } else if (c === '*') re += '[^/]*';
+      else if (c === '?') re += '[^/]';
+      else re += /[.+^${}()|[\]\\]/.test(c) ? `\\${c}` : c;
+    }
+    return new RegExp(`^${re}$`);
+  };
   const parts = path.split('/');
   const prefixes = parts.map((_, i) => parts.slice(0, i + 1).join('/'));
   let ignored = false;

@@ -1,0 +1,395 @@
+/**
+ * The chart rendered by a real helm: lint, every example values file, the
+ * schema rejecting bad values with a message naming the value, RBAC exactly
+ * as least-privilege as the components need, and every environment variable
+ * the chart sets accepted by the settings spec of the component it configures.
+ */
+import assert from 'node:assert/strict';
+import { basename } from 'node:path';
+import { describe, it } from 'node:test';
+import { agentSettings } from '../../../services/agent/settings.js';
+import { readConfig, type SettingsSpec } from '../../../services/common/config.js';
+import { emfSettings } from '../../../services/common/emf.js';
+import { listenerSettings } from '../../../services/listener/settings.js';
+import { workerSettings } from '../../../services/worker/settings.js';
+import { chartDir, exampleFiles, find, helm, type K8sObject, KUBE_VERSION, renderChart } from './helm.js';
+
+const NS = 'spot-rescue';
+const minimal = exampleFiles.find((f) => f.endsWith('minimal.yaml'))!;
+
+type Rule = { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] };
+
+/** What each component's code calls, as (group, resource, verb) triples. */
+const EXPECTED_PERMISSIONS: Record<string, string[]> = {
+  listener: [
+    'core nodes get',
+    'core nodes list',
+    'core nodes watch',
+    'core nodes patch',
+    'core pods get',
+    'core pods list',
+    'core pods watch',
+    'core namespaces get',
+    'core namespaces list',
+    'core namespaces watch',
+    'core events create',
+  ],
+  worker: [
+    'core pods get',
+    'core pods list',
+    'core pods watch',
+    'core pods create',
+    'core pods patch',
+    'core pods delete',
+    'core pods/eviction create',
+    'core events create',
+    'core nodes get',
+    'core nodes list',
+    'core nodes watch',
+    'core persistentvolumeclaims get',
+    'core persistentvolumes get',
+  ],
+  agent: ['core nodes/checkpoint create', 'authentication.k8s.io tokenreviews create'],
+};
+
+function permissions(rules: Rule[]): string[] {
+  const out: string[] = [];
+  for (const r of rules) {
+    for (const g of r.apiGroups) {
+      for (const res of r.resources)
+        for (const v of r.verbs) out.push(`${g === '' ? 'core' : g} ${res} ${v}`);
+    }
+  }
+  return out.sort();
+}
+
+function container(o: K8sObject): { env: EnvVar[]; args: string[]; [k: string]: unknown } {
+  const spec = o['spec'] as { template: { spec: { containers: { env: EnvVar[]; args: string[] }[] } } };
+  return spec.template.spec.containers[0]!;
+}
+function podSpec(o: K8sObject): Record<string, unknown> {
+  return (o['spec'] as { template: { spec: Record<string, unknown> } }).template.spec;
+}
+
+interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: { fieldRef?: { fieldPath: string }; secretKeyRef?: { name: string; key: string } };
+}
+
+/** What the kubelet would hand the process: fieldRefs and secrets resolved to plausible values, $(VAR) expanded. */
+function resolveEnv(env: EnvVar[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of env) {
+    let v: string;
+    if (e.value !== undefined) v = e.value;
+    else if (e.valueFrom?.fieldRef?.fieldPath === 'spec.nodeName')
+      v = 'ip-10-0-1-23.eu-west-1.compute.internal';
+    else if (e.valueFrom?.fieldRef?.fieldPath === 'status.hostIP') v = '10.0.1.23';
+    else if (e.valueFrom?.secretKeyRef) v = 'rediss://:secret@master.example.cache.amazonaws.com:6379';
+    else throw new Error(`env ${e.name}: unexpected source ${JSON.stringify(e.valueFrom)}`);
+    out[e.name] = v.replace(/\$\((\w+)\)/g, (_, name: string) => out[name] ?? `$(${name})`);
+  }
+  return out;
+}
+
+/** Variables the chart sets only to build others from ($(VAR) expansion). */
+const HELPER_VARS = new Set(['SPOT_RESCUE_NODE_IP']);
+
+const SPECS: Record<string, SettingsSpec> = {
+  listener: listenerSettings,
+  worker: { ...workerSettings, ...emfSettings },
+  agent: agentSettings,
+};
+
+describe('chart: lint and render', () => {
+  it('passes helm lint --strict with the defaults and with every example', () => {
+    assert.ok(exampleFiles.length >= 3, 'examples/ holds the example values files');
+    for (const values of [[], ...exampleFiles.map((f) => [f])]) {
+      const r = helm([
+        'lint',
+        '--strict',
+        chartDir,
+        '--kube-version',
+        KUBE_VERSION,
+        ...values.flatMap((f) => ['-f', f]),
+      ]);
+      assert.equal(r.status, 0, `helm lint ${values.join(' ')}: ${r.stdout}${r.stderr}`);
+    }
+  });
+
+  for (const file of exampleFiles) {
+    it(`renders examples/${basename(file)} into a complete add-on`, () => {
+      const objects = renderChart({ namespace: NS, values: [file] });
+      const kinds = objects.map((o) => o.kind);
+      for (const k of [
+        'Deployment',
+        'DaemonSet',
+        'Service',
+        'ServiceAccount',
+        'ClusterRole',
+        'ClusterRoleBinding',
+      ]) {
+        assert.ok(kinds.includes(k), `${k} rendered`);
+      }
+      for (const o of objects) {
+        if (o.kind.startsWith('Cluster')) assert.equal(o.metadata.namespace, undefined);
+        else
+          assert.equal(o.metadata.namespace, NS, `${o.kind} ${o.metadata.name} is in the release namespace`);
+      }
+    });
+  }
+
+  it('runs each component with its own command and an env its settings spec accepts', () => {
+    for (const file of exampleFiles) {
+      const objects = renderChart({ namespace: NS, values: [file] });
+      const workloads = {
+        listener: find(objects, 'Deployment', '-listener'),
+        worker: find(objects, 'Deployment', '-worker'),
+        agent: find(objects, 'DaemonSet', '-agent'),
+      };
+      for (const [component, workload] of Object.entries(workloads)) {
+        const c = container(workload);
+        assert.deepEqual(c.args, [component]);
+        const spec = SPECS[component]!;
+        const known = new Set(Object.values(spec).map((s) => s.env));
+        const names = c.env.map((e) => e.name);
+        assert.equal(new Set(names).size, names.length, `${component}: no variable set twice`);
+        for (const n of names) {
+          assert.ok(
+            known.has(n) || HELPER_VARS.has(n),
+            `${basename(file)}: ${component} has no setting ${n}`,
+          );
+        }
+        // Throws, naming every variable, if a value is out of range or a required one is missing.
+        const env = resolveEnv(c.env);
+        assert.doesNotThrow(() => readConfig(spec, env), `${basename(file)}: ${component} config`);
+      }
+    }
+  });
+
+  it('makes the agent privileged on every node with the kubelet checkpoint directory, and the worker the only caller', () => {
+    const objects = renderChart({ namespace: NS, values: [minimal] });
+    const ds = find(objects, 'DaemonSet', '-agent');
+    const pod = podSpec(ds) as {
+      priorityClassName: string;
+      tolerations: { operator: string; key?: string }[];
+      volumes: { name: string; hostPath?: { path: string } }[];
+    };
+    assert.equal(pod.priorityClassName, 'system-node-critical');
+    assert.ok(
+      pod.tolerations.some((t) => t.operator === 'Exists' && t.key === undefined),
+      'tolerates every taint',
+    );
+    assert.ok(pod.volumes.some((v) => v.hostPath?.path === '/var/lib/kubelet/checkpoints'));
+    const c = container(ds) as unknown as { securityContext: { privileged: boolean } };
+    assert.equal(c.securityContext.privileged, true);
+    const env = resolveEnv(container(ds).env);
+    const workerSa = find(objects, 'ServiceAccount', '-worker').metadata.name;
+    assert.equal(env['SPOT_RESCUE_AGENT_ALLOWED_SA'], `system:serviceaccount:${NS}:${workerSa}`);
+    assert.equal(env['SPOT_RESCUE_KUBELET_URL'], 'https://10.0.1.23:10250');
+
+    // The worker presents a token minted for the agents only.
+    const worker = podSpec(find(objects, 'Deployment', '-worker')) as {
+      serviceAccountName: string;
+      volumes: { projected?: { sources: { serviceAccountToken?: { audience: string; path: string } }[] } }[];
+    };
+    assert.equal(worker.serviceAccountName, workerSa);
+    const token = worker.volumes
+      .flatMap((v) => v.projected?.sources ?? [])
+      .find((s) => s.serviceAccountToken);
+    assert.equal(token?.serviceAccountToken?.audience, 'spot-rescue-agent');
+    const workerEnv = resolveEnv(container(find(objects, 'Deployment', '-worker')).env);
+    assert.equal(
+      workerEnv['SPOT_RESCUE_AGENT_TOKEN_FILE'],
+      `/var/run/secrets/spot-rescue/${token?.serviceAccountToken?.path}`,
+    );
+    // The worker finds agents by the labels the DaemonSet's pods carry.
+    const agentLabels = (ds['spec'] as { template: { metadata: { labels: Record<string, string> } } })
+      .template.metadata.labels;
+    for (const pair of workerEnv['SPOT_RESCUE_AGENT_SELECTOR']!.split(',')) {
+      const [k, v] = pair.split('=');
+      assert.equal(agentLabels[k!], v, `agent pods carry ${pair}`);
+    }
+  });
+
+  it('keeps two listeners up across disruptions and spreads them, and runs listener and worker unprivileged', () => {
+    const objects = renderChart({ namespace: NS, values: [minimal] });
+    const listener = find(objects, 'Deployment', '-listener');
+    assert.equal((listener['spec'] as { replicas: number }).replicas, 2);
+    const pdb = find(objects, 'PodDisruptionBudget', '-listener')['spec'] as {
+      minAvailable: number;
+      selector: { matchLabels: Record<string, string> };
+    };
+    assert.equal(pdb.minAvailable, 1);
+    const pod = podSpec(listener) as {
+      topologySpreadConstraints: {
+        topologyKey: string;
+        labelSelector: { matchLabels: Record<string, string> };
+      }[];
+    };
+    assert.deepEqual(
+      pod.topologySpreadConstraints.map((t) => t.topologyKey),
+      ['topology.kubernetes.io/zone', 'kubernetes.io/hostname'],
+    );
+    for (const t of pod.topologySpreadConstraints)
+      assert.deepEqual(t.labelSelector.matchLabels, pdb.selector.matchLabels);
+    for (const name of ['-listener', '-worker']) {
+      const p = podSpec(find(objects, 'Deployment', name)) as {
+        securityContext: { runAsNonRoot: boolean; runAsUser: number };
+      };
+      assert.equal(p.securityContext.runAsNonRoot, true);
+      assert.notEqual(p.securityContext.runAsUser, 0);
+      const c = container(find(objects, 'Deployment', name)) as unknown as {
+        securityContext: { allowPrivilegeEscalation: boolean; readOnlyRootFilesystem: boolean };
+      };
+      assert.equal(c.securityContext.allowPrivilegeEscalation, false);
+      assert.equal(c.securityContext.readOnlyRootFilesystem, true);
+    }
+  });
+
+  it('leaves the worker replica count to the HPA when autoscaling is on', () => {
+    const file = exampleFiles.find((f) => f.endsWith('irsa-autoscaled.yaml'))!;
+    const objects = renderChart({ namespace: NS, values: [file] });
+    const worker = find(objects, 'Deployment', '-worker');
+    assert.equal((worker['spec'] as { replicas?: number }).replicas, undefined);
+    const hpa = find(objects, 'HorizontalPodAutoscaler', '-worker')['spec'] as {
+      scaleTargetRef: { name: string };
+      maxReplicas: number;
+    };
+    assert.equal(hpa.scaleTargetRef.name, worker.metadata.name);
+    assert.equal(hpa.maxReplicas, 20);
+    assert.equal(
+      find(objects, 'ServiceAccount', '-worker').metadata.annotations?.['eks.amazonaws.com/role-arn'],
+      'arn:aws:iam::111122223333:role/prod-us-2-spot-rescue-worker',
+    );
+    assert.equal(objects.filter((o) => o.kind === 'ServiceMonitor').length, 3);
+    const noHpa = renderChart({ namespace: NS, values: [minimal] });
+    assert.ok(!noHpa.some((o) => o.kind === 'HorizontalPodAutoscaler' || o.kind === 'ServiceMonitor'));
+    // Pod Identity (the default) needs no annotation on the ServiceAccounts.
+    assert.ok(noHpa.filter((o) => o.kind === 'ServiceAccount').every((o) => !o.metadata.annotations));
+  });
+
+  it('defaults to opt-in by annotation, rebalance policy cordon and Karpenter provisioning', () => {
+    const objects = renderChart({ namespace: NS, values: [minimal] });
+    const listenerEnv = resolveEnv(container(find(objects, 'Deployment', '-listener')).env);
+    const workerEnv = resolveEnv(container(find(objects, 'Deployment', '-worker')).env);
+    assert.equal(listenerEnv['SPOT_RESCUE_REBALANCE_POLICY'], 'cordon');
+    assert.equal(listenerEnv['SPOT_RESCUE_UNOPTED_PODS'], 'evict');
+    assert.equal(workerEnv['SPOT_RESCUE_PROVISION_MODE'], 'karpenter');
+    assert.equal(workerEnv['SPOT_RESCUE_EMF_OUTPUT'], 'off');
+  });
+});
+
+describe('chart: RBAC is least privilege', () => {
+  const objects = renderChart({ namespace: NS, values: [exampleFiles[0]!] });
+  const roles = objects.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role');
+
+  it('grants each component exactly the verbs its code uses', () => {
+    for (const [component, expected] of Object.entries(EXPECTED_PERMISSIONS)) {
+      const role = find(objects, 'ClusterRole', `-${component}`);
+      assert.deepEqual(
+        permissions(role['rules'] as Rule[]),
+        [...expected].sort(),
+        `${component} permissions`,
+      );
+    }
+    assert.equal(roles.length, 3, 'no other roles');
+  });
+
+  it('has no wildcards, no nodes/proxy, no escalation verbs, and nothing aggregated', () => {
+    for (const role of roles) {
+      assert.equal(role['aggregationRule'], undefined);
+      for (const rule of role['rules'] as Rule[]) {
+        for (const field of [rule.apiGroups, rule.resources, rule.verbs]) {
+          assert.ok(!field.some((x) => x.includes('*')), `${role.metadata.name}: no wildcard in ${field}`);
+        }
+        assert.ok(!rule.resources.includes('nodes/proxy'), `${role.metadata.name}: no nodes/proxy`);
+        for (const v of ['escalate', 'bind', 'impersonate']) assert.ok(!rule.verbs.includes(v));
+        assert.ok(!rule.resources.includes('secrets'), `${role.metadata.name}: no secrets`);
+      }
+    }
+  });
+
+  it('binds each ServiceAccount to its own role only, never cluster-admin', () => {
+    const bindings = objects.filter((o) => o.kind === 'ClusterRoleBinding' || o.kind === 'RoleBinding');
+    assert.equal(bindings.length, 3);
+    for (const component of ['listener', 'worker', 'agent']) {
+      const b = find(objects, 'ClusterRoleBinding', `-${component}`) as K8sObject & {
+        roleRef: { name: string; kind: string };
+        subjects: { kind: string; name: string; namespace: string }[];
+      };
+      assert.equal(b.roleRef.kind, 'ClusterRole');
+      assert.equal(b.roleRef.name, find(objects, 'ClusterRole', `-${component}`).metadata.name);
+      assert.deepEqual(b.subjects, [
+        {
+          kind: 'ServiceAccount',
+          name: find(objects, 'ServiceAccount', `-${component}`).metadata.name,
+          namespace: NS,
+        },
+      ]);
+    }
+    assert.ok(!bindings.some((b) => JSON.stringify(b).includes('cluster-admin')));
+  });
+});
+
+describe('chart: values.schema.json rejects bad values with a message naming them', () => {
+  const cases: [string, RegExp][] = [
+    ['rebalance.policy=drain', /\/rebalance\/policy.*'ignore', 'cordon', 'migrate'/],
+    ['provisioning.mode=spotinst', /\/provisioning\/mode.*'karpenter', 'ec2', 'asg', 'none'/],
+    ['listener.replicas=1', /\/listener\/replicas.*minimum: got 1, want 2/],
+    ['listener.replica=3', /\/listener.*additional properties 'replica' not allowed/],
+    ['agent.tolerations=none', /\/agent\/tolerations.*want array/],
+    ['clusterName=-bad', /\/clusterName.*does not match pattern/],
+    ['aws.region=Europe', /\/aws\/region.*does not match pattern/],
+    ['s3.bucket=Bad_Bucket', /\/s3\/bucket.*does not match pattern/],
+    ['queueUrl=sqs-queue', /\/queueUrl.*does not match pattern/],
+    ['redis.url=http://redis:6379', /\/redis\/url.*does not match pattern/],
+    [
+      'worker.serviceAccount.irsaRoleArn=my-role',
+      /\/worker\/serviceAccount\/irsaRoleArn.*does not match pattern/,
+    ],
+    ['agent.partSizeMiB=1', /\/agent\/partSizeMiB.*minimum: got 1, want 5/],
+    ['agent.workDirMedium=Disk', /\/agent\/workDirMedium/],
+    ['metrics.cloudwatchEmf.namespace=AWS/EC2', /\/metrics\/cloudwatchEmf\/namespace/],
+    ['image.digest=latest', /\/image\/digest.*does not match pattern/],
+  ];
+  for (const [set, message] of cases) {
+    it(`rejects ${set}`, () => {
+      assert.throws(() => renderChart({ namespace: NS, values: [minimal], set: [set] }), message);
+    });
+  }
+
+  it('rejects combinations the schema cannot express, saying what to change', () => {
+    assert.throws(
+      () =>
+        renderChart({
+          namespace: NS,
+          values: [minimal],
+          set: ['listener.podDisruptionBudget.minAvailable=2'],
+        }),
+      /minAvailable \(2\) must be below listener.replicas \(2\)/,
+    );
+    assert.throws(
+      () =>
+        renderChart({
+          namespace: NS,
+          values: [minimal],
+          set: [
+            'worker.autoscaling.enabled=true',
+            'worker.autoscaling.minReplicas=5',
+            'worker.autoscaling.maxReplicas=3',
+          ],
+        }),
+      /minReplicas \(5\) must not exceed worker.autoscaling.maxReplicas \(3\)/,
+    );
+    assert.throws(
+      () => renderChart({ namespace: NS, values: [minimal], set: ['provisioning.mode=asg'] }),
+      /provisioning.asg.name is required/,
+    );
+    assert.throws(
+      () => renderChart({ namespace: NS, set: ['aws.region=eu-west-1'] }),
+      /clusterName is required/,
+    );
+  });
+});
