@@ -9,6 +9,8 @@ export function registerListenerCommands(program: Command): void {
     .action(async () => {
       const { runListenerService } = await import('./service.js');
       await runListenerService();
+      // Everything is settled and closed; don't wait for sockets the SDKs keep open after an aborted long-poll.
+      process.exit(0);
     });
 
   program
