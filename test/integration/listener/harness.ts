@@ -96,15 +96,7 @@ export class TestQueues {
 
   /** Every job in a queue, whatever its state. */
   async jobs(name: string) {
-    return this.queue(name).getJobs([
-      'waiting',
-      'prioritized',
-      'active',
-      'delayed',
-      'completed',
-      'failed',
-      'paused',
-    ]);
+    return this.queue(name).getJobs(['waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed']);
   }
 
   /** Listener settings for these queues, on the stack; overrides are env-style values. */
