@@ -43,8 +43,14 @@ export class TestQueues {
   queueUrl = '';
   dlqUrl = '';
   readonly prefix = uniqueName('lt');
-  private readonly redis: Redis = createRedisConnection(stackEnv().redisUrl);
+  private readonly redis: Redis;
   private readonly bull = new Map<string, Queue>();
+
+  /** Redis is the stack's unless a test brings its own. */
+  constructor(readonly redisUrl = stackEnv().redisUrl) {
+    this.redis = createRedisConnection(redisUrl);
+    this.redis.on('error', () => {});
+  }
 
   async create(): Promise<this> {
     const name = uniqueName('listener');
@@ -108,7 +114,7 @@ export class TestQueues {
     const s = stackEnv();
     return {
       ...process.env,
-      SPOT_RESCUE_REDIS_URL: s.redisUrl,
+      SPOT_RESCUE_REDIS_URL: this.redisUrl,
       SPOT_RESCUE_AWS_ENDPOINT: s.awsEndpoint,
       AWS_REGION: s.awsRegion,
       KUBECONFIG: s.kubeconfig,
