@@ -1,0 +1,322 @@
+/**
+ * Listener burst benchmark: N nodes x M pods on kwok (default 200 x 30 = 6,000
+ * pods), then a burst of N spot interruption warnings put on the queue at
+ * once. Prints the time until every node is cordoned and every job enqueued,
+ * event-to-enqueue latency percentiles, and, as the baseline measured in the
+ * same run, single events on the idle listener.
+ *
+ *   eval "$(infra/stack env)"; npm run bench:listener -- [--nodes 200] [--pods 30] [--idle 25] [--json out/listener-burst.json]
+ *
+ * Everything it creates (nodes, namespace, queues, Redis keys) is removed at the end.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  CreateQueueCommand,
+  DeleteQueueCommand,
+  GetQueueAttributesCommand,
+  SendMessageBatchCommand,
+} from '@aws-sdk/client-sqs';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { Queue } from 'bullmq';
+import { createSqsClient } from '../services/common/aws.js';
+import { readConfig } from '../services/common/config.js';
+import { loadKubeConfig } from '../services/common/kube.js';
+import { TAINT_KEY } from '../services/common/labels.js';
+import { createLogger } from '../services/common/logger.js';
+import { createRedisConnection } from '../services/common/redis.js';
+import type { HandledNode } from '../services/listener/processor.js';
+import { startListener } from '../services/listener/service.js';
+import { listenerSettings } from '../services/listener/settings.js';
+
+const { values: args } = parseArgs({
+  options: {
+    nodes: { type: 'string', default: '200' },
+    pods: { type: 'string', default: '30' },
+    idle: { type: 'string', default: '25' },
+    json: { type: 'string', default: 'out/listener-burst.json' },
+  },
+});
+const NODES = Number(args.nodes);
+const PODS = Number(args.pods);
+const IDLE = Number(args.idle);
+
+for (const v of ['SPOT_RESCUE_REDIS_URL', 'SPOT_RESCUE_AWS_ENDPOINT', 'KUBECONFIG']) {
+  if (!process.env[v]) throw new Error(`${v} is not set: run \`eval "$(infra/stack env)"\` first`);
+}
+
+const run = `lb-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+const kc = loadKubeConfig(process.env['KUBECONFIG']);
+const core = kc.makeApiClient(CoreV1Api);
+const sqs = createSqsClient({
+  awsRegion: process.env['AWS_REGION'] ?? 'us-east-1',
+  awsEndpoint: process.env['SPOT_RESCUE_AWS_ENDPOINT'],
+});
+const redis = createRedisConnection(process.env['SPOT_RESCUE_REDIS_URL']!);
+
+interface SimNode {
+  name: string;
+  instanceId: string;
+}
+
+async function pool<T>(items: readonly T[], width: number, fn: (t: T) => Promise<unknown>) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(width, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
+}
+
+const percentile = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? Number.NaN : s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
+};
+const ms = (x: number) => Math.round(x * 10) / 10;
+
+function spotWarning(instanceId: string): string {
+  return JSON.stringify({
+    version: '0',
+    id: randomUUID(),
+    'detail-type': 'EC2 Spot Instance Interruption Warning',
+    source: 'aws.ec2',
+    account: '111122223333',
+    time: new Date().toISOString(),
+    region: 'us-east-1',
+    resources: [`arn:aws:ec2:us-east-1a:instance/${instanceId}`],
+    detail: { 'instance-id': instanceId, 'instance-action': 'terminate' },
+  });
+}
+
+async function makeNodes(count: number, tag: string): Promise<SimNode[]> {
+  const nodes = Array.from({ length: count }, (_, i) => ({
+    name: `${run}-${tag}-${i}`,
+    instanceId: `i-${randomBytes(9).toString('hex').slice(0, 17)}`,
+  }));
+  await pool(nodes, 32, (n) =>
+    core.createNode({
+      body: {
+        metadata: {
+          name: n.name,
+          labels: { type: 'kwok', 'spot-rescue.io/bench': run },
+          annotations: { 'kwok.x-k8s.io/node': 'fake' },
+        },
+        spec: { providerID: `aws:///us-east-1a/${n.instanceId}` },
+        status: { allocatable: { cpu: '64', memory: '256Gi', pods: '110' } },
+      },
+    }),
+  );
+  return nodes;
+}
+
+async function makePods(namespace: string, nodes: SimNode[]) {
+  const specs = nodes.flatMap((n) =>
+    Array.from({ length: PODS }, (_, i) => ({ node: n.name, name: `${n.name}-p${i}` })),
+  );
+  await pool(specs, 48, (p) =>
+    core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: { name: p.name },
+        spec: {
+          nodeName: p.node,
+          tolerations: [{ operator: 'Exists' }],
+          containers: [{ name: 'app', image: 'registry.local/app:1' }],
+        },
+      },
+    }),
+  );
+}
+
+async function sendAll(queueUrl: string, bodies: string[]) {
+  const batches: string[][] = [];
+  for (let i = 0; i < bodies.length; i += 10) batches.push(bodies.slice(i, i + 10));
+  await Promise.all(
+    batches.map((b) =>
+      sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: b.map((body, i) => ({ Id: String(i), MessageBody: body })),
+        }),
+      ),
+    ),
+  );
+}
+
+async function main() {
+  const setupStart = Date.now();
+  const ns = run;
+  // Every pod opted in through its namespace: the burst yields migrate-pod jobs plus one finalize-node per node.
+  await core.createNamespace({
+    body: { metadata: { name: ns, labels: { 'spot-rescue.io/migrate': 'enabled' } } },
+  });
+  const dlq = await sqs.send(new CreateQueueCommand({ QueueName: `${run}-dlq` }));
+  const q = await sqs.send(new CreateQueueCommand({ QueueName: run }));
+  const queueUrl = q.QueueUrl!;
+  const dlqUrl = dlq.QueueUrl!;
+  const prefix = run;
+  let stop: (() => Promise<void>) | undefined;
+  const burstNodes: SimNode[] = [];
+  const idleNodes: SimNode[] = [];
+  try {
+    burstNodes.push(...(await makeNodes(NODES, 'b')));
+    idleNodes.push(...(await makeNodes(IDLE, 'i')));
+    await makePods(ns, [...burstNodes, ...idleNodes]);
+    console.log(
+      `setup: ${burstNodes.length + idleNodes.length} nodes, ${(burstNodes.length + idleNodes.length) * PODS} pods in ${((Date.now() - setupStart) / 1000).toFixed(1)} s`,
+    );
+
+    const config = readConfig(listenerSettings, {
+      ...process.env,
+      SPOT_RESCUE_QUEUE_URL: queueUrl,
+      SPOT_RESCUE_DLQ_URL: dlqUrl,
+      SPOT_RESCUE_QUEUE_PREFIX: prefix,
+      SPOT_RESCUE_LOG_LEVEL: 'warn',
+    });
+    const sentAt = new Map<string, number>();
+    const handled = new Map<string, HandledNode & { sentAt: number }>();
+    let onHandled: (() => void) | undefined;
+    const running = await startListener(config, {
+      log: createLogger('listener', 'warn'),
+      onHandled: (h) => {
+        handled.set(h.instanceId, { ...h, sentAt: sentAt.get(h.instanceId) ?? Number.NaN });
+        onHandled?.();
+      },
+    });
+    stop = running.stop;
+    const until = (n: number) =>
+      new Promise<void>((resolve) => {
+        const check = () => {
+          if (handled.size >= n) resolve();
+        };
+        onHandled = check;
+        check();
+      });
+
+    // Baseline: one event at a time on an idle listener.
+    const idleLatency: number[] = [];
+    const idleListener: number[] = [];
+    for (const n of idleNodes) {
+      await new Promise((r) => setTimeout(r, 200));
+      const t = Date.now();
+      sentAt.set(n.instanceId, t);
+      await sendAll(queueUrl, [spotWarning(n.instanceId)]);
+      await until(handled.size + 1);
+      const h = handled.get(n.instanceId)!;
+      idleLatency.push(h.enqueuedAt.getTime() - t);
+      idleListener.push(h.enqueuedAt.getTime() - h.receivedAt.getTime());
+    }
+    handled.clear();
+
+    // The burst.
+    const bodies = burstNodes.map((n) => spotWarning(n.instanceId));
+    const t0 = Date.now();
+    for (const n of burstNodes) sentAt.set(n.instanceId, t0);
+    await sendAll(queueUrl, bodies);
+    const sendMs = Date.now() - t0;
+    await until(burstNodes.length);
+    const lastEnqueued = Math.max(...[...handled.values()].map((h) => h.enqueuedAt.getTime()));
+    const burstMs = lastEnqueued - t0;
+    const burstLatency = [...handled.values()].map((h) => h.enqueuedAt.getTime() - h.sentAt);
+    const burstListener = [...handled.values()].map((h) => h.enqueuedAt.getTime() - h.receivedAt.getTime());
+
+    // Check the outcome against the API server and Redis, not only the listener's word.
+    const nodes = await core.listNode({ labelSelector: `spot-rescue.io/bench=${run}` });
+    const cordoned = nodes.items.filter(
+      (n) =>
+        burstNodes.some((b) => b.name === n.metadata?.name) &&
+        n.spec?.unschedulable === true &&
+        n.spec.taints?.some((t) => t.key === TAINT_KEY && t.value === 'spot-interruption'),
+    ).length;
+    const rescue = new Queue('rescue', { connection: redis, prefix });
+    const finalize = new Queue('finalize', { connection: redis, prefix });
+    const jobs =
+      (await rescue.getJobCountByTypes('prioritized', 'waiting')) +
+      (await finalize.getJobCountByTypes('prioritized', 'waiting'));
+    const expectedJobs = (burstNodes.length + idleNodes.length) * (PODS + 1);
+    const depth = await sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: queueUrl,
+        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+      }),
+    );
+
+    const result = {
+      nodes: burstNodes.length,
+      podsPerNode: PODS,
+      pods: burstNodes.length * PODS,
+      burst: {
+        sendMs,
+        allCordonedAndEnqueuedMs: burstMs,
+        eventToEnqueueMs: {
+          p50: ms(percentile(burstLatency, 50)),
+          p99: ms(percentile(burstLatency, 99)),
+          max: ms(Math.max(...burstLatency)),
+        },
+        receiveToEnqueueMs: {
+          p50: ms(percentile(burstListener, 50)),
+          p99: ms(percentile(burstListener, 99)),
+        },
+        nodesCordoned: cordoned,
+        jobsInRedis: jobs,
+        jobsExpected: expectedJobs,
+      },
+      idleBaseline: {
+        events: idleLatency.length,
+        eventToEnqueueMs: { p50: ms(percentile(idleLatency, 50)), p99: ms(percentile(idleLatency, 99)) },
+        receiveToEnqueueMs: { p50: ms(percentile(idleListener, 50)), p99: ms(percentile(idleListener, 99)) },
+      },
+      ratios: {
+        burstP50OverIdleP50: ms(percentile(burstLatency, 50) / percentile(idleLatency, 50)),
+        burstPerNodeMsOverIdleP50: ms(burstMs / burstNodes.length / percentile(idleLatency, 50)),
+      },
+      targets: { burstUnderMs: 5000, idleP99UnderMs: 250 },
+      queueLeft:
+        Number(depth.Attributes?.ApproximateNumberOfMessages ?? 0) +
+        Number(depth.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0),
+      at: new Date().toISOString(),
+    };
+    console.log(
+      [
+        `burst of ${result.nodes} spot warnings (${result.pods} pods):`,
+        `  every node cordoned and every job enqueued after ${burstMs} ms (target < 5000 ms); sending took ${sendMs} ms`,
+        `  event-to-enqueue p50 ${result.burst.eventToEnqueueMs.p50} ms, p99 ${result.burst.eventToEnqueueMs.p99} ms (receive-to-enqueue p50 ${result.burst.receiveToEnqueueMs.p50}, p99 ${result.burst.receiveToEnqueueMs.p99})`,
+        `  nodes cordoned ${cordoned}/${result.nodes}; jobs in Redis ${jobs}/${expectedJobs}`,
+        `idle listener, ${result.idleBaseline.events} single events:`,
+        `  event-to-enqueue p50 ${result.idleBaseline.eventToEnqueueMs.p50} ms, p99 ${result.idleBaseline.eventToEnqueueMs.p99} ms (target p99 < 250 ms); receive-to-enqueue p50 ${result.idleBaseline.receiveToEnqueueMs.p50}, p99 ${result.idleBaseline.receiveToEnqueueMs.p99}`,
+        `ratio burst p50 / idle p50: ${result.ratios.burstP50OverIdleP50}`,
+      ].join('\n'),
+    );
+    mkdirSync(dirname(args.json!), { recursive: true });
+    writeFileSync(args.json!, `${JSON.stringify(result, null, 2)}\n`);
+    console.log(`wrote ${args.json}`);
+    await rescue.close();
+    await finalize.close();
+  } finally {
+    await stop?.();
+    const cleanupStart = Date.now();
+    await pool([...burstNodes, ...idleNodes], 32, (n) => core.deleteNode({ name: n.name }).catch(() => {}));
+    await core.deleteNamespace({ name: ns }).catch(() => {});
+    for (const name of ['rescue', 'evict', 'finalize']) {
+      const qq = new Queue(name, { connection: redis, prefix });
+      await qq.obliterate({ force: true }).catch(() => {});
+      await qq.close();
+    }
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+    await sqs.send(new DeleteQueueCommand({ QueueUrl: queueUrl })).catch(() => {});
+    await sqs.send(new DeleteQueueCommand({ QueueUrl: dlqUrl })).catch(() => {});
+    redis.disconnect();
+    sqs.destroy();
+    console.log(`cleaned up in ${((Date.now() - cleanupStart) / 1000).toFixed(1)} s`);
+  }
+}
+
+await main();
+process.exit(0);
