@@ -37,10 +37,12 @@ build_terraform() {
     cd "$work"
     export GOFLAGS=-buildvcs=false CGO_ENABLED=0
     go get "github.com/hashicorp/terraform@v$TERRAFORM_VERSION"
-    go build -trimpath -ldflags "-s -w" -o "$TERRAFORM_BIN.tmp/terraform" github.com/hashicorp/terraform
+    # Release builds say dev=no; otherwise terraform reports itself as v<version>-dev.
+    go build -trimpath -ldflags "-s -w -X github.com/hashicorp/terraform/version.dev=no" -o "$TERRAFORM_BIN.tmp/terraform" github.com/hashicorp/terraform
   )
-  "$TERRAFORM_BIN.tmp/terraform" version | grep -q "^Terraform v$TERRAFORM_VERSION\$" \
-    || die "the built terraform does not report v$TERRAFORM_VERSION"
+  local reported
+  reported=$(CHECKPOINT_DISABLE=1 TF_CLI_CONFIG_FILE=/dev/null "$TERRAFORM_BIN.tmp/terraform" version 2>/dev/null | head -n 1)
+  [ "$reported" = "Terraform v$TERRAFORM_VERSION" ] || die "the built terraform reports '$reported', not v$TERRAFORM_VERSION"
   rm -rf "$TERRAFORM_BIN" "$work" && mv "$TERRAFORM_BIN.tmp" "$TERRAFORM_BIN"
 }
 
