@@ -7,6 +7,12 @@ export interface RunOptions {
   /** Signal sent when `signal` aborts; SIGTERM lets runc and CRIU undo what they started. */
   killSignal?: NodeJS.Signals;
   stdin?: 'ignore' | 'pipe';
+  /**
+   * All stdio to /dev/null. Needed for `runc run -d`/`runc restore -d`: the
+   * container inherits runc's stdio, and a pipe back to the agent would both
+   * keep the call from completing and be a file CRIU cannot dump.
+   */
+  quiet?: boolean;
 }
 
 export class CommandError extends Error {
@@ -35,10 +41,10 @@ function captureTail(stream: Readable | null, limit = 16_384): () => string {
   return () => buf;
 }
 
-function exitOf(child: ChildProcess, name: string, stderr: () => string): Promise<void> {
-  return new Promise((resolve, reject) => {
+function exitOf(child: ChildProcess, name: string, stderr: () => string, event: 'close' | 'exit' = 'close') {
+  return new Promise<void>((resolve, reject) => {
     child.once('error', reject);
-    child.once('close', (code) => {
+    child.once(event, (code: number | null) => {
       if (code === 0) resolve();
       else reject(new CommandError(name, code, stderr()));
     });
@@ -49,12 +55,12 @@ function exitOf(child: ChildProcess, name: string, stderr: () => string): Promis
 export async function run(cmd: string, args: string[], o: RunOptions = {}): Promise<string> {
   const child = spawn(cmd, args, {
     cwd: o.cwd,
-    stdio: [o.stdin ?? 'ignore', 'pipe', 'pipe'],
+    stdio: o.quiet ? 'ignore' : [o.stdin ?? 'ignore', 'pipe', 'pipe'],
     ...(o.signal ? { signal: o.signal, killSignal: o.killSignal ?? 'SIGKILL' } : {}),
   });
   const stdout = captureTail(child.stdout, 4 << 20);
   const stderr = captureTail(child.stderr);
-  await exitOf(child, `${cmd} ${args[0] ?? ''}`.trim(), stderr);
+  await exitOf(child, `${cmd} ${args[0] ?? ''}`.trim(), stderr, o.quiet ? 'exit' : 'close');
   return stdout();
 }
 

@@ -26,6 +26,7 @@ export class Runc {
     await rm(logFile, { force: true });
     try {
       await run(this.bin, ['--root', this.root, '--log', logFile, '--criu', this.criu, ...args], {
+        quiet: true,
         ...(signal ? { signal, killSignal: 'SIGTERM' } : {}),
       });
     } catch (err) {

@@ -1,0 +1,159 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { parseProgress } from '../../../services/agent/local-containers.js';
+import { stackEnv, waitFor } from '../../support/stack.js';
+import {
+  type AgentProcess,
+  call,
+  createBucket,
+  createIdentities,
+  deleteBucket,
+  type Identities,
+  s3Client,
+  startAgentProcess,
+} from './harness.js';
+import { S3FaultProxy } from './s3-fault-proxy.js';
+
+interface Status {
+  status: string;
+  progress?: string;
+}
+
+describe('agent: S3 failing and deadlines passing during a checkpoint', () => {
+  const s3 = s3Client();
+  const proxy = new S3FaultProxy(stackEnv().awsEndpoint);
+  let ids: Identities;
+  let bucket: string;
+  let agent: AgentProcess;
+  const pods: string[] = [];
+
+  before(async () => {
+    ids = await createIdentities();
+    bucket = await createBucket(s3);
+    const endpoint = await proxy.start();
+    agent = await startAgentProcess(`e2e-f-${randomUUID().slice(0, 6)}`, ids.allowedSa, {
+      SPOT_RESCUE_AWS_ENDPOINT: endpoint,
+      // Small parts, one at a time: the failure lands mid-archive, after parts went up.
+      SPOT_RESCUE_AGENT_PART_SIZE_MIB: '5',
+      SPOT_RESCUE_AGENT_UPLOAD_QUEUE_SIZE: '1',
+    });
+  });
+
+  after(async () => {
+    for (const pod of pods) {
+      await call(agent, 'DELETE', `/v1/local/containers/${ids.namespace}/${pod}/app`, ids.workerToken);
+    }
+    await agent?.stop();
+    await proxy.stop();
+    await deleteBucket(s3, bucket);
+    await ids.cleanup();
+  });
+
+  async function startCounter(pod: string) {
+    const podUid = randomUUID();
+    const res = await call(agent, 'POST', '/v1/local/containers', ids.workerToken, {
+      namespace: ids.namespace,
+      pod,
+      podUid,
+      container: 'app',
+      args: ['/usr/local/bin/counter', '64', '/state/progress'],
+      memoryMiB: 192,
+    });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    pods.push(pod);
+    await waitFor(`${pod} running`, async () => ((await progress(pod))?.values['sweeps'] ?? 0) >= 1);
+    return podUid;
+  }
+
+  async function progress(pod: string) {
+    const s = await call<Status>(
+      agent,
+      'GET',
+      `/v1/local/containers/${ids.namespace}/${pod}/app`,
+      ids.workerToken,
+    );
+    return s.body.progress ? { values: parseProgress(s.body.progress), status: s.body.status } : undefined;
+  }
+
+  function request(pod: string, podUid: string, deadlineMs: number) {
+    const checkpointId = `cp-${randomUUID().slice(0, 8)}`;
+    return {
+      namespace: ids.namespace,
+      pod,
+      podUid,
+      containers: ['app'],
+      checkpointId,
+      deadline: new Date(Date.now() + deadlineMs).toISOString(),
+      s3: { bucket, prefix: `local/${ids.namespace}/${pod}/${podUid}/${checkpointId}` },
+    };
+  }
+
+  async function assertNothingStored(prefix: string) {
+    const objects = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
+    assert.deepEqual(objects.Contents ?? [], [], 'no object (archive or manifest) remains');
+    await assert.rejects(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: `${prefix}/app.tar.zst` })));
+    const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix }));
+    assert.deepEqual(uploads.Uploads ?? [], [], 'no multipart upload is left open');
+  }
+
+  async function assertRunningAgain(pod: string, before: Record<string, number | string>) {
+    const again = await waitFor(`${pod} to run on after the abandoned checkpoint`, async () => {
+      const p = await progress(pod);
+      return p && p.status === 'running' && (p['counter'] as number) > (before['counter'] as number) + 10
+        ? p
+        : undefined;
+    });
+    assert.equal(again['corrupt'], 0);
+  }
+
+  test('S3 cutting connections mid-upload: storage-failed, no object, and the container runs on', async () => {
+    const podUid = await startCounter('cut');
+    const req = request('cut', podUid, 90_000);
+    proxy.mode = { kind: 'cut-parts', afterParts: 2 };
+    proxy.partsSeen = 0;
+    const res = await call(agent, 'POST', '/v1/checkpoints', ids.workerToken, req);
+    proxy.mode = { kind: 'pass' };
+    assert.equal(res.status, 502, JSON.stringify(res.body));
+    assert.equal(res.body['error'], 'storage-failed');
+    assert.ok(String(res.body['message']).length > 0);
+    assert.ok(proxy.partsSeen > 2 && proxy.partsBroken > 0, 'parts went up before the failure');
+    await assertNothingStored(req.s3.prefix);
+    const p = await progress('cut');
+    assert.ok(p);
+    await assertRunningAgain('cut', p);
+  });
+
+  test('a checkpoint that cannot finish before its deadline is abandoned in time', async () => {
+    const podUid = await startCounter('slow');
+    const deadlineMs = 4_000;
+    const req = request('slow', podUid, deadlineMs);
+    proxy.mode = { kind: 'stall-parts' };
+    const started = Date.now();
+    const res = await call(agent, 'POST', '/v1/checkpoints', ids.workerToken, req);
+    const answeredAfter = Date.now() - started;
+    proxy.mode = { kind: 'pass' };
+    assert.equal(res.status, 504, JSON.stringify(res.body));
+    assert.equal(res.body['error'], 'deadline-exceeded');
+    assert.ok(proxy.partsBroken > 0, 'the upload was under way when the deadline passed');
+    // Abandoned at the deadline, not when S3 would have given up; the margin covers putting the container back.
+    assert.ok(answeredAfter < deadlineMs + 5_000, `answered ${answeredAfter} ms after the request`);
+    await assertNothingStored(req.s3.prefix);
+    const p = await progress('slow');
+    assert.ok(p);
+    await assertRunningAgain('slow', p);
+  });
+
+  test('a deadline already past is refused before anything is touched', async () => {
+    const podUid = await startCounter('late');
+    const before = await progress('late');
+    const req = request('late', podUid, -1_000);
+    const res = await call(agent, 'POST', '/v1/checkpoints', ids.workerToken, req);
+    assert.equal(res.status, 504);
+    assert.equal(res.body['error'], 'deadline-exceeded');
+    assert.ok(before);
+    await assertRunningAgain('late', before);
+    await assertNothingStored(req.s3.prefix);
+  });
+});
