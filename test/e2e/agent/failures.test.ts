@@ -98,14 +98,14 @@ describe('agent: S3 failing and deadlines passing during a checkpoint', () => {
     assert.deepEqual(uploads.Uploads ?? [], [], 'no multipart upload is left open');
   }
 
-  async function assertRunningAgain(pod: string, before: Record<string, number | string>) {
+  async function assertRunningAgain(pod: string, before: { values: Record<string, number> }) {
     const again = await waitFor(`${pod} to run on after the abandoned checkpoint`, async () => {
       const p = await progress(pod);
-      return p && p.status === 'running' && (p['counter'] as number) > (before['counter'] as number) + 10
+      return p && p.status === 'running' && p.values['counter']! > before.values['counter']! + 10
         ? p
         : undefined;
     });
-    assert.equal(again['corrupt'], 0);
+    assert.equal(again.values['corrupt'], 0);
   }
 
   test('S3 cutting connections mid-upload: storage-failed, no object, and the container runs on', async () => {
