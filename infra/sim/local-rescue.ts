@@ -1,0 +1,220 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { AGENT_TOKEN_AUDIENCE } from '../../services/common/agent-api.js';
+
+/**
+ * spot-rescue deployed on the local stack the way the Helm chart deploys it
+ * on EKS: one agent process per simulated node (runc runtime), a listener and
+ * a worker, each a real `spot-rescue <service>` process with its own
+ * environment. Used by the demo and the window benchmark.
+ */
+
+const REPO_ROOT = new URL('../../', import.meta.url).pathname;
+
+export interface LogLine {
+  msg?: string;
+  time?: string;
+  [k: string]: unknown;
+}
+
+export interface ServiceProcess {
+  name: string;
+  child: ChildProcess;
+  /** Every JSON log line so far, parsed. */
+  lines: LogLine[];
+  /** Resolves with the first log line for which `match` is true. */
+  waitForLine(match: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+  stop(): Promise<void>;
+}
+
+/** Runs `spot-rescue <command>` from the source tree with the given environment. */
+export function startService(name: string, command: string, env: Record<string, string>): ServiceProcess {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(REPO_ROOT, 'services/cli/main.ts'), command],
+    {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: false,
+    },
+  );
+  const lines: LogLine[] = [];
+  const waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
+  const stderr: string[] = [];
+  child.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()));
+  createInterface({ input: child.stdout! }).on('line', (text) => {
+    let line: LogLine;
+    try {
+      line = JSON.parse(text) as LogLine;
+    } catch {
+      return;
+    }
+    lines.push(line);
+    for (const w of [...waiters]) {
+      if (w.match(line)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(line);
+      }
+    }
+  });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return {
+    name,
+    child,
+    lines,
+    waitForLine(match, timeoutMs = 60_000) {
+      const seen = lines.find(match);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          reject(
+            new Error(`${name}: no matching log line after ${timeoutMs} ms\n${stderr.join('').slice(-2000)}`),
+          );
+        }, timeoutMs);
+        exited.then((code) => {
+          clearTimeout(timer);
+          reject(new Error(`${name} exited with ${code}\n${stderr.join('').slice(-2000)}`));
+        });
+        waiters.push({
+          match,
+          resolve: (l) => {
+            clearTimeout(timer);
+            resolve(l);
+          },
+        });
+      });
+    },
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+export interface AgentHandle extends ServiceProcess {
+  node: string;
+  url: string;
+}
+
+export async function startLocalAgent(o: {
+  node: string;
+  instanceId: string;
+  allowedServiceAccount: string;
+  stateDir: string;
+  env?: Record<string, string>;
+}): Promise<AgentHandle> {
+  const p = startService(`agent ${o.node}`, 'agent', {
+    SPOT_RESCUE_NODE_NAME: o.node,
+    SPOT_RESCUE_INSTANCE_ID: o.instanceId,
+    SPOT_RESCUE_AGENT_RUNTIME: 'runc',
+    SPOT_RESCUE_AGENT_HOST: '127.0.0.1',
+    SPOT_RESCUE_AGENT_PORT: '0',
+    SPOT_RESCUE_AGENT_ALLOWED_SA: o.allowedServiceAccount,
+    SPOT_RESCUE_STATE_DIR: o.stateDir,
+    ...o.env,
+  });
+  const line = await p.waitForLine((l) => l.msg === 'agent listening');
+  return { ...p, node: o.node, url: String(line['url']) };
+}
+
+export interface WorkerIdentity {
+  serviceAccount: string;
+  token: string;
+  tokenFile: string;
+}
+
+/** The worker's ServiceAccount and a projected-style token for the agents' audience, written to a file. */
+export async function createWorkerIdentity(
+  kc: KubeConfig,
+  namespace: string,
+  dir: string,
+): Promise<WorkerIdentity> {
+  const core = kc.makeApiClient(CoreV1Api);
+  await core
+    .createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'spot-rescue-worker' } } })
+    .catch((err) => {
+      if ((err as { code?: number }).code !== 409) throw err;
+    });
+  const tr = await core.createNamespacedServiceAccountToken({
+    name: 'spot-rescue-worker',
+    namespace,
+    body: { spec: { audiences: [AGENT_TOKEN_AUDIENCE], expirationSeconds: 3600 } },
+  });
+  const token = tr.status?.token;
+  if (!token) throw new Error('TokenRequest returned no token');
+  await mkdir(dir, { recursive: true });
+  const tokenFile = join(dir, 'worker-token');
+  await writeFile(tokenFile, token, { mode: 0o600 });
+  return { serviceAccount: `system:serviceaccount:${namespace}:spot-rescue-worker`, token, tokenFile };
+}
+
+export interface RescueQueues {
+  queueUrl: string;
+  dlqUrl: string;
+}
+
+/** The SQS queue EventBridge targets, with its DLQ and redrive policy (what the Terraform module creates). */
+export async function ensureQueues(sqs: SQSClient, name: string): Promise<RescueQueues> {
+  const dlq = await sqs.send(new CreateQueueCommand({ QueueName: `${name}-dlq` }));
+  const dlqArn = (
+    await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlq.QueueUrl, AttributeNames: ['QueueArn'] }))
+  ).Attributes?.QueueArn;
+  const q = await sqs.send(
+    new CreateQueueCommand({
+      QueueName: name,
+      Attributes: {
+        MessageRetentionPeriod: '300',
+        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: 5 }),
+      },
+    }),
+  );
+  return { queueUrl: q.QueueUrl as string, dlqUrl: dlq.QueueUrl as string };
+}
+
+export async function ensureBucket(s3: S3Client, bucket: string): Promise<void> {
+  await s3.send(new CreateBucketCommand({ Bucket: bucket })).catch((err) => {
+    const name = (err as Error).name;
+    if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw err;
+  });
+}
+
+/** Calls an agent as the worker does: Bearer token, JSON in and out. */
+export async function callAgent<T>(
+  agentUrl: string,
+  token: string,
+  method: string,
+  path: string,
+  body?: unknown,
+) {
+  const res = await fetch(`${agentUrl}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
+}
+
+/** `counter=N mib=M sweeps=S corrupt=C pid=P` -> numbers. */
+export function parseCounterProgress(line: string): Record<string, number> {
+  return Object.fromEntries(
+    line
+      .trim()
+      .split(/\s+/)
+      .map((kv) => kv.split('='))
+      .filter((kv): kv is [string, string] => kv.length === 2)
+      .map(([k, v]) => [k, Number(v)]),
+  );
+}

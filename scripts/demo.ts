@@ -1,0 +1,434 @@
+import { execFile } from 'node:child_process';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import { Command } from 'commander';
+import { createSimNodes, deleteSimNodes, SIM_NODE_LABEL, type SimNode } from '../infra/sim/cluster.js';
+import { buildEvent } from '../infra/sim/events.js';
+import {
+  type AgentHandle,
+  callAgent,
+  createWorkerIdentity,
+  ensureBucket,
+  ensureQueues,
+  type LogLine,
+  parseCounterProgress,
+  type ServiceProcess,
+  startLocalAgent,
+  startService,
+} from '../infra/sim/local-rescue.js';
+import { type Manifest, manifestSchema } from '../services/common/agent-api.js';
+import { createEc2Client, createS3Client, createSqsClient } from '../services/common/aws.js';
+import { commonSettings, readConfig } from '../services/common/config.js';
+import { loadKubeConfig } from '../services/common/kube.js';
+import {
+  MIGRATE_ANNOTATION,
+  NAMESPACE_OPT_IN_LABEL,
+  RESTORED_FROM_ANNOTATION,
+} from '../services/common/labels.js';
+
+/**
+ * The demo: a stateful process under runc on a Spot node of a simulated
+ * three-node cluster gets a real-shaped "EC2 Spot Instance Interruption
+ * Warning" through SQS, and spot-rescue moves it, memory and all, to another
+ * node before the two minutes are up. Prints a timeline, writes it as JSON,
+ * and exits non-zero unless the workload continued where it stopped.
+ */
+
+const program = new Command('demo')
+  .option('--memory-mib <n>', 'memory the workload fills with its pattern', '512')
+  .option('--json <path>', 'where to write the timeline as JSON')
+  .option('--stay', 'keep the agents, listener and worker running after the verdict, until Ctrl-C')
+  .parse(process.argv);
+const opts = program.opts<{ memoryMib: string; json?: string; stay?: boolean }>();
+
+const cfg = readConfig(commonSettings);
+const stateDir = process.env['SPOT_RESCUE_STATE_DIR'];
+if (!stateDir || !cfg.awsEndpoint || !cfg.kubeconfig) {
+  console.error('demo: the local stack environment is missing; run scripts/demo (it sets it up)');
+  process.exit(2);
+}
+const demoDir = join(stateDir, 'demo');
+const jsonPath = opts.json ?? join(demoDir, 'timeline.json');
+const kc = loadKubeConfig(cfg.kubeconfig);
+const core = kc.makeApiClient(CoreV1Api);
+const ec2 = createEc2Client(cfg);
+const s3 = createS3Client(cfg);
+const sqs = createSqsClient(cfg);
+const memoryMib = Number(opts.memoryMib);
+const run = promisify(execFile);
+const runc = process.env['SPOT_RESCUE_RUNC'] ?? 'runc';
+const CLUSTER = 'demo';
+const NAMESPACE = 'demo';
+const SYSTEM_NAMESPACE = 'spot-rescue-system';
+const BUCKET = 'spot-rescue-demo-archives';
+const QUEUE = 'spot-rescue-demo';
+const POD = 'counter';
+const CONTAINER = 'counter';
+
+type Progress = { status: string } & Record<'counter' | 'sweeps' | 'corrupt', number | undefined>;
+
+interface Stage {
+  stage: string;
+  at: string;
+  [k: string]: unknown;
+}
+const timeline: Stage[] = [];
+const t0 = Date.now();
+const fmtInt = (n: number) => n.toLocaleString('en-US');
+const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const mib = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MiB`;
+
+function say(stage: string, text: string, data: Record<string, unknown> = {}, at = new Date()) {
+  timeline.push({ stage, at: at.toISOString(), ...data });
+  const clock = `+${((at.getTime() - t0) / 1000).toFixed(1).padStart(5)}s`;
+  console.log(`${clock}  ${text}`);
+}
+
+/** A rerun starts clean: the previous run's nodes, namespace and runc containers go. */
+async function removePreviousDemo(): Promise<void> {
+  for (const root of await runcRootsOf('demo-')) {
+    const { stdout } = await run(runc, ['--root', root, 'list', '--quiet']).catch(() => ({ stdout: '' }));
+    for (const id of stdout.split('\n').filter(Boolean)) {
+      await run(runc, ['--root', root, 'delete', '--force', id]).catch(() => undefined);
+    }
+  }
+  const old = await core.listNode({ labelSelector: `${SIM_NODE_LABEL}=${CLUSTER}` });
+  const nodes: SimNode[] = old.items.map((n) => ({
+    name: n.metadata?.name as string,
+    instanceId: n.spec?.providerID?.split('/').pop() as string,
+    zone: '',
+    providerID: n.spec?.providerID as string,
+    capacityType: 'spot',
+    instanceType: '',
+    nodeGroup: '',
+  }));
+  await deleteSimNodes({ kc, ec2 }, nodes);
+  await core.deleteNamespace({ name: NAMESPACE }).catch(() => undefined);
+  const end = Date.now() + 60_000;
+  while (Date.now() < end) {
+    const gone = await core.readNamespace({ name: NAMESPACE }).then(
+      () => false,
+      () => true,
+    );
+    if (gone) return;
+    await sleep(500);
+  }
+  throw new Error(`namespace ${NAMESPACE} from an earlier demo is still terminating`);
+}
+
+async function ensureNamespace(name: string, labels: Record<string, string> = {}) {
+  await core.createNamespace({ body: { metadata: { name, labels } } }).catch((err) => {
+    if ((err as { code?: number }).code !== 409) throw err;
+  });
+}
+
+async function runcRootsOf(nodePrefix: string): Promise<string[]> {
+  const dir = join(stateDir as string, 'nodes');
+  const names = await readdir(dir).catch(() => [] as string[]);
+  return names.filter((n) => n.startsWith(nodePrefix)).map((n) => join(dir, n, 'runc'));
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const v = await probe().catch(() => undefined);
+    if (v !== undefined) return v;
+    await sleep(100);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+function line(p: ServiceProcess, msg: string, timeoutMs = 130_000): Promise<LogLine> {
+  return p.waitForLine((l) => l.msg === msg, timeoutMs);
+}
+
+async function main(): Promise<number> {
+  await mkdir(demoDir, { recursive: true });
+  console.log('spot-rescue demo: a stateful process survives a Spot interruption\n');
+  await removePreviousDemo();
+
+  // The cluster: two Spot nodes in different zones and an on-demand node.
+  const nodes = await createSimNodes(
+    { kc, ec2 },
+    {
+      cluster: CLUSTER,
+      count: 3,
+      spec: (i) =>
+        [
+          { zone: 'us-east-1a', capacityType: 'spot' as const, nodeGroup: 'spot-a' },
+          { zone: 'us-east-1b', capacityType: 'spot' as const, nodeGroup: 'spot-b' },
+          { zone: 'us-east-1b', capacityType: 'on-demand' as const, nodeGroup: 'on-demand' },
+        ][i] ?? {},
+    },
+  );
+  const source = nodes[0] as SimNode;
+  say(
+    'cluster',
+    `cluster: ${nodes.map((n) => `${n.name} (${n.capacityType}, ${n.zone}, ${n.instanceId})`).join(', ')}`,
+  );
+
+  await ensureNamespace(SYSTEM_NAMESPACE);
+  await ensureNamespace(NAMESPACE, { [NAMESPACE_OPT_IN_LABEL]: 'enabled' });
+  await ensureBucket(s3, BUCKET);
+  const queues = await ensureQueues(sqs, QUEUE);
+  const worker = await createWorkerIdentity(kc, SYSTEM_NAMESPACE, demoDir);
+
+  const services: ServiceProcess[] = [];
+  try {
+    const agents = new Map<string, AgentHandle>();
+    for (const n of nodes) {
+      const a = await startLocalAgent({
+        node: n.name,
+        instanceId: n.instanceId,
+        allowedServiceAccount: worker.serviceAccount,
+        stateDir: stateDir as string,
+      });
+      agents.set(n.name, a);
+      services.push(a);
+    }
+    const shared = {
+      SPOT_RESCUE_CLUSTER_NAME: CLUSTER,
+      SPOT_RESCUE_QUEUE_PREFIX: 'spot-rescue-demo',
+      SPOT_RESCUE_OPS_HOST: '127.0.0.1',
+      SPOT_RESCUE_OPS_PORT: '0',
+    };
+    const listener = startService('listener', 'listener', {
+      ...shared,
+      SPOT_RESCUE_QUEUE_URL: queues.queueUrl,
+      SPOT_RESCUE_DLQ_URL: queues.dlqUrl,
+    });
+    services.push(listener);
+    const workerProc = startService('worker', 'worker', {
+      ...shared,
+      SPOT_RESCUE_S3_BUCKET: BUCKET,
+      SPOT_RESCUE_AGENT_LOCATOR: 'static',
+      SPOT_RESCUE_AGENT_ENDPOINTS: [...agents].map(([n, a]) => `${n}=${a.url}`).join(','),
+      SPOT_RESCUE_AGENT_TOKEN_FILE: worker.tokenFile,
+    });
+    services.push(workerProc);
+    await line(listener, 'listening', 60_000);
+    await line(workerProc, 'worker started', 60_000);
+    say('services', `started ${agents.size} agents (runc + CRIU), the listener and the worker`);
+
+    // The workload: a pod on the Spot node whose container is a real process
+    // that keeps its progress only in memory.
+    const pod = await core.createNamespacedPod({
+      namespace: NAMESPACE,
+      body: {
+        metadata: { name: POD, labels: { app: 'counter' }, annotations: { [MIGRATE_ANNOTATION]: 'true' } },
+        spec: {
+          nodeName: source.name,
+          containers: [
+            {
+              name: CONTAINER,
+              image: 'registry.local/counter:1',
+              resources: { requests: { cpu: '250m', memory: `${memoryMib + 64}Mi` } },
+            },
+          ],
+        },
+      },
+    });
+    const sourceAgent = agents.get(source.name) as AgentHandle;
+    const started = await callAgent(sourceAgent.url, worker.token, 'POST', '/v1/local/containers', {
+      namespace: NAMESPACE,
+      pod: POD,
+      podUid: pod.metadata?.uid,
+      container: CONTAINER,
+      args: ['/usr/local/bin/counter', String(memoryMib), '/state/progress'],
+    });
+    if (started.status !== 201)
+      throw new Error(`could not start the workload: ${JSON.stringify(started.body)}`);
+    const progressOn = async (agent: AgentHandle, podName: string): Promise<Progress | undefined> => {
+      const r = await callAgent<{ status: string; progress?: string }>(
+        agent.url,
+        worker.token,
+        'GET',
+        `/v1/local/containers/${NAMESPACE}/${podName}/${CONTAINER}`,
+      );
+      return r.status === 200 && r.body.progress
+        ? ({ status: r.body.status, ...parseCounterProgress(r.body.progress) } as Progress)
+        : undefined;
+    };
+    const warm = await waitFor('the workload to fill its memory', async () => {
+      const p = await progressOn(sourceAgent, POD);
+      return p && (p['sweeps'] ?? 0) >= 1 ? p : undefined;
+    });
+    say(
+      'workload',
+      `workload running on ${source.name}: ${memoryMib} MiB of patterned memory, counter at ${fmtInt(warm['counter'] ?? 0)}`,
+    );
+
+    // Follow the source container until it is checkpointed away: its last value is "before".
+    let before = warm['counter'] ?? 0;
+    let following = true;
+    const follow = (async () => {
+      while (following) {
+        const p = await progressOn(sourceAgent, POD).catch(() => undefined);
+        if (p?.status === 'running' && p['counter'] !== undefined) before = p['counter'];
+        await sleep(50);
+      }
+    })();
+
+    // The interruption, exactly as EventBridge delivers it.
+    const eventTime = new Date();
+    const deadline = eventTime.getTime() + 120_000;
+    await sqs.send(
+      new SendMessageCommand({
+        QueueUrl: queues.queueUrl,
+        MessageBody: JSON.stringify(
+          buildEvent('spot-interruption', { instanceId: source.instanceId, time: eventTime }),
+        ),
+      }),
+    );
+    say('sent', `EC2 Spot Instance Interruption Warning for ${source.instanceId} sent to SQS`, {
+      instanceId: source.instanceId,
+      deadline: new Date(deadline).toISOString(),
+    });
+
+    const acted = await line(listener, 'acting on event');
+    const actedAt = new Date(String(acted.time));
+    say(
+      'received',
+      `event received (warning left: ${secs(deadline - actedAt.getTime())})`,
+      { warningLeftMs: deadline - actedAt.getTime() },
+      actedAt,
+    );
+    const cordoned = await line(listener, 'node tainted and cordoned');
+    say('cordoned', `node ${source.name} tainted and cordoned`, {}, new Date(String(cordoned.time)));
+    const enqueued = await line(listener, 'jobs enqueued');
+    say(
+      'enqueued',
+      `${enqueued['jobs']} jobs enqueued (${enqueued['ms']} ms after receipt)`,
+      { jobs: enqueued['jobs'] },
+      new Date(String(enqueued.time)),
+    );
+
+    const checkpointed = await line(workerProc, 'checkpointed');
+    following = false;
+    await follow;
+    const manifest = await readManifest(pod.metadata?.uid as string);
+    const archive = manifest.containers[0];
+    if (!archive) throw new Error('the manifest lists no container');
+    const uploadedAt = Date.parse(manifest.completedAt);
+    say(
+      'checkpoint',
+      `checkpoint (${mib(archive.bytesRaw)} -> ${mib(archive.bytesCompressed)} zstd, ${secs(archive.timings.checkpointMs)})`,
+      {
+        bytesRaw: archive.bytesRaw,
+        bytesCompressed: archive.bytesCompressed,
+        checkpointMs: archive.timings.checkpointMs,
+      },
+      new Date(String(checkpointed.time)),
+    );
+    say(
+      'uploaded',
+      `uploaded to s3://${BUCKET}/${archive.key} (${secs(archive.timings.uploadMs)}), sha256 ${archive.sha256.slice(0, 12)}...`,
+      {
+        key: archive.key,
+        uploadMs: archive.timings.uploadMs,
+        sha256: archive.sha256,
+        marginMs: deadline - uploadedAt,
+      },
+      new Date(uploadedAt),
+    );
+
+    const restored = await line(workerProc, 'restored on target agent');
+    const restoredPod = await waitFor('the restored pod', async () => {
+      const list = await core.listNamespacedPod({ namespace: NAMESPACE });
+      return list.items.find(
+        (p: V1Pod) =>
+          p.metadata?.annotations?.[RESTORED_FROM_ANNOTATION] === pod.metadata?.uid && p.spec?.nodeName,
+      );
+    });
+    const target = restoredPod.spec?.nodeName as string;
+    say(
+      'restored',
+      `restored on ${target} (${secs(Number(restored['ms']))})`,
+      { node: target, restoreMs: restored['ms'] },
+      new Date(String(restored.time)),
+    );
+
+    const targetAgent = agents.get(target);
+    if (!targetAgent) throw new Error(`restored on ${target}, which has no agent`);
+    const after = await waitFor('the restored workload to report progress', async () => {
+      const p = await progressOn(targetAgent, restoredPod.metadata?.name as string);
+      return p?.status === 'running' ? p : undefined;
+    });
+    const verified = await waitFor(
+      'a full verification sweep of the restored memory',
+      async () => {
+        const p = await progressOn(targetAgent, restoredPod.metadata?.name as string);
+        return p && (p['sweeps'] ?? 0) >= (after['sweeps'] ?? 0) + Math.ceil(memoryMib / 8) ? p : undefined;
+      },
+      120_000,
+    );
+    const continued = (after['counter'] ?? 0) >= before && (verified['corrupt'] ?? 1) === 0;
+    say(
+      'progress',
+      `workload progress before: ${fmtInt(before)} after: ${fmtInt(after['counter'] ?? 0)} ` +
+        (continued ? '(continued, not restarted)' : '(RESTARTED or corrupted)') +
+        `; memory pattern ${verified['corrupt'] === 0 ? 'intact' : 'CORRUPT'}`,
+      { before, after: after['counter'], corrupt: verified['corrupt'] },
+    );
+    const original = await core.readNamespacedPod({ name: POD, namespace: NAMESPACE }).then(
+      (p) => (p.metadata?.uid === pod.metadata?.uid ? p : undefined),
+      () => undefined,
+    );
+    const margin = deadline - uploadedAt;
+    say('done', `rescued with ${secs(margin)} to spare${original ? ' (original pod still present!)' : ''}`, {
+      marginMs: margin,
+    });
+
+    const ok = continued && !original && margin > 0;
+    await writeFile(
+      jsonPath,
+      `${JSON.stringify({ ok, memoryMib, source: source.name, target, timeline }, null, 2)}\n`,
+    );
+    console.log(
+      `\n${ok ? 'PASS' : 'FAIL'}: ${
+        ok
+          ? `the workload moved from ${source.name} to ${target} and kept counting from ${fmtInt(before)}`
+          : 'the workload did not continue where it stopped'
+      }. Timeline: ${jsonPath}`,
+    );
+    console.log('The stack keeps running; stop it with infra/stack down.');
+    return ok ? 0 : 1;
+  } finally {
+    if (opts.stay) {
+      console.log(
+        'Services keep running (--stay): poke them with scripts/simulate-interruption --queue spot-rescue-demo; Ctrl-C ends.',
+      );
+      await new Promise((r) => process.once('SIGINT', r));
+    }
+    for (const s of services.reverse()) await s.stop();
+  }
+}
+
+async function readManifest(podUid: string): Promise<Manifest> {
+  const prefix = `${CLUSTER}/${NAMESPACE}/${POD}/${podUid}/`;
+  const list = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix }));
+  const key = list.Contents?.map((o) => o.Key).find((k) => k?.endsWith('/manifest.json'));
+  if (!key) throw new Error(`no manifest under s3://${BUCKET}/${prefix}`);
+  const got = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+  return manifestSchema.parse(
+    JSON.parse(await (got.Body as { transformToString(): Promise<string> }).transformToString()),
+  );
+}
+
+main().then(
+  (code) => process.exit(code),
+  async (err: Error) => {
+    console.error(`\nFAIL: ${err.message}`);
+    await writeFile(
+      jsonPath,
+      `${JSON.stringify({ ok: false, error: err.message, timeline }, null, 2)}\n`,
+    ).catch(() => {});
+    process.exit(1);
+  },
+);
