@@ -13,9 +13,11 @@ export interface Cluster {
   getPod(namespace: string, name: string): Promise<V1Pod | null>;
   /** Pods in a namespace with a label selector. */
   listPods(namespace: string, labelSelector?: string): Promise<V1Pod[]>;
-  /** Every pod bound to a node and not finished (for capacity accounting). */
-  listBoundPods(): Promise<V1Pod[]>;
+  /** Pods in every namespace with a label selector. */
+  listAllPods(labelSelector: string): Promise<V1Pod[]>;
   listPodsOnNode(node: string): Promise<V1Pod[]>;
+  /** Pods bound to any of these nodes (one small list per node rather than every pod in the cluster). */
+  listPodsOnNodes(nodes: string[]): Promise<V1Pod[]>;
   listNodes(): Promise<V1Node[]>;
   getNode(name: string): Promise<V1Node | null>;
   /** Zones the pod's bound PersistentVolumes are pinned to. */
@@ -57,15 +59,21 @@ export class KubeCluster implements Cluster {
       .items;
   }
 
-  async listBoundPods(): Promise<V1Pod[]> {
-    const list = await this.core.listPodForAllNamespaces({
-      fieldSelector: 'spec.nodeName!=,status.phase!=Succeeded,status.phase!=Failed',
-    });
-    return list.items;
+  async listAllPods(labelSelector: string): Promise<V1Pod[]> {
+    return (await this.core.listPodForAllNamespaces({ labelSelector })).items;
   }
 
   async listPodsOnNode(node: string): Promise<V1Pod[]> {
     return (await this.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items;
+  }
+
+  async listPodsOnNodes(nodes: string[]): Promise<V1Pod[]> {
+    const out: V1Pod[] = [];
+    for (let i = 0; i < nodes.length; i += 16) {
+      const lists = await Promise.all(nodes.slice(i, i + 16).map((n) => this.listPodsOnNode(n)));
+      for (const l of lists) out.push(...l);
+    }
+    return out;
   }
 
   async listNodes(): Promise<V1Node[]> {

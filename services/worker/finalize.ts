@@ -54,10 +54,10 @@ export async function finalizeNode(job: FinalizeNodeJob, d: FinalizeDeps): Promi
     if (remaining === 0 || now() >= until) break;
     await sleep(Math.min(d.pollMs ?? 1000, Math.max(0, until - now())));
   }
-  const restoredFrom = new Set(
-    (await d.cluster.listBoundPods()).map((p) => p.metadata?.labels?.[RESTORED_FROM_LABEL]),
-  );
-  const restored = [...planned].filter((uid) => restoredFrom.has(uid)).length;
+  let restored = 0;
+  for (const uid of planned) {
+    if ((await d.cluster.listAllPods(`${RESTORED_FROM_LABEL}=${uid}`)).length > 0) restored++;
+  }
 
   let lifecycleCompleted = false;
   const la = job.event.lifecycleAction;

@@ -385,13 +385,30 @@ async function place(d: MigrateDeps, pod: V1Pod, holder: string, job: MigratePod
   if (held && (await usable(d, held))) return held;
   const requests = podRequests(pod);
   for (let attempt = 0; attempt < 5; attempt++) {
-    const [nodes, bound, volumeZones] = await Promise.all([
-      d.cluster.listNodes(),
-      d.cluster.listBoundPods(),
-      d.cluster.volumeZones(pod),
-    ]);
+    const [nodes, volumeZones] = await Promise.all([d.cluster.listNodes(), d.cluster.volumeZones(pod)]);
     const views = nodes.map(nodeView);
     const byName = new Map<string, NodeView>(views.map((v) => [v.name, v]));
+    const interrupted = new Set(
+      views.filter((v) => v.taints.some((t) => t.key === TAINT_KEY)).map((v) => v.name),
+    );
+    interrupted.add(job.node.name);
+    const demand = podDemand(pod, byName.get(job.node.name), volumeZones);
+    // Only nodes that pass every other constraint are worth counting pods on.
+    const unbounded = {
+      cpuMillis: Number.MAX_SAFE_INTEGER,
+      memoryBytes: Number.MAX_SAFE_INTEGER,
+      pods: Number.MAX_SAFE_INTEGER,
+    };
+    const roomy = views.map((v) => ({ ...v, allocatable: unbounded }));
+    const pre = choosePlacement({
+      pod: demand,
+      nodes: roomy,
+      used: new Map(),
+      reserved: new Map(),
+      interrupted,
+    });
+    const candidates = views.filter((v) => !(v.name in pre.rejected));
+    const bound = await d.cluster.listPodsOnNodes(candidates.map((v) => v.name));
     const used = new Map<string, Resources>();
     const ownerCounts = new Map<string, Map<string, number>>();
     for (const p of bound) {
@@ -411,21 +428,20 @@ async function place(d: MigrateDeps, pod: V1Pod, holder: string, job: MigratePod
         ownerCounts.set(n, m);
       }
     }
-    const reserved = await d.reservations.reservedOn(views.map((v) => v.name));
-    const interrupted = new Set(
-      views.filter((v) => v.taints.some((t) => t.key === TAINT_KEY)).map((v) => v.name),
-    );
-    interrupted.add(job.node.name);
+    const reserved = await d.reservations.reservedOn(candidates.map((v) => v.name));
     const result = choosePlacement({
-      pod: podDemand(pod, byName.get(job.node.name), volumeZones),
-      nodes: views,
+      pod: demand,
+      nodes: candidates,
       used,
       reserved,
       interrupted,
       ownerCounts,
     });
     if (!result.node) {
-      d.log.info({ pod: pod.metadata?.name, rejected: result.rejected }, 'no node fits');
+      d.log.info(
+        { pod: pod.metadata?.name, rejected: { ...pre.rejected, ...result.rejected } },
+        'no node fits',
+      );
       return null;
     }
     const node = byName.get(result.node) as NodeView;
