@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { readdir, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import {
@@ -79,9 +79,18 @@ export async function startAgentProcess(
         child.kill('SIGTERM');
         await exited;
       }
-      await rm(join(s.stateDir, 'nodes', node), { recursive: true, force: true });
+      await removeNodeState(node);
     },
   };
+}
+
+/** A simulated node's files and (empty) cgroups, once its containers are gone. */
+export async function removeNodeState(node: string): Promise<void> {
+  await rm(join(stackEnv().stateDir, 'nodes', node), { recursive: true, force: true });
+  const controllers = await readdir('/sys/fs/cgroup').catch(() => []);
+  for (const c of ['', ...controllers]) {
+    await rmdir(join('/sys/fs/cgroup', c, 'spot-rescue', node)).catch(() => {});
+  }
 }
 
 export interface CallResult<T = unknown> {

@@ -27,7 +27,7 @@ import { RuncRuntime } from '../../../services/agent/runc-runtime.js';
 import { createLogger } from '../../../services/common/logger.js';
 import { createMetricsRegistry } from '../../../services/common/metrics.js';
 import { stackEnv, waitFor } from '../../support/stack.js';
-import { createBucket, deleteBucket, s3Client } from './harness.js';
+import { createBucket, deleteBucket, removeNodeState, s3Client } from './harness.js';
 
 /**
  * The kubelet runtime against a kubelet stand-in that answers as a real
@@ -135,7 +135,7 @@ describe('kubelet runtime', () => {
     await kubelet?.close();
     await containers.remove(namespace, 'cart-0', 'app').catch(() => {});
     await containers.remove(namespace, 'donor', 'app').catch(() => {});
-    await rm(layout.nodeDir, { recursive: true, force: true });
+    await removeNodeState(node);
     await rm(dir, { recursive: true, force: true });
     await deleteBucket(s3, bucket);
   });
