@@ -217,10 +217,33 @@ async function main() {
     await sendAll(queueUrl, bodies);
     const sendMs = Date.now() - t0;
     await until(burstNodes.length);
-    const lastEnqueued = Math.max(...[...handled.values()].map((h) => h.enqueuedAt.getTime()));
-    const burstMs = lastEnqueued - t0;
+    // Done = cordoned and enqueued (the listener does both before it reports a node).
+    const lastDone = Math.max(...[...handled.values()].map((h) => h.doneAt.getTime()));
+    const burstMs = lastDone - t0;
     const burstLatency = [...handled.values()].map((h) => h.enqueuedAt.getTime() - h.sentAt);
     const burstListener = [...handled.values()].map((h) => h.enqueuedAt.getTime() - h.receivedAt.getTime());
+    const stepNames = ['queued', 'claim', 'plan', 'taint', 'enqueue'] as const;
+    const steps = (p: number) =>
+      Object.fromEntries([
+        [
+          'sqsWait',
+          ms(
+            percentile(
+              [...handled.values()].map((h) => h.receivedAt.getTime() - h.sentAt),
+              p,
+            ),
+          ),
+        ],
+        ...stepNames.map((k) => [
+          k,
+          ms(
+            percentile(
+              [...handled.values()].map((h) => h.stepsMs[k]),
+              p,
+            ),
+          ),
+        ]),
+      ]);
 
     // Check the outcome against the API server and Redis, not only the listener's word.
     const nodes = await core.listNode({ labelSelector: `spot-rescue.io/bench=${run}` });
@@ -259,6 +282,7 @@ async function main() {
           p50: ms(percentile(burstListener, 50)),
           p99: ms(percentile(burstListener, 99)),
         },
+        stepsMs: { p50: steps(50), p99: steps(99) },
         nodesCordoned: cordoned,
         jobsInRedis: jobs,
         jobsExpected: expectedJobs,
@@ -283,6 +307,8 @@ async function main() {
         `burst of ${result.nodes} spot warnings (${result.pods} pods):`,
         `  every node cordoned and every job enqueued after ${burstMs} ms (target < 5000 ms); sending took ${sendMs} ms`,
         `  event-to-enqueue p50 ${result.burst.eventToEnqueueMs.p50} ms, p99 ${result.burst.eventToEnqueueMs.p99} ms (receive-to-enqueue p50 ${result.burst.receiveToEnqueueMs.p50}, p99 ${result.burst.receiveToEnqueueMs.p99})`,
+        `  steps p50 ${JSON.stringify(result.burst.stepsMs.p50)}`,
+        `  steps p99 ${JSON.stringify(result.burst.stepsMs.p99)}`,
         `  nodes cordoned ${cordoned}/${result.nodes}; jobs in Redis ${jobs}/${expectedJobs}`,
         `idle listener, ${result.idleBaseline.events} single events:`,
         `  event-to-enqueue p50 ${result.idleBaseline.eventToEnqueueMs.p50} ms, p99 ${result.idleBaseline.eventToEnqueueMs.p99} ms (target p99 < 250 ms); receive-to-enqueue p50 ${result.idleBaseline.receiveToEnqueueMs.p50}, p99 ${result.idleBaseline.receiveToEnqueueMs.p99}`,

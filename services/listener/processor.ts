@@ -4,13 +4,13 @@ import type { EventRef } from '../common/events.js';
 import type { Logger } from '../common/logger.js';
 import type { ActionableEvent, Classification } from './classification.js';
 import { classifyMessage } from './classify.js';
-import type { ClusterView } from './cluster-cache.js';
+import type { ClusterView, ResolvedNode } from './cluster-cache.js';
 import type { DedupeStore } from './dedupe.js';
 import type { JobSink } from './enqueue.js';
 import { Limiter, withTimeout } from './limiter.js';
 import type { ListenerMetrics } from './metrics.js';
 import type { NodeTainter } from './node-taint.js';
-import { planNode } from './plan.js';
+import { type PodPlan, planNode } from './plan.js';
 import type { ClassifyConfig } from './settings.js';
 import type { ReceivedMessage } from './sqs-queue.js';
 
@@ -39,7 +39,12 @@ export interface HandledNode {
   nodeName: string;
   jobs: number;
   receivedAt: Date;
+  /** Redis acknowledged the node's jobs. */
   enqueuedAt: Date;
+  /** Jobs enqueued, node tainted and cordoned, dedupe marked. */
+  doneAt: Date;
+  /** Where the time went, in ms: waiting for a slot, dedupe claim, planning, then taint + cordon and enqueue (concurrent). */
+  stepsMs: { queued: number; claim: number; plan: number; taint: number; enqueue: number };
 }
 
 export interface ProcessorDeps {
@@ -56,8 +61,8 @@ export interface ProcessorDeps {
 
 /**
  * One SQS message: classify (the same code as `spot-rescue classify`), then
- * for each instance of an actionable event: claim -> resolve node -> taint and
- * cordon -> plan -> enqueue -> mark done. The message may be deleted only when
+ * for each instance of an actionable event: claim -> resolve node -> plan ->
+ * (taint and cordon | enqueue) -> mark done. The message may be deleted only when
  * every instance is handled, a duplicate, or not in this cluster.
  */
 export class MessageProcessor {
@@ -94,7 +99,9 @@ export class MessageProcessor {
       'acting on event',
     );
     const results = await Promise.all(
-      event.instanceIds.map((id) => this.limiter.run(() => this.handleInstance(event, id, receivedAt))),
+      event.instanceIds.map((id) =>
+        this.limiter.run(() => this.handleInstance(event, id, receivedAt, Date.now())),
+      ),
     );
     for (const r of results) metrics.instances.inc({ kind: event.kind, result: r });
     if (results.includes('failed')) return { action: 'retry', reason: 'handling a node failed' };
@@ -102,11 +109,41 @@ export class MessageProcessor {
     return { action: 'delete' };
   }
 
+  private plan(
+    event: ActionableEvent,
+    instanceId: string,
+    resolved: ResolvedNode,
+    receivedAt: Date,
+  ): PodPlan {
+    if (event.response === 'cordon') return { jobs: [], skipped: [] };
+    const { cluster, config } = this.d;
+    const eventRef: EventRef = {
+      id: event.eventId,
+      kind: event.kind,
+      deadline: event.deadline,
+      receivedAt: receivedAt.toISOString(),
+      eventTime: event.eventTime,
+      ...(event.lifecycleAction ? { lifecycleAction: { ...event.lifecycleAction, instanceId } } : {}),
+    };
+    return planNode({
+      event: eventRef,
+      node: { name: resolved.name, instanceId, ...(resolved.zone ? { zone: resolved.zone } : {}) },
+      pods: cluster.podsOnNode(resolved.name),
+      namespaceLabels: (ns) => cluster.namespaceLabels(ns),
+      unoptedPods: config.unoptedPods,
+      podDeadline:
+        event.deadline ??
+        new Date(receivedAt.getTime() + config.rebalanceMigrateBudgetSeconds * 1000).toISOString(),
+    });
+  }
+
   private async handleInstance(
     event: ActionableEvent,
     instanceId: string,
     receivedAt: Date,
+    queuedAt: number,
   ): Promise<InstanceResult> {
+    const t0 = Date.now();
     const { config, dedupe, cluster, tainter, sink, metrics, log } = this.d;
     const ctx = { eventId: event.eventId, kind: event.kind, instanceId };
     const key = dedupe.key(event.eventId, instanceId);
@@ -130,6 +167,7 @@ export class MessageProcessor {
       return 'failed';
     }
     this.activeClaims.set(key, owner);
+    const tClaimed = Date.now();
     try {
       const resolved = cluster.nodeForInstance(instanceId);
       if (!resolved) {
@@ -138,51 +176,43 @@ export class MessageProcessor {
         return 'unknown-instance';
       }
       const nodeCtx = { ...ctx, node: resolved.name };
-      const taint = await tainter.taintAndCordon(resolved.node, event.kind);
-      log.info({ ...nodeCtx, taint }, 'node tainted and cordoned');
-
-      const eventRef: EventRef = {
-        id: event.eventId,
-        kind: event.kind,
-        deadline: event.deadline,
-        receivedAt: receivedAt.toISOString(),
-        eventTime: event.eventTime,
-        ...(event.lifecycleAction ? { lifecycleAction: { ...event.lifecycleAction, instanceId } } : {}),
+      const plan = this.plan(event, instanceId, resolved, receivedAt);
+      const tPlanned = Date.now();
+      // Cordoning and enqueuing are independent (workers never pick an interrupted node as a
+      // target, and job ids make a retry's re-enqueue a no-op), so neither waits for the other:
+      // the rescue starts as soon as Redis has the jobs.
+      const cordon = tainter.taintAndCordon(resolved.node, event.kind).then((taint) => {
+        log.info({ ...nodeCtx, taint }, 'node tainted and cordoned');
+        return Date.now();
+      });
+      const enqueue = (async () => {
+        if (config.pauseBeforeEnqueueMs > 0) {
+          log.warn(
+            { ...nodeCtx, ms: config.pauseBeforeEnqueueMs },
+            'fault injection: pausing before enqueue',
+          );
+          await sleep(config.pauseBeforeEnqueueMs);
+        }
+        if (plan.jobs.length > 0) await redis(sink.enqueue(plan.jobs), 'enqueue');
+        return Date.now();
+      })();
+      const [cordoned, enqueued] = await Promise.allSettled([cordon, enqueue]);
+      if (cordoned.status === 'rejected') throw cordoned.reason;
+      if (enqueued.status === 'rejected') throw enqueued.reason;
+      const enqueuedAt = new Date(enqueued.value);
+      const stepsMs = {
+        queued: t0 - queuedAt,
+        claim: tClaimed - t0,
+        plan: tPlanned - tClaimed,
+        taint: cordoned.value - tPlanned,
+        enqueue: enqueued.value - tPlanned,
       };
-      const nodeRef = { name: resolved.name, instanceId, ...(resolved.zone ? { zone: resolved.zone } : {}) };
-      const plan =
-        event.response === 'drain'
-          ? planNode({
-              event: eventRef,
-              node: nodeRef,
-              pods: cluster.podsOnNode(resolved.name),
-              namespaceLabels: (ns) => cluster.namespaceLabels(ns),
-              unoptedPods: config.unoptedPods,
-              podDeadline:
-                event.deadline ??
-                new Date(receivedAt.getTime() + config.rebalanceMigrateBudgetSeconds * 1000).toISOString(),
-            })
-          : { jobs: [], skipped: [] };
-
-      if (config.pauseBeforeEnqueueMs > 0) {
-        log.warn({ ...nodeCtx, ms: config.pauseBeforeEnqueueMs }, 'fault injection: pausing before enqueue');
-        await sleep(config.pauseBeforeEnqueueMs);
-      }
-      if (plan.jobs.length > 0) await redis(sink.enqueue(plan.jobs), 'enqueue');
-      const enqueuedAt = new Date();
       for (const j of plan.jobs) metrics.jobsEnqueued.inc({ queue: j.queue, name: j.name });
-      metrics.eventToEnqueue.observe(
-        { kind: event.kind },
-        (enqueuedAt.getTime() - receivedAt.getTime()) / 1000,
-      );
+      metrics.eventToEnqueue.observe({ kind: event.kind }, (enqueued.value - receivedAt.getTime()) / 1000);
       await redis(dedupe.markDone(key, config.dedupeTtlSeconds * 1000), 'dedupe mark');
+      const doneAt = new Date();
       log.info(
-        {
-          ...nodeCtx,
-          jobs: plan.jobs.length,
-          skipped: plan.skipped.length,
-          ms: enqueuedAt.getTime() - receivedAt.getTime(),
-        },
+        { ...nodeCtx, jobs: plan.jobs.length, skipped: plan.skipped.length, stepsMs },
         'jobs enqueued',
       );
       this.d.onHandled?.({
@@ -192,6 +222,8 @@ export class MessageProcessor {
         jobs: plan.jobs.length,
         receivedAt,
         enqueuedAt,
+        doneAt,
+        stepsMs,
       });
       return 'handled';
     } catch (err) {

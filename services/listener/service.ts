@@ -10,6 +10,7 @@ import { createRedisConnection } from '../common/redis.js';
 import { InformerClusterCache } from './cluster-cache.js';
 import { DedupeStore } from './dedupe.js';
 import { BullJobSink } from './enqueue.js';
+import { withKeepAlive } from './kube-keepalive.js';
 import { withTimeout } from './limiter.js';
 import { ListenerLoop } from './listener.js';
 import { createListenerMetrics } from './metrics.js';
@@ -41,7 +42,7 @@ export async function startListener(
   // Fail fast rather than queue commands while Redis is away: the message stays in SQS and comes back.
   const redis = createRedisConnection(config.redisUrl, { maxRetriesPerRequest: 1 });
   redis.on('error', (err) => log.debug({ err: String(err) }, 'redis connection error'));
-  const kc = loadKubeConfig(config.kubeconfig);
+  const kc = withKeepAlive(loadKubeConfig(config.kubeconfig));
   const cluster = new InformerClusterCache(kc, log);
   const sqs = createSqsClient(config);
   const queue = new SqsMessageQueue(sqs, config.queueUrl, config.dlqUrl, config.visibilityTimeoutSeconds);

@@ -36,7 +36,7 @@ export const listenerSettings = {
   ),
   pollers: setting(
     'SPOT_RESCUE_LISTENER_POLLERS',
-    str.int(1, 32).default(3),
+    str.int(1, 32).default(4),
     'long-polls kept in flight at once (10 messages, 20 s wait each)',
   ),
   maxInFlightMessages: setting(
