@@ -198,20 +198,26 @@ export class RuncRuntime implements CheckpointRuntime {
     );
     await mkdir(staging, { recursive: true });
     const unpack = processSink(tarBin, ['-C', staging, '-xf', '-']);
+    // The new bundle's root filesystem is copied while the archive downloads, off the critical path.
+    const bundle = containers.bundleOf(id);
+    const populated = rm(layout.containerDir(id), { recursive: true, force: true }).then(() =>
+      containers.populateRootfs(bundle),
+    );
+    populated.catch(() => {});
     const discard = async () => {
       unpack.kill();
       await unpack.exited.catch(() => {});
+      await populated.catch(() => {});
       await rm(staging, { recursive: true, force: true });
+      await rm(layout.containerDir(id), { recursive: true, force: true });
     };
     return {
       writable: unpack.stream,
       written: () => unpack.exited,
       discard,
       restore: async (signal: AbortSignal) => {
-        const bundle = containers.bundleOf(id);
         try {
-          await rm(layout.containerDir(id), { recursive: true, force: true });
-          await containers.populateRootfs(bundle);
+          await populated;
           const rootfs = join(bundle, 'rootfs');
           await run(tarBin, ['-C', rootfs, '-xf', join(staging, LAYOUT.rootfsDiff)]);
           const deleted = JSON.parse(
