@@ -1,0 +1,180 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { type RunningAgent, startAgent } from '../../../services/agent/agent-app.js';
+import { run } from '../../../services/agent/process.js';
+import { agentSettings } from '../../../services/agent/settings.js';
+import { readConfig } from '../../../services/common/config.js';
+import {
+  createBucket,
+  createIdentities,
+  deleteBucket,
+  type Identities,
+  removeNodeState,
+  s3Client,
+} from '../../e2e/agent/harness.js';
+import { stackEnv } from '../../support/stack.js';
+
+/** The agent's server over TLS, against the real API server (TokenReview) and S3: no checkpoint involved. */
+describe('agent server', () => {
+  const env = stackEnv();
+  const s3 = s3Client();
+  const node = `it-agent-${randomUUID().slice(0, 6)}`;
+  let dir: string;
+  let ca: Buffer;
+  let ids: Identities;
+  let bucket: string;
+  let agent: RunningAgent;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'agent-tls-'));
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      join(dir, 'tls.key'),
+      '-out',
+      join(dir, 'tls.crt'),
+    ]);
+    ca = await readFile(join(dir, 'tls.crt'));
+    ids = await createIdentities();
+    bucket = await createBucket(s3);
+    agent = await startAgent(
+      readConfig(agentSettings, {
+        ...process.env,
+        SPOT_RESCUE_NODE_NAME: node,
+        SPOT_RESCUE_AGENT_RUNTIME: 'runc',
+        SPOT_RESCUE_AGENT_HOST: '127.0.0.1',
+        SPOT_RESCUE_AGENT_PORT: '0',
+        SPOT_RESCUE_AGENT_ALLOWED_SA: ids.allowedSa,
+        SPOT_RESCUE_AGENT_TLS_CERT_FILE: join(dir, 'tls.crt'),
+        SPOT_RESCUE_AGENT_TLS_KEY_FILE: join(dir, 'tls.key'),
+        SPOT_RESCUE_STATE_DIR: env.stateDir,
+        SPOT_RESCUE_LOG_LEVEL: 'silent',
+      }),
+    );
+  });
+
+  after(async () => {
+    await agent?.close();
+    await removeNodeState(node);
+    await deleteBucket(s3, bucket);
+    await ids.cleanup();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  function call(method: string, path: string, token?: string, body?: unknown) {
+    return new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = request(
+        new URL(path, agent.url),
+        {
+          method,
+          ca,
+          headers: {
+            ...(token ? { authorization: `Bearer ${token}` } : {}),
+            ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+          },
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => {
+            text += d;
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        },
+      );
+      req.on('error', reject);
+      req.end(body !== undefined ? JSON.stringify(body) : undefined);
+    });
+  }
+
+  test('serves HTTPS with the configured certificate', async () => {
+    assert.match(agent.url, /^https:\/\//);
+    const r = await call('GET', '/healthz');
+    assert.equal(r.status, 200);
+    assert.equal(JSON.parse(r.text).node, node);
+  });
+
+  test('is ready when CRIU passes its check', async () => {
+    const r = await call('GET', '/readyz');
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(JSON.parse(r.text).checks, { runtime: 'ok' });
+  });
+
+  test('exposes its metrics', async () => {
+    const r = await call('GET', '/metrics');
+    assert.equal(r.status, 200);
+    assert.match(r.text, /spot_rescue_agent_stage_seconds/);
+  });
+
+  test('validates requests from the worker and names what is wrong', async () => {
+    const bad = await call('POST', '/v1/checkpoints', ids.workerToken, {
+      namespace: 'shop',
+      pod: 'cart-0',
+      podUid: 'u',
+      containers: [],
+      checkpointId: 'Not_Valid',
+      deadline: 'tomorrow',
+      s3: { bucket, prefix: 'x' },
+    });
+    assert.equal(bad.status, 400);
+    const body = JSON.parse(bad.text);
+    assert.equal(body.error, 'bad-request');
+    for (const field of ['containers', 'checkpointId', 'deadline'])
+      assert.match(body.message, new RegExp(field));
+  });
+
+  test('a restore from a missing manifest is not-found, from a broken one bad-request', async () => {
+    const missing = await call('POST', '/v1/restores', ids.workerToken, {
+      manifest: { bucket, key: 'nothing/here/manifest.json' },
+      target: { namespace: 'shop', pod: 'cart-0' },
+    });
+    assert.equal(missing.status, 404, missing.text);
+    assert.equal(JSON.parse(missing.text).error, 'not-found');
+
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: 'broken/manifest.json',
+        Body: JSON.stringify({ version: 2 }),
+      }),
+    );
+    const broken = await call('POST', '/v1/restores', ids.workerToken, {
+      manifest: { bucket, key: 'broken/manifest.json' },
+      target: { namespace: 'shop', pod: 'cart-0' },
+    });
+    assert.equal(broken.status, 400, broken.text);
+    assert.match(JSON.parse(broken.text).message, /not a valid manifest/);
+  });
+
+  test('checkpointing a container this node does not run is not-found, and nothing is stored', async () => {
+    const r = await call('POST', '/v1/checkpoints', ids.workerToken, {
+      namespace: 'shop',
+      pod: 'ghost',
+      podUid: 'u',
+      containers: ['app'],
+      checkpointId: 'cp-ghost',
+      deadline: new Date(Date.now() + 30_000).toISOString(),
+      s3: { bucket, prefix: 'ghost' },
+    });
+    assert.equal(r.status, 404, r.text);
+    assert.equal(JSON.parse(r.text).error, 'not-found');
+    const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'ghost' }));
+    assert.deepEqual(listed.Contents ?? [], []);
+  });
+});
