@@ -1,0 +1,362 @@
+/**
+ * The two-minute-window benchmark. A simulated cluster of N nodes with M
+ * opted-in pods each; K nodes get a Spot interruption warning at once. Every
+ * pod on an interrupted node is a real process under runc (a few large ones,
+ * 16 MiB to 1 GiB, and many small ones), so every checkpoint goes through the
+ * same agent -> zstd -> S3 path; the pods on the other nodes are kwok pods
+ * that only take capacity.
+ *
+ * Prints (and writes as JSON): the share of pods restored before their
+ * deadline, evicted and lost; the warning time left when each upload finished
+ * (margin) p50/p99; bytes moved and aggregate throughput; and, for the same
+ * processes, the work a plain drain (aws-node-termination-handler) throws
+ * away next to what spot-rescue lost.
+ *
+ *   eval "$(infra/stack env)"; npm run bench:window -- [--nodes 50] [--pods 20] [--interrupt 10] [--large 40]
+ */
+import { execFile } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs, promisify } from 'node:util';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import { createSimNodes, deleteSimNodes, type SimNode } from '../infra/sim/cluster.js';
+import { buildEvent } from '../infra/sim/events.js';
+import {
+  type AgentHandle,
+  callAgent,
+  createWorkerIdentity,
+  ensureBucket,
+  ensureQueues,
+  parseCounterProgress,
+  type ServiceProcess,
+  startLocalAgent,
+  startService,
+} from '../infra/sim/local-rescue.js';
+import { manifestSchema } from '../services/common/agent-api.js';
+import { createEc2Client, createS3Client, createSqsClient } from '../services/common/aws.js';
+import { commonSettings, readConfig } from '../services/common/config.js';
+import { loadKubeConfig } from '../services/common/kube.js';
+import { MIGRATE_ANNOTATION, RESTORED_FROM_ANNOTATION } from '../services/common/labels.js';
+
+const { values: args } = parseArgs({
+  options: {
+    nodes: { type: 'string', default: '50' },
+    pods: { type: 'string', default: '20' },
+    interrupt: { type: 'string', default: '10' },
+    large: { type: 'string', default: '40' },
+    'min-mib': { type: 'string', default: '16' },
+    'max-mib': { type: 'string', default: '1024' },
+    'small-mib': { type: 'string', default: '8' },
+    json: { type: 'string', default: 'out/bench-window.json' },
+  },
+});
+const N = Number(args.nodes);
+const M = Number(args.pods);
+const K = Number(args.interrupt);
+const LARGE = Number(args.large);
+const MIN_MIB = Number(args['min-mib']);
+const MAX_MIB = Number(args['max-mib']);
+const SMALL_MIB = Number(args['small-mib']);
+
+const cfg = readConfig(commonSettings);
+const stateDir = process.env['SPOT_RESCUE_STATE_DIR'];
+if (!stateDir || !cfg.kubeconfig || !cfg.awsEndpoint)
+  throw new Error('run with the local stack env: eval "$(infra/stack env)"');
+const kc = loadKubeConfig(cfg.kubeconfig);
+const core = kc.makeApiClient(CoreV1Api);
+const ec2 = createEc2Client(cfg);
+const s3 = createS3Client(cfg);
+const sqs = createSqsClient(cfg);
+const run = promisify(execFile);
+const runId = Date.now().toString(36);
+const CLUSTER = `win-${runId}`;
+const NS = CLUSTER;
+const BUCKET = `${CLUSTER}-archives`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? (s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] as number) : Number.NaN;
+};
+
+/** Memory of the i-th large process: geometric steps from MIN to MAX MiB. */
+const largeMib = (i: number) =>
+  Math.round(MIN_MIB * (MAX_MIB / MIN_MIB) ** (LARGE > 1 ? i / (LARGE - 1) : 0));
+
+interface RealPod {
+  name: string;
+  uid: string;
+  node: string;
+  mib: number;
+  counterAtEvent?: number;
+}
+
+async function main() {
+  const t0 = Date.now();
+  const workDir = join(stateDir as string, 'bench', CLUSTER);
+  await mkdir(workDir, { recursive: true });
+  console.log(
+    `window benchmark: ${N} nodes x ${M} pods, ${K} interrupted (${K * M} pods), ${LARGE} large processes`,
+  );
+  const nodes = await createSimNodes(
+    { kc, ec2 },
+    {
+      cluster: CLUSTER,
+      count: N,
+      zones: ['us-east-1a', 'us-east-1b', 'us-east-1c'],
+      spec: { cpu: '16', memory: '64Gi' },
+    },
+  );
+  const doomed = nodes.slice(0, K);
+  await core.createNamespace({ body: { metadata: { name: NS } } });
+  await core.createNamespace({ body: { metadata: { name: `${NS}-sys` } } });
+  await ensureBucket(s3, BUCKET);
+  const queues = await ensureQueues(sqs, CLUSTER);
+  const worker = await createWorkerIdentity(kc, `${NS}-sys`, workDir);
+
+  const services: ServiceProcess[] = [];
+  const real: RealPod[] = [];
+  try {
+    const agents = new Map<string, AgentHandle>();
+    // Agents start a few at a time: each is a Node process compiling its sources.
+    for (let i = 0; i < nodes.length; i += 5) {
+      const batch = await Promise.all(
+        nodes.slice(i, i + 5).map((n) =>
+          startLocalAgent({
+            node: n.name,
+            instanceId: n.instanceId,
+            allowedServiceAccount: worker.serviceAccount,
+            stateDir: stateDir as string,
+          }),
+        ),
+      );
+      for (const a of batch) {
+        agents.set(a.node, a);
+        services.push(a);
+      }
+    }
+    const shared = {
+      SPOT_RESCUE_CLUSTER_NAME: CLUSTER,
+      SPOT_RESCUE_QUEUE_PREFIX: CLUSTER,
+      SPOT_RESCUE_OPS_HOST: '127.0.0.1',
+      SPOT_RESCUE_OPS_PORT: '0',
+    };
+    const listener = startService('listener', 'listener', {
+      ...shared,
+      SPOT_RESCUE_QUEUE_URL: queues.queueUrl,
+      SPOT_RESCUE_DLQ_URL: queues.dlqUrl,
+    });
+    const workerProc = startService('worker', 'worker', {
+      ...shared,
+      SPOT_RESCUE_S3_BUCKET: BUCKET,
+      SPOT_RESCUE_AGENT_LOCATOR: 'static',
+      SPOT_RESCUE_AGENT_ENDPOINTS: [...agents].map(([n, a]) => `${n}=${a.url}`).join(','),
+      SPOT_RESCUE_AGENT_TOKEN_FILE: worker.tokenFile,
+    });
+    services.push(listener, workerProc);
+    await listener.waitForLine((l) => l.msg === 'listening', 120_000);
+    await workerProc.waitForLine((l) => l.msg === 'worker started', 120_000);
+    console.log(
+      `  ${agents.size} agents, listener and worker up after ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+    );
+
+    // Pods: on doomed nodes, real processes (LARGE large ones spread over them, the rest small).
+    let largeIndex = 0;
+    for (const [ni, node] of nodes.entries()) {
+      const isDoomed = ni < K;
+      await Promise.all(
+        Array.from({ length: M }, async (_, pi) => {
+          const large = isDoomed && largeIndex < LARGE && pi < Math.ceil(LARGE / K) ? largeIndex++ : -1;
+          const memMib = !isDoomed ? 64 : large >= 0 ? largeMib(large) : SMALL_MIB;
+          const name = `p-${ni}-${pi}`;
+          const pod = await core.createNamespacedPod({
+            namespace: NS,
+            body: {
+              metadata: { name, annotations: { [MIGRATE_ANNOTATION]: 'true' } },
+              spec: {
+                nodeName: node.name,
+                containers: [
+                  {
+                    name: 'app',
+                    image: 'registry.local/counter:1',
+                    resources: { requests: { cpu: '100m', memory: `${memMib + 32}Mi` } },
+                  },
+                ],
+              },
+            },
+          });
+          if (isDoomed) real.push({ name, uid: pod.metadata?.uid as string, node: node.name, mib: memMib });
+        }),
+      );
+    }
+    for (const p of real) {
+      const agent = agents.get(p.node) as AgentHandle;
+      const r = await callAgent(agent.url, worker.token, 'POST', '/v1/local/containers', {
+        namespace: NS,
+        pod: p.name,
+        podUid: p.uid,
+        container: 'app',
+        args: ['/usr/local/bin/counter', String(p.mib), '/state/progress'],
+      });
+      if (r.status !== 201) throw new Error(`could not start ${p.name}: ${JSON.stringify(r.body)}`);
+    }
+    const totalMib = real.reduce((a, p) => a + p.mib, 0);
+    console.log(
+      `  ${real.length} real processes started (${totalMib} MiB in all); letting them fill their memory`,
+    );
+    const progress = async (node: string, pod: string) => {
+      const r = await callAgent<{ status: string; progress?: string }>(
+        (agents.get(node) as AgentHandle).url,
+        worker.token,
+        'GET',
+        `/v1/local/containers/${NS}/${pod}/app`,
+      );
+      return r.status === 200 && r.body.progress ? parseCounterProgress(r.body.progress) : undefined;
+    };
+    const deadlineReady = Date.now() + 300_000;
+    for (const p of real) {
+      while (((await progress(p.node, p.name))?.['sweeps'] ?? 0) < 1) {
+        if (Date.now() > deadlineReady) throw new Error(`${p.name} never filled its memory`);
+        await sleep(200);
+      }
+    }
+    for (const p of real) p.counterAtEvent = (await progress(p.node, p.name))?.['counter'];
+
+    // The interruption: K warnings at once, as EventBridge delivers them.
+    const eventTime = new Date();
+    const deadline = eventTime.getTime() + 120_000;
+    for (let i = 0; i < doomed.length; i += 10) {
+      await sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl: queues.queueUrl,
+          Entries: doomed.slice(i, i + 10).map((n, j) => ({
+            Id: String(j),
+            MessageBody: JSON.stringify(
+              buildEvent('spot-interruption', { instanceId: n.instanceId, time: eventTime }),
+            ),
+          })),
+        }),
+      );
+    }
+    console.log(`  ${K} Spot interruption warnings sent at ${eventTime.toISOString()}`);
+
+    const finished = () => workerProc.lines.filter((l) => l.msg === 'migration finished');
+    const waitEnd = Date.now() + 300_000;
+    while (finished().length < real.length && Date.now() < waitEnd) await sleep(500);
+    const handledAt = Date.now();
+    const outcomes = new Map<string, number>();
+    const reasons = new Map<string, number>();
+    for (const l of finished()) {
+      outcomes.set(String(l['outcome']), (outcomes.get(String(l['outcome'])) ?? 0) + 1);
+      if (l['outcome'] !== 'restored')
+        reasons.set(String(l['reason']), (reasons.get(String(l['reason'])) ?? 0) + 1);
+    }
+
+    // Margins and bytes from the manifests the agents wrote.
+    const manifests = [];
+    let token: string | undefined;
+    do {
+      const page = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, ContinuationToken: token }));
+      for (const o of page.Contents ?? []) {
+        if (!o.Key?.endsWith('manifest.json')) continue;
+        const got = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: o.Key }));
+        manifests.push(
+          manifestSchema.parse(
+            JSON.parse(await (got.Body as { transformToString(): Promise<string> }).transformToString()),
+          ),
+        );
+      }
+      token = page.NextContinuationToken;
+    } while (token);
+    const margins = manifests.map((m) => (deadline - Date.parse(m.completedAt)) / 1000);
+    const bytesRaw = manifests.reduce((a, m) => a + m.containers.reduce((b, c) => b + c.bytesRaw, 0), 0);
+    const bytesCompressed = manifests.reduce(
+      (a, m) => a + m.containers.reduce((b, c) => b + c.bytesCompressed, 0),
+      0,
+    );
+    const lastUpload = Math.max(...manifests.map((m) => Date.parse(m.completedAt)));
+    const uploadWindowS = (lastUpload - eventTime.getTime()) / 1000;
+
+    // Where each pod ended, and whether its process continued.
+    const pods = (await core.listNamespacedPod({ namespace: NS })).items;
+    let restoredBeforeDeadline = 0;
+    let continued = 0;
+    let lostWorkRescueS = 0;
+    for (const p of real) {
+      const copy = pods.find((x: V1Pod) => x.metadata?.annotations?.[RESTORED_FROM_ANNOTATION] === p.uid);
+      const m = manifests.find((x) => x.podUid === p.uid);
+      if (copy && m && Date.parse(m.completedAt) <= deadline) restoredBeforeDeadline++;
+      const after = copy?.spec?.nodeName
+        ? await progress(copy.spec.nodeName, copy.metadata?.name as string).catch(() => undefined)
+        : undefined;
+      if (after && (after['counter'] ?? 0) >= (p.counterAtEvent ?? 0) && after['corrupt'] === 0) continued++;
+      else lostWorkRescueS += (p.counterAtEvent ?? 0) / 100;
+    }
+    // A plain drain kills every one of these processes; their replacements start from zero.
+    const lostWorkDrainS = real.reduce((a, p) => a + (p.counterAtEvent ?? 0) / 100, 0);
+    const restored = outcomes.get('restored') ?? 0;
+    const evicted = outcomes.get('evicted') ?? 0;
+    const lost = real.length - restored - evicted;
+
+    const result = {
+      machine: `${(await run('nproc')).stdout.trim()} cores`,
+      nodes: N,
+      podsPerNode: M,
+      interruptedNodes: K,
+      pods: real.length,
+      largeProcesses: LARGE,
+      memoryMiB: totalMib,
+      outcomes: Object.fromEntries(outcomes),
+      fallbackReasons: Object.fromEntries(reasons),
+      shareRestoredBeforeDeadline: restoredBeforeDeadline / real.length,
+      shareEvicted: evicted / real.length,
+      shareLost: lost / real.length,
+      processesContinued: continued,
+      // p99 of a margin is its low tail: 99% of pods had at least this much time left.
+      marginSeconds: { p50: pct(margins, 50), p99: pct(margins, 1), min: Math.min(...margins) },
+      bytesRaw,
+      bytesCompressed,
+      uploadWindowSeconds: uploadWindowS,
+      aggregateMiBps: bytesRaw / 1024 / 1024 / uploadWindowS,
+      allHandledSeconds: (handledAt - eventTime.getTime()) / 1000,
+      workLostSeconds: { spotRescue: lostWorkRescueS, plainDrain: lostWorkDrainS },
+    };
+    console.log(`
+pods on interrupted nodes     ${real.length} (all real runc processes, ${totalMib} MiB)
+restored before deadline      ${(result.shareRestoredBeforeDeadline * 100).toFixed(1)} %
+evicted                       ${(result.shareEvicted * 100).toFixed(1)} %
+lost                          ${(result.shareLost * 100).toFixed(1)} %   (${JSON.stringify(result.outcomes)})
+why not restored              ${JSON.stringify(result.fallbackReasons)}
+processes that continued      ${continued} / ${real.length}
+margin at upload (s)          p50 ${result.marginSeconds.p50.toFixed(1)}  p99 ${result.marginSeconds.p99.toFixed(1)}  min ${result.marginSeconds.min.toFixed(1)}
+bytes moved                   ${(bytesRaw / 2 ** 20).toFixed(0)} MiB raw, ${(bytesCompressed / 2 ** 20).toFixed(0)} MiB zstd
+aggregate throughput          ${result.aggregateMiBps.toFixed(1)} MiB/s raw over ${uploadWindowS.toFixed(1)} s
+every pod handled after       ${result.allHandledSeconds.toFixed(1)} s
+work lost                     spot-rescue ${lostWorkRescueS.toFixed(0)} s  vs plain drain ${lostWorkDrainS.toFixed(0)} s (progress the killed processes had made)`);
+    await mkdir(join(process.cwd(), 'out'), { recursive: true });
+    await writeFile(args.json as string, `${JSON.stringify(result, null, 2)}\n`);
+    console.log(`written to ${args.json}`);
+  } finally {
+    for (const s of services.reverse()) await s.stop();
+    await cleanup(nodes);
+  }
+}
+
+async function cleanup(nodes: SimNode[]) {
+  const runc = process.env['SPOT_RESCUE_RUNC'] ?? 'runc';
+  for (const n of nodes) {
+    const root = join(stateDir as string, 'nodes', n.name, 'runc');
+    const { stdout } = await run(runc, ['--root', root, 'list', '--quiet']).catch(() => ({ stdout: '' }));
+    for (const id of stdout.split('\n').filter(Boolean))
+      await run(runc, ['--root', root, 'delete', '--force', id]).catch(() => undefined);
+  }
+  await core.deleteNamespace({ name: NS }).catch(() => undefined);
+  await core.deleteNamespace({ name: `${NS}-sys` }).catch(() => undefined);
+  await deleteSimNodes({ kc, ec2 }, nodes);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
