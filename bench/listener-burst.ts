@@ -2,8 +2,9 @@
  * Listener burst benchmark: N nodes x M pods on kwok (default 200 x 30 = 6,000
  * pods), then a burst of N spot interruption warnings put on the queue at
  * once. Prints the time until every node is cordoned and every job enqueued,
- * event-to-enqueue latency percentiles, and, as the baseline measured in the
- * same run, single events on the idle listener.
+ * event-to-enqueue latency percentiles, and, as baselines measured in the
+ * same run, single events on the idle listener and the stack's SQS alone
+ * (the same number of messages sent and drained with no work).
  *
  *   eval "$(infra/stack env)"; npm run bench:listener -- [--nodes 200] [--pods 30] [--idle 25] [--json out/listener-burst.json]
  *
@@ -15,8 +16,10 @@ import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   CreateQueueCommand,
+  DeleteMessageBatchCommand,
   DeleteQueueCommand,
   GetQueueAttributesCommand,
+  ReceiveMessageCommand,
   SendMessageBatchCommand,
 } from '@aws-sdk/client-sqs';
 import { CoreV1Api } from '@kubernetes/client-node';
@@ -145,6 +148,46 @@ async function sendAll(queueUrl: string, bodies: string[]) {
   );
 }
 
+/**
+ * The floor the stack's SQS sets: the same number of messages sent in one go
+ * and drained (receive + delete, no work at all) by as many long-polls as the
+ * listener keeps in flight.
+ */
+async function rawSqsDrain(count: number, pollers: number): Promise<{ sendMs: number; drainMs: number }> {
+  const url = (await sqs.send(new CreateQueueCommand({ QueueName: `${run}-raw` }))).QueueUrl!;
+  try {
+    const t0 = Date.now();
+    await sendAll(
+      url,
+      Array.from({ length: count }, (_, i) => spotWarning(`i-${i.toString(16).padStart(17, '0')}`)),
+    );
+    const sendMs = Date.now() - t0;
+    let got = 0;
+    await Promise.all(
+      Array.from({ length: pollers }, async () => {
+        while (got < count) {
+          const r = await sqs.send(
+            new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+          );
+          const m = r.Messages ?? [];
+          got += m.length;
+          if (m.length > 0) {
+            await sqs.send(
+              new DeleteMessageBatchCommand({
+                QueueUrl: url,
+                Entries: m.map((x, i) => ({ Id: String(i), ReceiptHandle: x.ReceiptHandle! })),
+              }),
+            );
+          }
+        }
+      }),
+    );
+    return { sendMs, drainMs: Date.now() - t0 };
+  } finally {
+    await sqs.send(new DeleteQueueCommand({ QueueUrl: url })).catch(() => {});
+  }
+}
+
 async function main() {
   const setupStart = Date.now();
   const ns = run;
@@ -209,6 +252,8 @@ async function main() {
       idleListener.push(h.enqueuedAt.getTime() - h.receivedAt.getTime());
     }
     handled.clear();
+
+    const raw = await rawSqsDrain(burstNodes.length, config.pollers);
 
     // The burst.
     const bodies = burstNodes.map((n) => spotWarning(n.instanceId));
@@ -292,7 +337,9 @@ async function main() {
         eventToEnqueueMs: { p50: ms(percentile(idleLatency, 50)), p99: ms(percentile(idleLatency, 99)) },
         receiveToEnqueueMs: { p50: ms(percentile(idleListener, 50)), p99: ms(percentile(idleListener, 99)) },
       },
+      rawSqsBaseline: { messages: burstNodes.length, pollers: config.pollers, ...raw },
       ratios: {
+        burstOverRawSqsDrain: ms(burstMs / raw.drainMs),
         burstP50OverIdleP50: ms(percentile(burstLatency, 50) / percentile(idleLatency, 50)),
         burstPerNodeMsOverIdleP50: ms(burstMs / burstNodes.length / percentile(idleLatency, 50)),
       },
@@ -312,7 +359,8 @@ async function main() {
         `  nodes cordoned ${cordoned}/${result.nodes}; jobs in Redis ${jobs}/${expectedJobs}`,
         `idle listener, ${result.idleBaseline.events} single events:`,
         `  event-to-enqueue p50 ${result.idleBaseline.eventToEnqueueMs.p50} ms, p99 ${result.idleBaseline.eventToEnqueueMs.p99} ms (target p99 < 250 ms); receive-to-enqueue p50 ${result.idleBaseline.receiveToEnqueueMs.p50}, p99 ${result.idleBaseline.receiveToEnqueueMs.p99}`,
-        `ratio burst p50 / idle p50: ${result.ratios.burstP50OverIdleP50}`,
+        `baseline, the stack's SQS alone: ${result.nodes} messages sent in ${raw.sendMs} ms, sent and drained (no work, ${config.pollers} long-polls) in ${raw.drainMs} ms`,
+        `ratios: burst / raw SQS drain ${result.ratios.burstOverRawSqsDrain}; burst p50 / idle p50 ${result.ratios.burstP50OverIdleP50}`,
       ].join('\n'),
     );
     mkdirSync(dirname(args.json!), { recursive: true });

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   CoreV1Api,
   type Informer,
@@ -32,11 +33,14 @@ export interface ClusterView {
   nodeForInstance(instanceId: string): ResolvedNode | undefined;
   podsOnNode(nodeName: string): V1Pod[];
   namespaceLabels(namespace: string): Readonly<Record<string, string>> | undefined;
+  /** False while a list or watch is failing: an instance missing from the cache proves nothing then. */
+  synced(): boolean;
 }
 
 type Cached<T extends { metadata?: unknown }> = Informer<T & { metadata?: never }> & ObjectCache<T>;
 
 const RESTART_DELAY_MS = 1000;
+const SYNC_TIMEOUT_MS = 120_000;
 
 /**
  * Informers on nodes, pods and namespaces, with the indexes the listener
@@ -53,6 +57,7 @@ export class InformerClusterCache implements ClusterView {
   private readonly pods: Cached<V1Pod>;
   private readonly namespaces: Cached<V1Namespace>;
   private readonly healthy = new Map<string, boolean>();
+  private readonly errors = new Map<string, number>();
   private stopped = false;
 
   constructor(
@@ -78,35 +83,49 @@ export class InformerClusterCache implements ClusterView {
     this.pods.on('delete', (p: V1Pod) => this.unindexPod(p.metadata?.uid ?? ''));
   }
 
-  async start(): Promise<void> {
+  /** Resolves once every informer has listed (retrying failed lists); rejects after timeoutMs. */
+  async start(timeoutMs = SYNC_TIMEOUT_MS): Promise<void> {
     const all: [string, Cached<never>][] = [
       ['nodes', this.nodes as unknown as Cached<never>],
       ['pods', this.pods as unknown as Cached<never>],
       ['namespaces', this.namespaces as unknown as Cached<never>],
     ];
-    await Promise.all(all.map(([name, inf]) => this.startInformer(name, inf)));
-  }
-
-  private async startInformer(name: string, inf: Cached<never>): Promise<void> {
-    inf.on('error', (err: unknown) => {
+    for (const [name, inf] of all) {
       this.healthy.set(name, false);
-      if (this.stopped) return;
-      this.log.warn({ informer: name, err: String(err) }, 'watch failed; restarting');
-      setTimeout(() => {
-        if (!this.stopped) void this.restart(name, inf);
-      }, RESTART_DELAY_MS).unref();
-    });
-    await inf.start();
-    this.healthy.set(name, true);
+      inf.on('error', (err: unknown) => {
+        this.healthy.set(name, false);
+        this.errors.set(name, (this.errors.get(name) ?? 0) + 1);
+        if (this.stopped) return;
+        this.log.warn({ informer: name, err: String(err) }, 'list or watch failed; restarting');
+        setTimeout(() => {
+          if (!this.stopped) void this.startOne(name, inf);
+        }, RESTART_DELAY_MS).unref();
+      });
+    }
+    await Promise.all(all.map(([name, inf]) => this.startOne(name, inf)));
+    const end = Date.now() + timeoutMs;
+    while (!this.synced()) {
+      if (Date.now() > end) {
+        const waiting = [...this.healthy].filter(([, ok]) => !ok).map(([n]) => n);
+        throw new Error(`informers not synced after ${timeoutMs} ms: ${waiting.join(', ')}`);
+      }
+      await sleep(100);
+    }
   }
 
-  private async restart(name: string, inf: Cached<never>) {
+  /**
+   * The library's start() resolves even when its list fails (it reports the
+   * failure to the error callbacks first), so an informer counts as synced
+   * only when no error arrived while it started.
+   */
+  private async startOne(name: string, inf: Cached<never>): Promise<void> {
+    const before = this.errors.get(name) ?? 0;
     try {
       await inf.start();
-      this.healthy.set(name, true);
-    } catch (err) {
-      this.log.warn({ informer: name, err: String(err) }, 'informer restart failed');
+    } catch {
+      return;
     }
+    if ((this.errors.get(name) ?? 0) === before) this.healthy.set(name, true);
   }
 
   /** True when every informer has listed and is watching. */

@@ -170,6 +170,9 @@ export class MessageProcessor {
     const tClaimed = Date.now();
     try {
       const resolved = cluster.nodeForInstance(instanceId);
+      if (!resolved && !cluster.synced()) {
+        throw new Error('the cluster cache is not synced; cannot tell whether the instance is ours');
+      }
       if (!resolved) {
         log.info(ctx, 'instance is not a node of this cluster');
         await redis(dedupe.release(key, owner), 'dedupe release');
