@@ -30,9 +30,7 @@ import {
   ensureBucket,
   ensureQueues,
   parseCounterProgress,
-  type ServiceProcess,
-  startLocalAgent,
-  startService,
+  startRescueDeployment,
 } from '../infra/sim/local-rescue.js';
 import { manifestSchema } from '../services/common/agent-api.js';
 import { createEc2Client, createS3Client, createSqsClient } from '../services/common/aws.js';
@@ -115,48 +113,18 @@ async function main() {
   const queues = await ensureQueues(sqs, CLUSTER);
   const worker = await createWorkerIdentity(kc, `${NS}-sys`, workDir);
 
-  const services: ServiceProcess[] = [];
   const real: RealPod[] = [];
+  const deployment = await startRescueDeployment({
+    cluster: CLUSTER,
+    queuePrefix: CLUSTER,
+    nodes,
+    queues,
+    bucket: BUCKET,
+    worker,
+    stateDir: stateDir as string,
+  });
+  const { agents, worker: workerProc } = deployment;
   try {
-    const agents = new Map<string, AgentHandle>();
-    // Agents start a few at a time: each is a Node process compiling its sources.
-    for (let i = 0; i < nodes.length; i += 5) {
-      const batch = await Promise.all(
-        nodes.slice(i, i + 5).map((n) =>
-          startLocalAgent({
-            node: n.name,
-            instanceId: n.instanceId,
-            allowedServiceAccount: worker.serviceAccount,
-            stateDir: stateDir as string,
-          }),
-        ),
-      );
-      for (const a of batch) {
-        agents.set(a.node, a);
-        services.push(a);
-      }
-    }
-    const shared = {
-      SPOT_RESCUE_CLUSTER_NAME: CLUSTER,
-      SPOT_RESCUE_QUEUE_PREFIX: CLUSTER,
-      SPOT_RESCUE_OPS_HOST: '127.0.0.1',
-      SPOT_RESCUE_OPS_PORT: '0',
-    };
-    const listener = startService('listener', 'listener', {
-      ...shared,
-      SPOT_RESCUE_QUEUE_URL: queues.queueUrl,
-      SPOT_RESCUE_DLQ_URL: queues.dlqUrl,
-    });
-    const workerProc = startService('worker', 'worker', {
-      ...shared,
-      SPOT_RESCUE_S3_BUCKET: BUCKET,
-      SPOT_RESCUE_AGENT_LOCATOR: 'static',
-      SPOT_RESCUE_AGENT_ENDPOINTS: [...agents].map(([n, a]) => `${n}=${a.url}`).join(','),
-      SPOT_RESCUE_AGENT_TOKEN_FILE: worker.tokenFile,
-    });
-    services.push(listener, workerProc);
-    await listener.waitForLine((l) => l.msg === 'listening', 120_000);
-    await workerProc.waitForLine((l) => l.msg === 'worker started', 120_000);
     console.log(
       `  ${agents.size} agents, listener and worker up after ${((Date.now() - t0) / 1000).toFixed(0)} s`,
     );
@@ -338,7 +306,7 @@ work lost                     spot-rescue ${lostWorkRescueS.toFixed(0)} s  vs pl
     await writeFile(args.json as string, `${JSON.stringify(result, null, 2)}\n`);
     console.log(`written to ${args.json}`);
   } finally {
-    for (const s of services.reverse()) await s.stop();
+    await deployment.stop();
     await cleanup(nodes);
   }
 }

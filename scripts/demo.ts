@@ -17,8 +17,7 @@ import {
   type LogLine,
   parseCounterProgress,
   type ServiceProcess,
-  startLocalAgent,
-  startService,
+  startRescueDeployment,
 } from '../infra/sim/local-rescue.js';
 import { type Manifest, manifestSchema } from '../services/common/agent-api.js';
 import { createEc2Client, createS3Client, createSqsClient } from '../services/common/aws.js';
@@ -106,18 +105,18 @@ async function removePreviousDemo(): Promise<void> {
     instanceType: '',
     nodeGroup: '',
   }));
-  await deleteSimNodes({ kc, ec2 }, nodes);
-  await core.deleteNamespace({ name: NAMESPACE }).catch(() => undefined);
-  const end = Date.now() + 60_000;
-  while (Date.now() < end) {
-    const gone = await core.readNamespace({ name: NAMESPACE }).then(
-      () => false,
-      () => true,
-    );
-    if (gone) return;
-    await sleep(500);
+  // The namespace stays; its pods go at once (their node may be gone, so nothing would finish a graceful delete).
+  const pods = await core.listNamespacedPod({ namespace: NAMESPACE }).catch(() => ({ items: [] as V1Pod[] }));
+  for (const p of pods.items) {
+    await core
+      .deleteNamespacedPod({ name: p.metadata?.name as string, namespace: NAMESPACE, gracePeriodSeconds: 0 })
+      .catch(() => undefined);
   }
-  throw new Error(`namespace ${NAMESPACE} from an earlier demo is still terminating`);
+  await waitFor('the previous demo pods to be gone', async () => {
+    const left = await core.listNamespacedPod({ namespace: NAMESPACE });
+    return left.items.length === 0 ? true : undefined;
+  });
+  await deleteSimNodes({ kc, ec2 }, nodes);
 }
 
 async function ensureNamespace(name: string, labels: Record<string, string> = {}) {
@@ -179,41 +178,17 @@ async function main(): Promise<number> {
   const queues = await ensureQueues(sqs, QUEUE);
   const worker = await createWorkerIdentity(kc, SYSTEM_NAMESPACE, demoDir);
 
-  const services: ServiceProcess[] = [];
+  const deployment = await startRescueDeployment({
+    cluster: CLUSTER,
+    queuePrefix: 'spot-rescue-demo',
+    nodes,
+    queues,
+    bucket: BUCKET,
+    worker,
+    stateDir: stateDir as string,
+  });
+  const { agents, listener, worker: workerProc } = deployment;
   try {
-    const agents = new Map<string, AgentHandle>();
-    for (const n of nodes) {
-      const a = await startLocalAgent({
-        node: n.name,
-        instanceId: n.instanceId,
-        allowedServiceAccount: worker.serviceAccount,
-        stateDir: stateDir as string,
-      });
-      agents.set(n.name, a);
-      services.push(a);
-    }
-    const shared = {
-      SPOT_RESCUE_CLUSTER_NAME: CLUSTER,
-      SPOT_RESCUE_QUEUE_PREFIX: 'spot-rescue-demo',
-      SPOT_RESCUE_OPS_HOST: '127.0.0.1',
-      SPOT_RESCUE_OPS_PORT: '0',
-    };
-    const listener = startService('listener', 'listener', {
-      ...shared,
-      SPOT_RESCUE_QUEUE_URL: queues.queueUrl,
-      SPOT_RESCUE_DLQ_URL: queues.dlqUrl,
-    });
-    services.push(listener);
-    const workerProc = startService('worker', 'worker', {
-      ...shared,
-      SPOT_RESCUE_S3_BUCKET: BUCKET,
-      SPOT_RESCUE_AGENT_LOCATOR: 'static',
-      SPOT_RESCUE_AGENT_ENDPOINTS: [...agents].map(([n, a]) => `${n}=${a.url}`).join(','),
-      SPOT_RESCUE_AGENT_TOKEN_FILE: worker.tokenFile,
-    });
-    services.push(workerProc);
-    await line(listener, 'listening', 60_000);
-    await line(workerProc, 'worker started', 60_000);
     say('services', `started ${agents.size} agents (runc + CRIU), the listener and the worker`);
 
     // The workload: a pod on the Spot node whose container is a real process
@@ -304,12 +279,12 @@ async function main(): Promise<number> {
     const enqueued = await line(listener, 'jobs enqueued');
     say(
       'enqueued',
-      `${enqueued['jobs']} jobs enqueued (${enqueued['ms']} ms after receipt)`,
+      `${enqueued['jobs']} jobs enqueued (${Date.parse(String(enqueued.time)) - actedAt.getTime()} ms after receipt)`,
       { jobs: enqueued['jobs'] },
       new Date(String(enqueued.time)),
     );
 
-    const checkpointed = await line(workerProc, 'checkpointed');
+    await line(workerProc, 'checkpointed');
     following = false;
     await follow;
     const manifest = await readManifest(pod.metadata?.uid as string);
@@ -324,7 +299,8 @@ async function main(): Promise<number> {
         bytesCompressed: archive.bytesCompressed,
         checkpointMs: archive.timings.checkpointMs,
       },
-      new Date(String(checkpointed.time)),
+      // The agent's own clock: dump finished, upload (overlapped with it) still running.
+      new Date(Date.parse(manifest.createdAt) + archive.timings.checkpointMs),
     );
     say(
       'uploaded',
@@ -406,7 +382,7 @@ async function main(): Promise<number> {
       );
       await new Promise((r) => process.once('SIGINT', r));
     }
-    for (const s of services.reverse()) await s.stop();
+    await deployment.stop();
   }
 }
 

@@ -218,3 +218,79 @@ export function parseCounterProgress(line: string): Record<string, number> {
       .map(([k, v]) => [k, Number(v)]),
   );
 }
+
+export interface RescueDeployment {
+  agents: Map<string, AgentHandle>;
+  listener: ServiceProcess;
+  worker: ServiceProcess;
+  /** Every process, in start order. */
+  all: ServiceProcess[];
+  stop(): Promise<void>;
+}
+
+/**
+ * One agent per node, a listener on the queues and a worker that finds the
+ * agents by a static map (the chart finds them through the DaemonSet).
+ */
+export async function startRescueDeployment(o: {
+  cluster: string;
+  queuePrefix: string;
+  nodes: { name: string; instanceId: string }[];
+  queues: RescueQueues;
+  bucket: string;
+  worker: WorkerIdentity;
+  stateDir: string;
+  /** Agents started at once; each is a Node process compiling its sources. */
+  agentBatch?: number;
+}): Promise<RescueDeployment> {
+  const all: ServiceProcess[] = [];
+  const stop = async () => {
+    for (const s of [...all].reverse()) await s.stop();
+  };
+  try {
+    const agents = new Map<string, AgentHandle>();
+    const batch = o.agentBatch ?? 5;
+    for (let i = 0; i < o.nodes.length; i += batch) {
+      const started = await Promise.all(
+        o.nodes.slice(i, i + batch).map((n) =>
+          startLocalAgent({
+            node: n.name,
+            instanceId: n.instanceId,
+            allowedServiceAccount: o.worker.serviceAccount,
+            stateDir: o.stateDir,
+          }),
+        ),
+      );
+      for (const a of started) {
+        agents.set(a.node, a);
+        all.push(a);
+      }
+    }
+    const shared = {
+      SPOT_RESCUE_CLUSTER_NAME: o.cluster,
+      SPOT_RESCUE_QUEUE_PREFIX: o.queuePrefix,
+      SPOT_RESCUE_OPS_HOST: '127.0.0.1',
+      SPOT_RESCUE_OPS_PORT: '0',
+    };
+    const listener = startService('listener', 'listener', {
+      ...shared,
+      SPOT_RESCUE_QUEUE_URL: o.queues.queueUrl,
+      SPOT_RESCUE_DLQ_URL: o.queues.dlqUrl,
+    });
+    all.push(listener);
+    const worker = startService('worker', 'worker', {
+      ...shared,
+      SPOT_RESCUE_S3_BUCKET: o.bucket,
+      SPOT_RESCUE_AGENT_LOCATOR: 'static',
+      SPOT_RESCUE_AGENT_ENDPOINTS: [...agents].map(([n, a]) => `${n}=${a.url}`).join(','),
+      SPOT_RESCUE_AGENT_TOKEN_FILE: o.worker.tokenFile,
+    });
+    all.push(worker);
+    await listener.waitForLine((l) => l.msg === 'listening', 120_000);
+    await worker.waitForLine((l) => l.msg === 'worker started', 120_000);
+    return { agents, listener, worker, all, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
