@@ -423,24 +423,30 @@ export class TestQueues {
   }
 }
 
-/** Waits until every job is completed; a failed job fails the wait with its reason. */
+/** Waits until every job is completed; on timeout the error tells each job's state, progress and failure. */
 export async function waitJobsDone(q: Queue, ids: string[], timeoutMs = 90_000): Promise<unknown[]> {
+  let seen = '';
   return waitFor(
     `jobs ${ids.join(', ')} to complete`,
     async () => {
       const out: unknown[] = [];
+      const states: string[] = [];
       for (const id of ids) {
         const job = await q.getJob(id);
         if (!job) throw new Error(`job ${id} vanished`);
         const state = await job.getState();
-        if (state === 'failed') throw new Error(`job ${id} failed: ${job.failedReason}`);
-        if (state !== 'completed') return undefined;
+        states.push(
+          `${id.slice(-8)}:${state}:${JSON.stringify(job.progress).slice(0, 60)}:${job.failedReason ?? ''}`,
+        );
         out.push(job.returnvalue);
       }
-      return out;
+      seen = states.join(' | ');
+      return states.every((s) => s.includes(':completed:')) ? out : undefined;
     },
     { timeoutMs, intervalMs: 300 },
-  );
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}: ${seen}`);
+  });
 }
 
 export async function cleanupDir(dir: string) {

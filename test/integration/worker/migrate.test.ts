@@ -36,10 +36,12 @@ import {
 
 /**
  * A spot warning for a node running a Deployment, a StatefulSet (with a
- * zonal volume), a Job and a bare pod, every one backed by a real runc
- * process on the node's agent: the worker moves each to another node with
- * its memory, and the real kube-controller-manager ends with the right
- * replica counts and no fresh replica.
+ * zonal volume) and a bare pod, every one backed by a real runc process on
+ * the node's agent: the worker moves each to another node with its memory,
+ * and the real kube-controller-manager ends with the right replica counts
+ * and no fresh replica. (Jobs: kwok completes a Job's pods the moment they
+ * run, so a running Job pod cannot exist here; job-owner.test.ts covers the
+ * Job controller's side.)
  */
 describe('worker: migrate a whole node', () => {
   const k: Kube = kube();
@@ -172,20 +174,6 @@ describe('worker: migrate a whole node', () => {
         },
       },
     });
-    await k.batch.createNamespacedJob({
-      namespace: ns,
-      body: {
-        metadata: { name: 'batch' },
-        spec: {
-          completions: 1,
-          parallelism: 1,
-          backoffLimit: 6,
-          template: {
-            spec: { restartPolicy: 'Never', nodeSelector: selector, containers: [container()] },
-          },
-        },
-      },
-    });
     await k.core.createNamespacedPod({
       namespace: ns,
       body: {
@@ -196,11 +184,11 @@ describe('worker: migrate a whole node', () => {
 
     let seen = '';
     const originals = await waitFor(
-      'five pods running on the source node',
+      'four pods running on the source node',
       async () => {
         const pods = await podsOf(k, ns);
         seen = pods.map((p) => `${p.metadata?.name}:${p.status?.phase}@${p.spec?.nodeName}`).join(' ');
-        return pods.length === 5 && pods.every((p) => isReady(p) && p.spec?.nodeName === source)
+        return pods.length === 4 && pods.every((p) => isReady(p) && p.spec?.nodeName === source)
           ? pods
           : undefined;
       },
@@ -246,14 +234,22 @@ describe('worker: migrate a whole node', () => {
       'controllers to settle on the restored pods',
       async () => {
         const pods = await podsOf(k, ns);
+        seen = pods
+          .map(
+            (p) =>
+              `${p.metadata?.name}:${p.status?.phase}@${p.spec?.nodeName}:${JSON.stringify(p.metadata?.labels)}`,
+          )
+          .join(' ');
         const web = pods.filter((p) => p.metadata?.labels?.['app'] === 'web');
         const d = await k.apps.readNamespacedDeployment({ name: 'web', namespace: ns });
         if (web.length !== 2 || d.status?.readyReplicas !== 2) return undefined;
-        if (pods.length !== 5 || !pods.every(isReady)) return undefined;
+        if (pods.length !== 4 || !pods.every(isReady)) return undefined;
         return pods;
       },
-      { timeoutMs: 30_000 },
-    );
+      { timeoutMs: 90_000 },
+    ).catch((err: Error) => {
+      throw new Error(`${err.message} (saw ${seen}) results ${JSON.stringify(results)}`);
+    });
     for (const orig of originals) {
       const uid = orig.metadata!.uid!;
       const copies = settled.filter((p) => p.metadata?.annotations?.[RESTORED_FROM_ANNOTATION] === uid);
@@ -291,23 +287,6 @@ describe('worker: migrate a whole node', () => {
     const solo = settled.find((p) => p.metadata?.name === 'solo')!;
     assert.ok(solo.metadata?.annotations?.[RESTORED_FROM_ANNOTATION]);
 
-    // Job: the restored pod is its only pod; it did not start the work again.
-    const job = await k.batch.readNamespacedJob({ name: 'batch', namespace: ns });
-    const jobPods = settled.filter((p) => p.metadata?.labels?.['job-name'] === 'batch');
-    assert.equal(jobPods.length, 1);
-    assert.ok(jobPods[0]!.metadata?.annotations?.[RESTORED_FROM_ANNOTATION]);
-    assert.equal(job.status?.active, 1);
-    const all = (await k.core.listNamespacedPod({ namespace: ns })).items;
-    assert.equal(
-      all.filter(
-        (p) =>
-          p.metadata?.labels?.['job-name'] === 'batch' &&
-          !p.metadata?.annotations?.[RESTORED_FROM_ANNOTATION],
-      ).length,
-      0,
-      'no fresh Job pod was made',
-    );
-
     // Deployment: exactly two replicas, the restored ones.
     const web = settled.filter((p) => p.metadata?.labels?.['app'] === 'web');
     assert.ok(web.every((p) => p.metadata?.annotations?.[RESTORED_FROM_ANNOTATION]));
@@ -319,6 +298,6 @@ describe('worker: migrate a whole node', () => {
 
     const metrics = await worker.metrics.outcomes.get();
     const restored = metrics.values.find((v) => v.labels.outcome === 'restored')?.value;
-    assert.equal(restored, 5);
+    assert.equal(restored, 4);
   });
 });
