@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
+import { S3Client } from '@aws-sdk/client-s3';
 import type { FastifyInstance } from 'fastify';
-import { createS3Client } from '../common/aws.js';
+import { awsClientConfig } from '../common/aws.js';
 import type { ConfigOf } from '../common/config.js';
 import { loadKubeConfig } from '../common/kube.js';
 import { createLogger } from '../common/logger.js';
@@ -57,7 +58,13 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
       ? { cert: await readFile(c.tlsCertFile), key: await readFile(c.tlsKeyFile) }
       : undefined;
   const kc = loadKubeConfig(c.kubeconfig);
-  const store = new S3ArchiveStore(createS3Client(c), {
+  // A stalled S3 request must end: lib-storage does not cancel parts already in flight when an upload is aborted.
+  const s3 = new S3Client({
+    ...awsClientConfig(c),
+    forcePathStyle: Boolean(c.awsEndpoint),
+    requestHandler: { requestTimeout: c.s3RequestTimeoutSeconds * 1000, connectionTimeout: 5_000 },
+  });
+  const store = new S3ArchiveStore(s3, {
     partSizeBytes: c.partSizeMiB * 1024 * 1024,
     queueSize: c.queueSize,
     sse: c.sse,

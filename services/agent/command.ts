@@ -17,5 +17,7 @@ export function registerAgentCommands(program: Command): void {
         process.once('SIGINT', stop);
       });
       await agent.close();
+      // Abandoned uploads may still hold sockets to a stalled S3 endpoint; they must not keep a stopped agent alive.
+      process.exit(0);
     });
 }

@@ -34,6 +34,18 @@ export class CgroupFreezer implements ContainerFreezer {
     if (!dir) throw new Error(`no cgroup for container ${containerId} under ${base}`);
     if (v2) await writeFile(join(dir, 'cgroup.freeze'), frozen ? '1' : '0');
     else await writeFile(join(dir, 'freezer.state'), frozen ? 'FROZEN' : 'THAWED');
+    // Freezing takes effect asynchronously (v1 passes through FREEZING): done means every task stopped.
+    const end = Date.now() + 5_000;
+    while ((await this.stateOf(dir, v2)) !== frozen) {
+      if (Date.now() > end)
+        throw new Error(`container ${containerId} did not ${frozen ? 'freeze' : 'thaw'} within 5 s`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  private async stateOf(dir: string, v2: boolean): Promise<boolean> {
+    if (v2) return /^frozen 1$/m.test(await readFile(join(dir, 'cgroup.events'), 'utf8'));
+    return (await readFile(join(dir, 'freezer.state'), 'utf8')).trim() === 'FROZEN';
   }
 
   async isFrozen(containerId: string): Promise<boolean> {
@@ -41,8 +53,7 @@ export class CgroupFreezer implements ContainerFreezer {
     const base = v2 ? this.root : join(this.root, 'freezer');
     const dir = await findCgroup(base, containerId);
     if (!dir) throw new Error(`no cgroup for container ${containerId} under ${base}`);
-    if (v2) return (await readFile(join(dir, 'cgroup.freeze'), 'utf8')).trim() === '1';
-    return (await readFile(join(dir, 'freezer.state'), 'utf8')).trim() === 'FROZEN';
+    return this.stateOf(dir, v2);
   }
 }
 

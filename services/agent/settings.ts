@@ -63,6 +63,11 @@ export const agentSettings = {
     str.int(1, 64).default(4),
     'S3 parts uploaded in parallel',
   ),
+  s3RequestTimeoutSeconds: setting(
+    'SPOT_RESCUE_AGENT_S3_REQUEST_TIMEOUT_SECONDS',
+    str.int(1, 3600).default(60),
+    'longest a single S3 request (one part) may take before it is abandoned',
+  ),
   zstdLevel: setting('SPOT_RESCUE_AGENT_ZSTD_LEVEL', str.int(1, 19).default(1), 'zstd compression level'),
   zstdThreads: setting(
     'SPOT_RESCUE_AGENT_ZSTD_THREADS',
