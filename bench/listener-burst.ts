@@ -163,6 +163,7 @@ async function rawSqsDrain(count: number, pollers: number): Promise<{ sendMs: nu
     );
     const sendMs = Date.now() - t0;
     let got = 0;
+    let drainedAt = 0;
     await Promise.all(
       Array.from({ length: pollers }, async () => {
         while (got < count) {
@@ -178,11 +179,13 @@ async function rawSqsDrain(count: number, pollers: number): Promise<{ sendMs: nu
                 Entries: m.map((x, i) => ({ Id: String(i), ReceiptHandle: x.ReceiptHandle! })),
               }),
             );
+            // The other long-polls may still be waiting out their wait time: the drain ended here.
+            if (got >= count && drainedAt === 0) drainedAt = Date.now();
           }
         }
       }),
     );
-    return { sendMs, drainMs: Date.now() - t0 };
+    return { sendMs, drainMs: drainedAt - t0 };
   } finally {
     await sqs.send(new DeleteQueueCommand({ QueueUrl: url })).catch(() => {});
   }
@@ -371,6 +374,8 @@ async function main() {
   } finally {
     await stop?.();
     const cleanupStart = Date.now();
+    // Pods first and without grace: on a deleted node nothing would confirm a graceful deletion.
+    await core.deleteCollectionNamespacedPod({ namespace: ns, gracePeriodSeconds: 0 }).catch(() => {});
     await pool([...burstNodes, ...idleNodes], 32, (n) => core.deleteNode({ name: n.name }).catch(() => {}));
     await core.deleteNamespace({ name: ns }).catch(() => {});
     for (const name of ['rescue', 'evict', 'finalize']) {

@@ -77,7 +77,17 @@ export class SimCluster {
     return this.core.readNode({ name });
   }
 
+  /**
+   * Pods go first and without grace: once their node is gone nothing (no
+   * kubelet, no kwok) would confirm a graceful deletion, and they would stay
+   * Terminating, loading the shared API server.
+   */
   async cleanup(): Promise<void> {
+    await Promise.allSettled(
+      this.namespaces.map((namespace) =>
+        this.core.deleteCollectionNamespacedPod({ namespace, gracePeriodSeconds: 0 }),
+      ),
+    );
     await Promise.allSettled([
       ...this.nodes.map((name) => this.core.deleteNode({ name })),
       ...this.namespaces.map((name) => this.core.deleteNamespace({ name })),
