@@ -213,6 +213,8 @@ async function floor(mib: number) {
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `floor/${pod}/${f}`, Body: body }));
   }
   const putMs = ms(t1);
+  // The raw dump is in S3 now; dropping it keeps the 2 GiB run within memory (scratch is tmpfs).
+  await rm(dumpDir, { recursive: true, force: true });
   const t2 = performance.now();
   for (const f of files) {
     const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: `floor/${pod}/${f}` }));
