@@ -16,6 +16,7 @@ import {
   CoreV1Api,
   type KubeConfig,
   PatchStrategy,
+  PolicyV1Api,
   setHeaderOptions,
   type V1Pod,
 } from '@kubernetes/client-node';
@@ -49,6 +50,7 @@ export interface Kube {
   core: CoreV1Api;
   apps: AppsV1Api;
   batch: BatchV1Api;
+  policy: PolicyV1Api;
 }
 
 export function kube(): Kube {
@@ -58,6 +60,7 @@ export function kube(): Kube {
     core: kc.makeApiClient(CoreV1Api),
     apps: kc.makeApiClient(AppsV1Api),
     batch: kc.makeApiClient(BatchV1Api),
+    policy: kc.makeApiClient(PolicyV1Api),
   };
 }
 
