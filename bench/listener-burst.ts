@@ -375,7 +375,12 @@ async function main() {
     await stop?.();
     const cleanupStart = Date.now();
     // Pods first and without grace: on a deleted node nothing would confirm a graceful deletion.
-    await core.deleteCollectionNamespacedPod({ namespace: ns, gracePeriodSeconds: 0 }).catch(() => {});
+    // A large collection can outlast the API server's request timeout: repeat until none is left.
+    for (let i = 0; i < 20; i++) {
+      await core.deleteCollectionNamespacedPod({ namespace: ns, gracePeriodSeconds: 0 }).catch(() => {});
+      const left = await core.listNamespacedPod({ namespace: ns, limit: 1 }).catch(() => undefined);
+      if (left && left.items.length === 0) break;
+    }
     await pool([...burstNodes, ...idleNodes], 32, (n) => core.deleteNode({ name: n.name }).catch(() => {}));
     await core.deleteNamespace({ name: ns }).catch(() => {});
     for (const name of ['rescue', 'evict', 'finalize']) {
