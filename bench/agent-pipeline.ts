@@ -13,8 +13,8 @@
  * as JSON. Everything it creates (containers, bucket, scratch) is removed.
  */
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { createReadStream, createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -28,6 +28,7 @@ import {
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import { AgentMetrics } from '../services/agent/agent-metrics.js';
+import { createAgentS3Client } from '../services/agent/agent-s3-client.js';
 import { AgentService } from '../services/agent/agent-service.js';
 import { S3ArchiveStore } from '../services/agent/archive-store.js';
 import { LocalContainers, parseProgress } from '../services/agent/local-containers.js';
@@ -35,7 +36,6 @@ import { NodeLayout, runcIdOf } from '../services/agent/node-layout.js';
 import { specForRestore } from '../services/agent/oci-spec.js';
 import { Runc } from '../services/agent/runc-cli.js';
 import { RuncRuntime } from '../services/agent/runc-runtime.js';
-import { createS3Client } from '../services/common/aws.js';
 import { createLogger } from '../services/common/logger.js';
 import { createMetricsRegistry } from '../services/common/metrics.js';
 
@@ -63,9 +63,11 @@ for (const v of need) {
 const env = (k: string) => process.env[k]!;
 
 const runId = `ab-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
-const s3 = createS3Client({
+// The agent's own client settings, for the pipeline and the floor alike.
+const s3 = createAgentS3Client({
   awsRegion: process.env['AWS_REGION'] ?? 'us-east-1',
   awsEndpoint: env('SPOT_RESCUE_AWS_ENDPOINT'),
+  requestTimeoutSeconds: 600,
 });
 const bucket = runId;
 const scratch = join(args.scratch!, `spot-rescue-${runId}`);
@@ -206,11 +208,17 @@ async function floor(mib: number) {
   let bytes = 0;
   const t1 = performance.now();
   for (const f of files) {
-    // One plain PUT per file, body in memory: a streamed PutObject body goes aws-chunked, which the
-    // local S3 handles far slower, and the floor must be the fastest plain path, not a strawman.
-    const body = await readFile(join(dumpDir, f));
-    bytes += body.length;
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `floor/${pod}/${f}`, Body: body }));
+    // One plain PUT per file, streamed from tmpfs.
+    const size = (await stat(join(dumpDir, f))).size;
+    bytes += size;
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: `floor/${pod}/${f}`,
+        Body: createReadStream(join(dumpDir, f)),
+        ContentLength: size,
+      }),
+    );
   }
   const putMs = ms(t1);
   // The raw dump is in S3 now; dropping it keeps the 2 GiB run within memory (scratch is tmpfs).
@@ -270,6 +278,9 @@ try {
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   for (const mib of SIZES) {
     const s = await streamed(mib);
+    console.log(
+      `${String(mib).padStart(5)} MiB  streamed done, freeze ${s.freezeMs} ms; measuring the floor`,
+    );
     const f = await floor(mib);
     const streamedTotalMs = s.stages.checkpointAndUploadMs + s.stages.restoreTotalMs;
     const r = {

@@ -1,12 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import { S3Client } from '@aws-sdk/client-s3';
 import type { FastifyInstance } from 'fastify';
-import { awsClientConfig } from '../common/aws.js';
 import type { ConfigOf } from '../common/config.js';
 import { loadKubeConfig } from '../common/kube.js';
 import { createLogger } from '../common/logger.js';
 import { createMetricsRegistry } from '../common/metrics.js';
 import { AgentMetrics } from './agent-metrics.js';
+import { createAgentS3Client } from './agent-s3-client.js';
 import { AgentService } from './agent-service.js';
 import { S3ArchiveStore } from './archive-store.js';
 import { CallerAuthenticator, KubeTokenReviewer } from './auth.js';
@@ -58,12 +57,7 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
       ? { cert: await readFile(c.tlsCertFile), key: await readFile(c.tlsKeyFile) }
       : undefined;
   const kc = loadKubeConfig(c.kubeconfig);
-  // A stalled S3 request must end: lib-storage does not cancel parts already in flight when an upload is aborted.
-  const s3 = new S3Client({
-    ...awsClientConfig(c),
-    forcePathStyle: Boolean(c.awsEndpoint),
-    requestHandler: { requestTimeout: c.s3RequestTimeoutSeconds * 1000, connectionTimeout: 5_000 },
-  });
+  const s3 = createAgentS3Client({ ...c, requestTimeoutSeconds: c.s3RequestTimeoutSeconds });
   const store = new S3ArchiveStore(s3, {
     partSizeBytes: c.partSizeMiB * 1024 * 1024,
     queueSize: c.queueSize,
