@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Job } from 'bullmq';
-import { jobId } from '../../../services/common/jobs.js';
+import {
+  evictPodJobSchema,
+  finalizeNodeJobSchema,
+  jobId,
+  migratePodJobSchema,
+} from '../../../services/common/jobs.js';
 import { TAINT_KEY } from '../../../services/common/labels.js';
 import { classifyMessage } from '../../../services/listener/classify.js';
 import type { RunningListener } from '../../../services/listener/service.js';
@@ -92,7 +97,14 @@ describe('every sample event on the queue', () => {
           `rescue/migrate-pod/${jobId('migrate-pod', eventId, pods.inOptedNs.metadata!.uid!)}`,
         ].sort(),
       );
+      const schemas = {
+        'migrate-pod': migratePodJobSchema,
+        'evict-pod': evictPodJobSchema,
+        'finalize-node': finalizeNodeJobSchema,
+      } as const;
       for (const j of jobs) {
+        // The worker reads these with the shared schemas.
+        schemas[j.name as keyof typeof schemas].parse(j.data);
         assert.equal(j.data.event.id, eventId);
         assert.equal(j.data.event.kind, kind);
         assert.deepEqual(j.data.node, { name: node.name, instanceId: node.instanceId, zone: node.zone });
@@ -118,6 +130,46 @@ describe('every sample event on the queue', () => {
     assert.equal(taint.value, 'rebalance-recommendation');
     await waitFor('message deleted', async () => (await queues.depth()) === 0);
     assert.equal((await allJobs()).filter((j) => j.data.node.name === node.name).length, 0);
+  });
+
+  it('rebalance recommendation with policy migrate: pod jobs get the rebalance budget as deadline', async () => {
+    const own = await new TestQueues().create();
+    const migrating = await inProcessListener(
+      own.config({
+        SPOT_RESCUE_REBALANCE_POLICY: 'migrate',
+        SPOT_RESCUE_REBALANCE_MIGRATE_BUDGET_SECONDS: '600',
+      }),
+    );
+    try {
+      const { node } = await nodeWithPods();
+      const sentAt = Date.now();
+      await own.send(sampleEvent('rebalance-recommendation.json', node.instanceId));
+      const jobs = await waitFor('4 jobs', async () => {
+        const j = (await Promise.all(['rescue', 'evict', 'finalize'].map((q) => own.jobs(q)))).flat();
+        return j.length >= 4 && j;
+      });
+      assert.deepEqual(jobs.map((j) => j.name).sort(), [
+        'evict-pod',
+        'finalize-node',
+        'migrate-pod',
+        'migrate-pod',
+      ]);
+      for (const j of jobs) {
+        assert.equal(j.data.event.deadline, null);
+        if (j.name === 'finalize-node') {
+          finalizeNodeJobSchema.parse(j.data);
+          assert.equal(j.data.deadline, null);
+        } else {
+          const budget = Date.parse(j.data.deadline) - sentAt;
+          assert.ok(budget > 590_000 && budget <= 600_000 + 60_000, `deadline ${j.data.deadline}`);
+        }
+      }
+      const taint = await waitFor('node tainted and cordoned', () => tainted(node.name));
+      assert.equal(taint.value, 'rebalance-recommendation');
+    } finally {
+      await migrating.stop();
+      await own.cleanup();
+    }
   });
 
   it('ASG test notification: deleted, nothing done', async () => {
