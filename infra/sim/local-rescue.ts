@@ -122,8 +122,13 @@ export async function startLocalAgent(o: {
     SPOT_RESCUE_STATE_DIR: o.stateDir,
     ...o.env,
   });
-  const line = await p.waitForLine((l) => l.msg === 'agent listening');
-  return { ...p, node: o.node, url: String(line['url']) };
+  try {
+    const line = await p.waitForLine((l) => l.msg === 'agent listening');
+    return { ...p, node: o.node, url: String(line['url']) };
+  } catch (err) {
+    await p.stop();
+    throw err;
+  }
 }
 
 export interface WorkerIdentity {
