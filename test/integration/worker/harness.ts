@@ -39,6 +39,7 @@ import {
   allWorkerSettings,
   type FullWorkerConfig,
   startWorkerService,
+  type WorkerOverrides,
   type WorkerService,
 } from '../../../services/worker/service.js';
 import { awsSettings, stackEnv, uniqueName, waitFor } from '../../support/stack.js';
@@ -341,11 +342,15 @@ export function workerEnv(o: {
   };
 }
 
-export async function startInProcessWorker(env: Record<string, string>): Promise<WorkerService> {
+export async function startInProcessWorker(
+  env: Record<string, string>,
+  overrides: WorkerOverrides = {},
+): Promise<WorkerService> {
   const config = readConfig(allWorkerSettings, env) as FullWorkerConfig;
   return startWorkerService(config, {
     log: createLogger('worker', env['SPOT_RESCUE_LOG_LEVEL'] ?? 'warn'),
     registry: createMetricsRegistry('worker', false),
+    ...overrides,
   });
 }
 
