@@ -29,6 +29,8 @@ export function parseQuantity(q: string | number | undefined | null): number {
   return Number(m[1]) * (SUFFIX[m[2] ?? ''] ?? 1);
 }
 
+// `|| 0` turns the -0 that Math.ceil makes of tiny negatives into 0.
 export const cpuMillis = (q: string | number | undefined | null): number =>
-  Math.ceil(parseQuantity(q) * 1000 - 1e-9);
-export const bytes = (q: string | number | undefined | null): number => Math.ceil(parseQuantity(q) - 1e-9);
+  Math.ceil(parseQuantity(q) * 1000 - 1e-9) || 0;
+export const bytes = (q: string | number | undefined | null): number =>
+  Math.ceil(parseQuantity(q) - 1e-9) || 0;

@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { V1Pod } from '@kubernetes/client-node';
+import { CHECKPOINT_ANNOTATION, RESTORED_FROM_ANNOTATION } from '../../../services/common/labels.js';
+import {
+  adoptionPatch,
+  buildRestoredPod,
+  checkpointIdFor,
+  isStaged,
+  RESTORED_FROM_LABEL,
+  replaceStrategy,
+  restoredPodName,
+} from '../../../services/worker/restored-pod.js';
+
+function pod(kind?: string, name = 'web-abc12-xyz'): V1Pod {
+  return {
+    metadata: {
+      name,
+      namespace: 'ns',
+      uid: 'uid-1',
+      labels: { app: 'web', 'pod-template-hash': 'abc12' },
+      annotations: { 'controller.kubernetes.io/pod-deletion-cost': '5', keep: 'me' },
+      finalizers: kind === 'Job' ? ['batch.kubernetes.io/job-tracking'] : undefined,
+      ownerReferences: kind
+        ? [{ apiVersion: 'apps/v1', kind, name: 'owner', uid: 'o1', controller: true }]
+        : undefined,
+    },
+    spec: {
+      nodeName: 'doomed',
+      priority: 0,
+      containers: [{ name: 'app', image: 'img:1' }],
+    },
+    status: { phase: 'Running' },
+  };
+}
+
+describe('restored pod', () => {
+  it('StatefulSet and bare pods keep their name; controllers with replicas get a new, stable one', () => {
+    assert.equal(replaceStrategy(pod('StatefulSet', 'db-0')), 'same-name');
+    assert.equal(replaceStrategy(pod()), 'same-name');
+    assert.equal(replaceStrategy(pod('ReplicaSet')), 'staged');
+    assert.equal(replaceStrategy(pod('Job')), 'staged');
+    assert.equal(restoredPodName(pod('StatefulSet', 'db-0')), 'db-0');
+    const n = restoredPodName(pod('ReplicaSet'));
+    assert.match(n, /^web-abc12-xyz-r[0-9a-f]{5}$/);
+    assert.equal(restoredPodName(pod('ReplicaSet')), n, 'deterministic');
+    // A pod migrated twice does not grow its name.
+    assert.match(restoredPodName(pod('ReplicaSet', n)), /^web-abc12-xyz-r[0-9a-f]{5}$/);
+    assert.ok(restoredPodName(pod('ReplicaSet', 'x'.repeat(80))).length <= 63);
+  });
+
+  it('a staged pod carries no labels, owner or finalizers until adopted', () => {
+    const r = buildRestoredPod({ original: pod('Job'), targetNode: 'spare', checkpointId: 'ck-1' });
+    assert.deepEqual(r.metadata?.labels, { [RESTORED_FROM_LABEL]: 'uid-1' });
+    assert.equal(r.metadata?.ownerReferences, undefined);
+    assert.equal(r.metadata?.finalizers, undefined);
+    assert.ok(isStaged(r));
+    assert.equal(r.spec?.nodeName, 'spare');
+    assert.equal(r.spec?.priority, undefined, 'left to the priority admission');
+    assert.equal(r.metadata?.annotations?.[RESTORED_FROM_ANNOTATION], 'uid-1');
+    assert.equal(r.metadata?.annotations?.[CHECKPOINT_ANNOTATION], 'ck-1');
+    assert.equal(r.metadata?.annotations?.['controller.kubernetes.io/pod-deletion-cost'], undefined);
+    assert.equal(r.metadata?.annotations?.['keep'], 'me');
+
+    const patch = adoptionPatch(r) as {
+      metadata: { labels: Record<string, string>; ownerReferences: unknown[]; finalizers: string[] };
+    };
+    assert.deepEqual(patch.metadata.labels, {
+      app: 'web',
+      'pod-template-hash': 'abc12',
+      [RESTORED_FROM_LABEL]: 'uid-1',
+    });
+    assert.equal(patch.metadata.ownerReferences.length, 1);
+    assert.deepEqual(patch.metadata.finalizers, ['batch.kubernetes.io/job-tracking']);
+  });
+
+  it('a same-name pod is a full member from the start and uses restored images', () => {
+    const r = buildRestoredPod({
+      original: pod('StatefulSet', 'db-0'),
+      targetNode: 'spare',
+      checkpointId: 'ck-1',
+      restore: {
+        runtime: 'kubelet',
+        node: 'spare',
+        containers: [{ name: 'app', image: 'localhost/ck:1', downloadMs: 1, restoreMs: 1 }],
+      },
+    });
+    assert.equal(r.metadata?.name, 'db-0');
+    assert.equal(r.metadata?.labels?.['app'], 'web');
+    assert.equal(r.metadata?.ownerReferences?.[0]?.kind, 'StatefulSet');
+    assert.equal(r.spec?.containers[0]?.image, 'localhost/ck:1');
+    assert.equal(isStaged(r), false);
+  });
+
+  it('checkpoint ids are deterministic per event and pod, and valid for the agent', () => {
+    assert.equal(checkpointIdFor('e1', 'u1'), checkpointIdFor('e1', 'u1'));
+    assert.notEqual(checkpointIdFor('e1', 'u1'), checkpointIdFor('e2', 'u1'));
+    assert.match(checkpointIdFor('e1', 'u1'), /^[a-z0-9][a-z0-9-]{0,62}$/);
+  });
+});
