@@ -134,6 +134,11 @@ install_all() {
   install_moto
   install_rootfs
   "$REPO_ROOT/infra/lib/build-k8s.sh"
+  # What the chart and Terraform tests need: helm, terraform and the providers
+  # the module uses, all from their Go modules (no registry is reachable).
+  "$REPO_ROOT/infra/lib/build-helm.sh"
+  "$REPO_ROOT/infra/lib/build-terraform.sh"
+  "$REPO_ROOT/infra/lib/build-terraform-providers.sh"
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then install_all "$@"; fi
