@@ -1,9 +1,9 @@
 import type { V1Pod } from '@kubernetes/client-node';
-import type { Manifest, RestoreResponse } from '../common/agent-api.js';
+import type { Manifest, RestoreRequest, RestoreResponse } from '../common/agent-api.js';
 import type { MigratePodJob, ProvisionCapacityJob } from '../common/jobs.js';
 import { TAINT_KEY } from '../common/labels.js';
 import type { Logger } from '../common/logger.js';
-import type { AgentClient } from './agent-client.js';
+import { AgentCallError, type AgentClient } from './agent-client.js';
 import { fallbackGraceSeconds, manifestThroughput, planBudget, type ThroughputEstimate } from './budget.js';
 import { type Cluster, statusOf } from './cluster.js';
 import { evictWithDeadline } from './eviction.js';
@@ -263,7 +263,8 @@ export async function migratePod(
       restore = await d.metrics.stage('restore', () =>
         retryTransient(
           () =>
-            d.agents.restore(
+            restoreOnce(
+              d.agents,
               target,
               {
                 manifest: { bucket: d.config.s3Bucket, key: manifestKey },
@@ -528,6 +529,27 @@ async function replaceUnderSameName(cluster: Cluster, desired: V1Pod, originalUi
     await new Promise((r) => setTimeout(r, 20 * attempt));
   }
   throw new Error(`could not take the name ${ns}/${name} back from its controller`);
+}
+
+/**
+ * A worker killed after the agent restored but before it saved that fact
+ * asks again; the agent refuses to restore over the container it already
+ * restored for this very pod, which means the work is done.
+ */
+async function restoreOnce(
+  agents: AgentClient,
+  node: string,
+  req: RestoreRequest,
+  signal: AbortSignal,
+): Promise<RestoreResponse> {
+  try {
+    return await agents.restore(node, req, signal);
+  } catch (err) {
+    if (err instanceof AgentCallError && /already exists/i.test(err.message)) {
+      return { runtime: 'runc', node, containers: [] };
+    }
+    throw err;
+  }
 }
 
 async function retryTransient<T>(
