@@ -34,6 +34,8 @@ export interface AgentClient {
   /** Returns the raw JSON the agent answered (the manifest); the caller reads the stored manifest. */
   checkpoint(node: string, req: CheckpointRequest, signal: AbortSignal): Promise<unknown>;
   restore(node: string, req: RestoreRequest, signal: AbortSignal): Promise<RestoreResponse>;
+  /** Of these nodes, those whose agent can take a restore. */
+  withAgents(nodes: string[]): Promise<Set<string>>;
 }
 
 export interface HttpAgentClientOptions {
@@ -52,6 +54,10 @@ export class HttpAgentClient implements AgentClient {
 
   async restore(node: string, req: RestoreRequest, signal: AbortSignal): Promise<RestoreResponse> {
     return this.call(node, '/v1/restores', req, signal, restoreResponseSchema);
+  }
+
+  withAgents(nodes: string[]): Promise<Set<string>> {
+    return this.o.locator.withAgents(nodes);
   }
 
   private async call<T>(

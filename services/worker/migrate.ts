@@ -408,7 +408,12 @@ async function place(d: MigrateDeps, pod: V1Pod, holder: string, job: MigratePod
       reserved: new Map(),
       interrupted,
     });
-    const candidates = views.filter((v) => !(v.name in pre.rejected));
+    const fitting = views.filter((v) => !(v.name in pre.rejected));
+    // A node with no agent (not yet started, or not part of spot-rescue) cannot take a restore.
+    const reachable = await d.agents.withAgents(fitting.map((v) => v.name));
+    for (const v of fitting)
+      if (!reachable.has(v.name)) pre.rejected[v.name] = 'no spot-rescue agent on the node';
+    const candidates = fitting.filter((v) => reachable.has(v.name));
     const bound = await d.cluster.listPodsOnNodes(candidates.map((v) => v.name));
     const used = new Map<string, Resources>();
     const ownerCounts = new Map<string, Map<string, number>>();
