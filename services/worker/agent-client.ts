@@ -43,6 +43,8 @@ export interface HttpAgentClientOptions {
   /** Projected ServiceAccount token; read on every call because the kubelet rotates it. */
   tokenFile: string;
   caFile?: string | undefined;
+  /** Verify agents' certificates against this name instead of the pod IP dialled. */
+  tlsServerName?: string | undefined;
 }
 
 export class HttpAgentClient implements AgentClient {
@@ -71,7 +73,13 @@ export class HttpAgentClient implements AgentClient {
     if (!base) throw new AgentCallError('no-agent', `no agent found on node ${node}`);
     const token = (await readFile(this.o.tokenFile, 'utf8')).trim();
     const ca = this.o.caFile ? await readFile(this.o.caFile) : undefined;
-    const { status, text } = await postJson(`${base}${path}`, body, token, ca, signal);
+    const { status, text } = await postJson(
+      `${base}${path}`,
+      body,
+      token,
+      { ca, servername: this.o.tlsServerName },
+      signal,
+    );
     let json: unknown;
     try {
       json = text.length > 0 ? JSON.parse(text) : null;
@@ -105,7 +113,7 @@ function postJson(
   url: string,
   body: unknown,
   token: string,
-  ca: Buffer | undefined,
+  tls: { ca: Buffer | undefined; servername: string | undefined },
   signal: AbortSignal,
 ): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
@@ -125,7 +133,9 @@ function postJson(
           'content-length': payload.length,
           authorization: `Bearer ${token}`,
         },
-        ...(ca ? { ca } : {}),
+        ...(tls.ca ? { ca: tls.ca } : {}),
+        // Node checks the certificate against the SNI name when one is given.
+        ...(tls.servername ? { servername: tls.servername } : {}),
         signal,
       },
       (res) => {

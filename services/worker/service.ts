@@ -98,7 +98,12 @@ export async function startWorkerService(
         }));
   const agents =
     o.agents ??
-    new HttpAgentClient({ locator, tokenFile: config.agentTokenFile, caFile: config.agentCaFile });
+    new HttpAgentClient({
+      locator,
+      tokenFile: config.agentTokenFile,
+      caFile: config.agentCaFile,
+      tlsServerName: config.agentTlsServerName,
+    });
   const reservations = new RedisReservations(redis, config.queuePrefix, config.reservationTtlSeconds * 1000);
   const throughput = new ThroughputEstimate(config.throughputMiBps * 2 ** 20);
   metrics.throughput.set(throughput.bytesPerSec);

@@ -90,6 +90,11 @@ export const workerSettings = {
     z.string().optional(),
     'CA bundle that signed the agents’ TLS certificates',
   ),
+  agentTlsServerName: setting(
+    'SPOT_RESCUE_AGENT_TLS_SERVER_NAME',
+    z.string().optional(),
+    'name the agents’ certificates carry (agents are dialled by pod IP, which certificates do not name)',
+  ),
   agentTokenFile: setting(
     'SPOT_RESCUE_AGENT_TOKEN_FILE',
     z.string().min(1).default('/var/run/secrets/spot-rescue/agent-token'),

@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+import { HttpAgentClient } from '../../../services/worker/agent-client.js';
+import { StaticAgentLocator } from '../../../services/worker/agent-locator.js';
+
+// The chart's agent certificate names the agent Service, while the worker dials
+// each agent by pod IP: verification must use the configured name.
+const run = promisify(execFile);
+let dir: string;
+let url: string;
+let server: ReturnType<typeof createServer>;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'agent-tls-'));
+  const o = (f: string) => join(dir, f);
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    o('ca.key'),
+    '-out',
+    o('ca.crt'),
+    '-days',
+    '1',
+    '-subj',
+    '/CN=test-ca',
+  ]);
+  await run('openssl', [
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    o('agent.key'),
+    '-out',
+    o('agent.csr'),
+    '-subj',
+    '/CN=spot-rescue-agent',
+  ]);
+  await writeFile(o('san.ext'), 'subjectAltName=DNS:spot-rescue-agent.spot-rescue.svc\n');
+  await run('openssl', [
+    'x509',
+    '-req',
+    '-in',
+    o('agent.csr'),
+    '-CA',
+    o('ca.crt'),
+    '-CAkey',
+    o('ca.key'),
+    '-CAcreateserial',
+    '-out',
+    o('agent.crt'),
+    '-days',
+    '1',
+    '-extfile',
+    o('san.ext'),
+  ]);
+  await writeFile(o('token'), 'token-for-test');
+  server = createServer(
+    { key: await readFile(o('agent.key')), cert: await readFile(o('agent.crt')) },
+    (req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({ runtime: 'runc', node: 'n', containers: [], auth: req.headers.authorization }),
+      );
+    },
+  );
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+after(async () => {
+  server.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const restore = (client: HttpAgentClient) =>
+  client.restore(
+    'n',
+    { manifest: { bucket: 'bkt', key: 'k' }, target: { namespace: 'ns', pod: 'p' } },
+    AbortSignal.timeout(5000),
+  );
+
+test('an agent dialled by IP is verified against the configured server name', async () => {
+  const client = new HttpAgentClient({
+    locator: new StaticAgentLocator({ n: url }),
+    tokenFile: join(dir, 'token'),
+    caFile: join(dir, 'ca.crt'),
+    tlsServerName: 'spot-rescue-agent.spot-rescue.svc',
+  });
+  const r = await restore(client);
+  assert.equal(r.runtime, 'runc');
+});
+
+test('without the server name the IP is checked and the certificate refused', async () => {
+  const client = new HttpAgentClient({
+    locator: new StaticAgentLocator({ n: url }),
+    tokenFile: join(dir, 'token'),
+    caFile: join(dir, 'ca.crt'),
+  });
+  await assert.rejects(
+    restore(client),
+    /IP: 127\.0\.0\.1 is not in the cert's list|ERR_TLS_CERT_ALTNAME_INVALID|altnames/i,
+  );
+});
+
+test('a certificate from another CA is refused even with the right name', async () => {
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    join(dir, 'other.key'),
+    '-out',
+    join(dir, 'other.crt'),
+    '-days',
+    '1',
+    '-subj',
+    '/CN=other',
+  ]);
+  const client = new HttpAgentClient({
+    locator: new StaticAgentLocator({ n: url }),
+    tokenFile: join(dir, 'token'),
+    caFile: join(dir, 'other.crt'),
+    tlsServerName: 'spot-rescue-agent.spot-rescue.svc',
+  });
+  await assert.rejects(restore(client), /self[- ]signed|unable to verify|certificate/i);
+});
