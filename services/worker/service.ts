@@ -151,7 +151,13 @@ export async function startWorkerService(
     stalledInterval: Math.max(1000, Math.floor(config.lockMs / 2)),
     maxStalledCount: 3,
   };
-  const ioredisOpts = () => createRedisConnection(config.redisUrl);
+  // BullMQ never closes a connection it was given: keep each Worker's to close it ourselves.
+  const workerConnections: Redis[] = [];
+  const ioredisOpts = () => {
+    const c = createRedisConnection(config.redisUrl);
+    workerConnections.push(c);
+    return c;
+  };
 
   const rescue = new Worker(
     QUEUES.rescue,
@@ -248,6 +254,7 @@ export async function startWorkerService(
     metrics,
     async close() {
       await Promise.all(workers.map((w) => w.close()));
+      await Promise.all(workerConnections.map((c) => c.quit()));
       await provisionQueue.close();
       await (queueOpts.connection as Redis).quit();
       await redis.quit();
