@@ -517,7 +517,7 @@ async function replaceUnderSameName(cluster: Cluster, desired: V1Pod, originalUi
   const ns = desired.metadata?.namespace ?? '';
   const name = desired.metadata?.name ?? '';
   await cluster.deletePod(ns, name, originalUid, 0);
-  for (let attempt = 0; attempt < 20; attempt++) {
+  for (let attempt = 0; attempt < 50; attempt++) {
     try {
       return await cluster.createPod(desired);
     } catch (err) {
@@ -530,8 +530,9 @@ async function replaceUnderSameName(cluster: Cluster, desired: V1Pod, originalUi
       await cluster.deletePod(ns, name, originalUid, 0);
       continue;
     }
+    // No pause before the next create: the controller reacts to the delete
+    // within milliseconds, and any wait hands it the name again.
     await cluster.deletePod(ns, name, existing.metadata?.uid ?? '', 0);
-    await new Promise((r) => setTimeout(r, 20 * attempt));
   }
   throw new Error(`could not take the name ${ns}/${name} back from its controller`);
 }
