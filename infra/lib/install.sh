@@ -110,7 +110,8 @@ install_moto() {
 # base image of every local "pod"; each container gets its own copy.
 install_rootfs() {
   local src="$REPO_ROOT/infra/workload/counter.c" stamp
-  stamp=$(sha256sum "$src" /bin/busybox | sha256sum | cut -c1-16)
+  # Content only: the stamp must not depend on where the checkout lives.
+  stamp=$(cat "$src" /bin/busybox | sha256sum | cut -c1-16)
   [ -f "$ROOTFS_DIR/.stamp" ] && [ "$(cat "$ROOTFS_DIR/.stamp")" = "$stamp" ] && return 0
   log "building the container root filesystem (busybox + counter workload)"
   rm -rf "$ROOTFS_DIR.tmp" && mkdir -p "$ROOTFS_DIR.tmp"/{bin,proc,sys,dev,tmp,state,etc,usr/local/bin}
