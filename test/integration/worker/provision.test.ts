@@ -196,11 +196,13 @@ describe('worker: provisions capacity when no node fits', () => {
       const c = await counterOf(anyAgent, id.token, ns, 'solo');
       return c?.status === 'running' && (c.progress?.['counter'] ?? 0) > before;
     });
-    const prov = await worker.metrics.provisioningSeconds.get();
-    assert.ok(
-      prov.values.some(
+    // The provision job records its time when it sees the node Ready, which
+    // can come after the migrate job has already used that node.
+    await waitFor('the provisioning time to be recorded', async () => {
+      const prov = await worker.metrics.provisioningSeconds.get();
+      return prov.values.some(
         (v) => v.labels.result === 'ready' && (v.metricName ?? '').endsWith('_count') && v.value === 1,
-      ),
-    );
+      );
+    });
   });
 });
