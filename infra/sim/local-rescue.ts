@@ -107,14 +107,14 @@ export interface AgentHandle extends ServiceProcess {
 
 export async function startLocalAgent(o: {
   node: string;
-  instanceId: string;
+  instanceId?: string;
   allowedServiceAccount: string;
   stateDir: string;
   env?: Record<string, string>;
 }): Promise<AgentHandle> {
   const p = startService(`agent ${o.node}`, 'agent', {
     SPOT_RESCUE_NODE_NAME: o.node,
-    SPOT_RESCUE_INSTANCE_ID: o.instanceId,
+    ...(o.instanceId ? { SPOT_RESCUE_INSTANCE_ID: o.instanceId } : {}),
     SPOT_RESCUE_AGENT_RUNTIME: 'runc',
     SPOT_RESCUE_AGENT_HOST: '127.0.0.1',
     SPOT_RESCUE_AGENT_PORT: '0',

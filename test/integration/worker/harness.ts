@@ -2,7 +2,6 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import {
   CreateBucketCommand,
   DeleteBucketCommand,
@@ -21,6 +20,7 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import { Queue } from 'bullmq';
+import { type AgentHandle, startLocalAgent } from '../../../infra/sim/local-rescue.js';
 import { AGENT_TOKEN_AUDIENCE } from '../../../services/common/agent-api.js';
 import { createS3Client } from '../../../services/common/aws.js';
 import { readConfig } from '../../../services/common/config.js';
@@ -172,65 +172,10 @@ export async function createWorkerIdentity(k: Kube, namespace: string): Promise<
 }
 
 /** A real agent process (runc runtime) serving one simulated node. */
-export interface AgentProcess {
-  node: string;
-  url: string;
-  child: ChildProcess;
-  logs: string[];
-  stop(): Promise<void>;
-}
+export type AgentProcess = AgentHandle;
 
-export async function startAgent(node: string, allowedSa: string): Promise<AgentProcess> {
-  const s = stackEnv();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'services/cli/main.ts', 'agent'], {
-    env: {
-      ...process.env,
-      SPOT_RESCUE_NODE_NAME: node,
-      SPOT_RESCUE_AGENT_RUNTIME: 'runc',
-      SPOT_RESCUE_AGENT_HOST: '127.0.0.1',
-      SPOT_RESCUE_AGENT_PORT: '0',
-      SPOT_RESCUE_AGENT_ALLOWED_SA: allowedSa,
-      SPOT_RESCUE_STATE_DIR: s.stateDir,
-      SPOT_RESCUE_LOG_LEVEL: 'info',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const logs: string[] = [];
-  child.stderr?.on('data', (d: Buffer) => logs.push(d.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`agent ${node} did not start:\n${logs.join('')}`)),
-      30_000,
-    );
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`agent ${node} exited with ${code}:\n${logs.join('')}`));
-    });
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      logs.push(line);
-      try {
-        const e = JSON.parse(line) as { msg?: string; url?: string };
-        if (e.msg === 'agent listening' && e.url) {
-          clearTimeout(timer);
-          resolve(e.url);
-        }
-      } catch {
-        // not a log line
-      }
-    });
-  });
-  return {
-    node,
-    url,
-    child,
-    logs,
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
+export function startAgent(node: string, allowedSa: string): Promise<AgentProcess> {
+  return startLocalAgent({ node, allowedServiceAccount: allowedSa, stateDir: stackEnv().stateDir });
 }
 
 export async function agentCall<T = Record<string, unknown>>(
