@@ -6,6 +6,12 @@
  * same agent -> zstd -> S3 path; the pods on the other nodes are kwok pods
  * that only take capacity.
  *
+ * 200 simulated pods share this machine's cores, where on EKS each node
+ * brings its own: the processes tick every 100 ms and verify 256 KiB of
+ * their memory per tick (a tenth of a percent of a core each), and the
+ * agents of ten simulated nodes share one process (infra/sim/agent-host.ts).
+ * Each agent is still its own agent, with its own port, runc root and state.
+ *
  * Prints (and writes as JSON): the share of pods restored before their
  * deadline, evicted and lost; the warning time left when each upload finished
  * (margin) p50/p99; bytes moved and aggregate throughput; and, for the same
@@ -13,6 +19,8 @@
  * away next to what spot-rescue lost.
  *
  *   eval "$(infra/stack env)"; npm run bench:window -- [--nodes 50] [--pods 20] [--interrupt 10] [--large 40]
+ *
+ * Every process's log is kept in .stack/bench/<run>/ for reading afterwards.
  */
 import { execFile } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -47,6 +55,10 @@ const { values: args } = parseArgs({
     'min-mib': { type: 'string', default: '16' },
     'max-mib': { type: 'string', default: '1024' },
     'small-mib': { type: 'string', default: '8' },
+    'tick-ms': { type: 'string', default: '100' },
+    'verify-kib': { type: 'string', default: '256' },
+    'agents-per-process': { type: 'string', default: '10' },
+    'worker-concurrency': { type: 'string', default: '8' },
     json: { type: 'string', default: 'out/bench-window.json' },
   },
 });
@@ -57,6 +69,8 @@ const LARGE = Number(args.large);
 const MIN_MIB = Number(args['min-mib']);
 const MAX_MIB = Number(args['max-mib']);
 const SMALL_MIB = Number(args['small-mib']);
+const TICK_MS = Number(args['tick-ms']);
+const VERIFY_KIB = Number(args['verify-kib']);
 
 const cfg = readConfig(commonSettings);
 const stateDir = process.env['SPOT_RESCUE_STATE_DIR'];
@@ -122,6 +136,9 @@ async function main() {
     bucket: BUCKET,
     worker,
     stateDir: stateDir as string,
+    agentsPerProcess: Number(args['agents-per-process']),
+    logDir: workDir,
+    workerEnv: { SPOT_RESCUE_WORKER_CONCURRENCY: String(args['worker-concurrency']) },
   });
   const { agents, worker: workerProc } = deployment;
   try {
@@ -165,7 +182,13 @@ async function main() {
         pod: p.name,
         podUid: p.uid,
         container: 'app',
-        args: ['/usr/local/bin/counter', String(p.mib), '/state/progress'],
+        args: [
+          '/usr/local/bin/counter',
+          String(p.mib),
+          '/state/progress',
+          String(TICK_MS),
+          String(VERIFY_KIB),
+        ],
       });
       if (r.status !== 201) throw new Error(`could not start ${p.name}: ${JSON.stringify(r.body)}`);
     }
@@ -184,7 +207,8 @@ async function main() {
     };
     const deadlineReady = Date.now() + 300_000;
     for (const p of real) {
-      while (((await progress(p.node, p.name))?.['sweeps'] ?? 0) < 1) {
+      // The first progress line is written once the memory is filled.
+      while (((await progress(p.node, p.name))?.['counter'] ?? 0) < 1) {
         if (Date.now() > deadlineReady) throw new Error(`${p.name} never filled its memory`);
         await sleep(200);
       }
@@ -251,6 +275,8 @@ async function main() {
     let restoredBeforeDeadline = 0;
     let continued = 0;
     let lostWorkRescueS = 0;
+    const finishedPods = new Set(finished().map((l) => String(l['pod']).split('/')[1]));
+    const unfinished: string[] = [];
     for (const p of real) {
       const copy = pods.find((x: V1Pod) => x.metadata?.annotations?.[RESTORED_FROM_ANNOTATION] === p.uid);
       const m = manifests.find((x) => x.podUid === p.uid);
@@ -259,10 +285,11 @@ async function main() {
         ? await progress(copy.spec.nodeName, copy.metadata?.name as string).catch(() => undefined)
         : undefined;
       if (after && (after['counter'] ?? 0) >= (p.counterAtEvent ?? 0) && after['corrupt'] === 0) continued++;
-      else lostWorkRescueS += (p.counterAtEvent ?? 0) / 100;
+      else lostWorkRescueS += ((p.counterAtEvent ?? 0) * TICK_MS) / 1000;
+      if (!finishedPods.has(p.name)) unfinished.push(p.name);
     }
     // A plain drain kills every one of these processes; their replacements start from zero.
-    const lostWorkDrainS = real.reduce((a, p) => a + (p.counterAtEvent ?? 0) / 100, 0);
+    const lostWorkDrainS = real.reduce((a, p) => a + ((p.counterAtEvent ?? 0) * TICK_MS) / 1000, 0);
     const restored = outcomes.get('restored') ?? 0;
     const evicted = outcomes.get('evicted') ?? 0;
     const lost = real.length - restored - evicted;
@@ -289,6 +316,8 @@ async function main() {
       aggregateMiBps: bytesRaw / 1024 / 1024 / uploadWindowS,
       allHandledSeconds: (handledAt - eventTime.getTime()) / 1000,
       workLostSeconds: { spotRescue: lostWorkRescueS, plainDrain: lostWorkDrainS },
+      unfinished,
+      logs: workDir,
     };
     console.log(`
 pods on interrupted nodes     ${real.length} (all real runc processes, ${totalMib} MiB)
@@ -304,7 +333,8 @@ every pod handled after       ${result.allHandledSeconds.toFixed(1)} s
 work lost                     spot-rescue ${lostWorkRescueS.toFixed(0)} s  vs plain drain ${lostWorkDrainS.toFixed(0)} s (progress the killed processes had made)`);
     await mkdir(join(process.cwd(), 'out'), { recursive: true });
     await writeFile(args.json as string, `${JSON.stringify(result, null, 2)}\n`);
-    console.log(`written to ${args.json}`);
+    if (unfinished.length) console.log(`no outcome for: ${unfinished.join(' ')}`);
+    console.log(`written to ${args.json}; logs in ${workDir}`);
   } finally {
     await deployment.stop();
     await cleanup(nodes);

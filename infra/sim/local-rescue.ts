@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -33,22 +34,41 @@ export interface ServiceProcess {
 }
 
 /** Runs `spot-rescue <command>` from the source tree with the given environment. */
-export function startService(name: string, command: string, env: Record<string, string>): ServiceProcess {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(REPO_ROOT, 'services/cli/main.ts'), command],
-    {
-      cwd: REPO_ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: false,
-    },
-  );
+export function startService(
+  name: string,
+  command: string,
+  env: Record<string, string>,
+  logFile?: string,
+): ServiceProcess {
+  return startTsProcess(name, ['services/cli/main.ts', command], env, logFile);
+}
+
+/**
+ * Runs a TypeScript entry point of the repo under Node, collecting its JSON
+ * log lines (and copying them to `logFile`, so a run can be read afterwards).
+ */
+function startTsProcess(
+  name: string,
+  [entry, ...args]: string[],
+  env: Record<string, string>,
+  logFile?: string,
+): ServiceProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, entry as string), ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: false,
+  });
+  const log = logFile ? createWriteStream(logFile, { flags: 'a' }) : undefined;
   const lines: LogLine[] = [];
   const waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
   const stderr: string[] = [];
-  child.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()));
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr.push(d.toString());
+    log?.write(d);
+  });
   createInterface({ input: child.stdout! }).on('line', (text) => {
+    log?.write(`${text}\n`);
     let line: LogLine;
     try {
       line = JSON.parse(text) as LogLine;
@@ -63,7 +83,12 @@ export function startService(name: string, command: string, env: Record<string, 
       }
     }
   });
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const exited = new Promise<number | null>((r) =>
+    child.once('exit', (code) => {
+      log?.end();
+      r(code);
+    }),
+  );
   return {
     name,
     child,
@@ -105,28 +130,77 @@ export interface AgentHandle extends ServiceProcess {
   url: string;
 }
 
+const localAgentEnv = (allowedServiceAccount: string, stateDir: string) => ({
+  SPOT_RESCUE_AGENT_RUNTIME: 'runc',
+  SPOT_RESCUE_AGENT_HOST: '127.0.0.1',
+  SPOT_RESCUE_AGENT_PORT: '0',
+  SPOT_RESCUE_AGENT_ALLOWED_SA: allowedServiceAccount,
+  SPOT_RESCUE_STATE_DIR: stateDir,
+});
+
 export async function startLocalAgent(o: {
   node: string;
   instanceId?: string;
   allowedServiceAccount: string;
   stateDir: string;
   env?: Record<string, string>;
+  logFile?: string;
 }): Promise<AgentHandle> {
-  const p = startService(`agent ${o.node}`, 'agent', {
-    SPOT_RESCUE_NODE_NAME: o.node,
-    ...(o.instanceId ? { SPOT_RESCUE_INSTANCE_ID: o.instanceId } : {}),
-    SPOT_RESCUE_AGENT_RUNTIME: 'runc',
-    SPOT_RESCUE_AGENT_HOST: '127.0.0.1',
-    SPOT_RESCUE_AGENT_PORT: '0',
-    SPOT_RESCUE_AGENT_ALLOWED_SA: o.allowedServiceAccount,
-    SPOT_RESCUE_STATE_DIR: o.stateDir,
-    ...o.env,
-  });
+  const p = startService(
+    `agent ${o.node}`,
+    'agent',
+    {
+      SPOT_RESCUE_NODE_NAME: o.node,
+      ...(o.instanceId ? { SPOT_RESCUE_INSTANCE_ID: o.instanceId } : {}),
+      ...localAgentEnv(o.allowedServiceAccount, o.stateDir),
+      ...o.env,
+    },
+    o.logFile,
+  );
   try {
     const line = await p.waitForLine((l) => l.msg === 'agent listening');
     return { ...p, node: o.node, url: String(line['url']) };
   } catch (err) {
     await p.stop();
+    throw err;
+  }
+}
+
+/**
+ * The agents of several simulated nodes in one process (infra/sim/agent-host.ts):
+ * each still its own agent with its own port, runc root and state, sharing
+ * only the loaded modules, so 50 simulated nodes fit on one machine.
+ */
+export async function startLocalAgentGroup(o: {
+  nodes: { name: string; instanceId?: string }[];
+  allowedServiceAccount: string;
+  stateDir: string;
+  logFile?: string;
+}): Promise<{ host: ServiceProcess; agents: AgentHandle[] }> {
+  const host = startTsProcess(
+    `agents ${o.nodes[0]?.name}..${o.nodes.at(-1)?.name}`,
+    ['infra/sim/agent-host.ts'],
+    {
+      SPOT_RESCUE_SIM_AGENT_NODES: JSON.stringify(
+        o.nodes.map((n) => ({ node: n.name, ...(n.instanceId ? { instanceId: n.instanceId } : {}) })),
+      ),
+      ...localAgentEnv(o.allowedServiceAccount, o.stateDir),
+    },
+    o.logFile,
+  );
+  try {
+    const agents = await Promise.all(
+      o.nodes.map(async (n) => {
+        const line = await host.waitForLine(
+          (l) => l.msg === 'agent listening' && l['node'] === n.name,
+          120_000,
+        );
+        return { ...host, node: n.name, url: String(line['url']) };
+      }),
+    );
+    return { host, agents };
+  } catch (err) {
+    await host.stop();
     throw err;
   }
 }
@@ -247,28 +321,47 @@ export async function startRescueDeployment(o: {
   stateDir: string;
   /** Agents started at once; each is a Node process compiling its sources. */
   agentBatch?: number;
+  /** More than 1: that many simulated nodes' agents share a process (see startLocalAgentGroup). */
+  agentsPerProcess?: number;
+  /** Where each process's log is written as `<name>.log`. */
+  logDir?: string;
+  /** Extra worker settings (SPOT_RESCUE_WORKER_CONCURRENCY, ...). */
+  workerEnv?: Record<string, string>;
 }): Promise<RescueDeployment> {
   const all: ServiceProcess[] = [];
   const stop = async () => {
     for (const s of [...all].reverse()) await s.stop();
   };
+  const logFile = (name: string) => (o.logDir ? join(o.logDir, `${name}.log`) : undefined);
   try {
     const agents = new Map<string, AgentHandle>();
+    const perProcess = o.agentsPerProcess ?? 1;
     const batch = o.agentBatch ?? 5;
-    for (let i = 0; i < o.nodes.length; i += batch) {
+    const groups: { name: string; instanceId: string }[][] = [];
+    for (let i = 0; i < o.nodes.length; i += perProcess) groups.push(o.nodes.slice(i, i + perProcess));
+    for (let i = 0; i < groups.length; i += batch) {
       const started = await Promise.all(
-        o.nodes.slice(i, i + batch).map((n) =>
-          startLocalAgent({
-            node: n.name,
-            instanceId: n.instanceId,
+        groups.slice(i, i + batch).map(async (group, j) => {
+          const common = {
             allowedServiceAccount: o.worker.serviceAccount,
             stateDir: o.stateDir,
-          }),
-        ),
+          };
+          if (perProcess === 1) {
+            const n = group[0] as { name: string; instanceId: string };
+            const a = await startLocalAgent({
+              ...common,
+              node: n.name,
+              instanceId: n.instanceId,
+              logFile: logFile(`agent-${n.name}`),
+            });
+            return { host: a as ServiceProcess, agents: [a] };
+          }
+          return startLocalAgentGroup({ ...common, nodes: group, logFile: logFile(`agents-${i + j}`) });
+        }),
       );
-      for (const a of started) {
-        agents.set(a.node, a);
-        all.push(a);
+      for (const g of started) {
+        all.push(g.host);
+        for (const a of g.agents) agents.set(a.node, a);
       }
     }
     const shared = {
@@ -277,19 +370,30 @@ export async function startRescueDeployment(o: {
       SPOT_RESCUE_OPS_HOST: '127.0.0.1',
       SPOT_RESCUE_OPS_PORT: '0',
     };
-    const listener = startService('listener', 'listener', {
-      ...shared,
-      SPOT_RESCUE_QUEUE_URL: o.queues.queueUrl,
-      SPOT_RESCUE_DLQ_URL: o.queues.dlqUrl,
-    });
+    const listener = startService(
+      'listener',
+      'listener',
+      {
+        ...shared,
+        SPOT_RESCUE_QUEUE_URL: o.queues.queueUrl,
+        SPOT_RESCUE_DLQ_URL: o.queues.dlqUrl,
+      },
+      logFile('listener'),
+    );
     all.push(listener);
-    const worker = startService('worker', 'worker', {
-      ...shared,
-      SPOT_RESCUE_S3_BUCKET: o.bucket,
-      SPOT_RESCUE_AGENT_LOCATOR: 'static',
-      SPOT_RESCUE_AGENT_ENDPOINTS: [...agents].map(([n, a]) => `${n}=${a.url}`).join(','),
-      SPOT_RESCUE_AGENT_TOKEN_FILE: o.worker.tokenFile,
-    });
+    const worker = startService(
+      'worker',
+      'worker',
+      {
+        ...shared,
+        SPOT_RESCUE_S3_BUCKET: o.bucket,
+        SPOT_RESCUE_AGENT_LOCATOR: 'static',
+        SPOT_RESCUE_AGENT_ENDPOINTS: [...agents].map(([n, a]) => `${n}=${a.url}`).join(','),
+        SPOT_RESCUE_AGENT_TOKEN_FILE: o.worker.tokenFile,
+        ...o.workerEnv,
+      },
+      logFile('worker'),
+    );
     all.push(worker);
     await listener.waitForLine((l) => l.msg === 'listening', 120_000);
     await worker.waitForLine((l) => l.msg === 'worker started', 120_000);
