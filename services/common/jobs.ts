@@ -75,9 +75,31 @@ export function jobId(kind: string, eventId: string, subject: string): string {
   return `${kind}__${eventId}__${subject}`.replace(/:/g, '_');
 }
 
+const LEAST_URGENT = 2_000_000;
+
 /** Lower number = more urgent in BullMQ; seconds until the deadline, clamped to BullMQ's range. */
 export function priorityForDeadline(deadline: string | null, now = Date.now()): number {
-  if (deadline === null) return 2_000_000;
+  if (deadline === null) return LEAST_URGENT;
   const seconds = Math.ceil((Date.parse(deadline) - now) / 1000);
-  return Math.min(2_000_000, Math.max(1, seconds));
+  return Math.min(LEAST_URGENT, Math.max(1, seconds));
+}
+
+/** Deadlines this close together count as one when ordering migrations. */
+const MIGRATION_DEADLINE_STEP_SECONDS = 5;
+/** Size classes per deadline step: quarter-octaves of memory, 1 MiB up to 64 GiB. */
+const SIZE_CLASSES = 64;
+
+/**
+ * Migrations whose deadlines fall in the same few seconds (a burst of
+ * warnings) go largest first: a big checkpoint takes longest, and starting
+ * the longest ones while the pipeline is free ends the whole burst soonest;
+ * the small ones fill the gaps. A sooner deadline still comes first.
+ */
+export function priorityForMigration(deadline: string, memoryBytes: number, now = Date.now()): number {
+  const seconds = Math.max(0, Math.ceil((Date.parse(deadline) - now) / 1000));
+  const step = Math.ceil(seconds / MIGRATION_DEADLINE_STEP_SECONDS);
+  if (step * SIZE_CLASSES >= LEAST_URGENT) return LEAST_URGENT;
+  const quarterOctaves = Math.floor(Math.log2(Math.max(1, memoryBytes / 2 ** 20)) * 4);
+  const sizeClass = SIZE_CLASSES - 1 - Math.min(SIZE_CLASSES - 1, quarterOctaves);
+  return step * SIZE_CLASSES + sizeClass + 1;
 }

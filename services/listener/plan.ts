@@ -7,9 +7,14 @@ import {
   jobId,
   type MigratePodJob,
   priorityForDeadline,
+  priorityForMigration,
   QUEUES,
 } from '../common/jobs.js';
 import { MIGRATE_ANNOTATION, NAMESPACE_OPT_IN_LABEL, NAMESPACE_OPT_IN_VALUE } from '../common/labels.js';
+import { checkpointMemoryEstimate } from '../common/pod-memory.js';
+
+/** Only orders migrations (largest first); the worker's budget uses its own configured default. */
+const ORDERING_DEFAULT_MEMORY_BYTES = 512 * 2 ** 20;
 
 export interface NodeRef {
   name: string;
@@ -112,7 +117,11 @@ export function planNode(input: PodPlanInput): PodPlan {
         queue: QUEUES.rescue,
         name: JOB_NAMES.migratePod,
         jobId: jobId(JOB_NAMES.migratePod, event.id, m.uid),
-        priority: podPriority,
+        priority: priorityForMigration(
+          podDeadline,
+          checkpointMemoryEstimate(pod, ORDERING_DEFAULT_MEMORY_BYTES),
+          now,
+        ),
         data: { event, node, pod: podRef, deadline: podDeadline },
       });
     } else if (input.unoptedPods === 'evict') {

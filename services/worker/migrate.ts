@@ -3,6 +3,7 @@ import type { Manifest, RestoreRequest, RestoreResponse } from '../common/agent-
 import type { MigratePodJob, ProvisionCapacityJob } from '../common/jobs.js';
 import { TAINT_KEY } from '../common/labels.js';
 import type { Logger } from '../common/logger.js';
+import { checkpointMemoryEstimate } from '../common/pod-memory.js';
 import { AgentCallError, type AgentClient } from './agent-client.js';
 import { fallbackGraceSeconds, manifestThroughput, planBudget, type ThroughputEstimate } from './budget.js';
 import { type Cluster, statusOf } from './cluster.js';
@@ -10,7 +11,7 @@ import { evictWithDeadline } from './eviction.js';
 import type { ManifestStore } from './manifest-store.js';
 import { nodeView, occupiesNode, ownerKey, podDemand } from './node-view.js';
 import { choosePlacement, freeOn, type NodeView } from './placement.js';
-import { checkpointMemoryEstimate, podRequests, type Resources } from './pod-resources.js';
+import { podRequests, type Resources } from './pod-resources.js';
 import type { Reservations } from './reservations.js';
 import {
   adoptionPatch,

@@ -1,7 +1,7 @@
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import { bytes, cpuMillis } from '../common/quantity.js';
 import type { NodeView, PodDemand } from './placement.js';
 import { podRequests } from './pod-resources.js';
-import { bytes, cpuMillis } from './quantity.js';
 
 export const ZONE_LABEL = 'topology.kubernetes.io/zone';
 export const ARCH_LABEL = 'kubernetes.io/arch';

@@ -25,6 +25,7 @@ function pod(
     owner?: string;
     phase?: string;
     deleting?: boolean;
+    memory?: string;
   } = {},
 ): V1Pod {
   return {
@@ -42,7 +43,10 @@ function pod(
         : {}),
       ...(extra.deleting ? { deletionTimestamp: new Date() } : {}),
     },
-    spec: { nodeName: 'node-a', containers: [] },
+    spec: {
+      nodeName: 'node-a',
+      containers: extra.memory ? [{ name: 'app', resources: { requests: { memory: extra.memory } } }] : [],
+    },
     status: { phase: extra.phase ?? 'Running' },
   };
 }
@@ -63,8 +67,8 @@ const plan = (pods: V1Pod[], unoptedPods: 'evict' | 'ignore' = 'evict') =>
 
 describe('planning the pods of a doomed node', () => {
   const pods = [
-    pod('annotated', { annotations: { 'spot-rescue.io/migrate': 'true' } }),
-    pod('in-opted-ns', { ns: 'opted-ns' }),
+    pod('annotated', { annotations: { 'spot-rescue.io/migrate': 'true' }, memory: '1Gi' }),
+    pod('in-opted-ns', { ns: 'opted-ns', memory: '16Mi' }),
     pod('plain', { owner: 'ReplicaSet' }),
     pod('annotated-false', { annotations: { 'spot-rescue.io/migrate': 'false' } }),
     pod('ds', { owner: 'DaemonSet', annotations: { 'spot-rescue.io/migrate': 'true' } }),
@@ -111,13 +115,18 @@ describe('planning the pods of a doomed node', () => {
     });
   });
 
-  it('job ids come from the event and pod uid, priority from the deadline: planning twice gives the same jobs', () => {
+  it('job ids come from the event and pod uid, priority from the deadline and size: planning twice gives the same jobs', () => {
     const a = plan(pods);
     const b = plan([...pods].reverse());
     assert.deepEqual(a, b);
     const migrate = a.jobs.find((j) => j.name === 'migrate-pod')!;
     assert.equal(migrate.jobId, 'migrate-pod__ev-1__uid-annotated');
-    assert.equal(migrate.priority, 90);
+    // 90 s left: the 18th five-second step; 1 GiB is 40 quarter-octaves above 1 MiB.
+    assert.equal(migrate.priority, 18 * 64 + (63 - 40) + 1);
+    const small = a.jobs.find((j) => j.name === 'migrate-pod' && j.data.pod.name === 'in-opted-ns')!;
+    assert.ok(small.priority > migrate.priority, 'the 16 MiB pod is checkpointed after the 1 GiB one');
+    const evict = a.jobs.find((j) => j.name === 'evict-pod')!;
+    assert.equal(evict.priority, 90, 'evictions keep plain deadline order');
     assert.deepEqual(migrate.data, {
       event,
       node,

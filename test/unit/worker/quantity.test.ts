@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { checkpointMemoryEstimate, podRequests } from '../../../services/worker/pod-resources.js';
-import { bytes, cpuMillis } from '../../../services/worker/quantity.js';
+import { checkpointMemoryEstimate } from '../../../services/common/pod-memory.js';
+import { bytes, cpuMillis } from '../../../services/common/quantity.js';
+import { podRequests } from '../../../services/worker/pod-resources.js';
 import { endpointMapSchema } from '../../../services/worker/settings.js';
 
 describe('quantities and requests', () => {
