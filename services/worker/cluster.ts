@@ -8,7 +8,11 @@ import {
 } from '@kubernetes/client-node';
 import { ZONE_LABEL } from './node-view.js';
 
-/** The Kubernetes calls the worker makes, behind one small interface. */
+/**
+ * The Kubernetes calls the worker makes, behind one small interface. The
+ * service uses CachedCluster (cluster-cache.ts), which answers listNodes,
+ * getNode and listPodsOnNodes from informers; objects returned are read-only.
+ */
 export interface Cluster {
   getPod(namespace: string, name: string): Promise<V1Pod | null>;
   /** Pods in a namespace with a label selector. */
@@ -16,7 +20,11 @@ export interface Cluster {
   /** Pods in every namespace with a label selector. */
   listAllPods(labelSelector: string): Promise<V1Pod[]>;
   listPodsOnNode(node: string): Promise<V1Pod[]>;
-  /** Pods bound to any of these nodes (one small list per node rather than every pod in the cluster). */
+  /**
+   * Active pods bound to any of these nodes, for counting what they take: from
+   * the cache they carry only placementFields (cluster-cache.ts), and finished
+   * pods may be missing.
+   */
   listPodsOnNodes(nodes: string[]): Promise<V1Pod[]>;
   listNodes(): Promise<V1Node[]>;
   getNode(name: string): Promise<V1Node | null>;
@@ -38,6 +46,7 @@ export const statusOf = (err: unknown): number | undefined =>
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
+/** Every call straight to the API server. */
 export class KubeCluster implements Cluster {
   constructor(
     private readonly core: CoreV1Api,
@@ -67,6 +76,7 @@ export class KubeCluster implements Cluster {
     return (await this.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items;
   }
 
+  /** One small list per node rather than every pod in the cluster. */
   async listPodsOnNodes(nodes: string[]): Promise<V1Pod[]> {
     const out: V1Pod[] = [];
     for (let i = 0; i < nodes.length; i += 16) {

@@ -33,6 +33,7 @@ import {
   NoCapacityProvider,
 } from './capacity.js';
 import { KubeCluster } from './cluster.js';
+import { CachedCluster, DEFAULT_SYNC_TIMEOUT_MS } from './cluster-cache.js';
 import { evictPod } from './evict.js';
 import { finalizeNode } from './finalize.js';
 import { S3ManifestStore } from './manifest-store.js';
@@ -54,6 +55,8 @@ export interface WorkerOverrides {
   log?: Logger;
   /** Labels for nodes the local joiner registers. */
   joinedNodeLabels?: Record<string, string>;
+  /** How long to wait for the node and pod informers' first sync (default 60 s). */
+  cacheSyncTimeoutMs?: number;
 }
 
 export interface WorkerService {
@@ -81,7 +84,10 @@ export async function startWorkerService(
   const metrics = new WorkerMetrics(registry);
   const kc = o.kubeConfig ?? loadKubeConfig(config.kubeconfig);
   const core = kc.makeApiClient(CoreV1Api);
-  const cluster = new KubeCluster(core);
+  // Placement reads nodes and pods from informers; no job runs before they have synced.
+  const cluster = new CachedCluster(kc, core, new KubeCluster(core), { log });
+  const sync = await cluster.start(o.cacheSyncTimeoutMs ?? DEFAULT_SYNC_TIMEOUT_MS);
+  log.info({ syncMs: sync.ms, nodes: sync.nodes, pods: sync.pods }, 'cluster cache synced');
   const redis: Redis = createRedisConnection(config.redisUrl);
   const aws = { awsRegion: config.awsRegion, awsEndpoint: config.awsEndpoint };
   const ec2 = createEc2Client(aws);
@@ -260,6 +266,7 @@ export async function startWorkerService(
       await redis.quit();
       ec2.destroy();
       autoscaling.destroy();
+      await cluster.stop();
     },
   };
 }
