@@ -33,7 +33,7 @@ import {
   NoCapacityProvider,
 } from './capacity.js';
 import { KubeCluster } from './cluster.js';
-import { CachedCluster, DEFAULT_SYNC_TIMEOUT_MS } from './cluster-cache.js';
+import { CachedCluster } from './cluster-cache.js';
 import { evictPod } from './evict.js';
 import { finalizeNode } from './finalize.js';
 import { S3ManifestStore } from './manifest-store.js';
@@ -55,8 +55,6 @@ export interface WorkerOverrides {
   log?: Logger;
   /** Labels for nodes the local joiner registers. */
   joinedNodeLabels?: Record<string, string>;
-  /** How long to wait for the node and pod informers' first sync (default 60 s). */
-  cacheSyncTimeoutMs?: number;
 }
 
 export interface WorkerService {
@@ -86,7 +84,7 @@ export async function startWorkerService(
   const core = kc.makeApiClient(CoreV1Api);
   // Placement reads nodes and pods from informers; no job runs before they have synced.
   const cluster = new CachedCluster(kc, core, new KubeCluster(core), { log });
-  const sync = await cluster.start(o.cacheSyncTimeoutMs ?? DEFAULT_SYNC_TIMEOUT_MS);
+  const sync = await cluster.start(config.cacheSyncTimeoutSeconds * 1000);
   log.info({ syncMs: sync.ms, nodes: sync.nodes, pods: sync.pods }, 'cluster cache synced');
   const redis: Redis = createRedisConnection(config.redisUrl);
   const aws = { awsRegion: config.awsRegion, awsEndpoint: config.awsEndpoint };

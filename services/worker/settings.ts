@@ -50,6 +50,11 @@ export const workerSettings = {
     str.int(1000).default(30_000),
     'BullMQ job lock: a killed worker’s job is picked up again after about this long',
   ),
+  cacheSyncTimeoutSeconds: setting(
+    'SPOT_RESCUE_WORKER_CACHE_SYNC_TIMEOUT_SECONDS',
+    str.int(1).default(60),
+    'how long the worker waits at start for its node and pod informers to sync before it gives up',
+  ),
   s3Bucket: setting(
     'SPOT_RESCUE_S3_BUCKET',
     z.string().min(3).default('spot-rescue'),

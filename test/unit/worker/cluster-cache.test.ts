@@ -196,15 +196,15 @@ describe('CachedCluster without its API server', () => {
     const config = readConfig(allWorkerSettings, {
       SPOT_RESCUE_REDIS_URL: 'redis://127.0.0.1:1',
       SPOT_RESCUE_AGENT_LOCATOR: 'static',
+      SPOT_RESCUE_WORKER_CACHE_SYNC_TIMEOUT_SECONDS: '1',
     }) as FullWorkerConfig;
     await assert.rejects(
       startWorkerService(config, {
         kubeConfig: deadKubeConfig(),
         log: createLogger('worker', 'silent'),
         registry: createMetricsRegistry('worker', false),
-        cacheSyncTimeoutMs: 300,
       }),
-      /worker cluster cache: .*not synced after 300 ms/,
+      /worker cluster cache: .*not synced after 1000 ms/,
     );
   });
 });
