@@ -2,38 +2,20 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { parseProgress } from '../../../services/agent/local-containers.js';
 import { stackEnv, waitFor } from '../../support/stack.js';
-import {
-  type AgentProcess,
-  call,
-  createBucket,
-  createIdentities,
-  deleteBucket,
-  type Identities,
-  s3Client,
-  startAgentProcess,
-} from './harness.js';
+import { AgentBed, type AgentProcess, call } from './harness.js';
 import { S3FaultProxy } from './s3-fault-proxy.js';
 
-interface Status {
-  status: string;
-  progress?: string;
-}
-
 describe('agent: S3 failing and deadlines passing during a checkpoint', () => {
-  const s3 = s3Client();
+  const bed = new AgentBed();
+  const { s3 } = bed;
   const proxy = new S3FaultProxy(stackEnv().awsEndpoint);
-  let ids: Identities;
-  let bucket: string;
   let agent: AgentProcess;
-  const pods: string[] = [];
 
   before(async () => {
-    ids = await createIdentities();
-    bucket = await createBucket(s3);
+    await bed.setUp();
     const endpoint = await proxy.start();
-    agent = await startAgentProcess(`e2e-f-${randomUUID().slice(0, 6)}`, ids.allowedSa, {
+    agent = await bed.startAgent('e2e-f', {
       SPOT_RESCUE_AWS_ENDPOINT: endpoint,
       // Small parts, one at a time: the failure lands mid-archive, after parts went up.
       SPOT_RESCUE_AGENT_PART_SIZE_MIB: '5',
@@ -42,59 +24,30 @@ describe('agent: S3 failing and deadlines passing during a checkpoint', () => {
   });
 
   after(async () => {
-    for (const pod of pods) {
-      await call(agent, 'DELETE', `/v1/local/containers/${ids.namespace}/${pod}/app`, ids.workerToken);
-    }
-    await agent?.stop();
+    await bed.close();
     await proxy.stop();
-    await deleteBucket(s3, bucket);
-    await ids.cleanup();
   });
 
   async function startCounter(pod: string) {
-    const podUid = randomUUID();
-    const res = await call(agent, 'POST', '/v1/local/containers', ids.workerToken, {
-      namespace: ids.namespace,
-      pod,
-      podUid,
-      container: 'app',
-      args: ['/usr/local/bin/counter', '64', '/state/progress'],
-      memoryMiB: 192,
-    });
-    assert.equal(res.status, 201, JSON.stringify(res.body));
-    pods.push(pod);
-    await waitFor(`${pod} running`, async () => ((await progress(pod))?.values['sweeps'] ?? 0) >= 1);
+    const podUid = await bed.startCounter(agent, pod, { container: 'app', mib: 64, memoryMiB: 192 });
+    await bed.waitSwept(agent, pod, 'app');
     return podUid;
   }
 
-  async function progress(pod: string) {
-    const s = await call<Status>(
-      agent,
-      'GET',
-      `/v1/local/containers/${ids.namespace}/${pod}/app`,
-      ids.workerToken,
-    );
-    return s.body.progress ? { values: parseProgress(s.body.progress), status: s.body.status } : undefined;
-  }
+  const progress = (pod: string) => bed.progress(agent, pod, 'app');
 
   function request(pod: string, podUid: string, deadlineMs: number) {
     const checkpointId = `cp-${randomUUID().slice(0, 8)}`;
-    return {
-      namespace: ids.namespace,
-      pod,
-      podUid,
-      containers: ['app'],
-      checkpointId,
-      deadline: new Date(Date.now() + deadlineMs).toISOString(),
-      s3: { bucket, prefix: `local/${ids.namespace}/${pod}/${podUid}/${checkpointId}` },
-    };
+    return bed.checkpointRequest(pod, podUid, { container: 'app', checkpointId, deadlineMs });
   }
 
   async function assertNothingStored(prefix: string) {
-    const objects = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
+    const objects = await s3.send(new ListObjectsV2Command({ Bucket: bed.bucket, Prefix: prefix }));
     assert.deepEqual(objects.Contents ?? [], [], 'no object (archive or manifest) remains');
-    await assert.rejects(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: `${prefix}/app.tar.zst` })));
-    const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix }));
+    await assert.rejects(
+      s3.send(new HeadObjectCommand({ Bucket: bed.bucket, Key: `${prefix}/app.tar.zst` })),
+    );
+    const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: bed.bucket, Prefix: prefix }));
     assert.deepEqual(uploads.Uploads ?? [], [], 'no multipart upload is left open');
   }
 
@@ -113,7 +66,7 @@ describe('agent: S3 failing and deadlines passing during a checkpoint', () => {
     const req = request('cut', podUid, 90_000);
     proxy.mode = { kind: 'cut-parts', afterParts: 1 };
     proxy.partsSeen = 0;
-    const res = await call(agent, 'POST', '/v1/checkpoints', ids.workerToken, req);
+    const res = await call(agent, 'POST', '/v1/checkpoints', bed.ids.workerToken, req);
     proxy.mode = { kind: 'pass' };
     assert.equal(res.status, 502, JSON.stringify(res.body));
     assert.equal(res.body['error'], 'storage-failed');
@@ -131,7 +84,7 @@ describe('agent: S3 failing and deadlines passing during a checkpoint', () => {
     const req = request('slow', podUid, deadlineMs);
     proxy.mode = { kind: 'stall-parts' };
     const started = Date.now();
-    const res = await call(agent, 'POST', '/v1/checkpoints', ids.workerToken, req);
+    const res = await call(agent, 'POST', '/v1/checkpoints', bed.ids.workerToken, req);
     const answeredAfter = Date.now() - started;
     proxy.mode = { kind: 'pass' };
     assert.equal(res.status, 504, JSON.stringify(res.body));
@@ -149,7 +102,7 @@ describe('agent: S3 failing and deadlines passing during a checkpoint', () => {
     const podUid = await startCounter('late');
     const before = await progress('late');
     const req = request('late', podUid, -1_000);
-    const res = await call(agent, 'POST', '/v1/checkpoints', ids.workerToken, req);
+    const res = await call(agent, 'POST', '/v1/checkpoints', bed.ids.workerToken, req);
     assert.equal(res.status, 504);
     assert.equal(res.body['error'], 'deadline-exceeded');
     assert.ok(before);

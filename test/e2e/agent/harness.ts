@@ -1,7 +1,6 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { readdir, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import {
   CreateBucketCommand,
   DeleteBucketCommand,
@@ -10,75 +9,32 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { type AgentHandle, startLocalAgent } from '../../../infra/sim/local-rescue.js';
+import { parseProgress } from '../../../services/agent/local-containers.js';
 import { AGENT_TOKEN_AUDIENCE } from '../../../services/common/agent-api.js';
 import { createS3Client } from '../../../services/common/aws.js';
 import { loadKubeConfig } from '../../../services/common/kube.js';
-import { awsSettings, stackEnv, uniqueName } from '../../support/stack.js';
+import { awsSettings, stackEnv, uniqueName, waitFor } from '../../support/stack.js';
 
 /** A real agent process serving one simulated node, as the demo and production run it. */
-export interface AgentProcess {
-  node: string;
-  url: string;
-  child: ChildProcess;
-  logs: string[];
-  stop(): Promise<void>;
-}
+export type AgentProcess = AgentHandle;
 
+/** The agent through infra/sim/local-rescue.ts; stopping it also removes the node's files and cgroups. */
 export async function startAgentProcess(
   node: string,
   allowedSa: string,
   extraEnv: Record<string, string> = {},
 ): Promise<AgentProcess> {
-  const s = stackEnv();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'services/cli/main.ts', 'agent'], {
-    env: {
-      ...process.env,
-      SPOT_RESCUE_NODE_NAME: node,
-      SPOT_RESCUE_AGENT_RUNTIME: 'runc',
-      SPOT_RESCUE_AGENT_HOST: '127.0.0.1',
-      SPOT_RESCUE_AGENT_PORT: '0',
-      SPOT_RESCUE_AGENT_ALLOWED_SA: allowedSa,
-      SPOT_RESCUE_STATE_DIR: s.stateDir,
-      SPOT_RESCUE_LOG_LEVEL: 'info',
-      ...extraEnv,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const logs: string[] = [];
-  child.stderr?.on('data', (d: Buffer) => logs.push(d.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`agent ${node} did not start:\n${logs.join('')}`)),
-      30_000,
-    );
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`agent ${node} exited with ${code}:\n${logs.join('')}`));
-    });
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      logs.push(line);
-      try {
-        const entry = JSON.parse(line) as { msg?: string; url?: string };
-        if (entry.msg === 'agent listening' && entry.url) {
-          clearTimeout(timer);
-          resolve(entry.url);
-        }
-      } catch {
-        // not a log line
-      }
-    });
+  const agent = await startLocalAgent({
+    node,
+    allowedServiceAccount: allowedSa,
+    stateDir: stackEnv().stateDir,
+    env: { SPOT_RESCUE_LOG_LEVEL: 'info', ...extraEnv },
   });
   return {
-    node,
-    url,
-    child,
-    logs,
+    ...agent,
     stop: async () => {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await exited;
-      }
+      await agent.stop();
       await removeNodeState(node);
     },
   };
@@ -172,4 +128,114 @@ export async function deleteBucket(s3: S3Client, bucket: string): Promise<void> 
     await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: o.Key! }));
   }
   await s3.send(new DeleteBucketCommand({ Bucket: bucket })).catch(() => {});
+}
+
+/** What GET /v1/local/containers/:ns/:pod/:container answers. */
+export interface ContainerStatus {
+  status: string;
+  progress?: string;
+}
+
+/**
+ * One describe block's agents with what they need: identities, a bucket,
+ * and the containers started through it; `close()` removes all of them.
+ */
+export class AgentBed {
+  readonly s3 = s3Client();
+  ids!: Identities;
+  bucket!: string;
+  private readonly agents: AgentProcess[] = [];
+  private readonly started: { agent: AgentProcess; pod: string; container: string }[] = [];
+
+  async setUp(): Promise<void> {
+    this.ids = await createIdentities();
+    this.bucket = await createBucket(this.s3);
+  }
+
+  /** An agent for a node named `<prefix>-<random>`. */
+  async startAgent(prefix: string, env: Record<string, string> = {}): Promise<AgentProcess> {
+    const agent = await startAgentProcess(`${prefix}-${randomUUID().slice(0, 6)}`, this.ids.allowedSa, env);
+    this.agents.push(agent);
+    return agent;
+  }
+
+  /** Starts the counter workload (`mib` of patterned memory) as a container of `pod`; returns the pod's uid. */
+  async startCounter(
+    agent: AgentProcess,
+    pod: string,
+    o: { container: string; mib: number; memoryMiB: number },
+  ): Promise<string> {
+    const podUid = randomUUID();
+    const res = await call(agent, 'POST', '/v1/local/containers', this.ids.workerToken, {
+      namespace: this.ids.namespace,
+      pod,
+      podUid,
+      container: o.container,
+      args: ['/usr/local/bin/counter', String(o.mib), '/state/progress'],
+      memoryMiB: o.memoryMiB,
+    });
+    if (res.status !== 201)
+      throw new Error(`container not started: ${res.status} ${JSON.stringify(res.body)}`);
+    this.track(agent, pod, o.container);
+    return podUid;
+  }
+
+  /** A container made some other way (a restore): removed at close too. */
+  track(agent: AgentProcess, pod: string, container: string): void {
+    this.started.push({ agent, pod, container });
+  }
+
+  status(agent: AgentProcess, pod: string, container: string): Promise<CallResult<ContainerStatus>> {
+    return call<ContainerStatus>(
+      agent,
+      'GET',
+      `/v1/local/containers/${this.ids.namespace}/${pod}/${container}`,
+      this.ids.workerToken,
+    );
+  }
+
+  /** The container's last published progress line, parsed, and its status. */
+  async progress(agent: AgentProcess, pod: string, container: string) {
+    const s = await this.status(agent, pod, container);
+    return s.body.progress ? { values: parseProgress(s.body.progress), status: s.body.status } : undefined;
+  }
+
+  /** Waits until the container has swept its memory at least once. */
+  async waitSwept(agent: AgentProcess, pod: string, container: string): Promise<void> {
+    await waitFor(
+      `${pod} running`,
+      async () => ((await this.progress(agent, pod, container))?.values['sweeps'] ?? 0) >= 1,
+    );
+  }
+
+  /** A POST /v1/checkpoints body for one container, archived under `local/<ns>/<pod>/<uid>/<id>`. */
+  checkpointRequest(
+    pod: string,
+    podUid: string,
+    o: { container: string; checkpointId: string; deadlineMs: number },
+  ) {
+    return {
+      namespace: this.ids.namespace,
+      pod,
+      podUid,
+      containers: [o.container],
+      checkpointId: o.checkpointId,
+      deadline: new Date(Date.now() + o.deadlineMs).toISOString(),
+      s3: { bucket: this.bucket, prefix: `local/${this.ids.namespace}/${pod}/${podUid}/${o.checkpointId}` },
+    };
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.started) {
+      await call(
+        s.agent,
+        'DELETE',
+        `/v1/local/containers/${this.ids.namespace}/${s.pod}/${s.container}`,
+        this.ids.workerToken,
+      ).catch(() => {});
+    }
+    await Promise.all(this.agents.map((a) => a.stop()));
+    if (this.bucket) await deleteBucket(this.s3, this.bucket);
+    await this.ids?.cleanup();
+  }
 }

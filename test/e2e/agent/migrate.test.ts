@@ -4,95 +4,34 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { parseProgress } from '../../../services/agent/local-containers.js';
 import type { Manifest, RestoreResponse } from '../../../services/common/agent-api.js';
 import { stackEnv, waitFor } from '../../support/stack.js';
-import {
-  type AgentProcess,
-  call,
-  createBucket,
-  createIdentities,
-  deleteBucket,
-  type Identities,
-  s3Client,
-  startAgentProcess,
-} from './harness.js';
-
-interface Status {
-  status: string;
-  progress?: string;
-}
+import { AgentBed, type AgentProcess, call } from './harness.js';
 
 describe('agent: checkpoint on node A, restore on node B, through S3', () => {
-  const s3 = s3Client();
-  let ids: Identities;
-  let bucket: string;
+  const bed = new AgentBed();
+  const { s3 } = bed;
   let a: AgentProcess;
   let b: AgentProcess;
-  const started: { agent: AgentProcess; pod: string; container: string }[] = [];
 
   before(async () => {
-    ids = await createIdentities();
-    bucket = await createBucket(s3);
-    const suffix = randomUUID().slice(0, 6);
-    [a, b] = await Promise.all([
-      startAgentProcess(`e2e-a-${suffix}`, ids.allowedSa),
-      startAgentProcess(`e2e-b-${suffix}`, ids.allowedSa),
-    ]);
+    await bed.setUp();
+    [a, b] = await Promise.all([bed.startAgent('e2e-a'), bed.startAgent('e2e-b')]);
   });
 
-  after(async () => {
-    for (const s of started) {
-      await call(
-        s.agent,
-        'DELETE',
-        `/v1/local/containers/${ids.namespace}/${s.pod}/${s.container}`,
-        ids.workerToken,
-      );
-    }
-    await Promise.all([a?.stop(), b?.stop()]);
-    await deleteBucket(s3, bucket);
-    await ids.cleanup();
-  });
+  after(() => bed.close());
 
-  async function startCounter(agent: AgentProcess, pod: string, mib: number) {
-    const podUid = randomUUID();
-    const res = await call<Status>(agent, 'POST', '/v1/local/containers', ids.workerToken, {
-      namespace: ids.namespace,
-      pod,
-      podUid,
-      container: 'counter',
-      args: ['/usr/local/bin/counter', String(mib), '/state/progress'],
-      memoryMiB: mib + 128,
-    });
-    assert.equal(res.status, 201, JSON.stringify(res.body));
-    started.push({ agent, pod, container: 'counter' });
-    return podUid;
-  }
+  const startCounter = (agent: AgentProcess, pod: string, mib: number) =>
+    bed.startCounter(agent, pod, { container: 'counter', mib, memoryMiB: mib + 128 });
 
-  function status(agent: AgentProcess, pod: string) {
-    return call<Status>(
-      agent,
-      'GET',
-      `/v1/local/containers/${ids.namespace}/${pod}/counter`,
-      ids.workerToken,
-    );
-  }
+  const status = (agent: AgentProcess, pod: string) => bed.status(agent, pod, 'counter');
 
-  async function progressOf(agent: AgentProcess, pod: string) {
-    const s = await status(agent, pod);
-    return s.body.progress ? parseProgress(s.body.progress) : undefined;
-  }
+  const progressOf = async (agent: AgentProcess, pod: string) =>
+    (await bed.progress(agent, pod, 'counter'))?.values;
 
   function checkpointRequest(pod: string, podUid: string, checkpointId: string) {
     return {
-      namespace: ids.namespace,
-      pod,
-      podUid,
-      containers: ['counter'],
-      checkpointId,
-      deadline: new Date(Date.now() + 90_000).toISOString(),
-      s3: { bucket, prefix: `local/${ids.namespace}/${pod}/${podUid}/${checkpointId}` },
+      ...bed.checkpointRequest(pod, podUid, { container: 'counter', checkpointId, deadlineMs: 90_000 }),
       podSpec: { containers: [{ name: 'counter', image: 'spot-rescue/counter' }] },
       eventId: 'e2e-event',
     };
@@ -106,15 +45,15 @@ describe('agent: checkpoint on node A, restore on node B, through S3', () => {
       assert.equal(none.body['error'], 'unauthenticated');
       const garbage = await call(a, 'POST', path, 'not-a-token', body);
       assert.equal(garbage.status, 401, path);
-      const stranger = await call(a, 'POST', path, ids.strangerToken, body);
+      const stranger = await call(a, 'POST', path, bed.ids.strangerToken, body);
       assert.equal(stranger.status, 403, path);
       assert.equal(stranger.body['error'], 'forbidden');
       assert.match(String(stranger.body['message']), /stranger/);
-      const otherAudience = await call(a, 'POST', path, ids.wrongAudienceToken, body);
+      const otherAudience = await call(a, 'POST', path, bed.ids.wrongAudienceToken, body);
       assert.equal(otherAudience.status, 401, path);
     }
     // The worker itself gets through to validation.
-    const worker = await call(a, 'POST', '/v1/checkpoints', ids.workerToken, { namespace: 'x' });
+    const worker = await call(a, 'POST', '/v1/checkpoints', bed.ids.workerToken, { namespace: 'x' });
     assert.equal(worker.status, 400);
     assert.equal(worker.body['error'], 'bad-request');
   });
@@ -131,7 +70,7 @@ describe('agent: checkpoint on node A, restore on node B, through S3', () => {
       a,
       'POST',
       '/v1/checkpoints',
-      ids.workerToken,
+      bed.ids.workerToken,
       checkpointRequest('counter', podUid, checkpointId),
     );
     assert.equal(res.status, 200, JSON.stringify(res.body));
@@ -145,11 +84,11 @@ describe('agent: checkpoint on node A, restore on node B, through S3', () => {
     assert.ok(archive.bytesCompressed > 0 && archive.bytesCompressed < archive.bytesRaw);
 
     // The stored object is what the manifest says, and the manifest sits beside it.
-    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: archive.key }));
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bed.bucket, Key: archive.key }));
     assert.equal(head.ContentLength, archive.bytesCompressed);
     const stored = await s3.send(
       new GetObjectCommand({
-        Bucket: bucket,
+        Bucket: bed.bucket,
         Key: `${checkpointRequest('counter', podUid, checkpointId).s3.prefix}/manifest.json`,
       }),
     );
@@ -163,15 +102,15 @@ describe('agent: checkpoint on node A, restore on node B, through S3', () => {
     await new Promise((r) => setTimeout(r, 300));
     assert.deepEqual(await progressOf(a, 'counter'), atCheckpoint, 'the original no longer runs');
 
-    const restored = await call<RestoreResponse>(b, 'POST', '/v1/restores', ids.workerToken, {
+    const restored = await call<RestoreResponse>(b, 'POST', '/v1/restores', bed.ids.workerToken, {
       manifest: {
-        bucket,
+        bucket: bed.bucket,
         key: `${checkpointRequest('counter', podUid, checkpointId).s3.prefix}/manifest.json`,
       },
-      target: { namespace: ids.namespace, pod: 'counter-restored' },
+      target: { namespace: bed.ids.namespace, pod: 'counter-restored' },
     });
     assert.equal(restored.status, 200, JSON.stringify(restored.body));
-    started.push({ agent: b, pod: 'counter-restored', container: 'counter' });
+    bed.track(b, 'counter-restored', 'counter');
     assert.equal(restored.body.node, b.node);
     assert.deepEqual(
       restored.body.containers.map((c) => c.name),
@@ -203,19 +142,19 @@ describe('agent: checkpoint on node A, restore on node B, through S3', () => {
     await waitFor('the small counter', async () => ((await progressOf(a, 'tamper'))?.['sweeps'] ?? 0) >= 1);
     const checkpointId = `cp-${randomUUID().slice(0, 8)}`;
     const req = checkpointRequest('tamper', podUid, checkpointId);
-    const res = await call<Manifest>(a, 'POST', '/v1/checkpoints', ids.workerToken, req);
+    const res = await call<Manifest>(a, 'POST', '/v1/checkpoints', bed.ids.workerToken, req);
     assert.equal(res.status, 200, JSON.stringify(res.body));
     const key = res.body.containers[0]!.key;
 
-    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    const got = await s3.send(new GetObjectCommand({ Bucket: bed.bucket, Key: key }));
     const bytes = Buffer.from(await got.Body!.transformToByteArray());
     const at = Math.floor(bytes.length / 2);
     bytes[at] = bytes[at]! ^ 0x01;
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: bytes }));
+    await s3.send(new PutObjectCommand({ Bucket: bed.bucket, Key: key, Body: bytes }));
 
-    const refused = await call(b, 'POST', '/v1/restores', ids.workerToken, {
-      manifest: { bucket, key: `${req.s3.prefix}/manifest.json` },
-      target: { namespace: ids.namespace, pod: 'tamper-restored' },
+    const refused = await call(b, 'POST', '/v1/restores', bed.ids.workerToken, {
+      manifest: { bucket: bed.bucket, key: `${req.s3.prefix}/manifest.json` },
+      target: { namespace: bed.ids.namespace, pod: 'tamper-restored' },
     });
     assert.equal(refused.status, 422, JSON.stringify(refused.body));
     assert.equal(refused.body['error'], 'integrity-mismatch');

@@ -1,4 +1,4 @@
-import { createServer, request, type Server } from 'node:http';
+import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export type FaultMode =
@@ -7,6 +7,20 @@ export type FaultMode =
   | { kind: 'cut-parts'; afterParts: number }
   /** UploadPart requests are read and then never answered. */
   | { kind: 'stall-parts' };
+
+/** Passes a request on to `upstream` as it came (its body piped, or `body` when already read). */
+export function forward(upstream: URL, req: IncomingMessage, res: ServerResponse, body?: Buffer): void {
+  const fwd = request(
+    { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
+    (upRes) => {
+      res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+      upRes.pipe(res);
+    },
+  );
+  fwd.on('error', () => res.destroy());
+  if (body) fwd.end(body);
+  else req.pipe(fwd);
+}
 
 /**
  * A real HTTP hop between the agent and moto that can break S3 the way a
@@ -18,7 +32,7 @@ export class S3FaultProxy {
   partsSeen = 0;
   partsBroken = 0;
   private server: Server | undefined;
-  private readonly held = new Set<import('node:http').ServerResponse>();
+  private readonly held = new Set<ServerResponse>();
 
   constructor(private readonly upstream: string) {}
 
@@ -47,15 +61,7 @@ export class S3FaultProxy {
         this.held.add(res);
         return;
       }
-      const fwd = request(
-        { host: up.hostname, port: up.port, method: req.method, path: req.url, headers: req.headers },
-        (upRes) => {
-          res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-          upRes.pipe(res);
-        },
-      );
-      fwd.on('error', () => res.destroy());
-      req.pipe(fwd);
+      forward(up, req, res);
     });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;

@@ -1,18 +1,16 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { promisify } from 'node:util';
 import { HttpAgentClient } from '../../../services/worker/agent-client.js';
 import { StaticAgentLocator } from '../../../services/worker/agent-locator.js';
+import { selfSignedCert, signedCert } from './harness.js';
 
 // The chart's agent certificate names the agent Service, while the worker dials
 // each agent by pod IP: verification must use the configured name.
-const run = promisify(execFile);
 let dir: string;
 let url: string;
 let server: ReturnType<typeof createServer>;
@@ -20,51 +18,8 @@ let server: ReturnType<typeof createServer>;
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'agent-tls-'));
   const o = (f: string) => join(dir, f);
-  await run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    o('ca.key'),
-    '-out',
-    o('ca.crt'),
-    '-days',
-    '1',
-    '-subj',
-    '/CN=test-ca',
-  ]);
-  await run('openssl', [
-    'req',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    o('agent.key'),
-    '-out',
-    o('agent.csr'),
-    '-subj',
-    '/CN=spot-rescue-agent',
-  ]);
-  await writeFile(o('san.ext'), 'subjectAltName=DNS:spot-rescue-agent.spot-rescue.svc\n');
-  await run('openssl', [
-    'x509',
-    '-req',
-    '-in',
-    o('agent.csr'),
-    '-CA',
-    o('ca.crt'),
-    '-CAkey',
-    o('ca.key'),
-    '-CAcreateserial',
-    '-out',
-    o('agent.crt'),
-    '-days',
-    '1',
-    '-extfile',
-    o('san.ext'),
-  ]);
+  await selfSignedCert(dir, 'ca', '/CN=test-ca');
+  await signedCert(dir, 'agent', 'ca', 'spot-rescue-agent.spot-rescue.svc');
   await writeFile(o('token'), 'token-for-test');
   server = createServer(
     { key: await readFile(o('agent.key')), cert: await readFile(o('agent.crt')) },
@@ -115,25 +70,11 @@ test('without the server name the IP is checked and the certificate refused', as
 });
 
 test('a certificate from another CA is refused even with the right name', async () => {
-  await run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    join(dir, 'other.key'),
-    '-out',
-    join(dir, 'other.crt'),
-    '-days',
-    '1',
-    '-subj',
-    '/CN=other',
-  ]);
+  const other = await selfSignedCert(dir, 'other', '/CN=other');
   const client = new HttpAgentClient({
     locator: new StaticAgentLocator({ n: url }),
     tokenFile: join(dir, 'token'),
-    caFile: join(dir, 'other.crt'),
+    caFile: other,
     tlsServerName: 'spot-rescue-agent.spot-rescue.svc',
   });
   await assert.rejects(restore(client), /self[- ]signed|unable to verify|certificate/i);

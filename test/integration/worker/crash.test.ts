@@ -1,36 +1,7 @@
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { RESTORED_FROM_ANNOTATION } from '../../../services/common/labels.js';
-import {
-  type AgentProcess,
-  cleanupDir,
-  createBucket,
-  createNode,
-  createOptedInNamespace,
-  createWorkerIdentity,
-  deleteBucket,
-  eventRef,
-  isReady,
-  type Kube,
-  kube,
-  markInterrupted,
-  podsOf,
-  removeCounter,
-  SIM_LABEL,
-  s3,
-  setSchedulable,
-  spawnWorker,
-  startAgent,
-  startCounter,
-  TestQueues,
-  uniqueName,
-  type WorkerIdentity,
-  waitFor,
-  waitJobsDone,
-  waitNodeReady,
-  workerEnv,
-} from './harness.js';
+import { eventRef, isReady, TestBed, waitFor, waitJobsDone } from './harness.js';
 
 /**
  * A worker process killed (SIGKILL) in the middle of a migration: its job is
@@ -38,89 +9,32 @@ import {
  * done, and every pod ends with exactly one running copy.
  */
 describe('worker: killed mid-migration', () => {
-  const k: Kube = kube();
-  const s3c = s3();
-  const sim = uniqueName('wkill');
-  const ns = sim;
-  const prefix = uniqueName('wq');
-  const bucket = uniqueName('wbkt');
-  const source = `${sim}-src`;
-  const target = `${sim}-dst`;
-  const agents: Record<string, AgentProcess> = {};
-  const children: ChildProcess[] = [];
-  let id: WorkerIdentity;
-  let queues: TestQueues;
-  let env: Record<string, string>;
+  const bed = new TestBed('wkill');
+  const { k, ns } = bed;
+  const source = bed.node('src');
+  const target = bed.node('dst');
+  // One job at a time, so the kill lands while jobs are still in flight.
+  const workerSettings = { extra: { SPOT_RESCUE_WORKER_CONCURRENCY: '1', SPOT_RESCUE_LOG_LEVEL: 'info' } };
 
-  before(async () => {
-    await createOptedInNamespace(k, ns);
-    id = await createWorkerIdentity(k, ns);
-    await createBucket(s3c, bucket);
-    await createNode(k, sim, { name: source });
-    await createNode(k, sim, { name: target, unschedulable: true });
-    for (const n of [source, target]) await waitNodeReady(k, n);
-    for (const n of [source, target]) agents[n] = await startAgent(n, id.serviceAccount);
-    queues = new TestQueues(prefix);
-    env = workerEnv({
-      prefix,
-      bucket,
-      tokenFile: id.tokenFile,
-      agents: Object.fromEntries(Object.values(agents).map((a) => [a.node, a.url])),
-      // One job at a time, so the kill lands while jobs are still in flight.
-      extra: { SPOT_RESCUE_WORKER_CONCURRENCY: '1', SPOT_RESCUE_LOG_LEVEL: 'info' },
-    });
-  });
+  before(() => bed.setUp({ nodes: [{ suffix: 'src' }, { suffix: 'dst', unschedulable: true }] }));
 
-  after(async () => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    await queues?.close();
-    for (const a of Object.values(agents)) {
-      for (const p of await podsOf(k, ns).catch(() => []))
-        await removeCounter(a, id.token, ns, p.metadata?.name ?? '');
-      await a.stop();
-    }
-    await k.core.deleteNamespace({ name: ns }).catch(() => {});
-    for (const n of [source, target]) await k.core.deleteNode({ name: n }).catch(() => {});
-    await deleteBucket(s3c, bucket);
-    if (id) await cleanupDir(id.dir);
-  });
+  after(() => bed.close());
 
   test('exactly one copy of each pod after a SIGKILL and a second worker', async (t) => {
-    const spec = {
-      nodeSelector: { [SIM_LABEL]: sim },
-      containers: [
-        { name: 'counter', image: 'spot-rescue/counter', resources: { requests: { cpu: '100m' } } },
-      ],
-    };
-    await k.apps.createNamespacedDeployment({
-      namespace: ns,
-      body: {
-        metadata: { name: 'web' },
-        spec: {
-          replicas: 2,
-          selector: { matchLabels: { app: 'web' } },
-          template: { metadata: { labels: { app: 'web' } }, spec },
-        },
-      },
-    });
-    await k.core.createNamespacedPod({ namespace: ns, body: { metadata: { name: 'solo' }, spec } });
-    const originals = await waitFor(
+    await bed.createDeployment('web', 2);
+    await bed.createPod('solo');
+    const originals = await bed.waitPods(
       'three pods on the source node',
-      async () => {
-        const pods = await podsOf(k, ns);
-        return pods.length === 3 && pods.every(isReady) ? pods : undefined;
-      },
-      { timeoutMs: 120_000 },
+      (pods) => pods.length === 3 && pods.every(isReady),
     );
-    for (const p of originals) await startCounter(agents[source]!, id.token, p);
-    await markInterrupted(k, source);
-    await setSchedulable(k, target, true);
+    for (const p of originals) await bed.startCounter(source, p);
+    await bed.markInterrupted(source);
+    await bed.setSchedulable(target, true);
 
-    const first = spawnWorker(env);
-    children.push(first.child);
+    const first = bed.spawnWorker(workerSettings);
     const event = eventRef(120_000);
     const jobs = await Promise.all(
-      originals.map((p) => queues.migrate(event, { name: source, instanceId: 'i-0123456789abcdef3' }, p)),
+      originals.map((p) => bed.queues.migrate(event, { name: source, instanceId: 'i-0123456789abcdef3' }, p)),
     );
 
     // Kill the worker as soon as a job is past its checkpoint but not finished.
@@ -128,7 +42,7 @@ describe('worker: killed mid-migration', () => {
       'a job in the middle of its migration',
       async () => {
         for (const j of jobs) {
-          const job = await queues.rescue.getJob(j.id!);
+          const job = await bed.queues.rescue.getJob(j.id!);
           const stage = (job?.progress as { stage?: string } | undefined)?.stage;
           if (
             job &&
@@ -149,10 +63,9 @@ describe('worker: killed mid-migration', () => {
     first.child.kill('SIGKILL');
     await new Promise((r) => first.child.once('exit', r));
 
-    const second = spawnWorker(env);
-    children.push(second.child);
+    const second = bed.spawnWorker(workerSettings);
     const results = (await waitJobsDone(
-      queues.rescue,
+      bed.queues.rescue,
       jobs.map((j) => j.id!),
       120_000,
     ).catch((err: Error) => {
@@ -160,20 +73,15 @@ describe('worker: killed mid-migration', () => {
     })) as { outcome: string }[];
     second.child.kill('SIGTERM');
 
-    let seen = '';
-    const settled = await waitFor(
-      'three running pods, none on the source',
-      async () => {
-        const pods = await podsOf(k, ns);
-        seen = pods.map((p) => `${p.metadata?.name}:${p.status?.phase}@${p.spec?.nodeName}`).join(' ');
-        return pods.length === 3 && pods.every((p) => isReady(p) && p.spec?.nodeName === target)
-          ? pods
-          : undefined;
-      },
-      { timeoutMs: 60_000 },
-    ).catch((err: Error) => {
-      throw new Error(`${err.message} (saw ${seen}; killed at ${killedAt}; ${JSON.stringify(results)})`);
-    });
+    const settled = await bed
+      .waitPods(
+        'three running pods, none on the source',
+        (pods) => pods.length === 3 && pods.every((p) => isReady(p) && p.spec?.nodeName === target),
+        60_000,
+      )
+      .catch((err: Error) => {
+        throw new Error(`${err.message}; killed at ${killedAt}; ${JSON.stringify(results)}`);
+      });
     for (const orig of originals) {
       const copies = settled.filter(
         (p) => p.metadata?.annotations?.[RESTORED_FROM_ANNOTATION] === orig.metadata?.uid,

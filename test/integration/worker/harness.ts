@@ -1,14 +1,11 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  CreateBucketCommand,
-  DeleteBucketCommand,
-  DeleteObjectCommand,
-  ListObjectsV2Command,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { promisify } from 'node:util';
+import { DeleteBucketCommand, DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import {
   AppsV1Api,
   BatchV1Api,
@@ -17,11 +14,20 @@ import {
   PatchStrategy,
   PolicyV1Api,
   setHeaderOptions,
+  type V1Container,
   type V1Pod,
+  type V1PodSpec,
 } from '@kubernetes/client-node';
 import { Queue } from 'bullmq';
-import { type AgentHandle, startLocalAgent } from '../../../infra/sim/local-rescue.js';
-import { AGENT_TOKEN_AUDIENCE } from '../../../services/common/agent-api.js';
+import {
+  type AgentHandle,
+  callAgent,
+  createWorkerIdentity,
+  ensureBucket,
+  startLocalAgent,
+  type WorkerIdentity,
+} from '../../../infra/sim/local-rescue.js';
+import { parseProgress } from '../../../services/agent/local-containers.js';
 import { createS3Client } from '../../../services/common/aws.js';
 import { readConfig } from '../../../services/common/config.js';
 import type { EventRef } from '../../../services/common/events.js';
@@ -35,6 +41,7 @@ import {
 import { createLogger } from '../../../services/common/logger.js';
 import { createMetricsRegistry } from '../../../services/common/metrics.js';
 import { createRedisConnection } from '../../../services/common/redis.js';
+import type { MigrateResult } from '../../../services/worker/migrate.js';
 import {
   allWorkerSettings,
   type FullWorkerConfig,
@@ -42,7 +49,15 @@ import {
   type WorkerOverrides,
   type WorkerService,
 } from '../../../services/worker/service.js';
+import { forward } from '../../e2e/agent/s3-fault-proxy.js';
 import { awsSettings, stackEnv, uniqueName, waitFor } from '../../support/stack.js';
+
+/**
+ * The worker's integration test bed: an opted-in namespace, the worker's
+ * identity (ServiceAccount + agent-audience token), a bucket, simulated
+ * nodes with a real agent each, the BullMQ queues as the listener fills
+ * them and an in-process (or spawned) worker; `close()` removes all of it.
+ */
 
 export const SIM_LABEL = 'spot-rescue.io/worker-test';
 
@@ -75,240 +90,19 @@ export interface NodeSpec {
   unschedulable?: boolean;
 }
 
-/** A kwok Node labelled like an EKS node, plus the test's own label that pods select. */
-export async function createNode(k: Kube, sim: string, n: NodeSpec): Promise<void> {
-  const zone = n.zone ?? 'us-east-1a';
-  const type = n.instanceType ?? 'm5.xlarge';
-  await k.core.createNode({
-    body: {
-      metadata: {
-        name: n.name,
-        labels: {
-          'kubernetes.io/hostname': n.name,
-          'kubernetes.io/os': 'linux',
-          'kubernetes.io/arch': 'amd64',
-          'topology.kubernetes.io/zone': zone,
-          'node.kubernetes.io/instance-type': type,
-          'eks.amazonaws.com/capacityType': n.capacityType === 'on-demand' ? 'ON_DEMAND' : 'SPOT',
-          type: 'kwok',
-          [SIM_LABEL]: sim,
-        },
-        annotations: { 'kwok.x-k8s.io/node': 'fake' },
-      },
-      spec: {
-        providerID: `aws:///${zone}/i-${Math.random().toString(16).slice(2, 14).padEnd(12, '0')}`,
-        unschedulable: n.unschedulable ?? false,
-      },
-      status: {
-        capacity: { cpu: n.cpu ?? '4', memory: n.memory ?? '16Gi', pods: '110' },
-        allocatable: { cpu: n.cpu ?? '4', memory: n.memory ?? '16Gi', pods: '110' },
-      },
-    },
-  });
-}
-
-export async function waitNodeReady(k: Kube, name: string): Promise<void> {
-  await waitFor(`node ${name} Ready`, async () => {
-    const n = await k.core.readNode({ name });
-    return (n.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
-  });
-}
-
-/** What the listener does to a doomed node: taint and cordon. */
-export async function markInterrupted(k: Kube, name: string): Promise<void> {
-  const n = await k.core.readNode({ name });
-  const taints = [
-    ...(n.spec?.taints ?? []),
-    { key: TAINT_KEY, value: 'spot-interruption', effect: 'NoSchedule' },
-  ];
-  await k.core.patchNode({ name, body: { spec: { unschedulable: true, taints } } }, mergePatch);
-}
-
-export async function setSchedulable(k: Kube, name: string, schedulable: boolean): Promise<void> {
-  await k.core.patchNode({ name, body: { spec: { unschedulable: !schedulable } } }, mergePatch);
-}
-
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-
-export async function createOptedInNamespace(k: Kube, name: string): Promise<void> {
-  await k.core.createNamespace({
-    body: { metadata: { name, labels: { [NAMESPACE_OPT_IN_LABEL]: NAMESPACE_OPT_IN_VALUE } } },
-  });
-}
-
-export async function podsOf(k: Kube, namespace: string, labelSelector?: string): Promise<V1Pod[]> {
-  const list = await k.core.listNamespacedPod({ namespace, ...(labelSelector ? { labelSelector } : {}) });
-  return list.items.filter((p) => !p.metadata?.deletionTimestamp);
-}
 
 export const isReady = (p: V1Pod) =>
   p.status?.phase === 'Running' &&
   (p.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
 
-/** The worker's identity: a ServiceAccount and a token minted for the agents' audience, in a file. */
-export interface WorkerIdentity {
-  serviceAccount: string;
-  token: string;
-  tokenFile: string;
-  dir: string;
-}
-
-export async function createWorkerIdentity(k: Kube, namespace: string): Promise<WorkerIdentity> {
-  await k.core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'worker' } } });
-  const r = await k.core.createNamespacedServiceAccountToken({
-    name: 'worker',
-    namespace,
-    body: { spec: { audiences: [AGENT_TOKEN_AUDIENCE], expirationSeconds: 3600 } },
-  });
-  const dir = await mkdtemp(join(tmpdir(), 'worker-test-'));
-  const tokenFile = join(dir, 'token');
-  await writeFile(tokenFile, r.status?.token ?? '');
+/** The container every test pod runs: the counter workload, small requests. */
+export function counterContainer(resources: V1Container['resources'] = {}): V1Container {
   return {
-    serviceAccount: `system:serviceaccount:${namespace}:worker`,
-    token: r.status?.token ?? '',
-    tokenFile,
-    dir,
+    name: 'counter',
+    image: 'spot-rescue/counter',
+    resources: { requests: { cpu: '100m' }, ...resources },
   };
-}
-
-/** A real agent process (runc runtime) serving one simulated node. */
-export type AgentProcess = AgentHandle;
-
-export function startAgent(node: string, allowedSa: string): Promise<AgentProcess> {
-  return startLocalAgent({ node, allowedServiceAccount: allowedSa, stateDir: stackEnv().stateDir });
-}
-
-export async function agentCall<T = Record<string, unknown>>(
-  agent: { url: string },
-  method: string,
-  path: string,
-  token: string,
-  body?: unknown,
-): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${agent.url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
-}
-
-/** Starts the pod's workload as a real runc process on the node's agent (the kubelet's part, locally). */
-export async function startCounter(agent: AgentProcess, token: string, pod: V1Pod, mib = 8): Promise<void> {
-  const r = await agentCall(agent, 'POST', '/v1/local/containers', token, {
-    namespace: pod.metadata?.namespace,
-    pod: pod.metadata?.name,
-    podUid: pod.metadata?.uid,
-    container: pod.spec?.containers[0]?.name,
-    args: ['/usr/local/bin/counter', String(mib), '/state/progress'],
-  });
-  if (r.status !== 201) throw new Error(`could not start counter: ${r.status} ${JSON.stringify(r.body)}`);
-}
-
-export function parseProgress(line: string): Record<string, number> {
-  return Object.fromEntries(
-    line
-      .trim()
-      .split(/\s+/)
-      .map((kv) => kv.split('='))
-      .map(([k, v]) => [k ?? '', Number(v)]),
-  );
-}
-
-export async function counterOf(
-  agent: AgentProcess,
-  token: string,
-  namespace: string,
-  pod: string,
-  container = 'counter',
-): Promise<{ status: string; progress?: Record<string, number> } | null> {
-  const r = await agentCall<{ status: string; progress?: string }>(
-    agent,
-    'GET',
-    `/v1/local/containers/${namespace}/${pod}/${container}`,
-    token,
-  );
-  if (r.status !== 200) return null;
-  return { status: r.body.status, ...(r.body.progress ? { progress: parseProgress(r.body.progress) } : {}) };
-}
-
-export async function removeCounter(agent: AgentProcess, token: string, namespace: string, pod: string) {
-  await agentCall(agent, 'DELETE', `/v1/local/containers/${namespace}/${pod}/counter`, token).catch(() => {});
-}
-
-export function s3(): S3Client {
-  return createS3Client(awsSettings());
-}
-
-export async function createBucket(client: S3Client, name: string): Promise<void> {
-  await client.send(new CreateBucketCommand({ Bucket: name }));
-}
-
-export async function deleteBucket(client: S3Client, bucket: string): Promise<void> {
-  for (;;) {
-    const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket })).catch(() => undefined);
-    const items = listed?.Contents ?? [];
-    for (const o of items) await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: o.Key! }));
-    if (!listed?.IsTruncated) break;
-  }
-  await client.send(new DeleteBucketCommand({ Bucket: bucket })).catch(() => {});
-}
-
-/** Worker settings for a test: its own BullMQ prefix and bucket, short locks, static agent map. */
-export function workerEnv(o: {
-  prefix: string;
-  bucket: string;
-  tokenFile: string;
-  agents: Record<string, string>;
-  extra?: Record<string, string>;
-}): Record<string, string> {
-  const s = stackEnv();
-  return {
-    SPOT_RESCUE_REDIS_URL: s.redisUrl,
-    SPOT_RESCUE_AWS_ENDPOINT: s.awsEndpoint,
-    AWS_REGION: s.awsRegion,
-    KUBECONFIG: s.kubeconfig,
-    SPOT_RESCUE_QUEUE_PREFIX: o.prefix,
-    SPOT_RESCUE_S3_BUCKET: o.bucket,
-    SPOT_RESCUE_AGENT_LOCATOR: 'static',
-    SPOT_RESCUE_AGENT_ENDPOINTS: Object.entries(o.agents)
-      .map(([n, u]) => `${n}=${u}`)
-      .join(','),
-    SPOT_RESCUE_AGENT_TOKEN_FILE: o.tokenFile,
-    SPOT_RESCUE_WORKER_LOCK_MS: '4000',
-    SPOT_RESCUE_LOG_LEVEL: 'warn',
-    SPOT_RESCUE_OPS_PORT: '0',
-    SPOT_RESCUE_OPS_HOST: '127.0.0.1',
-    ...o.extra,
-  };
-}
-
-export async function startInProcessWorker(
-  env: Record<string, string>,
-  overrides: WorkerOverrides = {},
-): Promise<WorkerService> {
-  const config = readConfig(allWorkerSettings, env) as FullWorkerConfig;
-  return startWorkerService(config, {
-    log: createLogger('worker', env['SPOT_RESCUE_LOG_LEVEL'] ?? 'warn'),
-    registry: createMetricsRegistry('worker', false),
-    ...overrides,
-  });
-}
-
-/** `spot-rescue worker` as a child process (to be killed). */
-export function spawnWorker(env: Record<string, string>): { child: ChildProcess; logs: string[] } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'services/cli/main.ts', 'worker'], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const logs: string[] = [];
-  child.stdout?.on('data', (d: Buffer) => logs.push(d.toString()));
-  child.stderr?.on('data', (d: Buffer) => logs.push(d.toString()));
-  return { child, logs };
 }
 
 export function eventRef(deadlineInMs: number, extra: Partial<EventRef> = {}): EventRef {
@@ -339,6 +133,7 @@ export class TestQueues {
     this.finalize = new Queue(QUEUES.finalize, o);
   }
 
+  /** A migrate-pod job, as the listener enqueues it for an opted-in pod. */
   async migrate(event: EventRef, node: { name: string; instanceId: string }, pod: V1Pod) {
     const uid = pod.metadata?.uid ?? '';
     return this.rescue.add(
@@ -350,20 +145,6 @@ export class TestQueues {
         deadline: event.deadline,
       },
       { jobId: jobId('migrate', event.id, uid), attempts: 3, backoff: { type: 'fixed', delay: 500 } },
-    );
-  }
-
-  async evictJob(event: EventRef, node: { name: string; instanceId: string }, pod: V1Pod) {
-    const uid = pod.metadata?.uid ?? '';
-    return this.evict.add(
-      JOB_NAMES.evictPod,
-      {
-        event,
-        node,
-        pod: { namespace: pod.metadata?.namespace, name: pod.metadata?.name, uid },
-        deadline: event.deadline,
-      },
-      { jobId: jobId('evict', event.id, uid), attempts: 3 },
     );
   }
 
@@ -402,8 +183,439 @@ export async function waitJobsDone(q: Queue, ids: string[], timeoutMs = 90_000):
   });
 }
 
-export async function cleanupDir(dir: string) {
-  await rm(dir, { recursive: true, force: true });
+/** A node of the bed: named `<bed>-<suffix>`, with an agent unless `agent: false`. */
+export interface BedNode extends Omit<NodeSpec, 'name'> {
+  suffix: string;
+  agent?: boolean;
+}
+
+export interface WorkerOptions {
+  /** The static agent map (node -> url); default every agent of the bed. */
+  agents?: Record<string, string>;
+  /** More worker settings (SPOT_RESCUE_*). */
+  extra?: Record<string, string>;
+  overrides?: WorkerOverrides;
+}
+
+type CounterState = { status: string; progress?: Record<string, number> };
+
+export class TestBed {
+  readonly k: Kube = kube();
+  readonly s3 = createS3Client(awsSettings());
+  /** The bed's unique name: its namespace, its nodes' prefix and their SIM_LABEL value. */
+  readonly sim: string;
+  readonly ns: string;
+  readonly prefix = uniqueName('wq');
+  readonly bucket = uniqueName('wbkt');
+  /** Agents by node name. */
+  readonly agents: Record<string, AgentHandle> = {};
+  id!: WorkerIdentity;
+  queues!: TestQueues;
+  worker: WorkerService | undefined;
+  private dir: string | undefined;
+  private readonly children: ChildProcess[] = [];
+  private readonly cleanups: (() => Promise<unknown>)[] = [];
+
+  constructor(name: string) {
+    this.sim = uniqueName(name);
+    this.ns = this.sim;
+  }
+
+  node(suffix: string): string {
+    return `${this.sim}-${suffix}`;
+  }
+
+  /** The nodeSelector that keeps the bed's pods on the bed's nodes. */
+  get nodeSelector(): Record<string, string> {
+    return { [SIM_LABEL]: this.sim };
+  }
+
+  podSpec(containers: V1Container[] = [counterContainer()], extra: Partial<V1PodSpec> = {}): V1PodSpec {
+    return { nodeSelector: this.nodeSelector, containers, ...extra };
+  }
+
+  async setUp(o: { nodes?: BedNode[] } = {}): Promise<this> {
+    await this.k.core.createNamespace({
+      body: {
+        metadata: { name: this.ns, labels: { [NAMESPACE_OPT_IN_LABEL]: NAMESPACE_OPT_IN_VALUE } },
+      },
+    });
+    this.dir = await mkdtemp(join(tmpdir(), 'worker-test-'));
+    this.id = await createWorkerIdentity(this.k.kc, this.ns, this.dir);
+    await ensureBucket(this.s3, this.bucket);
+    const nodes = o.nodes ?? [];
+    for (const n of nodes) await this.addNode({ ...n, name: this.node(n.suffix) });
+    for (const n of nodes) await this.waitNodeReady(this.node(n.suffix));
+    await Promise.all(
+      nodes.filter((n) => n.agent !== false).map((n) => this.startAgent(this.node(n.suffix))),
+    );
+    this.queues = new TestQueues(this.prefix);
+    return this;
+  }
+
+  /** A kwok Node labelled like an EKS node, plus the bed's label that its pods select. */
+  async addNode(n: NodeSpec): Promise<void> {
+    const zone = n.zone ?? 'us-east-1a';
+    await this.k.core.createNode({
+      body: {
+        metadata: {
+          name: n.name,
+          labels: {
+            'kubernetes.io/hostname': n.name,
+            'kubernetes.io/os': 'linux',
+            'kubernetes.io/arch': 'amd64',
+            'topology.kubernetes.io/zone': zone,
+            'node.kubernetes.io/instance-type': n.instanceType ?? 'm5.xlarge',
+            'eks.amazonaws.com/capacityType': n.capacityType === 'on-demand' ? 'ON_DEMAND' : 'SPOT',
+            type: 'kwok',
+            ...this.nodeSelector,
+          },
+          annotations: { 'kwok.x-k8s.io/node': 'fake' },
+        },
+        spec: {
+          providerID: `aws:///${zone}/i-${Math.random().toString(16).slice(2, 14).padEnd(12, '0')}`,
+          unschedulable: n.unschedulable ?? false,
+        },
+        status: {
+          capacity: { cpu: n.cpu ?? '4', memory: n.memory ?? '16Gi', pods: '110' },
+          allocatable: { cpu: n.cpu ?? '4', memory: n.memory ?? '16Gi', pods: '110' },
+        },
+      },
+    });
+  }
+
+  async waitNodeReady(name: string): Promise<void> {
+    await waitFor(`node ${name} Ready`, async () => {
+      const n = await this.k.core.readNode({ name });
+      return (n.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+    });
+  }
+
+  /** What the listener does to a doomed node: taint and cordon. */
+  async markInterrupted(name: string): Promise<void> {
+    const n = await this.k.core.readNode({ name });
+    const taints = [
+      ...(n.spec?.taints ?? []),
+      { key: TAINT_KEY, value: 'spot-interruption', effect: 'NoSchedule' },
+    ];
+    await this.k.core.patchNode({ name, body: { spec: { unschedulable: true, taints } } }, mergePatch);
+  }
+
+  async setSchedulable(name: string, schedulable: boolean): Promise<void> {
+    await this.k.core.patchNode({ name, body: { spec: { unschedulable: !schedulable } } }, mergePatch);
+  }
+
+  /** A real agent process (runc runtime) serving one simulated node, which need not exist yet. */
+  async startAgent(node: string): Promise<AgentHandle> {
+    const a = await startLocalAgent({
+      node,
+      allowedServiceAccount: this.id.serviceAccount,
+      stateDir: stackEnv().stateDir,
+    });
+    this.agents[node] = a;
+    return a;
+  }
+
+  /** Worker settings for a test: its own BullMQ prefix and bucket, short locks, static agent map. */
+  workerEnv(o: Omit<WorkerOptions, 'overrides'> = {}): Record<string, string> {
+    const s = stackEnv();
+    const agents = o.agents ?? Object.fromEntries(Object.values(this.agents).map((a) => [a.node, a.url]));
+    return {
+      SPOT_RESCUE_REDIS_URL: s.redisUrl,
+      SPOT_RESCUE_AWS_ENDPOINT: s.awsEndpoint,
+      AWS_REGION: s.awsRegion,
+      KUBECONFIG: s.kubeconfig,
+      SPOT_RESCUE_QUEUE_PREFIX: this.prefix,
+      SPOT_RESCUE_S3_BUCKET: this.bucket,
+      SPOT_RESCUE_AGENT_LOCATOR: 'static',
+      SPOT_RESCUE_AGENT_ENDPOINTS: Object.entries(agents)
+        .map(([n, u]) => `${n}=${u}`)
+        .join(','),
+      SPOT_RESCUE_AGENT_TOKEN_FILE: this.id.tokenFile,
+      SPOT_RESCUE_WORKER_LOCK_MS: '4000',
+      SPOT_RESCUE_LOG_LEVEL: 'warn',
+      SPOT_RESCUE_OPS_PORT: '0',
+      SPOT_RESCUE_OPS_HOST: '127.0.0.1',
+      ...o.extra,
+    };
+  }
+
+  /** The worker service in this process, closed with the bed. */
+  async startWorker(o: WorkerOptions = {}): Promise<WorkerService> {
+    const env = this.workerEnv(o);
+    const config = readConfig(allWorkerSettings, env) as FullWorkerConfig;
+    this.worker = await startWorkerService(config, {
+      log: createLogger('worker', env['SPOT_RESCUE_LOG_LEVEL'] ?? 'warn'),
+      registry: createMetricsRegistry('worker', false),
+      ...o.overrides,
+    });
+    return this.worker;
+  }
+
+  /** `spot-rescue worker` as a child process (to be killed); killed with the bed if still running. */
+  spawnWorker(o: Omit<WorkerOptions, 'overrides'> = {}): { child: ChildProcess; logs: string[] } {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'services/cli/main.ts', 'worker'], {
+      env: { ...process.env, ...this.workerEnv(o) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.children.push(child);
+    const logs: string[] = [];
+    child.stdout?.on('data', (d: Buffer) => logs.push(d.toString()));
+    child.stderr?.on('data', (d: Buffer) => logs.push(d.toString()));
+    return { child, logs };
+  }
+
+  /** A Deployment of `replicas` pods labelled app=<name>. */
+  async createDeployment(name: string, replicas: number, spec: V1PodSpec = this.podSpec()): Promise<void> {
+    await this.k.apps.createNamespacedDeployment({
+      namespace: this.ns,
+      body: {
+        metadata: { name },
+        spec: {
+          replicas,
+          selector: { matchLabels: { app: name } },
+          template: { metadata: { labels: { app: name } }, spec },
+        },
+      },
+    });
+  }
+
+  /** A bare pod labelled app=<name>. */
+  async createPod(name: string, spec: V1PodSpec = this.podSpec()): Promise<void> {
+    await this.k.core.createNamespacedPod({
+      namespace: this.ns,
+      body: { metadata: { name, labels: { app: name } }, spec },
+    });
+  }
+
+  /** Pods of the bed's namespace that are not being deleted. */
+  async pods(labelSelector?: string): Promise<V1Pod[]> {
+    const list = await this.k.core.listNamespacedPod({
+      namespace: this.ns,
+      ...(labelSelector ? { labelSelector } : {}),
+    });
+    return list.items.filter((p) => !p.metadata?.deletionTimestamp);
+  }
+
+  /** Waits until the namespace's pods satisfy `ok`; on timeout the error lists what was there. */
+  async waitPods(
+    what: string,
+    ok: (pods: V1Pod[]) => boolean | Promise<boolean>,
+    timeoutMs = 120_000,
+  ): Promise<V1Pod[]> {
+    let seen = '';
+    return waitFor(
+      what,
+      async () => {
+        const pods = await this.pods();
+        seen = pods
+          .map(
+            (p) =>
+              `${p.metadata?.name}:${p.status?.phase}@${p.spec?.nodeName}:${JSON.stringify(p.metadata?.labels)}`,
+          )
+          .join(' ');
+        return (await ok(pods)) ? pods : undefined;
+      },
+      { timeoutMs },
+    ).catch((err: Error) => {
+      throw new Error(`${err.message} (saw ${seen})`);
+    });
+  }
+
+  /** A migrate-pod job per pod for one warning, as the listener enqueues them; resolves with their results. */
+  async migrateAll(
+    event: EventRef,
+    node: { name: string; instanceId: string },
+    pods: V1Pod[],
+    timeoutMs = 120_000,
+  ): Promise<MigrateResult[]> {
+    const jobs = [];
+    for (const p of pods) jobs.push(await this.queues.migrate(event, node, p));
+    return (await waitJobsDone(
+      this.queues.rescue,
+      jobs.map((j) => j.id!),
+      timeoutMs,
+    )) as MigrateResult[];
+  }
+
+  /** Starts the pod's workload as a real runc process on the node's agent (the kubelet's part, locally). */
+  async startCounter(node: string, pod: V1Pod, mib = 8): Promise<void> {
+    const r = await callAgent(this.agents[node]!.url, this.id.token, 'POST', '/v1/local/containers', {
+      namespace: pod.metadata?.namespace,
+      pod: pod.metadata?.name,
+      podUid: pod.metadata?.uid,
+      container: pod.spec?.containers[0]?.name,
+      args: ['/usr/local/bin/counter', String(mib), '/state/progress'],
+    });
+    if (r.status !== 201) throw new Error(`could not start counter: ${r.status} ${JSON.stringify(r.body)}`);
+  }
+
+  async counterOf(node: string, pod: string, container = 'counter'): Promise<CounterState | null> {
+    const r = await callAgent<{ status: string; progress?: string }>(
+      this.agents[node]!.url,
+      this.id.token,
+      'GET',
+      `/v1/local/containers/${this.ns}/${pod}/${container}`,
+    );
+    if (r.status !== 200) return null;
+    return {
+      status: r.body.status,
+      ...(r.body.progress ? { progress: parseProgress(r.body.progress) } : {}),
+    };
+  }
+
+  /** Starts each pod's counter on `node` and waits until every one has counted past 20. */
+  async startCounters(node: string, pods: V1Pod[]): Promise<void> {
+    for (const p of pods) await this.startCounter(node, p);
+    await waitFor(
+      'every counter to run',
+      async () => {
+        for (const p of pods) {
+          const c = await this.counterOf(node, p.metadata!.name!);
+          if ((c?.progress?.['counter'] ?? 0) <= 20) return undefined;
+        }
+        return true;
+      },
+      { timeoutMs: 30_000 },
+    );
+  }
+
+  /**
+   * The restored copy's counter runs on past where the original stopped at
+   * its checkpoint: the process moved with its memory instead of starting over.
+   */
+  async waitContinued(
+    from: { node: string; pod: string },
+    to: { node: string; pod: string },
+  ): Promise<Record<string, number>> {
+    const before = (await this.counterOf(from.node, from.pod))?.progress?.['counter'] ?? 0;
+    if (before <= 20) throw new Error(`${from.pod}'s counter on ${from.node} was at ${before}: it never ran`);
+    return waitFor(`${to.pod} on ${to.node} to count on past ${before}`, async () => {
+      const c = await this.counterOf(to.node, to.pod);
+      return c?.status === 'running' && c.progress && (c.progress['counter'] ?? 0) > before
+        ? c.progress
+        : undefined;
+    });
+  }
+
+  /** Runs at close, once the workers are stopped and before anything else goes (last registered, first run). */
+  onClose(fn: () => Promise<unknown>): void {
+    this.cleanups.push(fn);
+  }
+
+  async close(): Promise<void> {
+    await this.worker?.close();
+    for (const c of this.children) {
+      if (c.exitCode !== null || c.signalCode !== null) continue;
+      const exited = new Promise((r) => c.once('exit', r));
+      c.kill('SIGKILL');
+      await exited;
+    }
+    for (const f of this.cleanups.reverse()) await f().catch(() => {});
+    await this.queues?.close();
+    const pods = await this.k.core
+      .listNamespacedPod({ namespace: this.ns })
+      .then((l) => l.items)
+      .catch(() => [] as V1Pod[]);
+    for (const a of Object.values(this.agents)) {
+      for (const p of pods) {
+        for (const c of p.spec?.containers ?? []) {
+          await callAgent(
+            a.url,
+            this.id.token,
+            'DELETE',
+            `/v1/local/containers/${this.ns}/${p.metadata?.name}/${c.name}`,
+          ).catch(() => {});
+        }
+      }
+      await a.stop();
+    }
+    await this.k.core.deleteNamespace({ name: this.ns }).catch(() => {});
+    const nodes = await this.k.core.listNode({ labelSelector: `${SIM_LABEL}=${this.sim}` }).catch(() => null);
+    for (const n of nodes?.items ?? [])
+      await this.k.core.deleteNode({ name: n.metadata!.name! }).catch(() => {});
+    await this.deleteBucket();
+    if (this.dir) await rm(this.dir, { recursive: true, force: true });
+    this.s3.destroy();
+  }
+
+  private async deleteBucket(): Promise<void> {
+    for (;;) {
+      const listed = await this.s3
+        .send(new ListObjectsV2Command({ Bucket: this.bucket }))
+        .catch(() => undefined);
+      for (const o of listed?.Contents ?? [])
+        await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: o.Key! }));
+      if (!listed?.IsTruncated) break;
+    }
+    await this.s3.send(new DeleteBucketCommand({ Bucket: this.bucket })).catch(() => {});
+  }
+}
+
+/**
+ * A plain HTTP hop in front of moto that writes down every AWS API call the
+ * worker makes through it: `ec2:RunInstances`, `autoscaling:SetDesiredCapacity`,
+ * `s3:GET` ... (query-protocol services by their Action, S3 by its method).
+ */
+export class AwsCallLog {
+  readonly calls: string[] = [];
+  private server: Server | undefined;
+
+  async start(): Promise<string> {
+    const up = new URL(stackEnv().awsEndpoint);
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (d: Buffer) => chunks.push(d));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks);
+        const auth = String(req.headers.authorization ?? '');
+        const service = /Credential=[^/]+\/[^/]+\/[^/]+\/([^/]+)\//.exec(auth)?.[1] ?? '?';
+        const action = new URLSearchParams(body.toString()).get('Action');
+        this.calls.push(`${service}:${action ?? req.method}`);
+        forward(up, req, res, body);
+      });
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  /** Calls to anything but S3 (the archives' store). */
+  get nonS3(): string[] {
+    return this.calls.filter((c) => !c.startsWith('s3:'));
+  }
+
+  async stop(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
+  }
+}
+
+const openssl = (args: string[]) => promisify(execFile)('openssl', args);
+
+/** A self-signed certificate and its key: `<dir>/<base>.crt` and `<dir>/<base>.key`. */
+export async function selfSignedCert(dir: string, base: string, subject: string): Promise<string> {
+  const crt = join(dir, `${base}.crt`);
+  await openssl([
+    ...['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', subject],
+    ...['-keyout', join(dir, `${base}.key`), '-out', crt],
+  ]);
+  return crt;
+}
+
+/** A certificate for `dnsName` signed by the CA `<dir>/<ca>.crt`: `<dir>/<base>.crt` and `.key`. */
+export async function signedCert(dir: string, base: string, ca: string, dnsName: string): Promise<string> {
+  const o = (f: string) => join(dir, f);
+  const crt = o(`${base}.crt`);
+  await openssl([
+    ...['req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${base}`],
+    ...['-keyout', o(`${base}.key`), '-out', o(`${base}.csr`)],
+  ]);
+  await writeFile(o(`${base}.ext`), `subjectAltName=DNS:${dnsName}\n`);
+  await openssl([
+    ...['x509', '-req', '-in', o(`${base}.csr`), '-CA', o(`${ca}.crt`), '-CAkey', o(`${ca}.key`)],
+    ...['-CAcreateserial', '-out', crt, '-days', '1', '-extfile', o(`${base}.ext`)],
+  ]);
+  return crt;
 }
 
 export { stackEnv, uniqueName, waitFor };
