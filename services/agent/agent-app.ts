@@ -9,6 +9,7 @@ import { createAgentS3Client } from './agent-s3-client.js';
 import { AgentService } from './agent-service.js';
 import { S3ArchiveStore } from './archive-store.js';
 import { CallerAuthenticator, KubeTokenReviewer } from './auth.js';
+import { CheckpointSlots } from './checkpoint-slots.js';
 import { createKubeletRuntime } from './kubelet-runtime-factory.js';
 import { LocalContainers } from './local-containers.js';
 import { NodeLayout } from './node-layout.js';
@@ -71,6 +72,10 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
     runtime,
     store,
     zstd: { bin: c.zstdBin, level: c.zstdLevel, threads: c.zstdThreads },
+    slots: new CheckpointSlots(c.maxConcurrentCheckpoints, ({ active, waiting }) => {
+      metrics.checkpointSlots.set({ state: 'active' }, active);
+      metrics.checkpointSlots.set({ state: 'waiting' }, waiting);
+    }),
     metrics,
     log,
   });

@@ -1,10 +1,11 @@
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 /** What the agent reports to Prometheus: outcomes, stage durations and bytes moved. */
 export class AgentMetrics {
   readonly operations: Counter<'operation' | 'outcome'>;
   readonly stageSeconds: Histogram<'stage'>;
   readonly bytes: Counter<'direction' | 'kind'>;
+  readonly checkpointSlots: Gauge<'state'>;
 
   constructor(registry: Registry) {
     this.operations = new Counter({
@@ -24,6 +25,12 @@ export class AgentMetrics {
       name: 'spot_rescue_agent_bytes_total',
       help: 'Archive bytes moved, raw (uncompressed) and compressed',
       labelNames: ['direction', 'kind'],
+      registers: [registry],
+    });
+    this.checkpointSlots = new Gauge({
+      name: 'spot_rescue_agent_checkpoints',
+      help: 'Checkpoints dumping or uploading (active) and waiting for a slot (waiting)',
+      labelNames: ['state'],
       registers: [registry],
     });
   }

@@ -11,6 +11,7 @@ import type { AgentMetrics } from './agent-metrics.js';
 import { archiveKey, buildManifest, manifestKey, selectContainers } from './archive-layout.js';
 import type { ArchiveStore } from './archive-store.js';
 import { streamArchiveToStore, type ZstdOptions } from './checkpoint-pipeline.js';
+import { CheckpointSlots } from './checkpoint-slots.js';
 import { deadlineSignal, throwIfAborted } from './deadline.js';
 import { AgentFailure, asAgentFailure } from './errors.js';
 import { streamArchiveFromStore } from './restore-pipeline.js';
@@ -23,13 +24,19 @@ export interface AgentServiceOptions {
   runtime: CheckpointRuntime;
   store: ArchiveStore;
   zstd: ZstdOptions;
+  /** Checkpoints that may dump and upload at once on this node (default: no limit). */
+  slots?: CheckpointSlots;
   metrics: AgentMetrics;
   log: Logger;
 }
 
 /** The agent's two operations, independent of HTTP: checkpoint to S3, restore from S3. */
 export class AgentService {
-  constructor(private readonly o: AgentServiceOptions) {}
+  private readonly slots: CheckpointSlots;
+
+  constructor(private readonly o: AgentServiceOptions) {
+    this.slots = o.slots ?? new CheckpointSlots(Number.POSITIVE_INFINITY);
+  }
 
   async checkpoint(req: CheckpointRequest): Promise<Manifest> {
     const { runtime, store, metrics, log } = this.o;
@@ -39,9 +46,13 @@ export class AgentService {
     const dumped: CheckpointedContainer[] = [];
     const uploaded: string[] = [];
     const archives: ContainerArchive[] = [];
+    let release = () => {};
     try {
       throwIfAborted(signal);
       const criuVersion = await runtime.criuVersion();
+      const queuedAt = performance.now();
+      release = await this.slots.acquire(signal);
+      let queuedMs = performance.now() - queuedAt;
       for (const container of req.containers) {
         const key = archiveKey(req.s3.prefix, container);
         const t0 = performance.now();
@@ -73,8 +84,14 @@ export class AgentService {
           bytesRaw: streamed.bytesRaw,
           bytesCompressed: streamed.bytesCompressed,
           sha256: streamed.sha256,
-          timings: { checkpointMs: round(t1 - t0), uploadMs: round(t2 - t1), totalMs: round(t2 - t0) },
+          timings: {
+            checkpointMs: round(t1 - t0),
+            uploadMs: round(t2 - t1),
+            totalMs: round(t2 - t0),
+            queuedMs: round(queuedMs),
+          },
         });
+        queuedMs = 0;
         metrics.stageSeconds.observe({ stage: 'checkpoint' }, (t1 - t0) / 1000);
         metrics.stageSeconds.observe({ stage: 'upload' }, (t2 - t1) / 1000);
         metrics.bytes.inc({ direction: 'up', kind: 'raw' }, streamed.bytesRaw);
@@ -117,6 +134,7 @@ export class AgentService {
       for (const key of uploaded) await store.remove(req.s3.bucket, key).catch(() => {});
       throw failure;
     } finally {
+      release();
       deadline.dispose();
     }
   }

@@ -53,6 +53,11 @@ export const agentSettings = {
     z.string().optional(),
     'scratch space for dumps and downloads (tmpfs is fastest); default <state dir>/nodes/<node>/work',
   ),
+  maxConcurrentCheckpoints: setting(
+    'SPOT_RESCUE_AGENT_MAX_CONCURRENT_CHECKPOINTS',
+    str.int(1, 64).default(2),
+    'checkpoints that dump and upload at once on the node; the rest wait their turn, still running',
+  ),
   partSizeMiB: setting(
     'SPOT_RESCUE_AGENT_PART_SIZE_MIB',
     str.int(5, 5120).default(16),

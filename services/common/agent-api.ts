@@ -38,6 +38,8 @@ export const stageTimingsSchema = z.object({
   /** Archive streamed through zstd into S3, from first byte to upload completed. */
   uploadMs: z.number().nonnegative(),
   totalMs: z.number().nonnegative(),
+  /** Waiting for one of the node's checkpoint slots before the dump (the process ran on meanwhile). */
+  queuedMs: z.number().nonnegative().optional(),
 });
 
 export const containerArchiveSchema = z.object({
