@@ -8,9 +8,11 @@
  *
  * 200 simulated pods share this machine's cores, where on EKS each node
  * brings its own: the processes tick every 100 ms and verify 256 KiB of
- * their memory per tick (a tenth of a percent of a core each), and the
- * agents of ten simulated nodes share one process (infra/sim/agent-host.ts).
- * Each agent is still its own agent, with its own port, runc root and state.
+ * their memory per tick (a tenth of a percent of a core each), the
+ * agents of ten simulated nodes share one process (infra/sim/agent-host.ts),
+ * and the agents of the nodes that only receive restores run at a lower CPU
+ * priority, since on EKS they would not take CPU from the doomed nodes. Each
+ * agent is still its own agent, with its own port, runc root and state.
  *
  * Prints (and writes as JSON): the share of pods restored before their
  * deadline, evicted and lost; the warning time left when each upload finished
@@ -23,7 +25,7 @@
  * Every process's log is kept in .stack/bench/<run>/ for reading afterwards.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
@@ -45,6 +47,7 @@ import { createEc2Client, createS3Client, createSqsClient } from '../services/co
 import { commonSettings, readConfig } from '../services/common/config.js';
 import { loadKubeConfig } from '../services/common/kube.js';
 import { MIGRATE_ANNOTATION, RESTORED_FROM_ANNOTATION } from '../services/common/labels.js';
+import { cpuBetween, cpuSnapshot } from './cpu-usage.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -58,7 +61,10 @@ const { values: args } = parseArgs({
     'tick-ms': { type: 'string', default: '100' },
     'verify-kib': { type: 'string', default: '256' },
     'agents-per-process': { type: 'string', default: '10' },
-    'worker-concurrency': { type: 'string', default: '8' },
+    // Dumps and downloads in memory, as the chart's emptyDir (medium: Memory) would put them.
+    'work-dir': { type: 'string', default: '/dev/shm' },
+    // One worker standing in for the chart's two replicas of 16.
+    'worker-concurrency': { type: 'string', default: '32' },
     json: { type: 'string', default: 'out/bench-window.json' },
   },
 });
@@ -108,6 +114,7 @@ async function main() {
   const t0 = Date.now();
   const workDir = join(stateDir as string, 'bench', CLUSTER);
   await mkdir(workDir, { recursive: true });
+  const agentWorkDir = join(args['work-dir'] as string, `spot-rescue-${CLUSTER}`);
   console.log(
     `window benchmark: ${N} nodes x ${M} pods, ${K} interrupted (${K * M} pods), ${LARGE} large processes`,
   );
@@ -137,6 +144,8 @@ async function main() {
     worker,
     stateDir: stateDir as string,
     agentsPerProcess: Number(args['agents-per-process']),
+    restoreOnlyNodes: new Set(nodes.slice(K).map((n) => n.name)),
+    agentEnv: { SPOT_RESCUE_AGENT_WORK_DIR: agentWorkDir },
     logDir: workDir,
     workerEnv: { SPOT_RESCUE_WORKER_CONCURRENCY: String(args['worker-concurrency']) },
   });
@@ -215,6 +224,26 @@ async function main() {
     }
     for (const p of real) p.counterAtEvent = (await progress(p.node, p.name))?.['counter'];
 
+    const doomedNames = new Set(doomed.map((n) => n.name));
+    const labels = new Map<number, string>([[process.pid, 'benchmark driver']]);
+    for (const p of deployment.all) {
+      const node = p.name.startsWith('agent') ? p.name.split(/\s|\.\./)[1] : undefined;
+      labels.set(
+        p.child.pid ?? -1,
+        node ? (doomedNames.has(node) ? 'agents of doomed nodes' : 'agents of restore targets') : p.name,
+      );
+    }
+    const label = (cmd: string, pid: number) =>
+      labels.get(pid) ??
+      (/moto_server/.test(cmd)
+        ? 'moto (S3, SQS, EC2)'
+        : /counter/.test(cmd)
+          ? 'workload processes'
+          : /kube-apiserver|etcd|kube-controller|kube-scheduler|kwok|redis/.test(cmd)
+            ? 'control plane and redis'
+            : 'other');
+    const cpuAtEvent = await cpuSnapshot(label);
+
     // The interruption: K warnings at once, as EventBridge delivers them.
     const eventTime = new Date();
     const deadline = eventTime.getTime() + 120_000;
@@ -237,12 +266,18 @@ async function main() {
     const waitEnd = Date.now() + 300_000;
     while (finished().length < real.length && Date.now() < waitEnd) await sleep(500);
     const handledAt = Date.now();
+    const cpu = cpuBetween(cpuAtEvent, await cpuSnapshot(label));
     const outcomes = new Map<string, number>();
     const reasons = new Map<string, number>();
     for (const l of finished()) {
       outcomes.set(String(l['outcome']), (outcomes.get(String(l['outcome'])) ?? 0) + 1);
-      if (l['outcome'] !== 'restored')
-        reasons.set(String(l['reason']), (reasons.get(String(l['reason'])) ?? 0) + 1);
+      if (l['outcome'] !== 'restored') {
+        // One line per kind of reason: figures and addresses vary from pod to pod.
+        const kind = String(l['reason'])
+          .replace(/https?:\/\/\S+/g, '<agent>')
+          .replace(/\d+(\.\d+)?/g, 'N');
+        reasons.set(kind, (reasons.get(kind) ?? 0) + 1);
+      }
     }
 
     // Margins and bytes from the manifests the agents wrote.
@@ -317,6 +352,7 @@ async function main() {
       allHandledSeconds: (handledAt - eventTime.getTime()) / 1000,
       workLostSeconds: { spotRescue: lostWorkRescueS, plainDrain: lostWorkDrainS },
       unfinished,
+      cpu,
       logs: workDir,
     };
     console.log(`
@@ -333,11 +369,15 @@ every pod handled after       ${result.allHandledSeconds.toFixed(1)} s
 work lost                     spot-rescue ${lostWorkRescueS.toFixed(0)} s  vs plain drain ${lostWorkDrainS.toFixed(0)} s (progress the killed processes had made)`);
     await mkdir(join(process.cwd(), 'out'), { recursive: true });
     await writeFile(args.json as string, `${JSON.stringify(result, null, 2)}\n`);
+    console.log(
+      `CPU while handling            ${(cpu.busyShare * 100).toFixed(0)} % busy; CPU-s ${JSON.stringify(cpu.cpuSeconds)}`,
+    );
     if (unfinished.length) console.log(`no outcome for: ${unfinished.join(' ')}`);
     console.log(`written to ${args.json}; logs in ${workDir}`);
   } finally {
     await deployment.stop();
     await cleanup(nodes);
+    await rm(agentWorkDir, { recursive: true, force: true });
   }
 }
 

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -176,6 +177,9 @@ export async function startLocalAgentGroup(o: {
   allowedServiceAccount: string;
   stateDir: string;
   logFile?: string;
+  env?: Record<string, string>;
+  /** Scheduling niceness of the process and of everything it starts (runc, CRIU, tar, zstd). */
+  nice?: number;
 }): Promise<{ host: ServiceProcess; agents: AgentHandle[] }> {
   const host = startTsProcess(
     `agents ${o.nodes[0]?.name}..${o.nodes.at(-1)?.name}`,
@@ -185,9 +189,11 @@ export async function startLocalAgentGroup(o: {
         o.nodes.map((n) => ({ node: n.name, ...(n.instanceId ? { instanceId: n.instanceId } : {}) })),
       ),
       ...localAgentEnv(o.allowedServiceAccount, o.stateDir),
+      ...o.env,
     },
     o.logFile,
   );
+  if (o.nice && host.child.pid) setPriority(host.child.pid, o.nice);
   try {
     const agents = await Promise.all(
       o.nodes.map(async (n) => {
@@ -323,10 +329,19 @@ export async function startRescueDeployment(o: {
   agentBatch?: number;
   /** More than 1: that many simulated nodes' agents share a process (see startLocalAgentGroup). */
   agentsPerProcess?: number;
+  /**
+   * Nodes that will only receive restores in this run. With agentsPerProcess,
+   * their agents are grouped apart and run at a lower CPU priority: on EKS
+   * the restores run on other machines' cores than the doomed nodes' dumps,
+   * here they share one machine's, and must not slow the dumps down.
+   */
+  restoreOnlyNodes?: ReadonlySet<string>;
   /** Where each process's log is written as `<name>.log`. */
   logDir?: string;
   /** Extra worker settings (SPOT_RESCUE_WORKER_CONCURRENCY, ...). */
   workerEnv?: Record<string, string>;
+  /** Extra agent settings (SPOT_RESCUE_AGENT_WORK_DIR, ...). */
+  agentEnv?: Record<string, string>;
 }): Promise<RescueDeployment> {
   const all: ServiceProcess[] = [];
   const stop = async () => {
@@ -337,14 +352,22 @@ export async function startRescueDeployment(o: {
     const agents = new Map<string, AgentHandle>();
     const perProcess = o.agentsPerProcess ?? 1;
     const batch = o.agentBatch ?? 5;
-    const groups: { name: string; instanceId: string }[][] = [];
-    for (let i = 0; i < o.nodes.length; i += perProcess) groups.push(o.nodes.slice(i, i + perProcess));
+    const groups: { nodes: { name: string; instanceId: string }[]; nice: number }[] = [];
+    const restoreOnly = o.restoreOnlyNodes ?? new Set<string>();
+    for (const [nodes, nice] of [
+      [o.nodes.filter((n) => !restoreOnly.has(n.name)), 0],
+      [o.nodes.filter((n) => restoreOnly.has(n.name)), 10],
+    ] as const) {
+      for (let i = 0; i < nodes.length; i += perProcess)
+        groups.push({ nodes: nodes.slice(i, i + perProcess), nice });
+    }
     for (let i = 0; i < groups.length; i += batch) {
       const started = await Promise.all(
-        groups.slice(i, i + batch).map(async (group, j) => {
+        groups.slice(i, i + batch).map(async ({ nodes: group, nice }, j) => {
           const common = {
             allowedServiceAccount: o.worker.serviceAccount,
             stateDir: o.stateDir,
+            ...(o.agentEnv ? { env: o.agentEnv } : {}),
           };
           if (perProcess === 1) {
             const n = group[0] as { name: string; instanceId: string };
@@ -356,7 +379,12 @@ export async function startRescueDeployment(o: {
             });
             return { host: a as ServiceProcess, agents: [a] };
           }
-          return startLocalAgentGroup({ ...common, nodes: group, logFile: logFile(`agents-${i + j}`) });
+          return startLocalAgentGroup({
+            ...common,
+            nodes: group,
+            nice,
+            logFile: logFile(`agents-${i + j}`),
+          });
         }),
       );
       for (const g of started) {
