@@ -5,7 +5,7 @@ import { AgentFailure } from './errors.js';
 import { type NodeLayout, runcIdOf } from './node-layout.js';
 import { containerSpec } from './oci-spec.js';
 import { run } from './process.js';
-import type { Runc, RuncState } from './runc-cli.js';
+import { type Runc, type RuncState, writeCriuConfig } from './runc-cli.js';
 
 const dnsName = z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/, 'must be a Kubernetes name');
 
@@ -46,11 +46,29 @@ export interface ContainerStatus {
  * under the node's own state dir.
  */
 export class LocalContainers {
+  private criuConfig: Promise<string> | undefined;
+
   constructor(
     private readonly layout: NodeLayout,
     private readonly runc: Runc,
     private readonly baseRootfs: string,
   ) {}
+
+  /**
+   * This node's CRIU configuration file, written once per process (so a new
+   * agent version's options replace an old file) before any container of
+   * the node is started, restored or dumped.
+   */
+  criuConfigFile(): Promise<string> {
+    this.criuConfig ??= writeCriuConfig(this.layout.criuConfigFile).then(
+      () => this.layout.criuConfigFile,
+      (err: unknown) => {
+        this.criuConfig = undefined;
+        throw err;
+      },
+    );
+    return this.criuConfig;
+  }
 
   bundleOf(runcId: string): string {
     return join(this.layout.containerDir(runcId), 'bundle');
@@ -99,6 +117,7 @@ export class LocalContainers {
       memoryMiB: req.memoryMiB,
       hostname: req.pod.slice(0, 63),
       cgroupsPath: this.cgroupOf(id, node),
+      criuConfigFile: await this.criuConfigFile(),
     });
     await writeFile(join(bundle, 'config.json'), JSON.stringify(spec, null, 2));
     try {

@@ -33,6 +33,11 @@ export class NodeLayout {
   get imagesDir(): string {
     return join(this.nodeDir, 'images');
   }
+
+  /** CRIU options runc hands to CRIU for this node's containers (their `org.criu.config` annotation). */
+  get criuConfigFile(): string {
+    return join(this.nodeDir, 'criu', 'runc.conf');
+  }
 }
 
 /** runc container id of a pod's container; `_` cannot occur in Kubernetes names, so ids never collide. */

@@ -1,5 +1,5 @@
-import { readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { CommandError, run } from './process.js';
 
 export interface RuncState {
@@ -7,6 +7,35 @@ export interface RuncState {
   pid: number;
   status: 'created' | 'running' | 'pausing' | 'paused' | 'stopped';
   bundle: string;
+}
+
+/**
+ * CRIU options for every container of a node, in the CRIU configuration file
+ * its containers name with the `org.criu.config` annotation. runc 1.1 has no
+ * `--tcp-close`, but it hands CRIU that file (default `/etc/criu/runc.conf`)
+ * with each dump and restore, and CRIU applies the file after runc's own RPC
+ * options, so these hold whatever runc passes.
+ *
+ * - `tcp-close`: established TCP connections are not dumped (a dump of them
+ *   fails otherwise: "Connected TCP socket"); their sockets come back closed,
+ *   so the workload sees its peers gone and reconnects, as it must anyway
+ *   with a new node and a new IP. CRIU records the option in the image and
+ *   refuses to restore the image without it, so every node sets it.
+ * - `skip-in-flight`: connections still in a listener's queue, not yet
+ *   accepted, are dropped (the client retries) instead of failing the dump.
+ */
+export const CRIU_RUNC_OPTIONS = ['tcp-close', 'skip-in-flight'] as const;
+
+/** Writes a node's CRIU configuration file (atomically: CRIU may be reading the old one). */
+export async function writeCriuConfig(path: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const text = [
+    '# CRIU options for runc on this node, written by the spot-rescue agent.',
+    ...CRIU_RUNC_OPTIONS,
+    '',
+  ].join('\n');
+  await writeFile(`${path}.tmp`, text);
+  await rename(`${path}.tmp`, path);
 }
 
 /**
@@ -58,7 +87,8 @@ export class Runc {
     signal: AbortSignal,
   ): Promise<void> {
     return this.logged(
-      ['checkpoint', '--image-path', imagePath, '--work-path', workPath, '--tcp-established', id],
+      // No --tcp-established: the node's CRIU configuration closes TCP connections instead.
+      ['checkpoint', '--image-path', imagePath, '--work-path', workPath, id],
       logFile,
       signal,
     );
@@ -73,18 +103,7 @@ export class Runc {
     signal?: AbortSignal,
   ): Promise<void> {
     return this.logged(
-      [
-        'restore',
-        '--detach',
-        '--bundle',
-        bundle,
-        '--image-path',
-        imagePath,
-        '--work-path',
-        workPath,
-        '--tcp-established',
-        id,
-      ],
+      ['restore', '--detach', '--bundle', bundle, '--image-path', imagePath, '--work-path', workPath, id],
       logFile,
       signal,
     );

@@ -98,6 +98,8 @@ export class RuncRuntime implements CheckpointRuntime {
     const rollback = () => this.ensureRunning(id, bundle, imageDir, dir);
     const checkpointedAt = new Date();
     try {
+      // The container's spec names this file; it must be there for CRIU to close TCP connections.
+      await containers.criuConfigFile();
       // Not leave-running: once the dump is complete the original is gone, so it cannot do work twice.
       await runc.checkpoint(id, imageDir, workDir, join(dir, 'runc.log'), signal);
       const spec = await readFile(join(bundle, 'config.json'), 'utf8');
@@ -181,6 +183,7 @@ export class RuncRuntime implements CheckpointRuntime {
     if (!complete) throw new Error(`container ${id} is gone and its dump is incomplete`);
     const workDir = join(dir, 'rollback-work');
     await mkdir(workDir, { recursive: true });
+    await this.o.containers.criuConfigFile();
     await runc.restoreDetached(id, bundle, imageDir, workDir, join(dir, 'rollback.log'));
   }
 
@@ -225,7 +228,12 @@ export class RuncRuntime implements CheckpointRuntime {
           ) as string[];
           for (const path of deleted) await rm(join(rootfs, path), { recursive: true, force: true });
           const dumped = JSON.parse(await readFile(join(staging, LAYOUT.specDump), 'utf8')) as OciSpec;
-          const spec = specForRestore(dumped, containers.cgroupOf(id, node));
+          // This node's CRIU configuration (tcp-close, which the image demands) and hooks, not the source's.
+          const spec = specForRestore(
+            dumped,
+            containers.cgroupOf(id, node),
+            await containers.criuConfigFile(),
+          );
           await writeFile(join(bundle, 'config.json'), JSON.stringify(spec, null, 2));
           const workDir = join(staging, 'work');
           await mkdir(workDir, { recursive: true });

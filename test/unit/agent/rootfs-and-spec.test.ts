@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseProgress } from '../../../services/agent/local-containers.js';
 import { runcIdOf } from '../../../services/agent/node-layout.js';
-import { containerSpec, specForRestore } from '../../../services/agent/oci-spec.js';
+import {
+  CRIU_CONFIG_ANNOTATION,
+  containerSpec,
+  LOOPBACK_UP_SCRIPT,
+  specForRestore,
+} from '../../../services/agent/oci-spec.js';
 import { diffListings, type FileFacts } from '../../../services/agent/rootfs-diff.js';
 
 const f = (size: number, mtimeMs = 1): FileFacts => ({ type: 'file', size, mtimeMs });
@@ -53,6 +58,7 @@ describe('OCI specs', () => {
     memoryMiB: 384,
     hostname: 'counter',
     cgroupsPath: '/spot-rescue/node-a/ns_counter_app',
+    criuConfigFile: '/var/lib/spot-rescue/nodes/node-a/criu/runc.conf',
   });
 
   test('a container runs without a terminal, in its own namespaces, with the memory limit asked for', () => {
@@ -76,6 +82,36 @@ describe('OCI specs', () => {
     assert.deepEqual(r.process.args, spec.process.args);
     assert.equal(r.linux.resources?.memory?.limit, 384 * 1024 * 1024);
     assert.equal(r.root.path, 'rootfs');
+  });
+
+  test("a container names its node's CRIU configuration and brings lo up from a hook, without NET_ADMIN", () => {
+    assert.equal(
+      spec.annotations?.[CRIU_CONFIG_ANNOTATION],
+      '/var/lib/spot-rescue/nodes/node-a/criu/runc.conf',
+    );
+    const hooks = spec.hooks?.createRuntime ?? [];
+    assert.equal(hooks.length, 1);
+    assert.deepEqual(hooks[0]?.args, ['sh', '-c', LOOPBACK_UP_SCRIPT]);
+    const caps = spec.process['capabilities'] as Record<string, string[]>;
+    for (const set of Object.values(caps)) assert.ok(!set.includes('CAP_NET_ADMIN'), JSON.stringify(set));
+  });
+
+  test("a restored container takes the target node's CRIU configuration and hooks, keeping other annotations", () => {
+    const dumped = {
+      ...spec,
+      hooks: {},
+      annotations: { ...spec.annotations, 'io.example/keep': 'yes' },
+    };
+    const r = specForRestore(
+      dumped,
+      '/spot-rescue/node-b/ns_counter-restored_app',
+      '/var/lib/spot-rescue/nodes/node-b/criu/runc.conf',
+    );
+    assert.deepEqual(r.annotations, {
+      [CRIU_CONFIG_ANNOTATION]: '/var/lib/spot-rescue/nodes/node-b/criu/runc.conf',
+      'io.example/keep': 'yes',
+    });
+    assert.deepEqual(r.hooks, spec.hooks);
   });
 
   test('runc ids cannot collide across pods', () => {
