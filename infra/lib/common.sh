@@ -12,7 +12,7 @@ K8S_VERSION=1.34.4
 KWOK_VERSION=0.7.0
 ETCD_VERSION=3.5.16
 MOTO_VERSION=5.2.5
-CRIU_SUITE=trixie
+CRIU_VERSION=4.2
 
 # Ports, one per service, all on loopback. Override to run two stacks at once.
 REDIS_PORT=${SPOT_RESCUE_REDIS_PORT:-16379}

@@ -4,36 +4,44 @@
 # cached in the tools dir, keyed by version.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-APT_PACKAGES=(redis-server runc iptables busybox-static zstd patchelf openssl python3-venv gcc libc6-dev curl ca-certificates)
+# iproute2 and util-linux's nsenter: the runc hook that brings up a restored container's loopback.
+APT_PACKAGES=(redis-server runc iptables busybox-static zstd patchelf openssl python3-venv gcc libc6-dev curl
+  ca-certificates iproute2 util-linux)
 
-# CRIU 4.x and its libraries come from Debian trixie. They are unpacked into
-# the tools dir and criu is patched to use trixie's loader and libraries, so
-# the system's own libc is never touched.
-CRIU_PACKAGES=(criu libcompel1 libc6 libgnutls30t64 libnftables1 libnl-3-200 libprotobuf-c1 libuuid1 libbsd0
-  libmd0 libnet1 libp11-kit0 libidn2-0 libunistring5 libtasn1-6 libnettle8t64 libhogweed6t64 libgmp10
+# CRIU 4.2 comes from Debian forky: from Linux 6.16 on, CRIU before 4.2 cannot
+# dump any TCP or UDP socket ("Can't get 1:16 opt"), so tcp-close needs it.
+# Its libraries come from trixie. All are unpacked into the tools dir and criu
+# is patched to use that loader and those libraries, so the system's own libc
+# is never touched.
+CRIU_FORKY_PACKAGES=(criu libcompel1 libnet9 libnl-3-200)
+CRIU_PACKAGES=(libc6 libgnutls30t64 libnftables1 libprotobuf-c1 libuuid1 libbsd0
+  libmd0 libp11-kit0 libidn2-0 libunistring5 libtasn1-6 libnettle8t64 libhogweed6t64 libgmp10
   libjansson4 libmnl0 libnftnl11 libxtables12 libffi8 libedit2 libtinfo6 libzstd1)
 
-CRIU_DIR="$TOOLS_DIR/criu-trixie"
+CRIU_DIR="$TOOLS_DIR/criu-$CRIU_VERSION"
 ETCD_DIR="$TOOLS_DIR/etcd-v$ETCD_VERSION"
 MOTO_DIR="$TOOLS_DIR/moto-v$MOTO_VERSION"
 ROOTFS_DIR="$TOOLS_DIR/rootfs"
 
 require_root() { [ "$(id -u)" = 0 ] || die "the local stack installs system packages and runs runc: run as root"; }
 
-add_trixie_suite() {
-  local src=/etc/apt/sources.list.d/spot-rescue-trixie.sources pref=/etc/apt/preferences.d/spot-rescue-trixie
+# Adds a newer Debian suite as an apt source pinned at priority 50: its
+# packages are never chosen unless asked for by name (package/suite), so the
+# system is never upgraded from it.
+add_debian_suite() {
+  local suite=$1
+  local src=/etc/apt/sources.list.d/spot-rescue-$suite.sources pref=/etc/apt/preferences.d/spot-rescue-$suite
   if [ ! -f "$src" ]; then
-    cat >"$src" <<'SRC'
+    cat >"$src" <<SRC
 Types: deb
 URIs: http://deb.debian.org/debian
-Suites: trixie
+Suites: $suite
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
     rm -f "$STATE_DIR/.apt-updated"
   fi
-  # Priority 50: trixie packages are never chosen unless asked for by name.
-  [ -f "$pref" ] || printf 'Package: *\nPin: release n=trixie\nPin-Priority: 50\n' >"$pref"
+  [ -f "$pref" ] || printf 'Package: *\nPin: release n=%s\nPin-Priority: 50\n' "$suite" >"$pref"
 }
 
 apt_update_once() {
@@ -54,20 +62,21 @@ install_apt_packages() {
   # The package starts no server here; the stack runs its own on its own port.
 }
 
-download_trixie() {
-  local dest=$1; shift
+download_from() {
+  local suite=$1 dest=$2; shift 2
   mkdir -p "$dest"
   local pkgs=() p
-  for p in "$@"; do pkgs+=("$p/trixie"); done
+  for p in "$@"; do pkgs+=("$p/$suite"); done
   (cd "$dest" && apt-get download -q "${pkgs[@]}")
 }
 
 install_criu() {
   [ -x "$CRIU_DIR/bin/criu" ] && "$CRIU_DIR/bin/criu" --version >/dev/null 2>&1 && return 0
-  log "installing CRIU 4.x from Debian trixie into the tools dir"
+  log "installing CRIU $CRIU_VERSION from Debian forky (libraries from trixie) into the tools dir"
   apt_update_once
   rm -rf "$CRIU_DIR.tmp" && mkdir -p "$CRIU_DIR.tmp/debs" "$CRIU_DIR.tmp/root" "$CRIU_DIR.tmp/bin"
-  quietly criu-download download_trixie "$CRIU_DIR.tmp/debs" "${CRIU_PACKAGES[@]}"
+  quietly criu-download download_from trixie "$CRIU_DIR.tmp/debs" "${CRIU_PACKAGES[@]}"
+  quietly criu-download-forky download_from forky "$CRIU_DIR.tmp/debs" "${CRIU_FORKY_PACKAGES[@]}"
   local deb
   for deb in "$CRIU_DIR.tmp"/debs/*.deb; do dpkg-deb -x "$deb" "$CRIU_DIR.tmp/root"; done
   local lib="$CRIU_DIR/root/usr/lib/x86_64-linux-gnu"
@@ -75,7 +84,7 @@ install_criu() {
   # Paths point at the final location; the tmp dir is renamed into place below.
   patchelf --set-interpreter "$lib/ld-linux-x86-64.so.2" --force-rpath --set-rpath "$lib" "$CRIU_DIR.tmp/bin/criu"
   rm -rf "$CRIU_DIR.tmp/debs" "$CRIU_DIR" && mv "$CRIU_DIR.tmp" "$CRIU_DIR"
-  "$CRIU_DIR/bin/criu" --version | grep -q 'Version: 4\.' || die "criu from trixie is not 4.x"
+  "$CRIU_DIR/bin/criu" --version | grep -q "Version: $CRIU_VERSION" || die "criu from forky is not $CRIU_VERSION"
 }
 
 check_criu() {
@@ -91,7 +100,7 @@ install_etcd() {
   log "installing etcd $ETCD_VERSION from Debian trixie into the tools dir"
   apt_update_once
   rm -rf "$ETCD_DIR.tmp" && mkdir -p "$ETCD_DIR.tmp/bin"
-  quietly etcd-download download_trixie "$ETCD_DIR.tmp/debs" etcd-server
+  quietly etcd-download download_from trixie "$ETCD_DIR.tmp/debs" etcd-server
   dpkg-deb -x "$ETCD_DIR.tmp"/debs/etcd-server_*.deb "$ETCD_DIR.tmp/root"
   cp "$ETCD_DIR.tmp/root/usr/bin/etcd" "$ETCD_DIR.tmp/bin/etcd"
   rm -rf "$ETCD_DIR.tmp/debs" "$ETCD_DIR.tmp/root" "$ETCD_DIR" && mv "$ETCD_DIR.tmp" "$ETCD_DIR"
@@ -127,7 +136,8 @@ install_rootfs() {
 install_all() {
   require_root
   mkdir -p "$TOOLS_DIR" "$STATE_DIR"
-  add_trixie_suite
+  add_debian_suite trixie
+  add_debian_suite forky
   install_apt_packages
   install_criu
   check_criu
