@@ -237,7 +237,13 @@ async function floor(mib: number) {
   const spec = JSON.parse(await readFile(join(src.containers.bundleOf(id), 'config.json'), 'utf8'));
   await writeFile(
     join(bundle, 'config.json'),
-    JSON.stringify(specForRestore(spec, dst.containers.cgroupOf(targetId, dst.name))),
+    JSON.stringify(
+      specForRestore(
+        spec,
+        dst.containers.cgroupOf(targetId, dst.name),
+        await dst.containers.criuConfigFile(),
+      ),
+    ),
   );
   const t3 = performance.now();
   await dst.runc.restoreDetached(
