@@ -298,6 +298,7 @@ export async function migratePod(
     );
     await save({ stage: 'created' });
     await d.reservations.release(holder);
+    log.info({ restoredPod: created.metadata?.name, target, strategy }, 'restored pod created');
 
     created = await d.metrics
       .stage('ready', () =>
