@@ -61,8 +61,9 @@ const { values: args } = parseArgs({
     'tick-ms': { type: 'string', default: '100' },
     'verify-kib': { type: 'string', default: '256' },
     'agents-per-process': { type: 'string', default: '10' },
-    // Dumps and downloads in memory, as the chart's emptyDir (medium: Memory) would put them.
-    'work-dir': { type: 'string', default: '/dev/shm' },
+    // Where agents dump and unpack: empty for each node's own state dir (disk); a tmpfs such as
+    // /dev/shm is faster but holds every in-flight image in memory next to the workload's 11 GiB.
+    'work-dir': { type: 'string', default: '' },
     // One worker standing in for the chart's two replicas of 16.
     'worker-concurrency': { type: 'string', default: '32' },
     json: { type: 'string', default: 'out/bench-window.json' },
@@ -114,7 +115,7 @@ async function main() {
   const t0 = Date.now();
   const workDir = join(stateDir as string, 'bench', CLUSTER);
   await mkdir(workDir, { recursive: true });
-  const agentWorkDir = join(args['work-dir'] as string, `spot-rescue-${CLUSTER}`);
+  const agentWorkDir = args['work-dir'] ? join(args['work-dir'], `spot-rescue-${CLUSTER}`) : undefined;
   console.log(
     `window benchmark: ${N} nodes x ${M} pods, ${K} interrupted (${K * M} pods), ${LARGE} large processes`,
   );
@@ -145,7 +146,7 @@ async function main() {
     stateDir: stateDir as string,
     agentsPerProcess: Number(args['agents-per-process']),
     restoreOnlyNodes: new Set(nodes.slice(K).map((n) => n.name)),
-    agentEnv: { SPOT_RESCUE_AGENT_WORK_DIR: agentWorkDir },
+    ...(agentWorkDir ? { agentEnv: { SPOT_RESCUE_AGENT_WORK_DIR: agentWorkDir } } : {}),
     logDir: workDir,
     workerEnv: { SPOT_RESCUE_WORKER_CONCURRENCY: String(args['worker-concurrency']) },
   });
@@ -377,7 +378,7 @@ work lost                     spot-rescue ${lostWorkRescueS.toFixed(0)} s  vs pl
   } finally {
     await deployment.stop();
     await cleanup(nodes);
-    await rm(agentWorkDir, { recursive: true, force: true });
+    if (agentWorkDir) await rm(agentWorkDir, { recursive: true, force: true });
   }
 }
 
