@@ -88,6 +88,8 @@ export interface NodeSpec {
   cpu?: string;
   memory?: string;
   unschedulable?: boolean;
+  /** The EC2 instance behind the node (its providerID); default a made-up id. */
+  instanceId?: string;
 }
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
@@ -273,7 +275,7 @@ export class TestBed {
           annotations: { 'kwok.x-k8s.io/node': 'fake' },
         },
         spec: {
-          providerID: `aws:///${zone}/i-${Math.random().toString(16).slice(2, 14).padEnd(12, '0')}`,
+          providerID: `aws:///${zone}/${n.instanceId ?? `i-${Math.random().toString(16).slice(2, 14).padEnd(12, '0')}`}`,
           unschedulable: n.unschedulable ?? false,
         },
         status: {
@@ -436,6 +438,25 @@ export class TestBed {
       jobs.map((j) => j.id!),
       timeoutMs,
     )) as MigrateResult[];
+  }
+
+  /** Waits until a migrate-pod job has saved one of `stages` as its progress; fails at once if it ended. */
+  async waitJobStage(jobId: string, stages: string[], timeoutMs = 60_000): Promise<void> {
+    let ended = '';
+    await waitFor(
+      `job ${jobId} at stage ${stages.join(' or ')}`,
+      async () => {
+        const job = await this.queues.rescue.getJob(jobId);
+        const state = await job?.getState();
+        if (state === 'completed' || state === 'failed') {
+          ended = `${state}: ${JSON.stringify(job?.returnvalue ?? job?.failedReason)}`;
+          return true;
+        }
+        return stages.includes((job?.progress as { stage?: string } | undefined)?.stage ?? '');
+      },
+      { timeoutMs },
+    );
+    if (ended) throw new Error(`job ${jobId} ended before reaching ${stages.join(' or ')}: ${ended}`);
   }
 
   /** Starts the pod's workload as a real runc process on the node's agent (the kubelet's part, locally). */

@@ -95,7 +95,7 @@ describe('worker: provisions capacity when no node fits', () => {
       outcome: string;
       target: string;
     }[];
-    assert.equal(result?.outcome, 'restored');
+    assert.equal(result?.outcome, 'restored', JSON.stringify(result));
 
     const target = await k.core.readNode({ name: result.target });
     const instanceId = target.spec?.providerID?.split('/').pop() ?? '';
