@@ -80,6 +80,9 @@ export interface MigrateResult {
 
 class FallBack extends Error {}
 
+/** How many times a restored pod deleted by someone else before it ran is created again. */
+const MAX_RECREATES = 3;
+
 /**
  * migrate-pod: budget -> target -> checkpoint on the source agent -> restore
  * on the target agent -> restored Pod -> running -> original removed. Any
@@ -291,20 +294,33 @@ export async function migratePod(
     // 4. The restored Pod, replacing the original without its controller noticing a gap.
     const desired = buildRestoredPod({ original: base, targetNode: target, checkpointId, restore });
     const strategy = replaceStrategy(base);
-    let created = await d.metrics.stage('create', () =>
+    const createRestored = () =>
       strategy === 'same-name'
         ? replaceUnderSameName(d.cluster, desired, uid)
-        : createOrGet(d.cluster, desired, uid),
-    );
+        : createOrGet(d.cluster, desired, uid);
+    let created = await d.metrics.stage('create', createRestored);
     await save({ stage: 'created' });
     await d.reservations.release(holder);
     log.info({ restoredPod: created.metadata?.name, target, strategy }, 'restored pod created');
 
+    let recreated = 0;
     created = await d.metrics
       .stage('ready', () =>
         waitFor(
           async () => {
             const p = await d.cluster.getPod(namespace, created.metadata?.name ?? '');
+            if (!p && recreated < MAX_RECREATES) {
+              // Its process already runs on the target; only the Pod object went. A delete
+              // of the original by name alone (kwok does this; a kubelet checks the uid)
+              // can land on a same-name successor created a moment later.
+              recreated++;
+              log.warn(
+                { restoredPod: created.metadata?.name, recreated },
+                'restored pod vanished; creating it again',
+              );
+              created = await createRestored();
+              return null;
+            }
             return p && isRunning(p) ? p : null;
           },
           restoreDeadline,
