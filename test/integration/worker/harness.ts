@@ -5,6 +5,14 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import {
+  type _InstanceType,
+  CreateLaunchTemplateCommand,
+  DeleteLaunchTemplateCommand,
+  DescribeImagesCommand,
+  DescribeSubnetsCommand,
+  type EC2Client,
+} from '@aws-sdk/client-ec2';
 import { DeleteBucketCommand, DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import {
   AppsV1Api,
@@ -517,6 +525,38 @@ export class TestBed {
         ? c.progress
         : undefined;
     });
+  }
+
+  /**
+   * A node group's launch template in moto (an Amazon image, `instanceType`),
+   * deleted at close, and the default subnet of us-east-1a to launch into.
+   */
+  async launchTemplate(
+    ec2: EC2Client,
+    name: string,
+    instanceType = 'm5.xlarge',
+  ): Promise<{ image: string; subnet: string }> {
+    const image = (await ec2.send(new DescribeImagesCommand({ Owners: ['amazon'] }))).Images?.[0]?.ImageId;
+    await ec2.send(
+      new CreateLaunchTemplateCommand({
+        LaunchTemplateName: name,
+        LaunchTemplateData: { ImageId: image, InstanceType: instanceType as _InstanceType },
+      }),
+    );
+    this.onClose(() => ec2.send(new DeleteLaunchTemplateCommand({ LaunchTemplateName: name })));
+    const subnet = (
+      await ec2.send(
+        new DescribeSubnetsCommand({
+          Filters: [
+            { Name: 'default-for-az', Values: ['true'] },
+            { Name: 'availability-zone', Values: ['us-east-1a'] },
+          ],
+        }),
+      )
+    ).Subnets?.[0]?.SubnetId;
+    if (!image || !subnet)
+      throw new Error(`moto has no Amazon image (${image}) or default subnet (${subnet})`);
+    return { image, subnet };
   }
 
   /** Runs at close, once the workers are stopped and before anything else goes (last registered, first run). */

@@ -5,14 +5,7 @@ import {
   DeleteAutoScalingGroupCommand,
   DescribeAutoScalingGroupsCommand,
 } from '@aws-sdk/client-auto-scaling';
-import {
-  CreateLaunchTemplateCommand,
-  DeleteLaunchTemplateCommand,
-  DescribeImagesCommand,
-  DescribeInstancesCommand,
-  DescribeSubnetsCommand,
-  TerminateInstancesCommand,
-} from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import type { V1Pod } from '@kubernetes/client-node';
 import { createAutoScalingClient, createEc2Client } from '../../../services/common/aws.js';
 import { RESTORED_FROM_ANNOTATION } from '../../../services/common/labels.js';
@@ -99,29 +92,12 @@ describe('worker: provision mode asg', () => {
         new DeleteAutoScalingGroupCommand({ AutoScalingGroupName: group, ForceDelete: true }),
       );
       if (ids.length > 0) await ec2.send(new TerminateInstancesCommand({ InstanceIds: ids })).catch(() => {});
-      await ec2.send(new DeleteLaunchTemplateCommand({ LaunchTemplateName: group })).catch(() => {});
       await aws.stop();
       ec2.destroy();
       autoscaling.destroy();
     });
     // The node group: a launch template and an Auto Scaling group of one instance, the Spot node to be lost.
-    const image = (await ec2.send(new DescribeImagesCommand({ Owners: ['amazon'] }))).Images?.[0]?.ImageId;
-    await ec2.send(
-      new CreateLaunchTemplateCommand({
-        LaunchTemplateName: group,
-        LaunchTemplateData: { ImageId: image, InstanceType: 'm5.xlarge' },
-      }),
-    );
-    const subnet = (
-      await ec2.send(
-        new DescribeSubnetsCommand({
-          Filters: [
-            { Name: 'default-for-az', Values: ['true'] },
-            { Name: 'availability-zone', Values: ['us-east-1a'] },
-          ],
-        }),
-      )
-    ).Subnets?.[0]?.SubnetId;
+    const { subnet } = await bed.launchTemplate(ec2, group);
     await autoscaling.send(
       new CreateAutoScalingGroupCommand({
         AutoScalingGroupName: group,

@@ -1,11 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
-  CreateLaunchTemplateCommand,
-  DeleteLaunchTemplateCommand,
-  DescribeImagesCommand,
   DescribeInstancesCommand,
-  DescribeSubnetsCommand,
   RunInstancesCommand,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
@@ -34,26 +30,9 @@ describe('worker: provisions capacity when no node fits', () => {
     bed.onClose(async () => {
       if (launched.length > 0)
         await ec2.send(new TerminateInstancesCommand({ InstanceIds: launched })).catch(() => {});
-      await ec2.send(new DeleteLaunchTemplateCommand({ LaunchTemplateName: lt })).catch(() => {});
       ec2.destroy();
     });
-    const image = (await ec2.send(new DescribeImagesCommand({ Owners: ['amazon'] }))).Images?.[0]?.ImageId;
-    await ec2.send(
-      new CreateLaunchTemplateCommand({
-        LaunchTemplateName: lt,
-        LaunchTemplateData: { ImageId: image, InstanceType: 'm5.xlarge' },
-      }),
-    );
-    const subnet = (
-      await ec2.send(
-        new DescribeSubnetsCommand({
-          Filters: [
-            { Name: 'default-for-az', Values: ['true'] },
-            { Name: 'availability-zone', Values: ['us-east-1a'] },
-          ],
-        }),
-      )
-    ).Subnets?.[0]?.SubnetId;
+    const { image, subnet } = await bed.launchTemplate(ec2, lt);
     const run = await ec2.send(
       new RunInstancesCommand({
         ImageId: image,
@@ -72,7 +51,7 @@ describe('worker: provisions capacity when no node fits', () => {
         SPOT_RESCUE_PROVISION_MODE: 'ec2',
         SPOT_RESCUE_PROVISION_LAUNCH_TEMPLATE: lt,
         SPOT_RESCUE_PROVISION_INSTANCE_TYPES: 'm5.xlarge,m5.large,c5.large',
-        SPOT_RESCUE_PROVISION_SUBNETS: subnet ?? '',
+        SPOT_RESCUE_PROVISION_SUBNETS: subnet,
         SPOT_RESCUE_NODE_JOINER: 'kwok',
       },
       overrides: { joinedNodeLabels: bed.nodeSelector },
