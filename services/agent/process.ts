@@ -3,9 +3,18 @@ import { Duplex, PassThrough, type Readable, Writable } from 'node:stream';
 
 export interface RunOptions {
   cwd?: string;
+  /** Aborting stops the process (see `killSignal`, `interrupt`); the call still settles only once it exited. */
   signal?: AbortSignal;
-  /** Signal sent when `signal` aborts; SIGTERM lets runc and CRIU undo what they started. */
+  /** Signal sent when `signal` aborts (default SIGKILL); SIGTERM lets runc undo what it started. */
   killSignal?: NodeJS.Signals;
+  /**
+   * Called instead of sending `killSignal` when `signal` aborts, for a
+   * process that must be stopped its own way (`runc checkpoint`: interrupt
+   * CRIU so that it puts the container back).
+   */
+  interrupt?: (child: ChildProcess) => void;
+  /** After an abort, how long the process may take to exit before it gets SIGKILL (default 5 s). */
+  abortGraceMs?: number;
   stdin?: 'ignore' | 'pipe';
   /**
    * All stdio to /dev/null. Needed for `runc run -d`/`runc restore -d`: the
@@ -51,16 +60,38 @@ function exitOf(child: ChildProcess, name: string, stderr: () => string, event: 
   });
 }
 
-/** Runs a command to completion and returns its stdout. */
+const DEFAULT_ABORT_GRACE_MS = 5_000;
+
+/**
+ * Runs a command to completion and returns its stdout. An abort stops the
+ * process, but the call settles only when it has exited (a CommandError), so
+ * whatever the caller does next (a rollback) never races a process still at
+ * work.
+ */
 export async function run(cmd: string, args: string[], o: RunOptions = {}): Promise<string> {
+  const { signal } = o;
+  signal?.throwIfAborted();
   const child = spawn(cmd, args, {
     cwd: o.cwd,
     stdio: o.quiet ? 'ignore' : [o.stdin ?? 'ignore', 'pipe', 'pipe'],
-    ...(o.signal ? { signal: o.signal, killSignal: o.killSignal ?? 'SIGKILL' } : {}),
   });
   const stdout = captureTail(child.stdout, 4 << 20);
   const stderr = captureTail(child.stderr);
-  await exitOf(child, `${cmd} ${args[0] ?? ''}`.trim(), stderr, o.quiet ? 'exit' : 'close');
+  const exited = exitOf(child, `${cmd} ${args[0] ?? ''}`.trim(), stderr, o.quiet ? 'exit' : 'close');
+  let killTimer: NodeJS.Timeout | undefined;
+  const onAbort = () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    if (o.interrupt) o.interrupt(child);
+    else child.kill(o.killSignal ?? 'SIGKILL');
+    killTimer = setTimeout(() => child.kill('SIGKILL'), o.abortGraceMs ?? DEFAULT_ABORT_GRACE_MS);
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    await exited;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    clearTimeout(killTimer);
+  }
   return stdout();
 }
 

@@ -1,6 +1,8 @@
+import type { ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { CommandError, run } from './process.js';
+import { CommandError, type RunOptions, run } from './process.js';
 
 export interface RuncState {
   id: string;
@@ -51,12 +53,12 @@ export class Runc {
     readonly criu: string,
   ) {}
 
-  private async logged(args: string[], logFile: string, signal?: AbortSignal): Promise<void> {
+  private async logged(args: string[], logFile: string, abort?: RunOptions): Promise<void> {
     await rm(logFile, { force: true });
     try {
       await run(this.bin, ['--root', this.root, '--log', logFile, '--criu', this.criu, ...args], {
         quiet: true,
-        ...(signal ? { signal, killSignal: 'SIGTERM' } : {}),
+        ...abort,
       });
     } catch (err) {
       const log = await readFile(logFile, 'utf8').catch(() => '');
@@ -90,7 +92,7 @@ export class Runc {
       // No --tcp-established: the node's CRIU configuration closes TCP connections instead.
       ['checkpoint', '--image-path', imagePath, '--work-path', workPath, id],
       logFile,
-      signal,
+      { signal, interrupt: interruptCriuUnder, abortGraceMs: CHECKPOINT_ABORT_GRACE_MS },
     );
   }
 
@@ -105,7 +107,7 @@ export class Runc {
     return this.logged(
       ['restore', '--detach', '--bundle', bundle, '--image-path', imagePath, '--work-path', workPath, id],
       logFile,
-      signal,
+      signal ? { signal, killSignal: 'SIGTERM' } : undefined,
     );
   }
 
@@ -119,6 +121,63 @@ export class Runc {
       if (!(err instanceof CommandError && /does not exist|not found/i.test(err.stderr))) throw err;
     });
   }
+}
+
+/** How long an interrupted `runc checkpoint` may take to exit before runc itself is killed. */
+const CHECKPOINT_ABORT_GRACE_MS = 3_000;
+
+/**
+ * Stops a `runc checkpoint` under way so that the container runs on, at
+ * once. Killing runc alone is not enough: CRIU (its child, `criu swrk`)
+ * would go on writing the whole dump with the container's tasks stopped,
+ * and kill them at the end. So CRIU is killed, and runc, its RPC peer gone,
+ * exits with an error having changed nothing more. CRIU has no prompt
+ * way to cancel a dump (its SIGALRM only interrupts the freeze), but it is
+ * built to survive its own death: while it dumps, the code it injected runs
+ * in the task as a daemon that, when CRIU's socket closes, returns the task
+ * to its own saved registers, and the kernel detaches the tasks CRIU traced,
+ * so they run again; a cgroup left frozen is thawed by the rollback (runc
+ * resume), and a dump that had completed and killed the tasks is restored
+ * in place. runc starts CRIU more than once (a version query, then the
+ * dump), so its children are watched until runc exits.
+ */
+function interruptCriuUnder(runc: ChildProcess): void {
+  const killed = new Set<number>();
+  const tick = () => {
+    if (runc.exitCode !== null || runc.signalCode !== null || runc.pid === undefined) return;
+    for (const pid of childrenOf(runc.pid)) {
+      if (killed.has(pid)) continue;
+      killed.add(pid);
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+    setTimeout(tick, 20);
+  };
+  tick();
+}
+
+/** Children of a process, from /proc/<pid>/task/<tid>/children (which CRIU itself needs, so it is there). */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tasks) {
+    try {
+      for (const c of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/)) {
+        if (c) out.push(Number(c));
+      }
+    } catch {
+      // The thread ended.
+    }
+  }
+  return out;
 }
 
 export function criuLogOf(workPath: string, op: 'dump' | 'restore'): string {
