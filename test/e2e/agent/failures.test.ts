@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { stackEnv, waitFor } from '../../support/stack.js';
@@ -98,6 +100,56 @@ describe('agent: S3 failing and deadlines passing during a checkpoint', () => {
     await assertRunningAgain('slow', p);
   });
 
+  test('a deadline that passes while CRIU is still dumping abandons the dump in time', async () => {
+    const pod = 'dumping';
+    const podUid = await bed.startCounter(agent, pod, { container: 'app', mib: 1024, memoryMiB: 1152 });
+    // The counter fills all of its memory before its first tick.
+    await waitFor(`${pod} to fill 1 GiB`, async () => ((await progress(pod))?.values['counter'] ?? 0) >= 1, {
+      timeoutMs: 60_000,
+    });
+    const before = await progress(pod);
+    assert.ok(before);
+    // Room for the steps before the dump (CRIU's version, runc state), which took over 0.6 s here under
+    // load; DumpWatch then holds CRIU mid-dump until the deadline.
+    const deadlineMs = 1_500;
+    const req = request(pod, podUid, deadlineMs);
+    const deadlineAt = Date.parse(req.deadline);
+    const imageDir = join(
+      stackEnv().stateDir,
+      'nodes',
+      agent.node,
+      'work',
+      'checkpoints',
+      req.checkpointId,
+      'app',
+      'checkpoint',
+    );
+    const watch = new DumpWatch(req.checkpointId, imageDir, deadlineAt);
+    let res: Awaited<ReturnType<typeof call<Record<string, unknown>>>>;
+    let answeredAt: number;
+    try {
+      res = await call(agent, 'POST', '/v1/checkpoints', bed.ids.workerToken, req);
+      answeredAt = Date.now();
+    } finally {
+      watch.stop();
+    }
+    assert.equal(res.status, 504, JSON.stringify(res.body));
+    assert.equal(res.body['error'], 'deadline-exceeded');
+    // Held from then until the deadline: CRIU was in the middle of the dump when the deadline passed.
+    assert.ok(
+      watch.heldAt !== undefined && watch.heldAt < deadlineAt,
+      `CRIU was seen writing pages before the deadline: ${watch.commands}`,
+    );
+    const overrun = answeredAt - deadlineAt;
+    console.log(`deadline during the dump: answered ${overrun} ms after the deadline`);
+    // Stopping CRIU takes milliseconds; the margin is for the rollback (runc state, resume) on a loaded machine.
+    assert.ok(overrun < 5_000, `answered ${overrun} ms after the deadline`);
+    // Killing runc alone left CRIU writing the whole dump after the answer, the container stopped meanwhile.
+    assert.deepEqual(watch.alive(), [], 'no runc or CRIU process of the checkpoint is left');
+    await assertNothingStored(req.s3.prefix);
+    await assertRunningAgain(pod, before);
+  });
+
   test('a deadline already past is refused before anything is touched', async () => {
     const podUid = await startCounter('late');
     const before = await progress('late');
@@ -110,3 +162,149 @@ describe('agent: S3 failing and deadlines passing during a checkpoint', () => {
     await assertNothingStored(req.s3.prefix);
   });
 });
+
+interface ProcessSeen {
+  pid: number;
+  startTime: string;
+  command: string;
+}
+
+/** A process's start time from /proc/<pid>/stat; undefined once it is gone or a zombie. */
+function startTimeOf(pid: number): string | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // After the command name in parentheses: state, ppid, ... starttime (field 22 of the whole line).
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  if (rest[0] === 'Z' || rest[0] === 'X') return undefined;
+  return rest[19];
+}
+
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  const tasks = (() => {
+    try {
+      return readdirSync(`/proc/${pid}/task`);
+    } catch {
+      return [];
+    }
+  })();
+  for (const tid of tasks) {
+    try {
+      const list = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
+      if (list) out.push(...list.split(/\s+/).map(Number));
+    } catch {
+      // The thread ended.
+    }
+  }
+  return out;
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // Gone already.
+  }
+}
+
+/**
+ * Watches a checkpoint's `runc checkpoint` (found by its command line) and
+ * the CRIU under it. Once CRIU is writing memory pages it is held (SIGSTOP)
+ * until the deadline and let go (SIGCONT) then, so the deadline passes in
+ * the middle of the dump however fast this machine writes 1 GiB (under a
+ * second when idle, several when loaded): a dump that is simply slow.
+ */
+class DumpWatch {
+  private readonly tracked = new Map<number, ProcessSeen>();
+  private runcPid: number | undefined;
+  private held: number[] = [];
+  private readonly timer: NodeJS.Timeout;
+  private readonly releaseTimer: NodeJS.Timeout;
+  heldAt: number | undefined;
+
+  constructor(
+    private readonly checkpointId: string,
+    private readonly imageDir: string,
+    private readonly deadlineAt: number,
+  ) {
+    this.timer = setInterval(() => this.tick(), 20);
+    this.releaseTimer = setTimeout(() => this.release(), Math.max(0, deadlineAt - Date.now()));
+  }
+
+  private track(pid: number, command: string): void {
+    const startTime = startTimeOf(pid);
+    if (startTime && !this.tracked.has(pid)) this.tracked.set(pid, { pid, startTime, command });
+  }
+
+  private tick(): void {
+    if (this.runcPid === undefined) {
+      for (const d of readdirSync('/proc')) {
+        if (!/^\d+$/.test(d)) continue;
+        let args: string[];
+        try {
+          args = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+        } catch {
+          continue;
+        }
+        // `runc ... checkpoint --image-path <work>/checkpoints/<id>/...` (not a rollback's `runc restore`).
+        if (args.includes('checkpoint') && args.some((a) => a.includes(this.checkpointId))) {
+          this.runcPid = Number(d);
+          this.track(this.runcPid, args.join(' ').trim());
+          break;
+        }
+      }
+    }
+    if (this.runcPid !== undefined) {
+      for (const c of childrenOf(this.runcPid)) {
+        let cmd = '';
+        try {
+          cmd = readFileSync(`/proc/${c}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
+        } catch {}
+        this.track(c, cmd);
+      }
+    }
+    if (this.heldAt === undefined && Date.now() < this.deadlineAt && this.writingPages()) {
+      this.held = this.runcPid === undefined ? [] : childrenOf(this.runcPid);
+      for (const pid of this.held) signal(pid, 'SIGSTOP');
+      if (this.held.length > 0) this.heldAt = Date.now();
+    }
+  }
+
+  private writingPages(): boolean {
+    try {
+      return readdirSync(this.imageDir).some(
+        (f) => f.startsWith('pages-') && statSync(join(this.imageDir, f)).size > 0,
+      );
+    } catch {
+      return false;
+    }
+  }
+
+  private isAlive(p: ProcessSeen): boolean {
+    return startTimeOf(p.pid) === p.startTime;
+  }
+
+  private release(): void {
+    for (const pid of this.held) signal(pid, 'SIGCONT');
+    this.held = [];
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    clearTimeout(this.releaseTimer);
+    this.release();
+  }
+
+  get commands(): string[] {
+    return [...this.tracked.values()].map((p) => p.command);
+  }
+
+  /** Tracked processes still alive (same pid and start time, not a zombie). */
+  alive(): string[] {
+    return [...this.tracked.values()].filter((p) => this.isAlive(p)).map((p) => `${p.pid} ${p.command}`);
+  }
+}
