@@ -32,7 +32,7 @@ import {
   Ec2FleetCapacity,
   NoCapacityProvider,
 } from './capacity.js';
-import { KubeCluster } from './cluster.js';
+import { type Cluster, KubeCluster } from './cluster.js';
 import { CachedCluster } from './cluster-cache.js';
 import { evictPod } from './evict.js';
 import { finalizeNode } from './finalize.js';
@@ -55,6 +55,8 @@ export interface WorkerOverrides {
   log?: Logger;
   /** Labels for nodes the local joiner registers. */
   joinedNodeLabels?: Record<string, string>;
+  /** Puts something in front of the jobs' Kubernetes calls (tests inject faults with it). */
+  wrapCluster?: (cluster: Cluster) => Cluster;
 }
 
 export interface WorkerService {
@@ -85,6 +87,7 @@ export async function startWorkerService(
   // Placement reads nodes and pods from informers; no job runs before they have synced.
   const cluster = new CachedCluster(kc, core, new KubeCluster(core), { log });
   const sync = await cluster.start(config.cacheSyncTimeoutSeconds * 1000);
+  const jobsCluster = o.wrapCluster ? o.wrapCluster(cluster) : cluster;
   log.info({ syncMs: sync.ms, nodes: sync.nodes, pods: sync.pods }, 'cluster cache synced');
   const redis: Redis = createRedisConnection(config.redisUrl);
   const aws = { awsRegion: config.awsRegion, awsEndpoint: config.awsEndpoint };
@@ -177,7 +180,7 @@ export async function startWorkerService(
           saveProgress: (p) => job.updateProgress(p as object),
         },
         {
-          cluster,
+          cluster: jobsCluster,
           agents,
           manifests: new S3ManifestStore(createS3Client(aws)),
           reservations,
@@ -215,7 +218,12 @@ export async function startWorkerService(
   const evict = new Worker(
     QUEUES.evict,
     async (job) =>
-      evictPod(parse(evictPodJobSchema, job, JOB_NAMES.evictPod), { cluster, metrics, log, config }),
+      evictPod(parse(evictPodJobSchema, job, JOB_NAMES.evictPod), {
+        cluster: jobsCluster,
+        metrics,
+        log,
+        config,
+      }),
     { ...common, connection: ioredisOpts(), concurrency: config.evictConcurrency },
   );
   const provision = new Worker(
@@ -224,7 +232,7 @@ export async function startWorkerService(
       provisionCapacity(parse(provisionCapacityJobSchema, job, JOB_NAMES.provisionCapacity), {
         provider,
         joiner,
-        cluster,
+        cluster: jobsCluster,
         metrics,
         log,
         nodeLabels: o.joinedNodeLabels ?? {},
@@ -236,7 +244,7 @@ export async function startWorkerService(
     QUEUES.finalize,
     async (job) =>
       finalizeNode(parse(finalizeNodeJobSchema, job, JOB_NAMES.finalizeNode), {
-        cluster,
+        cluster: jobsCluster,
         autoscaling,
         redis,
         prefix: config.queuePrefix,
