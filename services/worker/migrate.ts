@@ -18,6 +18,7 @@ import {
   buildRestoredPod,
   checkpointIdFor,
   checkpointPrefix,
+  controllerOf,
   DELETION_COST_ANNOTATION,
   isRunning,
   isStaged,
@@ -335,14 +336,22 @@ export async function migratePod(
       });
 
     if (isStaged(created)) {
-      const orig = await d.cluster.getPod(namespace, name);
-      if (orig && orig.metadata?.uid === uid) {
-        await d.cluster.patchPod(namespace, name, {
-          metadata: { annotations: { [DELETION_COST_ANNOTATION]: LOWEST_DELETION_COST } },
-        });
+      // A Job controller ignores pod-deletion-cost: seeing two active pods it would
+      // remove the newer one, the restored copy. So a Job's original goes first; the
+      // controller counts it failed and waits out its backoff (10 s) before starting
+      // another, long after the adoption below.
+      const jobOwned = controllerOf(base)?.kind === 'Job';
+      if (jobOwned) await d.cluster.deletePod(namespace, name, uid, 0);
+      else {
+        const orig = await d.cluster.getPod(namespace, name);
+        if (orig && orig.metadata?.uid === uid) {
+          await d.cluster.patchPod(namespace, name, {
+            metadata: { annotations: { [DELETION_COST_ANNOTATION]: LOWEST_DELETION_COST } },
+          });
+        }
       }
       created = await d.cluster.patchPod(namespace, created.metadata?.name ?? '', adoptionPatch(created));
-      await d.cluster.deletePod(namespace, name, uid, 0);
+      if (!jobOwned) await d.cluster.deletePod(namespace, name, uid, 0);
     }
     await event(
       created,
