@@ -40,6 +40,7 @@ import {
   ensureBucket,
   ensureQueues,
   parseCounterProgress,
+  removeSimNodeState,
   startRescueDeployment,
 } from '../infra/sim/local-rescue.js';
 import { manifestSchema } from '../services/common/agent-api.js';
@@ -383,13 +384,10 @@ work lost                     spot-rescue ${lostWorkRescueS.toFixed(0)} s  vs pl
 }
 
 async function cleanup(nodes: SimNode[]) {
-  const runc = process.env['SPOT_RESCUE_RUNC'] ?? 'runc';
-  for (const n of nodes) {
-    const root = join(stateDir as string, 'nodes', n.name, 'runc');
-    const { stdout } = await run(runc, ['--root', root, 'list', '--quiet']).catch(() => ({ stdout: '' }));
-    for (const id of stdout.split('\n').filter(Boolean))
-      await run(runc, ['--root', root, 'delete', '--force', id]).catch(() => undefined);
-  }
+  await removeSimNodeState(
+    stateDir as string,
+    nodes.map((n) => n.name),
+  );
   await core.deleteNamespace({ name: NS }).catch(() => undefined);
   await core.deleteNamespace({ name: `${NS}-sys` }).catch(() => undefined);
   await deleteSimNodes({ kc, ec2 }, nodes);

@@ -1,9 +1,10 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
@@ -208,6 +209,28 @@ export async function startLocalAgentGroup(o: {
   } catch (err) {
     await host.stop();
     throw err;
+  }
+}
+
+/**
+ * Removes every runc container of these simulated nodes, their files and
+ * their (then empty) cgroups.
+ * A pod deleted while its container ran (evicted, or a test that failed
+ * half-way) leaves the process behind: nothing plays the kubelet that would
+ * stop it.
+ */
+export async function removeSimNodeState(stateDir: string, nodes: string[]): Promise<void> {
+  const run = promisify(execFile);
+  const runc = process.env['SPOT_RESCUE_RUNC'] ?? 'runc';
+  for (const node of nodes) {
+    const root = join(stateDir, 'nodes', node, 'runc');
+    const { stdout } = await run(runc, ['--root', root, 'list', '--quiet']).catch(() => ({ stdout: '' }));
+    for (const id of stdout.split('\n').filter(Boolean))
+      await run(runc, ['--root', root, 'delete', '--force', id]).catch(() => undefined);
+    await rm(join(stateDir, 'nodes', node), { recursive: true, force: true });
+    const controllers = await readdir('/sys/fs/cgroup').catch(() => []);
+    for (const c of ['', ...controllers])
+      await rmdir(join('/sys/fs/cgroup', c, 'spot-rescue', node)).catch(() => {});
   }
 }
 

@@ -1,6 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { readdir, rm, rmdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import {
   CreateBucketCommand,
   DeleteBucketCommand,
@@ -9,7 +7,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { type AgentHandle, startLocalAgent } from '../../../infra/sim/local-rescue.js';
+import { type AgentHandle, removeSimNodeState, startLocalAgent } from '../../../infra/sim/local-rescue.js';
 import { parseProgress } from '../../../services/agent/local-containers.js';
 import { AGENT_TOKEN_AUDIENCE } from '../../../services/common/agent-api.js';
 import { createS3Client } from '../../../services/common/aws.js';
@@ -40,13 +38,9 @@ export async function startAgentProcess(
   };
 }
 
-/** A simulated node's files and (empty) cgroups, once its containers are gone. */
+/** A simulated node's containers, files and cgroups. */
 export async function removeNodeState(node: string): Promise<void> {
-  await rm(join(stackEnv().stateDir, 'nodes', node), { recursive: true, force: true });
-  const controllers = await readdir('/sys/fs/cgroup').catch(() => []);
-  for (const c of ['', ...controllers]) {
-    await rmdir(join('/sys/fs/cgroup', c, 'spot-rescue', node)).catch(() => {});
-  }
+  await removeSimNodeState(stackEnv().stateDir, [node]);
 }
 
 export interface CallResult<T = unknown> {

@@ -32,6 +32,7 @@ import {
   callAgent,
   createWorkerIdentity,
   ensureBucket,
+  removeSimNodeState,
   startLocalAgent,
   type WorkerIdentity,
 } from '../../../infra/sim/local-rescue.js';
@@ -591,6 +592,7 @@ export class TestBed {
       }
       await a.stop();
     }
+    await removeSimNodeState(stackEnv().stateDir, Object.keys(this.agents));
     await this.k.core.deleteNamespace({ name: this.ns }).catch(() => {});
     const nodes = await this.k.core.listNode({ labelSelector: `${SIM_LABEL}=${this.sim}` }).catch(() => null);
     for (const n of nodes?.items ?? [])
