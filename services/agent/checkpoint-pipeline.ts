@@ -1,7 +1,8 @@
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ArchiveStore } from './archive-store.js';
 import { MeasuringStream } from './measuring-stream.js';
-import { processStage } from './process.js';
+import { processSource, processStage } from './process.js';
 import type { CheckpointedContainer } from './runtime.js';
 
 export interface ZstdOptions {
@@ -14,6 +15,24 @@ export interface StreamResult {
   bytesRaw: number;
   bytesCompressed: number;
   sha256: string;
+}
+
+/**
+ * Holds back the end of the compressed stream until the producer has
+ * finished cleanly. zstd sees a clean end of input even when the producer
+ * failed half-way; without this the upload would complete (a truncated
+ * archive stored under its name) before anyone knew.
+ */
+function endsOnceComplete(done: Promise<unknown>): Transform {
+  return new Transform({
+    transform: (chunk, _enc, cb) => cb(null, chunk),
+    flush: (cb) => {
+      done.then(
+        () => cb(),
+        (err: Error) => cb(err),
+      );
+    },
+  });
 }
 
 /** Runs stages together; the first failure aborts the rest so none waits on a dead partner. */
@@ -46,20 +65,50 @@ export async function streamArchiveToStore(
   const abortInner = () => inner.abort(signal.reason);
   if (signal.aborted) abortInner();
   signal.addEventListener('abort', abortInner, { once: true });
-  const raw = new MeasuringStream({ sha256: false });
+  const zstdArgs = [`-${zstd.level}`, `-T${zstd.threads}`, '-q', '-c', '-'];
   const compressed = new MeasuringStream({ sha256: true });
-  const compressor = processStage(zstd.bin, [`-${zstd.level}`, `-T${zstd.threads}`, '-q', '-c', '-'], {
-    signal: inner.signal,
-  });
+  const input = checkpoint.input?.();
   let uploaded = false;
+  const upload = () =>
+    store.upload(target.bucket, target.key, compressed, inner.signal).then(() => {
+      uploaded = true;
+    });
   try {
+    if (input) {
+      // The raw archive goes from its producer straight into zstd; only compressed bytes come here.
+      const compressor = processSource(zstd.bin, zstdArgs, { stdin: input.stdin });
+      // zstd holds its own copy of the pipe; ours must go, or it would never see the end of the data.
+      if (typeof input.stdin !== 'number') input.stdin.destroy();
+      const stop = () => {
+        compressor.kill();
+        input.close();
+      };
+      inner.signal.addEventListener('abort', stop, { once: true });
+      let bytesRaw = 0;
+      try {
+        await allOrAbort(
+          [
+            pipeline(compressor.stream, endsOnceComplete(input.done), compressed, { signal: inner.signal }),
+            input.done.then((n) => {
+              bytesRaw = n;
+            }),
+            upload(),
+          ],
+          inner,
+        );
+      } finally {
+        inner.signal.removeEventListener('abort', stop);
+        input.close();
+      }
+      return { bytesRaw, bytesCompressed: compressed.bytes, sha256: compressed.sha256() };
+    }
+    const raw = new MeasuringStream({ sha256: false });
+    const compressor = processStage(zstd.bin, zstdArgs, { signal: inner.signal });
     await allOrAbort(
       [
         pipeline(checkpoint.open(), raw, compressor.stream, compressed, { signal: inner.signal }),
         compressor.exited,
-        store.upload(target.bucket, target.key, compressed, inner.signal).then(() => {
-          uploaded = true;
-        }),
+        upload(),
       ],
       inner,
     );

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, fstatSync, openSync } from 'node:fs';
 import { access, mkdir, rm } from 'node:fs/promises';
 import { arch } from 'node:os';
 import { basename, join } from 'node:path';
@@ -114,6 +114,18 @@ export class KubeletRuntime implements CheckpointRuntime {
     const drop = () => rm(local, { force: true });
     return {
       open: () => createReadStream(local),
+      input: () => {
+        const fd = openSync(local, 'r');
+        let open = true;
+        return {
+          stdin: fd,
+          done: Promise.resolve(fstatSync(fd).size),
+          close: () => {
+            if (open) closeSync(fd);
+            open = false;
+          },
+        };
+      },
       // Archives hold memory and secrets: none stays on the node once it is in S3.
       commit: drop,
       rollback: async () => {

@@ -127,8 +127,12 @@ export function processStage(
  * stream ends only after the process exited 0, so a failing producer can never
  * pass for a complete (truncated) archive.
  */
-export function processSource(cmd: string, args: string[], o: { cwd?: string } = {}) {
-  const child = spawn(cmd, args, { cwd: o.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+export function processSource(
+  cmd: string,
+  args: string[],
+  o: { cwd?: string; stdin?: Readable | number } = {},
+) {
+  const child = spawn(cmd, args, { cwd: o.cwd, stdio: [o.stdin ?? 'ignore', 'pipe', 'pipe'] });
   const stderr = captureTail(child.stderr);
   const exited = exitOf(child, cmd, stderr);
   const out = new PassThrough();
@@ -142,6 +146,26 @@ export function processSource(cmd: string, args: string[], o: { cwd?: string } =
     if (child.exitCode === null) child.kill('SIGKILL');
   });
   return { stream: out as Readable, exited, kill: () => child.kill('SIGKILL') };
+}
+
+/**
+ * A process whose raw stdout pipe is handed to another process (tar into
+ * zstd), never read here. `exited` rejects when it fails, so the consumer
+ * can tell a complete archive from a truncated one; `stderr()` is its tail.
+ */
+export function processOutput(cmd: string, args: string[], o: { cwd?: string } = {}) {
+  const child = spawn(cmd, args, { cwd: o.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const stderr = captureTail(child.stderr);
+  const exited = exitOf(child, cmd, stderr);
+  exited.catch(() => {});
+  return {
+    stdout: child.stdout as Readable,
+    exited,
+    stderr,
+    kill: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+  };
 }
 
 /**

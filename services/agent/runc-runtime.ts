@@ -7,7 +7,7 @@ import { AgentFailure } from './errors.js';
 import type { LocalContainers } from './local-containers.js';
 import { type NodeLayout, runcIdOf } from './node-layout.js';
 import { type OciSpec, specForRestore } from './oci-spec.js';
-import { processSink, processSource, run } from './process.js';
+import { processOutput, processSink, processSource, run } from './process.js';
 import { diffListings, type Listing, listRootfs } from './rootfs-diff.js';
 import type { Runc } from './runc-cli.js';
 import type {
@@ -132,6 +132,19 @@ export class RuncRuntime implements CheckpointRuntime {
     ];
     return {
       open: (): Readable => processSource(tarBin, ['-C', dir, '-cf', '-', ...members]).stream,
+      input: () => {
+        // GNU tar's --totals gives the archive's exact size on stderr once it is written.
+        const tar = processOutput(tarBin, ['-C', dir, '--totals', '-cf', '-', ...members]);
+        return {
+          stdin: tar.stdout,
+          done: tar.exited.then(() => {
+            const size = /Total bytes written: (\d+)/.exec(tar.stderr())?.[1];
+            if (size === undefined) throw new Error(`tar reported no total: ${tar.stderr().slice(-200)}`);
+            return Number(size);
+          }),
+          close: tar.kill,
+        };
+      },
       commit: async () => {
         await containers.write({ ...record, checkpointedAt: checkpointedAt.toISOString() });
         await rm(dir, { recursive: true, force: true });

@@ -8,10 +8,26 @@ export interface ContainerRef {
   container: string;
 }
 
+/**
+ * The uncompressed archive as a descriptor the compressor process reads
+ * itself, so its bytes (8 times the compressed ones) never pass through the
+ * agent's event loop: 3.6 CPU-s per GiB through Node before, none now.
+ */
+export interface ArchiveInput {
+  /** The stdout of the process writing the archive, or an open file: the compressor's stdin. */
+  stdin: Readable | number;
+  /** The archive's exact size once complete; rejects if the producer failed (the archive is truncated). */
+  done: Promise<number>;
+  /** Stops the producer and releases the descriptor; safe to call more than once. */
+  close(): void;
+}
+
 /** A container dumped by a runtime, whose archive is about to be streamed away. */
 export interface CheckpointedContainer {
-  /** The uncompressed archive in the checkpointctl layout; call once. */
+  /** The uncompressed archive in the checkpointctl layout; call once (this or `input`). */
   open(): Readable;
+  /** The same archive for a process to read directly; preferred when present. */
+  input?(): ArchiveInput;
   /** The archive is safely stored: drop local files. */
   commit(): Promise<void>;
   /** The archive could not be stored: put the container back as it was before the checkpoint. */
