@@ -169,6 +169,24 @@ export function processOutput(cmd: string, args: string[], o: { cwd?: string } =
 }
 
 /**
+ * A process reading another process's raw stdout pipe (tar -x from zstd -d),
+ * never touching the data here. `exited` settles with it; `stderr()` is its tail.
+ */
+export function processReading(cmd: string, args: string[], stdin: Readable, o: { cwd?: string } = {}) {
+  const child = spawn(cmd, args, { cwd: o.cwd, stdio: [stdin, 'ignore', 'pipe'] });
+  const stderr = captureTail(child.stderr);
+  const exited = exitOf(child, cmd, stderr);
+  exited.catch(() => {});
+  return {
+    exited,
+    stderr,
+    kill: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+  };
+}
+
+/**
  * A process whose stdin is the end of a pipeline (e.g. `tar -x`). Finishing
  * the writable waits for the process to exit 0; a process that stops reading
  * early and exits 0 (tar leaves trailing padding unread) is not an error,

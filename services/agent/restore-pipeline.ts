@@ -78,7 +78,17 @@ export async function streamArchiveFromStore(
   );
   const kill = () => child.kill('SIGKILL');
   signal.addEventListener('abort', kill, { once: true });
-  const unpacked = Promise.all([pipeline(child.stdout, raw, sink.writable), exited, sink.written()]);
+  let bytesRaw = 0;
+  const unpackedRaw = sink.unpackFrom
+    ? sink.unpackFrom(child.stdout).then((n) => {
+        bytesRaw = n;
+      })
+    : pipeline(child.stdout, raw, sink.writable).then(() => {
+        bytesRaw = raw.bytes;
+      });
+  // tar holds its own copy of zstd's stdout; ours must go, or zstd's close would wait on it.
+  if (sink.unpackFrom) child.stdout.destroy();
+  const unpacked = Promise.all([unpackedRaw, exited, sink.unpackFrom ? undefined : sink.written()]);
   unpacked.catch(() => {});
   try {
     let body: Readable;
@@ -116,7 +126,7 @@ export async function streamArchiveFromStore(
         },
       );
     }
-    return { bytesCompressed: hasher.bytes, bytesRaw: raw.bytes };
+    return { bytesCompressed: hasher.bytes, bytesRaw };
   } finally {
     signal.removeEventListener('abort', kill);
   }

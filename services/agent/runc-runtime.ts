@@ -7,7 +7,7 @@ import { AgentFailure } from './errors.js';
 import type { LocalContainers } from './local-containers.js';
 import { type NodeLayout, runcIdOf } from './node-layout.js';
 import { type OciSpec, specForRestore } from './oci-spec.js';
-import { processOutput, processSink, processSource, run } from './process.js';
+import { processOutput, processReading, processSink, processSource, run } from './process.js';
 import { diffListings, type Listing, listRootfs } from './rootfs-diff.js';
 import type { Runc } from './runc-cli.js';
 import type {
@@ -213,7 +213,14 @@ export class RuncRuntime implements CheckpointRuntime {
       `${target.manifest.checkpointId}-${target.container}-${randomUUID().slice(0, 8)}`,
     );
     await mkdir(staging, { recursive: true });
-    const unpack = processSink(tarBin, ['-C', staging, '-xf', '-']);
+    // tar -x starts once the pipeline says how it will be fed: from zstd directly, or through `writable`.
+    let unpack: { exited: Promise<void>; kill(): void } | undefined;
+    let sink: ReturnType<typeof processSink> | undefined;
+    const streamed = () => {
+      sink ??= processSink(tarBin, ['-C', staging, '-xf', '-']);
+      unpack = sink;
+      return sink;
+    };
     // The new bundle's root filesystem is copied while the archive downloads, off the critical path.
     const bundle = containers.bundleOf(id);
     const populated = rm(layout.containerDir(id), { recursive: true, force: true }).then(() =>
@@ -221,15 +228,25 @@ export class RuncRuntime implements CheckpointRuntime {
     );
     populated.catch(() => {});
     const discard = async () => {
-      unpack.kill();
-      await unpack.exited.catch(() => {});
+      unpack?.kill();
+      await unpack?.exited.catch(() => {});
       await populated.catch(() => {});
       await rm(staging, { recursive: true, force: true });
       await rm(layout.containerDir(id), { recursive: true, force: true });
     };
     return {
-      writable: unpack.stream,
-      written: () => unpack.exited,
+      get writable() {
+        return streamed().stream;
+      },
+      unpackFrom: async (stdin: Readable) => {
+        const tar = processReading(tarBin, ['-C', staging, '--totals', '-xf', '-'], stdin);
+        unpack = tar;
+        await tar.exited;
+        const size = /Total bytes read: (\d+)/.exec(tar.stderr())?.[1];
+        if (size === undefined) throw new Error(`tar reported no total: ${tar.stderr().slice(-200)}`);
+        return Number(size);
+      },
+      written: () => (unpack ?? streamed()).exited,
       discard,
       restore: async (signal: AbortSignal) => {
         try {

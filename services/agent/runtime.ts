@@ -38,6 +38,12 @@ export interface CheckpointedContainer {
 export interface RestoreSink {
   /** Receives the uncompressed archive while it downloads (before it is verified). */
   writable: Writable;
+  /**
+   * Preferred when present: the decompressor's stdout, for the unpacking
+   * process to read itself (instead of `writable`), so the raw bytes never
+   * pass through Node. Resolves with the archive's size once unpacked.
+   */
+  unpackFrom?(stdin: Readable): Promise<number>;
   /** Resolves once everything written has landed (e.g. `tar -x` exited). */
   written(): Promise<void>;
   /** The archive matched its manifest: restore it. Returns the image to use, for runtimes that need one. */
