@@ -7,8 +7,8 @@
  * that only take capacity.
  *
  * 200 simulated pods share this machine's cores, where on EKS each node
- * brings its own: the processes tick every 100 ms and verify 256 KiB of
- * their memory per tick (a tenth of a percent of a core each), the
+ * brings its own: the processes tick every 250 ms and verify 128 KiB of
+ * their memory per tick (under a tenth of a percent of a core each), the
  * agents of ten simulated nodes share one process (infra/sim/agent-host.ts),
  * and the agents of the nodes that only receive restores run at a lower CPU
  * priority, since on EKS they would not take CPU from the doomed nodes. Each
@@ -59,8 +59,8 @@ const { values: args } = parseArgs({
     'min-mib': { type: 'string', default: '16' },
     'max-mib': { type: 'string', default: '1024' },
     'small-mib': { type: 'string', default: '8' },
-    'tick-ms': { type: 'string', default: '100' },
-    'verify-kib': { type: 'string', default: '256' },
+    'tick-ms': { type: 'string', default: '250' },
+    'verify-kib': { type: 'string', default: '128' },
     'agents-per-process': { type: 'string', default: '10' },
     // Where agents dump and unpack: empty for each node's own state dir (disk); a tmpfs such as
     // /dev/shm is faster but holds every in-flight image in memory next to the workload's 11 GiB.

@@ -7,7 +7,7 @@ import { throwIfAborted } from './deadline.js';
  * every process frozen for the length of the whole burst. A queued
  * checkpoint's process keeps running until its turn, and the wait gives up
  * when the checkpoint's deadline fires. Turns are handed out in arrival
- * order, which the worker sets: largest pods first.
+ * order, which the worker sets: smallest pods first.
  */
 export class CheckpointSlots {
   private active = 0;

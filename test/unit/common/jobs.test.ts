@@ -19,26 +19,26 @@ test('sooner deadlines get more urgent (lower) priorities, clamped to BullMQ ran
   assert.equal(priorityForDeadline('2030-01-01T00:00:00Z', now), 2_000_000);
 });
 
-test('migrations in one burst go largest first, and a sooner deadline still comes first', () => {
+test('migrations in one burst go smallest first, and a sooner deadline still comes first', () => {
   const now = Date.parse('2026-09-01T12:00:00Z');
   const MiB = 2 ** 20;
   const at = (s: number) => new Date(now + s * 1000).toISOString();
   const gib = priorityForMigration(at(118), 1024 * MiB, now);
   const small = priorityForMigration(at(118), 16 * MiB, now);
-  assert.ok(gib < small, 'the 1 GiB checkpoint starts before the 16 MiB one');
+  assert.ok(small < gib, 'the 16 MiB checkpoint starts before the 1 GiB one');
   assert.ok(
-    priorityForMigration(at(119), 8 * MiB, now) > priorityForMigration(at(117), 512 * MiB, now),
+    priorityForMigration(at(119), 8 * MiB, now) < priorityForMigration(at(117), 512 * MiB, now),
     'within one deadline step, size decides',
   );
   assert.ok(
-    priorityForMigration(at(60), 8 * MiB, now) < priorityForMigration(at(118), 64 * 1024 * MiB, now),
+    priorityForMigration(at(60), 64 * 1024 * MiB, now) < priorityForMigration(at(118), 1 * MiB, now),
     'a deadline a minute sooner wins over any size',
   );
   assert.ok(
-    priorityForMigration(at(118), 1024 * MiB, now) < priorityForMigration(at(118), 700 * MiB, now),
+    priorityForMigration(at(118), 700 * MiB, now) < priorityForMigration(at(118), 1024 * MiB, now),
     'sizes a quarter-octave apart are ordered',
   );
-  assert.equal(priorityForMigration(at(-5), 0, now), 64, 'past deadline, no memory: the first step');
+  assert.equal(priorityForMigration(at(-5), 0, now), 1, 'past deadline, no memory: the most urgent');
   assert.equal(priorityForMigration('2030-01-01T00:00:00Z', MiB, now), 2_000_000, 'clamped to BullMQ range');
-  assert.ok(priorityForMigration(at(118), 1024 * 1024 * MiB, now) >= 1, 'huge pods stay in range');
+  assert.ok(priorityForMigration(at(118), 1024 * 1024 * MiB, now) < 2_000_000, 'huge pods stay in range');
 });

@@ -122,9 +122,9 @@ describe('planning the pods of a doomed node', () => {
     const migrate = a.jobs.find((j) => j.name === 'migrate-pod')!;
     assert.equal(migrate.jobId, 'migrate-pod__ev-1__uid-annotated');
     // 90 s left: the 18th five-second step; 1 GiB is 40 quarter-octaves above 1 MiB.
-    assert.equal(migrate.priority, 18 * 64 + (63 - 40) + 1);
+    assert.equal(migrate.priority, 18 * 64 + 40 + 1);
     const small = a.jobs.find((j) => j.name === 'migrate-pod' && j.data.pod.name === 'in-opted-ns')!;
-    assert.ok(small.priority > migrate.priority, 'the 16 MiB pod is checkpointed after the 1 GiB one');
+    assert.ok(small.priority < migrate.priority, 'the 16 MiB pod is checkpointed before the 1 GiB one');
     const evict = a.jobs.find((j) => j.name === 'evict-pod')!;
     assert.equal(evict.priority, 90, 'evictions keep plain deadline order');
     assert.deepEqual(migrate.data, {
