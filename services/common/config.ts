@@ -113,6 +113,11 @@ export const commonSettings = {
     'AWS endpoint override (the local stack); unset in production',
   ),
   kubeconfig: setting('KUBECONFIG', z.string().optional(), 'kubeconfig path; unset means in-cluster'),
+  kubeRequestTimeoutSeconds: setting(
+    'SPOT_RESCUE_KUBE_REQUEST_TIMEOUT_SECONDS',
+    str.int(1, 600).default(30),
+    'longest a single Kubernetes API request may take before it is abandoned (watches excepted)',
+  ),
   opsPort: setting(
     'SPOT_RESCUE_OPS_PORT',
     str.int(0, 65535).default(9090),

@@ -2,7 +2,7 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import { createSqsClient } from '../common/aws.js';
 import { type ConfigOf, readConfig } from '../common/config.js';
-import { loadKubeConfig } from '../common/kube.js';
+import { loadKubeConfig, makeApiClientWithTimeout } from '../common/kube.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { createMetricsRegistry } from '../common/metrics.js';
 import { startOpsServer } from '../common/ops-server.js';
@@ -52,7 +52,9 @@ export async function startListener(
     config,
     dedupe,
     cluster,
-    tainter: new KubeNodeTainter(kc.makeApiClient(CoreV1Api)),
+    tainter: new KubeNodeTainter(
+      makeApiClientWithTimeout(kc, CoreV1Api, config.kubeRequestTimeoutSeconds * 1000),
+    ),
     sink,
     metrics,
     log,

@@ -17,7 +17,7 @@ import {
   provisionCapacityJobSchema,
   QUEUES,
 } from '../common/jobs.js';
-import { loadKubeConfig } from '../common/kube.js';
+import { loadKubeConfig, makeApiClientWithTimeout } from '../common/kube.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { createMetricsRegistry } from '../common/metrics.js';
 import { startOpsServer } from '../common/ops-server.js';
@@ -83,7 +83,7 @@ export async function startWorkerService(
   const registry = o.registry ?? createMetricsRegistry('worker');
   const metrics = new WorkerMetrics(registry);
   const kc = o.kubeConfig ?? loadKubeConfig(config.kubeconfig);
-  const core = kc.makeApiClient(CoreV1Api);
+  const core = makeApiClientWithTimeout(kc, CoreV1Api, config.kubeRequestTimeoutSeconds * 1000);
   // Placement reads nodes and pods from informers; no job runs before they have synced.
   const cluster = new CachedCluster(kc, core, new KubeCluster(core), { log });
   const sync = await cluster.start(config.cacheSyncTimeoutSeconds * 1000);
