@@ -65,8 +65,8 @@ const { values: args } = parseArgs({
     // Where agents dump and unpack: empty for each node's own state dir (disk); a tmpfs such as
     // /dev/shm is faster but holds every in-flight image in memory next to the workload's 11 GiB.
     'work-dir': { type: 'string', default: '' },
-    // One worker standing in for the chart's two replicas of 16.
-    'worker-concurrency': { type: 'string', default: '32' },
+    // One worker standing in for the chart's two replicas of 64.
+    'worker-concurrency': { type: 'string', default: '128' },
     json: { type: 'string', default: 'out/bench-window.json' },
   },
 });

@@ -68,6 +68,9 @@ export function fallbackGraceSeconds(
   return Math.max(0, Math.min(b.gracePeriodSeconds, leftSeconds));
 }
 
+/** The smallest checkpoint whose timing feeds the throughput estimate. */
+export const MIN_SAMPLE_BYTES = 64 * 2 ** 20;
+
 /**
  * Throughput (bytes/s) observed in a manifest: raw memory over the time from
  * dump start to upload completed, per container, minus the fixed overhead.
@@ -80,8 +83,10 @@ export function manifestThroughput(m: Manifest, fixedOverheadMs: number): number
     ms += Math.max(c.timings.totalMs, c.timings.checkpointMs + c.timings.uploadMs);
   }
   const variableMs = ms - fixedOverheadMs * m.containers.length;
-  // Tiny checkpoints are all overhead and say nothing about throughput.
-  if (bytesRaw < 1 << 20 || variableMs <= 0) return null;
+  // Small checkpoints are mostly overhead and say little about throughput: in
+  // a burst of 8 MiB pods their samples dragged the estimate to a few MiB/s,
+  // and every large pod after them was evicted as out of budget.
+  if (bytesRaw < MIN_SAMPLE_BYTES || variableMs <= 0) return null;
   return (bytesRaw / variableMs) * 1000;
 }
 

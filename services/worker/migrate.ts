@@ -612,8 +612,13 @@ async function waitFor<T>(
   pollMs: number,
 ): Promise<T | null> {
   for (;;) {
-    const v = await probe();
-    if (v) return v;
+    try {
+      const v = await probe();
+      if (v) return v;
+    } catch (err) {
+      // A failed poll (an API request timed out) says nothing about the pod: poll again while there is time.
+      if (now() >= until) throw err;
+    }
     if (now() >= until) return null;
     await sleep(pollMs);
   }

@@ -27,8 +27,8 @@ export const workerSettings = {
   ...commonSettings,
   rescueConcurrency: setting(
     'SPOT_RESCUE_WORKER_CONCURRENCY',
-    str.int(1, 1000).default(16),
-    'migrate-pod jobs one worker runs at once (each mostly waits on agents: checkpoint, then restore)',
+    str.int(1, 1000).default(64),
+    'migrate-pod jobs one worker runs at once (each mostly waits: on agents, which bound their own dumps, then on its restored pod)',
   ),
   evictConcurrency: setting(
     'SPOT_RESCUE_WORKER_EVICT_CONCURRENCY',

@@ -98,6 +98,12 @@ describe('throughput estimate', () => {
   it('derives throughput from a manifest net of the fixed overhead', () => {
     assert.equal(manifestThroughput(manifest(100 * MiB, 3000), 1000), 50 * MiB);
     assert.equal(manifestThroughput(manifest(1000, 3000), 1000), null, 'tiny dumps say nothing');
+    assert.equal(
+      manifestThroughput(manifest(8 * MiB, 3000), 1000),
+      null,
+      'an 8 MiB dump is mostly overhead: it must not drag the estimate down',
+    );
+    assert.equal(manifestThroughput(manifest(64 * MiB, 2000), 1000), 64 * MiB, 'from 64 MiB on it counts');
   });
 
   it('moves towards samples, faster downwards', () => {
