@@ -136,9 +136,17 @@ export function isStaged(pod: V1Pod): boolean {
   return pod.metadata?.annotations?.[HELD_LABELS_ANNOTATION] !== undefined;
 }
 
+/**
+ * The restored containers run and pass their readiness probes. Read from
+ * ContainersReady rather than Ready: Ready also folds in readiness gates
+ * (a load balancer's registration can take minutes) and the node controller
+ * turns it False for every pod of a node that missed heartbeats, which says
+ * nothing about whether the restore worked.
+ */
 export function isRunning(pod: V1Pod): boolean {
-  return (
-    pod.status?.phase === 'Running' &&
-    (pod.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')
-  );
+  if (pod.status?.phase !== 'Running') return false;
+  const conditions = pod.status.conditions ?? [];
+  const containersReady = conditions.find((c) => c.type === 'ContainersReady');
+  if (containersReady) return containersReady.status === 'True';
+  return conditions.some((c) => c.type === 'Ready' && c.status === 'True');
 }

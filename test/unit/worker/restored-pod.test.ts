@@ -6,6 +6,7 @@ import {
   adoptionPatch,
   buildRestoredPod,
   checkpointIdFor,
+  isRunning,
   isStaged,
   RESTORED_FROM_LABEL,
   replaceStrategy,
@@ -96,5 +97,25 @@ describe('restored pod', () => {
     assert.equal(checkpointIdFor('e1', 'u1'), checkpointIdFor('e1', 'u1'));
     assert.notEqual(checkpointIdFor('e1', 'u1'), checkpointIdFor('e2', 'u1'));
     assert.match(checkpointIdFor('e1', 'u1'), /^[a-z0-9][a-z0-9-]{0,62}$/);
+  });
+
+  it('running means phase Running with its containers ready, whatever the node controller did to Ready', () => {
+    const withStatus = (phase: string, conditions: Record<string, string>): V1Pod => ({
+      status: { phase, conditions: Object.entries(conditions).map(([type, status]) => ({ type, status })) },
+    });
+    assert.equal(isRunning(withStatus('Running', { ContainersReady: 'True', Ready: 'True' })), true);
+    assert.equal(
+      isRunning(withStatus('Running', { ContainersReady: 'True', Ready: 'False' })),
+      true,
+      'Ready turned False by NodeNotReady or held by a readiness gate',
+    );
+    assert.equal(isRunning(withStatus('Running', { ContainersReady: 'False', Ready: 'False' })), false);
+    assert.equal(
+      isRunning(withStatus('Running', { Ready: 'True' })),
+      true,
+      'no ContainersReady: Ready decides',
+    );
+    assert.equal(isRunning(withStatus('Running', { Ready: 'False' })), false);
+    assert.equal(isRunning(withStatus('Pending', { ContainersReady: 'True' })), false);
   });
 });
