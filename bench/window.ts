@@ -62,6 +62,8 @@ const { values: args } = parseArgs({
     'tick-ms': { type: 'string', default: '250' },
     'verify-kib': { type: 'string', default: '128' },
     'agents-per-process': { type: 'string', default: '10' },
+    // SPOT_RESCUE_AGENT_MAX_CONCURRENT_CHECKPOINTS for every agent; empty: the agent's default.
+    'agent-slots': { type: 'string', default: '' },
     // Where agents dump and unpack: empty for each node's own state dir (disk); a tmpfs such as
     // /dev/shm is faster but holds every in-flight image in memory next to the workload's 11 GiB.
     'work-dir': { type: 'string', default: '' },
@@ -147,7 +149,10 @@ async function main() {
     stateDir: stateDir as string,
     agentsPerProcess: Number(args['agents-per-process']),
     restoreOnlyNodes: new Set(nodes.slice(K).map((n) => n.name)),
-    ...(agentWorkDir ? { agentEnv: { SPOT_RESCUE_AGENT_WORK_DIR: agentWorkDir } } : {}),
+    agentEnv: {
+      ...(agentWorkDir ? { SPOT_RESCUE_AGENT_WORK_DIR: agentWorkDir } : {}),
+      ...(args['agent-slots'] ? { SPOT_RESCUE_AGENT_MAX_CONCURRENT_CHECKPOINTS: args['agent-slots'] } : {}),
+    },
     logDir: workDir,
     workerEnv: { SPOT_RESCUE_WORKER_CONCURRENCY: String(args['worker-concurrency']) },
   });
