@@ -13,7 +13,7 @@ import {
 import { MIGRATE_ANNOTATION, NAMESPACE_OPT_IN_LABEL, NAMESPACE_OPT_IN_VALUE } from '../common/labels.js';
 import { checkpointMemoryEstimate } from '../common/pod-memory.js';
 
-/** Only orders migrations (largest first); the worker's budget uses its own configured default. */
+/** Only orders migrations (smallest first); the worker's budget uses its own configured default. */
 const ORDERING_DEFAULT_MEMORY_BYTES = 512 * 2 ** 20;
 
 export interface NodeRef {
