@@ -27,6 +27,7 @@ import { RuncRuntime } from '../../../services/agent/runc-runtime.js';
 import { createLogger } from '../../../services/common/logger.js';
 import { createMetricsRegistry } from '../../../services/common/metrics.js';
 import { stackEnv, waitFor } from '../../support/stack.js';
+import { selfSignedCert } from '../../support/tls.js';
 import { createBucket, deleteBucket, removeNodeState, s3Client } from './harness.js';
 
 /**
@@ -100,23 +101,7 @@ describe('kubelet runtime', () => {
       node,
     );
 
-    await run('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      join(dir, 'kubelet.key'),
-      '-out',
-      join(dir, 'kubelet.crt'),
-    ]);
+    await selfSignedCert(dir, 'kubelet', '/CN=127.0.0.1', 'IP:127.0.0.1');
     ca = await readFile(join(dir, 'kubelet.crt'));
     await writeFile(join(dir, 'token'), 'agent-token-123\n');
     kubelet = Fastify({

@@ -7,7 +7,6 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { type RunningAgent, startAgent } from '../../../services/agent/agent-app.js';
-import { run } from '../../../services/agent/process.js';
 import { agentSettings } from '../../../services/agent/settings.js';
 import { readConfig } from '../../../services/common/config.js';
 import {
@@ -19,6 +18,7 @@ import {
   s3Client,
 } from '../../e2e/agent/harness.js';
 import { stackEnv } from '../../support/stack.js';
+import { selfSignedCert } from '../../support/tls.js';
 
 /** The agent's server over TLS, against the real API server (TokenReview) and S3: no checkpoint involved. */
 describe('agent server', () => {
@@ -33,23 +33,7 @@ describe('agent server', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'agent-tls-'));
-    await run('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      join(dir, 'tls.key'),
-      '-out',
-      join(dir, 'tls.crt'),
-    ]);
+    await selfSignedCert(dir, 'tls', '/CN=127.0.0.1', 'IP:127.0.0.1');
     ca = await readFile(join(dir, 'tls.crt'));
     ids = await createIdentities();
     bucket = await createBucket(s3);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { HttpAgentClient } from '../../../services/worker/agent-client.js';
 import { StaticAgentLocator } from '../../../services/worker/agent-locator.js';
-import { selfSignedCert, signedCert } from './harness.js';
+import { selfSignedCert, signedCert } from '../../support/tls.js';
 
 // The chart's agent certificate names the agent Service, while the worker dials
 // each agent by pod IP: verification must use the configured name.

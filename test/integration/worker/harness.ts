@@ -1,10 +1,9 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import {
   type _InstanceType,
   CreateLaunchTemplateCommand,
@@ -651,34 +650,6 @@ export class AwsCallLog {
     this.server?.closeAllConnections();
     await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
   }
-}
-
-const openssl = (args: string[]) => promisify(execFile)('openssl', args);
-
-/** A self-signed certificate and its key: `<dir>/<base>.crt` and `<dir>/<base>.key`. */
-export async function selfSignedCert(dir: string, base: string, subject: string): Promise<string> {
-  const crt = join(dir, `${base}.crt`);
-  await openssl([
-    ...['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', subject],
-    ...['-keyout', join(dir, `${base}.key`), '-out', crt],
-  ]);
-  return crt;
-}
-
-/** A certificate for `dnsName` signed by the CA `<dir>/<ca>.crt`: `<dir>/<base>.crt` and `.key`. */
-export async function signedCert(dir: string, base: string, ca: string, dnsName: string): Promise<string> {
-  const o = (f: string) => join(dir, f);
-  const crt = o(`${base}.crt`);
-  await openssl([
-    ...['req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${base}`],
-    ...['-keyout', o(`${base}.key`), '-out', o(`${base}.csr`)],
-  ]);
-  await writeFile(o(`${base}.ext`), `subjectAltName=DNS:${dnsName}\n`);
-  await openssl([
-    ...['x509', '-req', '-in', o(`${base}.csr`), '-CA', o(`${ca}.crt`), '-CAkey', o(`${ca}.key`)],
-    ...['-CAcreateserial', '-out', crt, '-days', '1', '-extfile', o(`${base}.ext`)],
-  ]);
-  return crt;
 }
 
 export { stackEnv, uniqueName, waitFor };
