@@ -1,14 +1,11 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   CoreV1Api,
-  type Informer,
   type KubeConfig,
-  makeInformer,
-  type ObjectCache,
   type V1Namespace,
   type V1Node,
   type V1Pod,
 } from '@kubernetes/client-node';
+import { makeInformer, type SyncedInformer } from '../common/informer.js';
 import type { Logger } from '../common/logger.js';
 
 /** `aws:///<zone>/<instance-id>`, as the AWS cloud provider and kwok's simulated nodes set it. */
@@ -37,41 +34,28 @@ export interface ClusterView {
   synced(): boolean;
 }
 
-type Cached<T extends { metadata?: unknown }> = Informer<T & { metadata?: never }> & ObjectCache<T>;
-
-const RESTART_DELAY_MS = 1000;
 const SYNC_TIMEOUT_MS = 120_000;
 
 /**
  * Informers on nodes, pods and namespaces, with the indexes the listener
  * looks things up by: nodes by instance id (from spec.providerID) and pods by
- * node name. A watch that fails is restarted; until it is, the view reports
- * itself not synced (readiness).
+ * node name. A watch that fails is restarted (SyncedInformer); until it is,
+ * the view reports itself not synced (readiness).
  */
 export class InformerClusterCache implements ClusterView {
   private readonly nodeByInstance = new Map<string, string>();
   private readonly instanceByNode = new Map<string, string>();
   private readonly podsByNode = new Map<string, Map<string, V1Pod>>();
   private readonly nodeOfPod = new Map<string, string>();
-  private readonly nodes: Cached<V1Node>;
-  private readonly pods: Cached<V1Pod>;
-  private readonly namespaces: Cached<V1Namespace>;
-  private readonly healthy = new Map<string, boolean>();
-  private readonly errors = new Map<string, number>();
-  private stopped = false;
+  private readonly nodes: SyncedInformer<V1Node>;
+  private readonly pods: SyncedInformer<V1Pod>;
+  private readonly namespaces: SyncedInformer<V1Namespace>;
 
-  constructor(
-    kc: KubeConfig,
-    private readonly log: Logger,
-  ) {
+  constructor(kc: KubeConfig, log: Logger) {
     const core = kc.makeApiClient(CoreV1Api);
-    this.nodes = makeInformer(kc, '/api/v1/nodes', () => core.listNode()) as unknown as Cached<V1Node>;
-    this.pods = makeInformer(kc, '/api/v1/pods', () =>
-      core.listPodForAllNamespaces(),
-    ) as unknown as Cached<V1Pod>;
-    this.namespaces = makeInformer(kc, '/api/v1/namespaces', () =>
-      core.listNamespace(),
-    ) as unknown as Cached<V1Namespace>;
+    this.nodes = makeInformer(kc, '/api/v1/nodes', () => core.listNode(), { log });
+    this.pods = makeInformer(kc, '/api/v1/pods', () => core.listPodForAllNamespaces(), { log });
+    this.namespaces = makeInformer(kc, '/api/v1/namespaces', () => core.listNamespace(), { log });
 
     const onNode = (n: V1Node) => this.indexNode(n);
     this.nodes.on('add', onNode);
@@ -85,56 +69,15 @@ export class InformerClusterCache implements ClusterView {
 
   /** Resolves once every informer has listed (retrying failed lists); rejects after timeoutMs. */
   async start(timeoutMs = SYNC_TIMEOUT_MS): Promise<void> {
-    const all: [string, Cached<never>][] = [
-      ['nodes', this.nodes as unknown as Cached<never>],
-      ['pods', this.pods as unknown as Cached<never>],
-      ['namespaces', this.namespaces as unknown as Cached<never>],
-    ];
-    for (const [name, inf] of all) {
-      this.healthy.set(name, false);
-      inf.on('error', (err: unknown) => {
-        this.healthy.set(name, false);
-        this.errors.set(name, (this.errors.get(name) ?? 0) + 1);
-        if (this.stopped) return;
-        this.log.warn({ informer: name, err: String(err) }, 'list or watch failed; restarting');
-        setTimeout(() => {
-          if (!this.stopped) void this.startOne(name, inf);
-        }, RESTART_DELAY_MS).unref();
-      });
-    }
-    await Promise.all(all.map(([name, inf]) => this.startOne(name, inf)));
-    const end = Date.now() + timeoutMs;
-    while (!this.synced()) {
-      if (Date.now() > end) {
-        const waiting = [...this.healthy].filter(([, ok]) => !ok).map(([n]) => n);
-        throw new Error(`informers not synced after ${timeoutMs} ms: ${waiting.join(', ')}`);
-      }
-      await sleep(100);
-    }
-  }
-
-  /**
-   * The library's start() resolves even when its list fails (it reports the
-   * failure to the error callbacks first), so an informer counts as synced
-   * only when no error arrived while it started.
-   */
-  private async startOne(name: string, inf: Cached<never>): Promise<void> {
-    const before = this.errors.get(name) ?? 0;
-    try {
-      await inf.start();
-    } catch {
-      return;
-    }
-    if ((this.errors.get(name) ?? 0) === before) this.healthy.set(name, true);
+    await Promise.all([this.nodes, this.pods, this.namespaces].map((i) => i.start(timeoutMs)));
   }
 
   /** True when every informer has listed and is watching. */
   synced(): boolean {
-    return this.healthy.size === 3 && [...this.healthy.values()].every(Boolean);
+    return this.nodes.synced() && this.pods.synced() && this.namespaces.synced();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
     await Promise.all([this.nodes.stop(), this.pods.stop(), this.namespaces.stop()]);
   }
 
