@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { Duplex, PassThrough, type Readable, Writable } from 'node:stream';
+import { Duplex, PassThrough, type Readable, type Writable } from 'node:stream';
 
 export interface RunOptions {
   cwd?: string;
@@ -184,53 +184,4 @@ export function processReading(cmd: string, args: string[], stdin: Readable, o: 
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     },
   };
-}
-
-/**
- * A process whose stdin is the end of a pipeline (e.g. `tar -x`). Finishing
- * the writable waits for the process to exit 0; a process that stops reading
- * early and exits 0 (tar leaves trailing padding unread) is not an error,
- * one that exits otherwise fails the pipeline.
- */
-export function processSink(cmd: string, args: string[], o: { cwd?: string } = {}) {
-  const child = spawn(cmd, args, { cwd: o.cwd, stdio: ['pipe', 'ignore', 'pipe'] });
-  const stderr = captureTail(child.stderr);
-  const exited = exitOf(child, cmd, stderr);
-  exited.catch(() => {});
-  const stdin = child.stdin as Writable;
-  let closed = false;
-  stdin.on('error', () => {
-    closed = true;
-  });
-  stdin.on('close', () => {
-    closed = true;
-  });
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      if (closed || stdin.write(chunk)) {
-        cb();
-        return;
-      }
-      const resume = () => {
-        stdin.off('drain', resume);
-        stdin.off('close', resume);
-        cb();
-      };
-      stdin.on('drain', resume);
-      stdin.on('close', resume);
-    },
-    final(cb) {
-      if (!closed) stdin.end();
-      exited.then(
-        () => cb(),
-        (err: Error) => cb(err),
-      );
-    },
-    destroy(err, cb) {
-      if (child.exitCode === null) child.kill('SIGKILL');
-      cb(err);
-    },
-  });
-  exited.catch((err: Error) => stream.destroy(err));
-  return { stream: stream as Writable, exited, kill: () => child.kill('SIGKILL') };
 }

@@ -79,16 +79,19 @@ export async function streamArchiveFromStore(
   const kill = () => child.kill('SIGKILL');
   signal.addEventListener('abort', kill, { once: true });
   let bytesRaw = 0;
-  const unpackedRaw = sink.unpackFrom
-    ? sink.unpackFrom(child.stdout).then((n) => {
-        bytesRaw = n;
-      })
-    : pipeline(child.stdout, raw, sink.writable).then(() => {
-        bytesRaw = raw.bytes;
-      });
-  // tar holds its own copy of zstd's stdout; ours must go, or zstd's close would wait on it.
-  if (sink.unpackFrom) child.stdout.destroy();
-  const unpacked = Promise.all([unpackedRaw, exited, sink.unpackFrom ? undefined : sink.written()]);
+  let unpackedRaw: Promise<unknown>;
+  if ('unpackFrom' in sink) {
+    unpackedRaw = sink.unpackFrom(child.stdout).then((n) => {
+      bytesRaw = n;
+    });
+    // The unpacker holds its own copy of zstd's stdout; ours must go, or zstd's close would wait on it.
+    child.stdout.destroy();
+  } else {
+    unpackedRaw = Promise.all([pipeline(child.stdout, raw, sink.writable), sink.written()]).then(() => {
+      bytesRaw = raw.bytes;
+    });
+  }
+  const unpacked = Promise.all([unpackedRaw, exited]);
   unpacked.catch(() => {});
   try {
     let body: Readable;

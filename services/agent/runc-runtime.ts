@@ -7,7 +7,7 @@ import { AgentFailure } from './errors.js';
 import type { LocalContainers } from './local-containers.js';
 import { type NodeLayout, runcIdOf } from './node-layout.js';
 import { type OciSpec, specForRestore } from './oci-spec.js';
-import { processOutput, processReading, processSink, processSource, run } from './process.js';
+import { processOutput, processReading, processSource, run } from './process.js';
 import { diffListings, type Listing, listRootfs } from './rootfs-diff.js';
 import type { Runc } from './runc-cli.js';
 import type {
@@ -213,14 +213,8 @@ export class RuncRuntime implements CheckpointRuntime {
       `${target.manifest.checkpointId}-${target.container}-${randomUUID().slice(0, 8)}`,
     );
     await mkdir(staging, { recursive: true });
-    // tar -x starts once the pipeline says how it will be fed: from zstd directly, or through `writable`.
+    // tar -x starts when the pipeline hands it zstd's stdout.
     let unpack: { exited: Promise<void>; kill(): void } | undefined;
-    let sink: ReturnType<typeof processSink> | undefined;
-    const streamed = () => {
-      sink ??= processSink(tarBin, ['-C', staging, '-xf', '-']);
-      unpack = sink;
-      return sink;
-    };
     // The new bundle's root filesystem is copied while the archive downloads, off the critical path.
     const bundle = containers.bundleOf(id);
     const populated = rm(layout.containerDir(id), { recursive: true, force: true }).then(() =>
@@ -235,9 +229,6 @@ export class RuncRuntime implements CheckpointRuntime {
       await rm(layout.containerDir(id), { recursive: true, force: true });
     };
     return {
-      get writable() {
-        return streamed().stream;
-      },
       unpackFrom: async (stdin: Readable) => {
         const tar = processReading(tarBin, ['-C', staging, '--totals', '-xf', '-'], stdin);
         unpack = tar;
@@ -246,7 +237,6 @@ export class RuncRuntime implements CheckpointRuntime {
         if (size === undefined) throw new Error(`tar reported no total: ${tar.stderr().slice(-200)}`);
         return Number(size);
       },
-      written: () => (unpack ?? streamed()).exited,
       discard,
       restore: async (signal: AbortSignal) => {
         try {

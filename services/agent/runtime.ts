@@ -34,18 +34,26 @@ export interface CheckpointedContainer {
   rollback(): Promise<void>;
 }
 
-/** Where a verified archive goes on the target node. */
-export interface RestoreSink {
-  /** Receives the uncompressed archive while it downloads (before it is verified). */
-  writable: Writable;
-  /**
-   * Preferred when present: the decompressor's stdout, for the unpacking
-   * process to read itself (instead of `writable`), so the raw bytes never
-   * pass through Node. Resolves with the archive's size once unpacked.
-   */
-  unpackFrom?(stdin: Readable): Promise<number>;
-  /** Resolves once everything written has landed (e.g. `tar -x` exited). */
-  written(): Promise<void>;
+/** Where a verified archive goes on the target node: a stream written here, or a process fed directly. */
+export type RestoreSink = RestoreSinkActions &
+  (
+    | {
+        /** Receives the uncompressed archive while it downloads (before it is verified). */
+        writable: Writable;
+        /** Resolves once everything written has landed. */
+        written(): Promise<void>;
+      }
+    | {
+        /**
+         * The decompressor's stdout, for the unpacking process to read itself,
+         * so the raw bytes never pass through Node. Resolves with the
+         * archive's size once unpacked.
+         */
+        unpackFrom(stdin: Readable): Promise<number>;
+      }
+  );
+
+export interface RestoreSinkActions {
   /** The archive matched its manifest: restore it. Returns the image to use, for runtimes that need one. */
   restore(signal: AbortSignal): Promise<{ image?: string }>;
   /** The archive did not match (or the restore was abandoned): remove every unpacked file. */
