@@ -2,7 +2,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ArchiveStore } from './archive-store.js';
 import { MeasuringStream } from './measuring-stream.js';
-import { processSource, processStage } from './process.js';
+import { processSource } from './process.js';
 import type { CheckpointedContainer } from './runtime.js';
 
 export interface ZstdOptions {
@@ -67,57 +67,39 @@ export async function streamArchiveToStore(
   signal.addEventListener('abort', abortInner, { once: true });
   const zstdArgs = [`-${zstd.level}`, `-T${zstd.threads}`, '-q', '-c', '-'];
   const compressed = new MeasuringStream({ sha256: true });
-  const input = checkpoint.input?.();
+  const input = checkpoint.input();
   let uploaded = false;
-  const upload = () =>
-    store.upload(target.bucket, target.key, compressed, inner.signal).then(() => {
-      uploaded = true;
-    });
+  let bytesRaw = 0;
+  // The raw archive goes from its producer straight into zstd; only compressed bytes come here.
+  const compressor = processSource(zstd.bin, zstdArgs, { stdin: input.stdin });
+  // zstd holds its own copy of the pipe; ours must go, or it would never see the end of the data.
+  if (typeof input.stdin !== 'number') input.stdin.destroy();
+  const stop = () => {
+    compressor.kill();
+    input.close();
+  };
+  inner.signal.addEventListener('abort', stop, { once: true });
   try {
-    if (input) {
-      // The raw archive goes from its producer straight into zstd; only compressed bytes come here.
-      const compressor = processSource(zstd.bin, zstdArgs, { stdin: input.stdin });
-      // zstd holds its own copy of the pipe; ours must go, or it would never see the end of the data.
-      if (typeof input.stdin !== 'number') input.stdin.destroy();
-      const stop = () => {
-        compressor.kill();
-        input.close();
-      };
-      inner.signal.addEventListener('abort', stop, { once: true });
-      let bytesRaw = 0;
-      try {
-        await allOrAbort(
-          [
-            pipeline(compressor.stream, endsOnceComplete(input.done), compressed, { signal: inner.signal }),
-            input.done.then((n) => {
-              bytesRaw = n;
-            }),
-            upload(),
-          ],
-          inner,
-        );
-      } finally {
-        inner.signal.removeEventListener('abort', stop);
-        input.close();
-      }
-      return { bytesRaw, bytesCompressed: compressed.bytes, sha256: compressed.sha256() };
-    }
-    const raw = new MeasuringStream({ sha256: false });
-    const compressor = processStage(zstd.bin, zstdArgs, { signal: inner.signal });
     await allOrAbort(
       [
-        pipeline(checkpoint.open(), raw, compressor.stream, compressed, { signal: inner.signal }),
-        compressor.exited,
-        upload(),
+        pipeline(compressor.stream, endsOnceComplete(input.done), compressed, { signal: inner.signal }),
+        input.done.then((n) => {
+          bytesRaw = n;
+        }),
+        store.upload(target.bucket, target.key, compressed, inner.signal).then(() => {
+          uploaded = true;
+        }),
       ],
       inner,
     );
-    return { bytesRaw: raw.bytes, bytesCompressed: compressed.bytes, sha256: compressed.sha256() };
+    return { bytesRaw, bytesCompressed: compressed.bytes, sha256: compressed.sha256() };
   } catch (err) {
     // zstd can report a failure after its last byte went up: that object is not trustworthy.
     if (uploaded) await store.remove(target.bucket, target.key).catch(() => {});
     throw err;
   } finally {
+    inner.signal.removeEventListener('abort', stop);
+    input.close();
     signal.removeEventListener('abort', abortInner);
   }
 }

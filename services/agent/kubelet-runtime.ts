@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { closeSync, createReadStream, createWriteStream, fstatSync, openSync } from 'node:fs';
+import { closeSync, createWriteStream, fstatSync, openSync } from 'node:fs';
 import { access, mkdir, rm } from 'node:fs/promises';
 import { arch } from 'node:os';
 import { basename, join } from 'node:path';
@@ -113,7 +113,6 @@ export class KubeletRuntime implements CheckpointRuntime {
     const local = join(this.o.checkpointsDir, basename(nodePath));
     const drop = () => rm(local, { force: true });
     return {
-      open: () => createReadStream(local),
       input: () => {
         const fd = openSync(local, 'r');
         let open = true;

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { Duplex, PassThrough, type Readable, type Writable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 
 export interface RunOptions {
   cwd?: string;
@@ -93,33 +93,6 @@ export async function run(cmd: string, args: string[], o: RunOptions = {}): Prom
     clearTimeout(killTimer);
   }
   return stdout();
-}
-
-/** A process used as a stream stage: bytes in on stdin, out on stdout; `exited` settles with the process. */
-export interface ProcessStage {
-  stream: Duplex;
-  exited: Promise<void>;
-}
-
-export function processStage(
-  cmd: string,
-  args: string[],
-  o: { signal?: AbortSignal; cwd?: string } = {},
-): ProcessStage {
-  const child = spawn(cmd, args, { cwd: o.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
-  const stderr = captureTail(child.stderr);
-  const exited = exitOf(child, cmd, stderr);
-  const stream = Duplex.from({ writable: child.stdin as Writable, readable: child.stdout as Readable });
-  const kill = () => child.kill('SIGKILL');
-  o.signal?.addEventListener('abort', kill, { once: true });
-  exited.then(
-    () => o.signal?.removeEventListener('abort', kill),
-    (err: Error) => {
-      o.signal?.removeEventListener('abort', kill);
-      stream.destroy(err);
-    },
-  );
-  return { stream, exited };
 }
 
 /**

@@ -7,7 +7,7 @@ import { AgentFailure } from './errors.js';
 import type { LocalContainers } from './local-containers.js';
 import { type NodeLayout, runcIdOf } from './node-layout.js';
 import { type OciSpec, specForRestore } from './oci-spec.js';
-import { processOutput, processReading, processSource, run } from './process.js';
+import { processOutput, processReading, run } from './process.js';
 import { diffListings, type Listing, listRootfs } from './rootfs-diff.js';
 import type { Runc } from './runc-cli.js';
 import type {
@@ -131,7 +131,6 @@ export class RuncRuntime implements CheckpointRuntime {
       LAYOUT.deletedFiles,
     ];
     return {
-      open: (): Readable => processSource(tarBin, ['-C', dir, '-cf', '-', ...members]).stream,
       input: () => {
         // GNU tar's --totals gives the archive's exact size on stderr once it is written.
         const tar = processOutput(tarBin, ['-C', dir, '--totals', '-cf', '-', ...members]);

@@ -24,10 +24,8 @@ export interface ArchiveInput {
 
 /** A container dumped by a runtime, whose archive is about to be streamed away. */
 export interface CheckpointedContainer {
-  /** The uncompressed archive in the checkpointctl layout; call once (this or `input`). */
-  open(): Readable;
-  /** The same archive for a process to read directly; preferred when present. */
-  input?(): ArchiveInput;
+  /** The uncompressed archive in the checkpointctl layout, for the compressor to read; call once. */
+  input(): ArchiveInput;
   /** The archive is safely stored: drop local files. */
   commit(): Promise<void>;
   /** The archive could not be stored: put the container back as it was before the checkpoint. */

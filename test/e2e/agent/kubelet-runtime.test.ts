@@ -4,6 +4,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { after, before, describe, test } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -87,7 +88,11 @@ describe('kubelet runtime', () => {
       new AbortController().signal,
     );
     archiveName = `checkpoint-cart-0_${namespace}-app-2026-11-24T12:00:00Z.tar`;
-    await pipeline(cp.open(), createWriteStream(join(checkpointsDir, archiveName)));
+    const archive = cp.input();
+    await Promise.all([
+      pipeline(archive.stdin as Readable, createWriteStream(join(checkpointsDir, archiveName))),
+      archive.done,
+    ]);
     await cp.commit();
 
     await containers.start(

@@ -4,7 +4,6 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import {
   CreateBucketCommand,
@@ -35,9 +34,6 @@ describe('checkpoint pipeline: producer process straight into zstd', () => {
   let dir = '';
 
   const container = (input: () => ArchiveInput): CheckpointedContainer => ({
-    open: () => {
-      throw new Error('the direct path must not read the archive through Node');
-    },
     input,
     commit: async () => {},
     rollback: async () => {},
@@ -112,20 +108,5 @@ describe('checkpoint pipeline: producer process straight into zstd', () => {
       [],
     );
     assert.deepEqual(await openUploads(), []);
-  });
-
-  test('a container that offers only open() still streams through the agent', async () => {
-    const r = await streamArchiveToStore(
-      {
-        open: () => Readable.from([Buffer.from('plain stream source')]),
-        commit: async () => {},
-        rollback: async () => {},
-      },
-      store,
-      { bucket, key: 'plain.zst' },
-      zstd,
-      new AbortController().signal,
-    );
-    assert.equal(r.bytesRaw, 'plain stream source'.length);
   });
 });
