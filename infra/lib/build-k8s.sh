@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kube-controller-manager and kube-scheduler from the
+# Builds kube-apiserver, kube-controller-manager, kube-scheduler and kubelet from the
 # k8s.io/kubernetes Go module (see infra/k8s/go.mod) and kwok from its
 # module, into the tools cache. Idempotent: a cached build
 # is reused.
@@ -18,7 +18,8 @@ build_k8s() {
   (cd "$REPO_ROOT/infra/k8s" && go build -trimpath -ldflags "$ld" -o "$K8S_BIN.tmp/" \
     k8s.io/kubernetes/cmd/kube-apiserver \
     k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler)
+    k8s.io/kubernetes/cmd/kube-scheduler \
+    k8s.io/kubernetes/cmd/kubelet)
   rm -rf "$K8S_BIN" && mv "$K8S_BIN.tmp" "$K8S_BIN"
 }
 
@@ -30,8 +31,8 @@ build_kwok() {
 main() {
   command -v go >/dev/null || die "Go is required to build the control plane (apt-get install golang, or a Go toolchain on PATH)"
   if [ ! -x "$KWOK_BIN/kwok" ]; then log "building kwok v$KWOK_VERSION"; quietly build-kwok build_kwok; fi
-  if [ ! -x "$K8S_BIN/kube-apiserver" ]; then
-    log "building kube-apiserver, kube-controller-manager, kube-scheduler v$K8S_VERSION (cold: about 15-25 min on 2 cores)"
+  if [ ! -x "$K8S_BIN/kubelet" ]; then
+    log "building kube-apiserver, kube-controller-manager, kube-scheduler, kubelet v$K8S_VERSION (cold: about 15-25 min on 2 cores)"
     quietly build-k8s build_k8s
   fi
 }

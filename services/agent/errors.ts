@@ -11,6 +11,8 @@ const HTTP_STATUS: Record<AgentErrorCode, number> = {
   'integrity-mismatch': 422,
   'runtime-failed': 500,
   'storage-failed': 502,
+  conflict: 409,
+  unsupported: 422,
 };
 
 /** A failure the agent reports to its caller as { error, message } with a fitting HTTP status. */

@@ -97,6 +97,50 @@ export const restoreResponseSchema = z.object({
 });
 export type RestoreResponse = z.infer<typeof restoreResponseSchema>;
 
+/**
+ * What this node can do, as its agent measured it at start-up and re-checks
+ * (GET /v1/capabilities, and summarised in /readyz). The worker never picks a
+ * node that cannot restore as a target, and drains at once (never freezes) a
+ * pod whose node cannot checkpoint.
+ */
+export const capabilitySchema = z.object({
+  ok: z.boolean(),
+  /** Why not, in words an operator can act on (e.g. "criu not found on containerd's PATH"). */
+  reason: z.string().optional(),
+});
+export const nodeCapabilitiesSchema = z.object({
+  node: z.string(),
+  runtime: z.object({
+    /** 'runc' (local simulation), 'containerd' or 'cri-o' (kubelet runtime). */
+    name: z.enum(['runc', 'containerd', 'cri-o', 'unknown']),
+    version: z.string(),
+  }),
+  criu: z.object({ found: z.boolean(), version: z.string().optional() }),
+  checkpoint: capabilitySchema,
+  restore: capabilitySchema,
+  checkedAt: z.string().datetime(),
+});
+export type NodeCapabilities = z.infer<typeof nodeCapabilitiesSchema>;
+
+/**
+ * Ends whatever a checkpoint left on the source node (POST /v1/releases): the
+ * containers are thawed (unfrozen) if this agent froze them, and any raw dump
+ * it still holds is removed. Idempotent: releasing a container that is not
+ * frozen answers 200 with thawed: [].
+ */
+export const releaseRequestSchema = z.object({
+  namespace: dnsLabel,
+  pod: dnsLabel,
+  podUid: z.string().min(1),
+  containers: z.array(dnsLabel).min(1),
+  checkpointId: checkpointIdSchema,
+});
+export type ReleaseRequest = z.infer<typeof releaseRequestSchema>;
+export const releaseResponseSchema = z.object({
+  thawed: z.array(dnsLabel),
+});
+export type ReleaseResponse = z.infer<typeof releaseResponseSchema>;
+
 /** Errors come back as { error: code, message }. */
 export const agentErrorSchema = z.object({
   error: z.enum([
@@ -108,6 +152,10 @@ export const agentErrorSchema = z.object({
     'integrity-mismatch',
     'runtime-failed',
     'storage-failed',
+    /** Another operation on the same container is in progress (HTTP 409). */
+    'conflict',
+    /** This node cannot do what was asked (no CRIU, restore disabled...): HTTP 422, do not retry here. */
+    'unsupported',
   ]),
   message: z.string(),
 });
