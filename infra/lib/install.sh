@@ -133,7 +133,9 @@ install_rootfs() {
   rm -rf "$ROOTFS_DIR" && mv "$ROOTFS_DIR.tmp" "$ROOTFS_DIR"
 }
 
-install_all() {
+# What the demo and the local stack need: services, CRIU, the control plane
+# and the real nodes' runtime.
+install_stack() {
   require_root
   mkdir -p "$TOOLS_DIR" "$STATE_DIR"
   add_debian_suite trixie
@@ -145,11 +147,22 @@ install_all() {
   install_moto
   install_rootfs
   "$REPO_ROOT/infra/lib/build-k8s.sh"
-  # What the chart and Terraform tests need: helm, terraform and the providers
-  # the module uses, all from their Go modules (no registry is reachable).
+}
+
+# What only the chart and Terraform tests need: helm, terraform and the
+# providers the module uses, all from their Go modules (no registry is
+# reachable). The demo never builds these.
+install_test_tools() {
+  require_root
+  mkdir -p "$TOOLS_DIR" "$STATE_DIR"
   "$REPO_ROOT/infra/lib/build-helm.sh"
   "$REPO_ROOT/infra/lib/build-terraform.sh"
   "$REPO_ROOT/infra/lib/build-terraform-providers.sh"
+}
+
+install_all() {
+  install_stack
+  install_test_tools
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then install_all "$@"; fi
