@@ -1,29 +1,47 @@
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
+import type { RequestOptions } from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { Agent, type Dispatcher } from 'undici';
 
-const MAX_SOCKETS = 64;
+const MAX_CONNECTIONS = 64;
 
 /**
- * @kubernetes/client-node 1.x builds a new https.Agent for every API call, so
- * every call pays a TLS handshake (on both ends): under a burst of node
- * patches that dominated the listener's latency. This keeps one keep-alive
- * agent per KubeConfig, built from the TLS options of the first agent the
- * library makes (CA, client certificate), and hands it to every request.
- * Authentication headers are still applied per request by the library.
+ * @kubernetes/client-node builds a new undici Agent for every API call, so
+ * every call opens a new connection and pays a TLS handshake (on both ends):
+ * under a burst of node patches that dominated the listener's latency. This
+ * keeps one keep-alive dispatcher per KubeConfig, with the library's own TLS
+ * options for the current cluster and user (CA, client certificate), and hands
+ * it to every request. Authentication headers are still applied per request by
+ * the library. Through a proxy the library's dispatcher is reused as it is.
  */
 export function withKeepAlive(kc: KubeConfig): KubeConfig {
   const apply = kc.applySecurityAuthentication.bind(kc);
-  let shared: HttpAgent | HttpsAgent | undefined;
+  let shared: Promise<Dispatcher> | undefined;
   kc.applySecurityAuthentication = async (context) => {
     await apply(context);
-    const made = context.getAgent();
+    const made = context.getDispatcher();
+    // No dispatcher: plain HTTP, where undici's global one already keeps connections alive.
     if (!made) return;
-    if (!shared) {
-      const options = { ...(made as HttpsAgent).options, keepAlive: true, maxSockets: MAX_SOCKETS };
-      shared = made instanceof HttpsAgent ? new HttpsAgent(options) : new HttpAgent(options);
-    }
-    context.setAgent(shared);
+    shared ??= sharedDispatcher(kc, made);
+    const dispatcher = await shared;
+    if (dispatcher !== made) void made.close();
+    context.setDispatcher(dispatcher);
   };
   return kc;
+}
+
+async function sharedDispatcher(kc: KubeConfig, made: Dispatcher): Promise<Dispatcher> {
+  const tls: RequestOptions = {};
+  await kc.applyToHTTPSOptions(tls);
+  const { ca, cert, key, pfx, passphrase, rejectUnauthorized, servername } = tls;
+  const options = kc.createDispatcherOptions(kc.getCurrentCluster(), {
+    ca,
+    cert,
+    key,
+    pfx,
+    passphrase,
+    rejectUnauthorized,
+    servername,
+  });
+  if (options.type !== 'agent') return made;
+  return new Agent({ connect: options.connect, connections: MAX_CONNECTIONS });
 }

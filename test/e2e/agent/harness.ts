@@ -89,7 +89,9 @@ export async function createIdentities(): Promise<Identities> {
       namespace,
       body: { spec: { audiences: [audience], expirationSeconds: 3600 } },
     });
-    return r.status!.token;
+    const issued = r.status?.token;
+    if (!issued) throw new Error(`no token issued for service account ${name}`);
+    return issued;
   };
   for (const name of ['worker', 'stranger']) {
     await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name } } });
