@@ -16,6 +16,12 @@ import { ListenerLoop } from './listener.js';
 import { createListenerMetrics } from './metrics.js';
 import { KubeNodeTainter } from './node-taint.js';
 import { type HandledNode, MessageProcessor } from './processor.js';
+import {
+  KubeTaintedNodes,
+  RedisPodJobIndex,
+  startReplanLoop,
+  TaintedNodeReplanner,
+} from './replan-tainted-nodes.js';
 import { listenerSettings } from './settings.js';
 import { SqsMessageQueue } from './sqs-queue.js';
 
@@ -61,10 +67,24 @@ export async function startListener(
     ...(opts.onHandled ? { onHandled: opts.onHandled } : {}),
   });
   const loop = new ListenerLoop(config, queue, processor, dedupe, metrics, log);
+  const replanner = new TaintedNodeReplanner({
+    config,
+    nodes: new KubeTaintedNodes(
+      makeApiClientWithTimeout(kc, CoreV1Api, config.kubeRequestTimeoutSeconds * 1000),
+    ),
+    jobs: new RedisPodJobIndex(redis, config.queuePrefix),
+    cluster,
+    sink,
+    log,
+  });
 
   await cluster.start();
   log.info('cluster cache synced');
   loop.start();
+  const replan =
+    config.replanIntervalSeconds > 0
+      ? startReplanLoop(replanner, config.replanIntervalSeconds * 1000, log)
+      : undefined;
   log.info({ queueUrl: config.queueUrl, pollers: config.pollers }, 'listening');
 
   const ready = async () => {
@@ -89,6 +109,7 @@ export async function startListener(
     ready,
     stop: async () => {
       await loop.stop();
+      await replan?.stop();
       await cluster.stop();
       await sink.close();
       redis.disconnect();

@@ -79,6 +79,16 @@ export const listenerSettings = {
     str.int(30, 86400).default(600),
     'with SPOT_RESCUE_REBALANCE_POLICY=migrate: the deadline given to pod jobs of a rebalance recommendation',
   ),
+  replanIntervalSeconds: setting(
+    'SPOT_RESCUE_LISTENER_REPLAN_INTERVAL_SECONDS',
+    str.int(0, 3600).default(30),
+    'how often tainted nodes are checked for pods whose jobs Redis lost; a pod jobless on two checks in a row is planned again (0: off)',
+  ),
+  replanBudgetSeconds: setting(
+    'SPOT_RESCUE_LISTENER_REPLAN_BUDGET_SECONDS',
+    str.int(30, 86400).default(120),
+    'the deadline given to re-planned pods, counted from the re-plan (the original went with the lost jobs)',
+  ),
   pauseBeforeEnqueueMs: setting(
     'SPOT_RESCUE_LISTENER_FAULT_PAUSE_BEFORE_ENQUEUE_MS',
     str.int(0, 600_000).default(0),
