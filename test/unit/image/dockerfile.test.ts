@@ -2,7 +2,7 @@
  * No Docker engine runs where these tests run, so the image cannot be built
  * here. This checks statically what a build would trip over or what would
  * make the image unsafe: every COPY source exists and survives .dockerignore,
- * base images are pinned, stages are referenced in order, the default target
+ * base images are pinned by tag and digest, stages are referenced in order, the default target
  * runs as a non-root user, and the agent target carries CRIU 4.x (trixie),
  * runc, iptables and zstd.
  */
@@ -26,8 +26,11 @@ interface Stage {
   instructions: Instruction[];
 }
 
-function parseDockerfile(text: string): { args: Map<string, string>; stages: Stage[] } {
-  const args = new Map<string, string>();
+/** Global ARGs by name: their default, or undefined when the build must pass one. */
+type Args = Map<string, string | undefined>;
+
+function parseDockerfile(text: string): { args: Args; stages: Stage[] } {
+  const args: Args = new Map();
   const stages: Stage[] = [];
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
@@ -50,13 +53,43 @@ function parseDockerfile(text: string): { args: Map<string, string>; stages: Sta
       stages.push({ name: f[2]?.toLowerCase(), from: f[1]!, instructions: [] });
     } else if (stages.length === 0) {
       assert.equal(op, 'ARG', `line ${start}: only ARG may precede the first FROM`);
-      const a = /^(\w+)=(\S+)$/.exec(rest);
-      if (a) args.set(a[1]!, a[2]!);
+      const a = /^(\w+)(?:=(\S+))?$/.exec(rest);
+      assert.ok(a, `line ${start}: bad ARG`);
+      args.set(a[1]!, a[2] === undefined ? undefined : expand(a[2], args));
     } else {
       stages.at(-1)!.instructions.push({ op, args: rest, line: start });
     }
   }
   return { args, stages };
+}
+
+/** ${NAME} and $NAME replaced by the ARG's default; ARGs without one stay as written. */
+function expand(text: string, args: Args): string {
+  return text.replace(/\$\{(\w+)\}|\$(\w+)/g, (ref, braced?: string, bare?: string) => {
+    const name = (braced ?? bare)!;
+    assert.ok(args.has(name), `${ref} is a declared ARG`);
+    return args.get(name) ?? `\${${name}}`;
+  });
+}
+
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
+
+/**
+ * Why an image reference is not pinned, or undefined when it is: a full
+ * version tag (never latest) and a digest, the digest either written out or an
+ * ARG the build must pass (no default) or that defaults to a digest.
+ */
+function pinProblem(ref: string, args: Args): string | undefined {
+  const m = /^([\w./-]+):([\w.-]+)@(.+)$/.exec(ref);
+  if (!m) return `${ref} is not <image>:<tag>@<digest>`;
+  if (!/^\d+\.\d+\.\d+/.test(m[2]!)) return `${ref}: tag ${m[2]} is not a full version`;
+  const digest = m[3]!;
+  const arg = /^\$\{(\w+)\}$/.exec(digest)?.[1];
+  if (arg === undefined) return DIGEST.test(digest) ? undefined : `${ref}: ${digest} is not a sha256 digest`;
+  const fallback = args.get(arg);
+  if (fallback !== undefined && !DIGEST.test(fallback))
+    return `${ref}: ARG ${arg} defaults to ${fallback}, not a digest`;
+  return undefined;
 }
 
 /** .dockerignore semantics: the last matching pattern wins, `!` re-includes, a match on a directory covers what is under it. */
@@ -125,35 +158,62 @@ const lastUser = (s: Stage): string | undefined => {
 };
 
 describe('Dockerfile (static checks; no Docker engine here to build it)', () => {
-  it('pins every external base image to a full version, never latest', () => {
-    const stageNames = new Set<string>();
-    for (const s of dockerfile.stages) {
-      const image = s.from.replace(/^\$\{?(\w+)\}?$/, (_, name: string) => {
-        const v = dockerfile.args.get(name);
-        assert.ok(v, `FROM ${s.from}: ARG ${name} has a default`);
-        return v;
-      });
-      if (!stageNames.has(image.toLowerCase())) {
-        assert.match(
-          image,
-          /^[\w./-]+:\d+\.\d+\.\d+[\w.-]*(@sha256:[0-9a-f]{64})?$|@sha256:[0-9a-f]{64}$/,
-          `base image ${image} is pinned to a full version`,
-        );
-        assert.doesNotMatch(image, /:latest/);
-      }
-      if (s.name) stageNames.add(s.name);
+  it('tells a pinned image reference from one a re-pushed tag could change', () => {
+    const sha = `sha256:${'a'.repeat(64)}`;
+    const arg = (name: string) => `\${${name}}`;
+    const args: Args = new Map([
+      ['REQUIRED', undefined],
+      ['GOOD', sha],
+      ['BAD', 'latest'],
+    ]);
+    assert.equal(pinProblem(`node:24.22.3-trixie-slim@${sha}`, args), undefined);
+    assert.equal(pinProblem(`node:24.22.3-trixie-slim@${arg('REQUIRED')}`, args), undefined);
+    assert.equal(pinProblem(`node:24.22.3-trixie-slim@${arg('GOOD')}`, args), undefined);
+    for (const bad of [
+      'node:24.22.3-trixie-slim',
+      `node@${sha}`,
+      `node:latest@${sha}`,
+      `node:24-trixie-slim@${sha}`,
+      'node:24.22.3-trixie-slim@sha256:abc',
+      `node:24.22.3-trixie-slim@${arg('BAD')}`,
+    ]) {
+      assert.ok(pinProblem(bad, args), `${bad} is refused`);
     }
   });
 
+  it('pins every external base image to a full version tag and a digest', () => {
+    const stageNames = new Set<string>();
+    let external = 0;
+    for (const s of dockerfile.stages) {
+      const image = expand(s.from, dockerfile.args);
+      if (!stageNames.has(image.toLowerCase())) {
+        external++;
+        const problem = pinProblem(image, dockerfile.args);
+        assert.equal(problem, undefined, `base image of stage ${s.name}: ${problem}`);
+      }
+      if (s.name) stageNames.add(s.name);
+    }
+    assert.ok(external >= 1);
+  });
+
   it('bases on a Node LTS (even major) that satisfies package.json engines, on Debian trixie', () => {
-    const image = dockerfile.args.get('NODE_IMAGE')!;
-    const m = /^node:(\d+)\.(\d+)\.\d+-trixie(-slim)?$/.exec(image);
-    assert.ok(m, `NODE_IMAGE ${image} is node:<x.y.z>-trixie[-slim]`);
+    const image = dockerfile.args.get('NODE_IMAGE') ?? '';
+    const m = /^node:(\d+)\.(\d+)\.(\d+)-trixie(-slim)?@/.exec(image);
+    assert.ok(m, `NODE_IMAGE ${image} is node:<x.y.z>-trixie[-slim]@<digest>`);
     const major = Number(m[1]);
     assert.equal(major % 2, 0, 'even Node majors are the LTS lines');
     const engines = (JSON.parse(read('package.json')) as { engines: { node: string } }).engines.node;
-    const min = /^>=(\d+)\.(\d+)/.exec(engines);
+    const min = /^>=(\d+)/.exec(engines);
     assert.ok(min && major >= Number(min[1]), `Node ${major} satisfies engines ${engines}`);
+  });
+
+  it('ships the Node the tests and the demo run on (infra/lib/install-node.sh)', () => {
+    const image = dockerfile.args.get('NODE_IMAGE') ?? '';
+    const pinned = /^NODE_VERSION=\$\{SPOT_RESCUE_NODE_VERSION:-(\d+\.\d+\.\d+)\}$/m.exec(
+      read('infra/lib/install-node.sh'),
+    );
+    assert.ok(pinned, 'install-node.sh pins a default NODE_VERSION');
+    assert.ok(image.startsWith(`node:${pinned[1]}-`), `${image} is Node ${pinned[1]}`);
   });
 
   it('copies only sources that exist and that .dockerignore lets into the build context', () => {

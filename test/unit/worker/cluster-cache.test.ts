@@ -28,10 +28,12 @@ function pod(name: string, node: string | undefined, uid = `uid-${name}`, cpu = 
 const names = (pods: V1Pod[]) => pods.map((p) => `${p.metadata?.name}@${p.metadata?.uid}`).sort();
 
 /** A kubeconfig for an API server nobody listens on. */
+// Port 2: nothing listens there, and fetch does not refuse it up front as it
+// does the "bad ports" (1, 7, 9, ...), so the connection itself is refused.
 function deadKubeConfig(): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromOptions({
-    clusters: [{ name: 'dead', server: 'http://127.0.0.1:1', skipTLSVerify: true }],
+    clusters: [{ name: 'dead', server: 'http://127.0.0.1:2', skipTLSVerify: true }],
     users: [{ name: 'u' }],
     contexts: [{ name: 'dead', cluster: 'dead', user: 'u' }],
     currentContext: 'dead',
