@@ -1,3 +1,4 @@
+import type { JobsOptions } from 'bullmq';
 import { z } from 'zod';
 import { eventRefSchema } from './events.js';
 
@@ -8,6 +9,7 @@ export const QUEUES = {
   provision: 'provision',
   finalize: 'finalize',
 } as const;
+export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 
 export const JOB_NAMES = {
   migratePod: 'migrate-pod',
@@ -73,6 +75,43 @@ export type ProvisionCapacityJob = z.infer<typeof provisionCapacityJobSchema>;
  */
 export function jobId(kind: string, eventId: string, subject: string): string {
   return `${kind}__${eventId}__${subject}`.replace(/:/g, '_');
+}
+
+/** Completed jobs stay a day (finalize-node and operators read their results); failed ones a week. */
+const KEEP_COMPLETED_SECONDS = 24 * 3600;
+const KEEP_FAILED_SECONDS = 7 * 24 * 3600;
+
+/**
+ * Retries per queue. A migration carries on from the progress it saved, so
+ * a retry after a transient failure (an API 5xx, a Redis blip) is cheap;
+ * the backoff stays short because the instance dies two minutes after the
+ * warning. The last attempt of a migration never throws: it ends in the
+ * last-resort fallback with a recorded outcome (services/worker/migrate/).
+ */
+const RETRIES: Record<QueueName, Pick<JobsOptions, 'attempts' | 'backoff'>> = {
+  rescue: { attempts: 4, backoff: { type: 'exponential', delay: 1000 } },
+  evict: { attempts: 5, backoff: { type: 'exponential', delay: 1000 } },
+  provision: { attempts: 3, backoff: { type: 'exponential', delay: 2000 } },
+  finalize: { attempts: 5, backoff: { type: 'exponential', delay: 2000 } },
+};
+
+/** The options every job is added with, in production and in tests alike. */
+export function jobOptions(queue: QueueName, id: string, priority: number): JobsOptions {
+  return {
+    jobId: id,
+    priority,
+    ...RETRIES[queue],
+    removeOnComplete: { age: KEEP_COMPLETED_SECONDS },
+    removeOnFail: { age: KEEP_FAILED_SECONDS },
+  };
+}
+
+/** Whether this run of a job is its last: BullMQ counts the attempts already made. */
+export function isFinalAttempt(job: {
+  attemptsMade: number;
+  opts: { attempts?: number | undefined };
+}): boolean {
+  return job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
 }
 
 const LEAST_URGENT = 2_000_000;

@@ -1,5 +1,5 @@
 import { Queue } from 'bullmq';
-import { QUEUES } from '../common/jobs.js';
+import { jobOptions, QUEUES } from '../common/jobs.js';
 import type { Redis } from '../common/redis.js';
 import type { PlannedJob } from './plan.js';
 
@@ -7,9 +7,6 @@ export interface JobSink {
   /** Resolves once Redis has acknowledged every job (existing ids are left as they are). */
   enqueue(jobs: readonly PlannedJob[]): Promise<void>;
 }
-
-const KEEP_COMPLETED_SECONDS = 24 * 3600;
-const KEEP_FAILED_SECONDS = 7 * 24 * 3600;
 
 /** BullMQ queues (rescue, evict, finalize), one addBulk per queue per node. */
 export class BullJobSink implements JobSink {
@@ -40,12 +37,7 @@ export class BullJobSink implements JobSink {
           list.map((j) => ({
             name: j.name,
             data: j.data,
-            opts: {
-              jobId: j.jobId,
-              priority: j.priority,
-              removeOnComplete: { age: KEEP_COMPLETED_SECONDS },
-              removeOnFail: { age: KEEP_FAILED_SECONDS },
-            },
+            opts: jobOptions(j.queue, j.jobId, j.priority),
           })),
         ),
       ),

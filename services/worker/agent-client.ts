@@ -6,8 +6,13 @@ import {
   type AgentError,
   agentErrorSchema,
   type CheckpointRequest,
+  type NodeCapabilities,
+  nodeCapabilitiesSchema,
+  type ReleaseRequest,
+  type ReleaseResponse,
   type RestoreRequest,
   type RestoreResponse,
+  releaseResponseSchema,
   restoreResponseSchema,
 } from '../common/agent-api.js';
 import type { AgentLocator } from './agent-locator.js';
@@ -34,6 +39,10 @@ export interface AgentClient {
   /** Returns the raw JSON the agent answered (the manifest); the caller reads the stored manifest. */
   checkpoint(node: string, req: CheckpointRequest, signal: AbortSignal): Promise<unknown>;
   restore(node: string, req: RestoreRequest, signal: AbortSignal): Promise<RestoreResponse>;
+  /** Thaws what a checkpoint froze on the node and drops its leftovers; idempotent. */
+  release(node: string, req: ReleaseRequest, signal: AbortSignal): Promise<ReleaseResponse>;
+  /** What the node's runtime can do (checkpoint, restore), as its agent measured it. */
+  capabilities(node: string, signal: AbortSignal): Promise<NodeCapabilities>;
   /** Of these nodes, those whose agent can take a restore. */
   withAgents(nodes: string[]): Promise<Set<string>>;
 }
@@ -58,10 +67,19 @@ export class HttpAgentClient implements AgentClient {
     return this.call(node, '/v1/restores', req, signal, restoreResponseSchema);
   }
 
+  async release(node: string, req: ReleaseRequest, signal: AbortSignal): Promise<ReleaseResponse> {
+    return this.call(node, '/v1/releases', req, signal, releaseResponseSchema);
+  }
+
+  async capabilities(node: string, signal: AbortSignal): Promise<NodeCapabilities> {
+    return this.call(node, '/v1/capabilities', undefined, signal, nodeCapabilitiesSchema);
+  }
+
   withAgents(nodes: string[]): Promise<Set<string>> {
     return this.o.locator.withAgents(nodes);
   }
 
+  /** POSTs `body` as JSON, or GETs when there is none. */
   private async call<T>(
     node: string,
     path: string,
@@ -73,7 +91,7 @@ export class HttpAgentClient implements AgentClient {
     if (!base) throw new AgentCallError('no-agent', `no agent found on node ${node}`);
     const token = (await readFile(this.o.tokenFile, 'utf8')).trim();
     const ca = this.o.caFile ? await readFile(this.o.caFile) : undefined;
-    const { status, text } = await postJson(
+    const { status, text } = await requestJson(
       `${base}${path}`,
       body,
       token,
@@ -109,7 +127,7 @@ export class HttpAgentClient implements AgentClient {
   }
 }
 
-function postJson(
+function requestJson(
   url: string,
   body: unknown,
   token: string,
@@ -121,16 +139,15 @@ function postJson(
       reject(new AgentCallError('aborted', `call to ${url} aborted: ${String(signal.reason)}`));
       return;
     }
-    const payload = Buffer.from(JSON.stringify(body));
+    const payload = body === undefined ? null : Buffer.from(JSON.stringify(body));
     const u = new URL(url);
     const mod = u.protocol === 'https:' ? https : http;
     const req = mod.request(
       u,
       {
-        method: 'POST',
+        method: payload ? 'POST' : 'GET',
         headers: {
-          'content-type': 'application/json',
-          'content-length': payload.length,
+          ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}),
           authorization: `Bearer ${token}`,
         },
         ...(tls.ca ? { ca: tls.ca } : {}),
@@ -152,6 +169,6 @@ function postJson(
         reject(new AgentCallError('aborted', `call to ${url} aborted: ${String(signal.reason)}`));
       else reject(new AgentCallError('unreachable', `${url}: ${e.message}`));
     });
-    req.end(payload);
+    req.end(payload ?? undefined);
   });
 }

@@ -67,6 +67,8 @@ export interface PlacementInput {
   interrupted: Set<string>;
   /** Per node, how many pods of each owner already run there (for spread). */
   ownerCounts?: Map<string, Map<string, number>>;
+  /** Nodes whose agent says it cannot restore, with its reason (from the node's capabilities). */
+  cannotRestore?: Map<string, string>;
 }
 
 export type PlacementResult =
@@ -102,6 +104,8 @@ function rejection(node: NodeView, input: PlacementInput): string | null {
   if (!node.ready) return 'not ready';
   if (node.unschedulable) return 'unschedulable';
   if (input.interrupted.has(node.name)) return 'interrupted';
+  const noRestore = input.cannotRestore?.get(node.name);
+  if (noRestore) return noRestore;
   if (node.taints.some((t) => t.key === TAINT_KEY)) return 'tainted by spot-rescue';
   const untolerated = node.taints.find(
     (t) => (t.effect === 'NoSchedule' || t.effect === 'NoExecute') && !tolerates(pod.tolerations, t),

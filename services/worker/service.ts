@@ -9,8 +9,11 @@ import { createEmfRecorder, emfSettings } from '../common/emf.js';
 import {
   evictPodJobSchema,
   finalizeNodeJobSchema,
+  isFinalAttempt,
   JOB_NAMES,
   jobId,
+  jobOptions,
+  type MigratePodJob,
   migratePodJobSchema,
   type ProvisionCapacityJob,
   priorityForDeadline,
@@ -37,6 +40,8 @@ import { CachedCluster } from './cluster-cache.js';
 import { evictPod } from './evict.js';
 import { finalizeNode } from './finalize.js';
 import { S3ManifestStore } from './manifest-store.js';
+import { NodeCapabilityCache } from './migrate/capabilities.js';
+import { RedisPodLeases } from './migrate/lease.js';
 import { type MigrateProgress, migratePod } from './migrate.js';
 import { KwokNodeJoiner } from './node-joiner.js';
 import { provisionCapacity } from './provision.js';
@@ -112,6 +117,8 @@ export async function startWorkerService(
       tlsServerName: config.agentTlsServerName,
     });
   const reservations = new RedisReservations(redis, config.queuePrefix, config.reservationTtlSeconds * 1000);
+  const leases = new RedisPodLeases(redis, config.queuePrefix, config.podLeaseTtlSeconds * 1000);
+  const capabilities = new NodeCapabilityCache(agents, log);
   const throughput = new ThroughputEstimate(config.throughputMiBps * 2 ** 20);
   metrics.throughput.set(throughput.bytesPerSec);
   const emf = createEmfRecorder(config);
@@ -141,14 +148,15 @@ export async function startWorkerService(
   const joiner = config.nodeJoiner === 'kwok' ? new KwokNodeJoiner(core, ec2) : undefined;
 
   const requestCapacity = async (job: ProvisionCapacityJob) => {
-    await provisionQueue.add(JOB_NAMES.provisionCapacity, job, {
-      jobId: jobId('provision', job.event.id, job.node.name),
-      priority: priorityForDeadline(job.event.deadline),
-      attempts: 3,
-      backoff: { type: 'exponential', delay: 2000 },
-      removeOnComplete: { age: 3600 },
-      removeOnFail: { age: 24 * 3600 },
-    });
+    await provisionQueue.add(
+      JOB_NAMES.provisionCapacity,
+      job,
+      jobOptions(
+        QUEUES.provision,
+        jobId('provision', job.event.id, job.node.name),
+        priorityForDeadline(job.event.deadline),
+      ),
+    );
   };
 
   const common = {
@@ -166,6 +174,33 @@ export async function startWorkerService(
     return c;
   };
 
+  const recordOutcome = ({
+    job: j,
+    outcome,
+    reason,
+    manifest,
+  }: Parameters<NonNullable<Parameters<typeof migratePod>[2]['onOutcome']>>[0]) => {
+    if (outcome === 'gone' || outcome === 'duplicate') return;
+    emf({
+      cluster: config.clusterName,
+      outcome: outcome === 'restored' ? 'migrated' : outcome,
+      eventKind: j.event.kind,
+      namespace: j.pod.namespace,
+      pod: j.pod.name,
+      finishedAt: Date.now(),
+      durationMs: Math.max(0, Date.now() - Date.parse(j.event.receivedAt)),
+      ...(manifest
+        ? {
+            checkpointMs: Math.max(...manifest.containers.map((c) => c.timings.checkpointMs)),
+            uploadMs: Math.max(...manifest.containers.map((c) => c.timings.uploadMs)),
+            archiveBytes: manifest.containers.reduce((s, c) => s + c.bytesCompressed, 0),
+          }
+        : {}),
+      ...(reason ? { reason } : {}),
+      eventId: j.event.id,
+    });
+  };
+
   const rescue = new Worker(
     QUEUES.rescue,
     async (job) => {
@@ -173,6 +208,8 @@ export async function startWorkerService(
       return migratePod(
         data,
         {
+          id: job.id ?? job.name,
+          finalAttempt: isFinalAttempt(job),
           progress: () =>
             (typeof job.progress === 'object' && job.progress !== null
               ? job.progress
@@ -182,6 +219,8 @@ export async function startWorkerService(
         {
           cluster: jobsCluster,
           agents,
+          capabilities,
+          leases,
           manifests: new S3ManifestStore(createS3Client(aws)),
           reservations,
           throughput,
@@ -189,27 +228,7 @@ export async function startWorkerService(
           log,
           config,
           requestCapacity,
-          onOutcome: ({ job: j, outcome, reason, manifest }) => {
-            if (outcome === 'gone') return;
-            emf({
-              cluster: config.clusterName,
-              outcome: outcome === 'restored' ? 'migrated' : outcome,
-              eventKind: j.event.kind,
-              namespace: j.pod.namespace,
-              pod: j.pod.name,
-              finishedAt: Date.now(),
-              durationMs: Math.max(0, Date.now() - Date.parse(j.event.receivedAt)),
-              ...(manifest
-                ? {
-                    checkpointMs: Math.max(...manifest.containers.map((c) => c.timings.checkpointMs)),
-                    uploadMs: Math.max(...manifest.containers.map((c) => c.timings.uploadMs)),
-                    archiveBytes: manifest.containers.reduce((s, c) => s + c.bytesCompressed, 0),
-                  }
-                : {}),
-              ...(reason ? { reason } : {}),
-              eventId: j.event.id,
-            });
-          },
+          onOutcome: recordOutcome,
         },
       );
     },
@@ -253,6 +272,16 @@ export async function startWorkerService(
       }),
     { ...common, connection: ioredisOpts(), concurrency: config.finalizeConcurrency },
   );
+  // A migration that ended without its processor returning (its worker killed more often than
+  // maxStalledCount allows) still gets an outcome: failed, for the failed-rescues alarm.
+  rescue.on('failed', (job, err) => {
+    // 'failed' fires for every failed attempt; only a job that will not run again has ended.
+    if (!job || !(job.finishedOn || /stalled/i.test(err.message))) return;
+    const r = migratePodJobSchema.safeParse(job.data);
+    if (!r.success) return;
+    metrics.outcomes.inc({ outcome: 'failed', job: 'migrate-pod' });
+    recordOutcome({ job: r.data as MigratePodJob, outcome: 'failed', reason: err.message });
+  });
   const workers = [rescue, evict, provision, finalize];
   for (const w of workers) {
     w.on('failed', (job, err) => log.warn({ queue: w.name, job: job?.id, err: err.message }, 'job failed'));

@@ -150,6 +150,11 @@ export const workerSettings = {
     str.int(10).default(600),
     'a capacity reservation not released by then (crashed worker) expires',
   ),
+  podLeaseTtlSeconds: setting(
+    'SPOT_RESCUE_POD_LEASE_TTL_SECONDS',
+    str.int(2).default(15),
+    'a migration holds its pod for this long and renews it; a killed worker’s hold lapses after it',
+  ),
   provisionMode: setting(
     'SPOT_RESCUE_PROVISION_MODE',
     z.enum(['ec2', 'asg', 'karpenter', 'none']).default('none'),

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
-export type PodOutcome = 'restored' | 'evicted' | 'failed' | 'gone';
+/** `duplicate`: another job was migrating the same pod and this one touched nothing. */
+export type PodOutcome = 'restored' | 'evicted' | 'failed' | 'gone' | 'duplicate';
 
 /** What the worker reports to Prometheus. */
 export class WorkerMetrics {
@@ -14,7 +15,7 @@ export class WorkerMetrics {
   constructor(registry: Registry) {
     this.outcomes = new Counter({
       name: 'spot_rescue_worker_pod_outcomes_total',
-      help: 'Pods handled, by outcome (restored, evicted, failed, gone) and job',
+      help: 'Pods handled, by outcome (restored, evicted, failed, gone, duplicate) and job',
       labelNames: ['outcome', 'job'],
       registers: [registry],
     });

@@ -25,7 +25,7 @@ import {
   type V1Pod,
   type V1PodSpec,
 } from '@kubernetes/client-node';
-import { Queue } from 'bullmq';
+import { type Job, Queue } from 'bullmq';
 import {
   type AgentHandle,
   callAgent,
@@ -39,7 +39,7 @@ import { parseProgress } from '../../../services/agent/local-containers.js';
 import { createS3Client } from '../../../services/common/aws.js';
 import { readConfig } from '../../../services/common/config.js';
 import type { EventRef } from '../../../services/common/events.js';
-import { JOB_NAMES, jobId, QUEUES } from '../../../services/common/jobs.js';
+import { QUEUES } from '../../../services/common/jobs.js';
 import { loadKubeConfig } from '../../../services/common/kube.js';
 import {
   NAMESPACE_OPT_IN_LABEL,
@@ -49,6 +49,8 @@ import {
 import { createLogger } from '../../../services/common/logger.js';
 import { createMetricsRegistry } from '../../../services/common/metrics.js';
 import { createRedisConnection } from '../../../services/common/redis.js';
+import { BullJobSink } from '../../../services/listener/enqueue.js';
+import { planNode } from '../../../services/listener/plan.js';
 import type { MigrateResult } from '../../../services/worker/migrate.js';
 import {
   allWorkerSettings,
@@ -134,28 +136,37 @@ export class TestQueues {
   readonly evict: Queue;
   readonly provision: Queue;
   readonly finalize: Queue;
+  /** The listener's own sink: jobs get the production ids, attempts and backoff. */
+  readonly sink: BullJobSink;
 
   constructor(readonly prefix: string) {
     const o = { connection: this.connection, prefix };
+    this.sink = new BullJobSink(this.connection, prefix);
     this.rescue = new Queue(QUEUES.rescue, o);
     this.evict = new Queue(QUEUES.evict, o);
     this.provision = new Queue(QUEUES.provision, o);
     this.finalize = new Queue(QUEUES.finalize, o);
   }
 
-  /** A migrate-pod job, as the listener enqueues it for an opted-in pod. */
-  async migrate(event: EventRef, node: { name: string; instanceId: string }, pod: V1Pod) {
-    const uid = pod.metadata?.uid ?? '';
-    return this.rescue.add(
-      JOB_NAMES.migratePod,
-      {
-        event,
-        node,
-        pod: { namespace: pod.metadata?.namespace, name: pod.metadata?.name, uid },
-        deadline: event.deadline,
-      },
-      { jobId: jobId('migrate', event.id, uid), attempts: 3, backoff: { type: 'fixed', delay: 500 } },
-    );
+  /** A migrate-pod job, planned and enqueued by the listener's code for an opted-in pod. */
+  async migrate(event: EventRef, node: { name: string; instanceId: string }, pod: V1Pod): Promise<Job> {
+    const plan = planNode({
+      event,
+      node,
+      pods: [pod],
+      namespaceLabels: () => ({ [NAMESPACE_OPT_IN_LABEL]: NAMESPACE_OPT_IN_VALUE }),
+      unoptedPods: 'ignore',
+      podDeadline: event.deadline ?? new Date(Date.now() + 120_000).toISOString(),
+    });
+    const job = plan.jobs.find((j) => j.queue === QUEUES.rescue);
+    if (!job)
+      throw new Error(
+        `the listener plans no migration for ${pod.metadata?.name}: ${JSON.stringify(plan.skipped)}`,
+      );
+    await this.sink.enqueue([job]);
+    const added = await this.rescue.getJob(job.jobId);
+    if (!added) throw new Error(`job ${job.jobId} is not in the queue after enqueue`);
+    return added;
   }
 
   async close() {
@@ -163,6 +174,7 @@ export class TestQueues {
       await q.obliterate({ force: true }).catch(() => {});
       await q.close();
     }
+    await this.sink.close();
     await this.connection.quit();
   }
 }
@@ -176,9 +188,10 @@ export async function waitJobsDone(q: Queue, ids: string[], timeoutMs = 90_000):
       const out: unknown[] = [];
       const states: string[] = [];
       for (const id of ids) {
+        // The state first: a job read before it completes carries no return value yet.
+        const state = await q.getJobState(id);
         const job = await q.getJob(id);
         if (!job) throw new Error(`job ${id} vanished`);
-        const state = await job.getState();
         states.push(
           `${id.slice(-8)}:${state}:${JSON.stringify(job.progress).slice(0, 60)}:${job.failedReason ?? ''}`,
         );

@@ -85,6 +85,14 @@ const cases: Case[] = [
     reasons: { a: 'interrupted' },
   },
   {
+    name: 'a node whose agent cannot restore is never a target, even the roomiest on-demand one',
+    in: input(pod(), [node('a', { capacityType: 'on-demand' }), node('b')], {
+      cannotRestore: new Map([['a', 'cannot restore: criu not found']]),
+    }),
+    want: 'b',
+    reasons: { a: 'cannot restore: criu not found' },
+  },
+  {
     name: 'spot-rescue taint is never a target, even if tolerated',
     in: input(pod({ tolerations: [{ operator: 'Exists' }] }), [
       node('a', { taints: [{ key: TAINT_KEY, value: 'true', effect: 'NoSchedule' }] }),

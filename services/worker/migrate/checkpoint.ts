@@ -1,0 +1,53 @@
+import type { V1Pod } from '@kubernetes/client-node';
+import type { Manifest } from '../../common/agent-api.js';
+import { manifestThroughput } from '../budget.js';
+import { type Run, strip } from './context.js';
+
+/**
+ * Asks the source agent to checkpoint the pod's containers to S3 before
+ * `checkpointBy`, then reads the manifest it stored (the agent's answer is
+ * not trusted on its own). Throws when there is no manifest; the caller
+ * falls back.
+ */
+export async function checkpoint(run: Run, original: V1Pod, checkpointBy: number): Promise<Manifest> {
+  const { d, job } = run;
+  // Saved before the call: from here on, whatever ends the job releases (thaws) the original.
+  await run.save({ checkpointRequested: true });
+  const signal = AbortSignal.timeout(Math.max(1, checkpointBy - run.now()));
+  const t0 = run.now();
+  await d.metrics.stage('checkpoint', () =>
+    d.agents.checkpoint(
+      job.node.name,
+      {
+        namespace: run.namespace,
+        pod: run.name,
+        podUid: run.uid,
+        containers: (original.spec?.containers ?? []).map((c) => c.name),
+        checkpointId: run.checkpointId,
+        deadline: new Date(checkpointBy).toISOString(),
+        s3: { bucket: d.config.s3Bucket, prefix: run.prefix },
+        podSpec: strip(original),
+        eventId: job.event.id,
+      },
+      signal,
+    ),
+  );
+  const manifest = await d.manifests.read(d.config.s3Bucket, run.manifestKey);
+  if (!manifest) throw new Error(`agent answered but ${run.manifestKey} is not in s3://${d.config.s3Bucket}`);
+  run.log.info({ ms: run.now() - t0, checkpointId: run.checkpointId }, 'checkpointed');
+  return manifest;
+}
+
+/** Feeds a stored checkpoint's timings to the metrics and the throughput estimate the budget uses. */
+export function observeCheckpoint(run: Run, manifest: Manifest): number {
+  const { d } = run;
+  const margin = (run.deadline - Date.parse(manifest.completedAt)) / 1000;
+  d.metrics.uploadMarginSeconds.observe(margin);
+  for (const c of manifest.containers) {
+    d.metrics.stageSeconds.observe({ stage: 'dump' }, c.timings.checkpointMs / 1000);
+    d.metrics.stageSeconds.observe({ stage: 'upload' }, c.timings.uploadMs / 1000);
+  }
+  d.throughput.observe(manifestThroughput(manifest, d.config.checkpointOverheadMs));
+  d.metrics.throughput.set(d.throughput.bytesPerSec);
+  return margin;
+}

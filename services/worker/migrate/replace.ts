@@ -1,0 +1,90 @@
+import type { V1Pod } from '@kubernetes/client-node';
+import { type Cluster, statusOf } from '../cluster.js';
+import {
+  adoptionPatch,
+  controllerOf,
+  DELETION_COST_ANNOTATION,
+  isStaged,
+  LOWEST_DELETION_COST,
+  RESTORED_FROM_LABEL,
+  replaceStrategy,
+} from '../restored-pod.js';
+import type { Run } from './context.js';
+
+/** Creates the restored pod the way its strategy (restored-pod.ts) replaces the original. */
+export function creator(run: Run, base: V1Pod, desired: V1Pod): () => Promise<V1Pod> {
+  const { d } = run;
+  return replaceStrategy(base) === 'same-name'
+    ? async () => {
+        await run.lease?.assertHeld();
+        return replaceUnderSameName(d.cluster, desired, run.uid);
+      }
+    : () => createOrGet(d.cluster, desired, run.uid);
+}
+
+async function createOrGet(cluster: Cluster, desired: V1Pod, originalUid: string): Promise<V1Pod> {
+  try {
+    return await cluster.createPod(desired);
+  } catch (err) {
+    if (statusOf(err) !== 409) throw err;
+    const existing = await cluster.getPod(desired.metadata?.namespace ?? '', desired.metadata?.name ?? '');
+    if (existing?.metadata?.labels?.[RESTORED_FROM_LABEL] === originalUid) return existing;
+    throw new Error(`pod ${desired.metadata?.name} exists and is not a restored copy of ${originalUid}`);
+  }
+}
+
+/**
+ * Deletes the original and creates the restored pod under its name. A
+ * controller that got there first (a StatefulSet recreating the ordinal)
+ * made an empty pod that has not run yet; it is removed and the name taken
+ * again, a few times at most.
+ */
+async function replaceUnderSameName(cluster: Cluster, desired: V1Pod, originalUid: string): Promise<V1Pod> {
+  const ns = desired.metadata?.namespace ?? '';
+  const name = desired.metadata?.name ?? '';
+  await cluster.deletePod(ns, name, originalUid, 0);
+  for (let attempt = 0; attempt < 50; attempt++) {
+    try {
+      return await cluster.createPod(desired);
+    } catch (err) {
+      if (statusOf(err) !== 409) throw err;
+    }
+    const existing = await cluster.getPod(ns, name);
+    if (!existing) continue;
+    if (existing.metadata?.labels?.[RESTORED_FROM_LABEL] === originalUid) return existing;
+    if (existing.metadata?.uid === originalUid) {
+      await cluster.deletePod(ns, name, originalUid, 0);
+      continue;
+    }
+    // No pause before the next create: the controller reacts to the delete
+    // within milliseconds, and any wait hands it the name again.
+    await cluster.deletePod(ns, name, existing.metadata?.uid ?? '', 0);
+  }
+  throw new Error(`could not take the name ${ns}/${name} back from its controller`);
+}
+
+/**
+ * A staged copy that runs becomes its controller's member and the original
+ * goes. A Job controller ignores pod-deletion-cost: seeing two active pods
+ * it would remove the newer one, the restored copy. So a Job's original
+ * goes first; the controller counts it failed and waits out its backoff
+ * (10 s) before starting another, long after the adoption below.
+ */
+export async function adopt(run: Run, base: V1Pod, created: V1Pod): Promise<V1Pod> {
+  if (!isStaged(created)) return created;
+  const { d, namespace, name, uid } = run;
+  await run.lease?.assertHeld();
+  const jobOwned = controllerOf(base)?.kind === 'Job';
+  if (jobOwned) await d.cluster.deletePod(namespace, name, uid, 0);
+  else {
+    const orig = await d.cluster.getPod(namespace, name);
+    if (orig && orig.metadata?.uid === uid) {
+      await d.cluster.patchPod(namespace, name, {
+        metadata: { annotations: { [DELETION_COST_ANNOTATION]: LOWEST_DELETION_COST } },
+      });
+    }
+  }
+  const adopted = await d.cluster.patchPod(namespace, created.metadata?.name ?? '', adoptionPatch(created));
+  if (!jobOwned) await d.cluster.deletePod(namespace, name, uid, 0);
+  return adopted;
+}

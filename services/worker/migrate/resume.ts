@@ -1,0 +1,48 @@
+import type { V1Pod } from '@kubernetes/client-node';
+import type { Cluster } from '../cluster.js';
+import { isRunning, isStaged, RESTORED_FROM_LABEL } from '../restored-pod.js';
+import { type MigrateResult, type Run, strip } from './context.js';
+
+/** The restored copy of the pod with this uid, if one exists and is not being deleted. */
+export async function findRestored(cluster: Cluster, namespace: string, uid: string): Promise<V1Pod | null> {
+  const pods = await cluster.listPods(namespace, `${RESTORED_FROM_LABEL}=${uid}`);
+  return pods.find((p) => !p.metadata?.deletionTimestamp) ?? null;
+}
+
+/** The original pod, if it still exists under its uid. */
+export async function currentOriginal(run: Run): Promise<V1Pod | null> {
+  const pod = await run.d.cluster.getPod(run.namespace, run.name);
+  return pod?.metadata?.uid === run.uid ? pod : null;
+}
+
+export type Resumed = { result: MigrateResult } | { original: V1Pod | null; base: V1Pod };
+
+/**
+ * Where an earlier attempt left off: finished (a restored copy runs: only the
+ * original's removal may be left), gone, or the original (or the copy of it
+ * saved with the job) to carry on from.
+ */
+export async function resume(run: Run): Promise<Resumed> {
+  const { d } = run;
+  const original = await currentOriginal(run);
+  const restored = await findRestored(d.cluster, run.namespace, run.uid);
+  if (restored && isRunning(restored) && !isStaged(restored)) {
+    if (original) {
+      await run.lease?.assertHeld();
+      await d.cluster.deletePod(run.namespace, run.name, run.uid, 0);
+    }
+    await d.reservations.release(run.holder);
+    return {
+      result: run.finish({
+        outcome: 'restored',
+        target: restored.spec?.nodeName,
+        restoredPod: restored.metadata?.name,
+      }),
+    };
+  }
+  const base = original ?? run.progress.original;
+  if (!base) return { result: run.finish({ outcome: 'gone', reason: 'the pod no longer exists' }) };
+  if (!run.progress.original)
+    await run.save({ original: strip(base), stage: run.progress.stage ?? 'started' });
+  return { original, base };
+}
