@@ -190,6 +190,11 @@ locals {
       source      = ["aws.ec2"]
       detail-type = ["EC2 Spot Instance Interruption Warning"]
     }
+    # Instances in an interruptible Capacity Reservation whose owner reclaims it: 2 minutes, like Spot.
+    "capacity-reservation-interruption" = {
+      source      = ["aws.ec2"]
+      detail-type = ["EC2 Capacity Reservation Instance Interruption Warning"]
+    }
     "rebalance-recommendation" = {
       source      = ["aws.ec2"]
       detail-type = ["EC2 Instance Rebalance Recommendation"]
@@ -900,6 +905,8 @@ locals {
     rebalance                  = { policy = var.rebalance_policy }
     provisioning               = { mode = var.provisioning_mode }
     asgHeartbeatTimeoutSeconds = var.autoscaling_lifecycle_hook_heartbeat_timeout
+    # The listener accepts SNS notifications from this module's topic only.
+    snsTopicArns = compact([try(aws_sns_topic.this[0].arn, "")])
     metrics = {
       cloudwatchEmf = {
         enabled   = var.enable_cloudwatch_emf

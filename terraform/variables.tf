@@ -75,11 +75,11 @@ variable "queue_max_receive_count" {
 variable "event_kinds" {
   description = "Event kinds routed to the queue (every kind the listener understands by default)"
   type        = set(string)
-  default     = ["spot-interruption", "rebalance-recommendation", "instance-state-change", "scheduled-maintenance", "asg-lifecycle-terminate", "cloudwatch-alarm"]
+  default     = ["spot-interruption", "capacity-reservation-interruption", "rebalance-recommendation", "instance-state-change", "scheduled-maintenance", "asg-lifecycle-terminate", "cloudwatch-alarm"]
 
   validation {
-    condition     = length(setsubtract(var.event_kinds, ["spot-interruption", "rebalance-recommendation", "instance-state-change", "scheduled-maintenance", "asg-lifecycle-terminate", "cloudwatch-alarm"])) == 0
-    error_message = "The event_kinds may only contain spot-interruption, rebalance-recommendation, instance-state-change, scheduled-maintenance, asg-lifecycle-terminate and cloudwatch-alarm."
+    condition     = length(setsubtract(var.event_kinds, ["spot-interruption", "capacity-reservation-interruption", "rebalance-recommendation", "instance-state-change", "scheduled-maintenance", "asg-lifecycle-terminate", "cloudwatch-alarm"])) == 0
+    error_message = "The event_kinds may only contain spot-interruption, capacity-reservation-interruption, rebalance-recommendation, instance-state-change, scheduled-maintenance, asg-lifecycle-terminate and cloudwatch-alarm."
   }
 }
 

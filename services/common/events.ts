@@ -8,6 +8,7 @@ export const EVENT_KINDS = [
   'scheduled-maintenance',
   'asg-lifecycle-terminate',
   'cloudwatch-alarm',
+  'capacity-reservation-interruption',
 ] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 

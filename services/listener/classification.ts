@@ -19,6 +19,11 @@ export interface ActionableEvent {
   response: NodeResponse;
   /** ASG lifecycle action to complete once the node is handled (without the instance, which is per node). */
   lifecycleAction?: Omit<LifecycleAction, 'instanceId'>;
+  /**
+   * Fields AWS sent in a shape the rescue could do without (an unusable `time`
+   * replaced by the receipt time): acted on anyway, and counted.
+   */
+  oddFields?: string[];
 }
 
 export type Classification =
@@ -34,4 +39,9 @@ export interface DecideContext {
 
 export const ignore = (reason: string, kind?: EventKind): Classification =>
   kind ? { outcome: 'ignore', reason, kind } : { outcome: 'ignore', reason };
+/** Acts on the event; fields taken leniently ride along to be counted. */
+export const act = (event: ActionableEvent, oddFields: readonly string[] = []): Classification => ({
+  outcome: 'act',
+  event: oddFields.length > 0 ? { ...event, oddFields: [...oddFields] } : event,
+});
 export const reject = (reason: string): Classification => ({ outcome: 'reject', reason });

@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import type { Classification, DecideContext } from './classification.js';
 import { ignore, reject } from './classification.js';
 import { asgLifecycleDirect, asgLifecycleEventBridge } from './events/asg-lifecycle.js';
+import { capacityReservationInterruption } from './events/capacity-reservation-interruption.js';
 import { cloudwatchAlarmClassic, cloudwatchAlarmEventBridge } from './events/cloudwatch-alarm.js';
 import { instanceStateChange } from './events/instance-state-change.js';
 import { rebalanceRecommendation } from './events/rebalance-recommendation.js';
@@ -13,6 +14,7 @@ import { spotInterruption } from './events/spot-interruption.js';
 /** Every message shape the listener understands, one file each under events/. */
 export const EVENT_SOURCES: readonly EventSource[] = [
   spotInterruption,
+  capacityReservationInterruption,
   rebalanceRecommendation,
   instanceStateChange,
   scheduledMaintenance,
@@ -35,14 +37,16 @@ export function classifyMessage(body: string, ctx: DecideContext): Classificatio
   }
   const parsed = parseJsonObject(body);
   if (!parsed.ok) return reject('message body is not a JSON object');
-  const unwrapped = unwrapSns(parsed.value);
+  const unwrapped = unwrapSns(parsed.value, ctx.config.snsTopicArns);
   if (!unwrapped.ok) return { outcome: unwrapped.outcome, reason: unwrapped.reason };
   const msg = unwrapped.message;
 
   const source = EVENT_SOURCES.find((s) => s.matches(msg));
   if (!source) {
-    if (typeof msg['source'] === 'string' && typeof msg['detail-type'] === 'string') {
-      return ignore(`unknown event: source ${msg['source']}, detail-type ${msg['detail-type']}`);
+    // Only an event that says what it is may be someone else's business; one that names
+    // neither its source nor its detail-type is broken, and goes to the DLQ to be looked at.
+    if (nonEmpty(msg['source']) && nonEmpty(msg['detail-type'])) {
+      return ignore(truncate(`unknown event: source ${msg['source']}, detail-type ${msg['detail-type']}`));
     }
     return reject('unrecognised message: not an EventBridge event, SNS notification or Auto Scaling message');
   }
@@ -57,5 +61,7 @@ function describeIssues(err: z.ZodError): string {
     .map((i) => (i.path.length > 0 ? `${i.path.join('.')}: ${i.message}` : i.message))
     .join('; ');
 }
+
+const nonEmpty = (v: unknown): v is string => typeof v === 'string' && v.trim().length > 0;
 
 const truncate = (s: string) => (s.length > MAX_REASON ? `${s.slice(0, MAX_REASON - 3)}...` : s);

@@ -16,6 +16,12 @@ export function createListenerMetrics(registry: Registry) {
       labelNames: ['kind', 'result'],
       registers: [registry],
     }),
+    oddFields: new Counter({
+      name: 'spot_rescue_listener_lenient_fields_total',
+      help: 'Actionable events acted on although a field was unusable (an empty or unparseable time: the receipt time was used), by kind and field',
+      labelNames: ['kind', 'field'],
+      registers: [registry],
+    }),
     eventToEnqueue: new Histogram({
       name: 'spot_rescue_listener_event_to_enqueue_seconds',
       help: 'From receiving a message to Redis acknowledging every job of one of its nodes',

@@ -88,6 +88,7 @@ export class MessageProcessor {
       return { action: 'delete' };
     }
     const event = c.event;
+    for (const field of event.oddFields ?? []) metrics.oddFields.inc({ kind: event.kind, field });
     if (event.deadline) {
       metrics.warningLeft.observe(
         { kind: event.kind },

@@ -18,6 +18,23 @@ export const classifySettings = {
     str.int(1, 86400).default(120),
     'time allowed to rescue the pods of a node whose CloudWatch alarm fired',
   ),
+  snsTopicArns: setting(
+    'SPOT_RESCUE_SNS_TOPIC_ARNS',
+    str
+      .list()
+      .pipe(
+        z.array(
+          z
+            .string()
+            .regex(
+              /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$/,
+              'must be SNS topic ARNs',
+            ),
+        ),
+      )
+      .default([]),
+    'comma-separated SNS topic ARNs whose notifications are accepted; an SNS message from any other topic goes to the DLQ',
+  ),
   maxMessageBytes: setting(
     'SPOT_RESCUE_MAX_MESSAGE_BYTES',
     str.int(1024, 1024 * 1024).default(256 * 1024),
@@ -100,5 +117,6 @@ export type ClassifyConfig = {
   rebalancePolicy: 'ignore' | 'cordon' | 'migrate';
   asgHeartbeatTimeoutSeconds: number;
   cloudwatchBudgetSeconds: number;
+  snsTopicArns: string[];
   maxMessageBytes: number;
 };

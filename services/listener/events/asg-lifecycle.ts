@@ -1,7 +1,14 @@
 import { z } from 'zod';
 import type { Classification, DecideContext } from '../classification.js';
-import { ignore } from '../classification.js';
-import { awsTime, eventBridgeEvent, instanceId, isEventBridge, plusSeconds } from './fields.js';
+import { act, ignore } from '../classification.js';
+import {
+  eventBridgeEvent,
+  instanceId,
+  isEventBridge,
+  lenientTime,
+  plusSeconds,
+  timeOrReceipt,
+} from './fields.js';
 import { eventSource } from './source.js';
 
 const TERMINATE = 'EC2 Instance-terminate Lifecycle Action';
@@ -19,7 +26,7 @@ const lifecycleFields = {
 interface Lifecycle {
   /** Event id of the message; used only when the action has no token. */
   messageId: string;
-  time: Date;
+  time: Date | null;
   AutoScalingGroupName: string;
   LifecycleHookName: string;
   LifecycleActionToken?: string | undefined;
@@ -32,18 +39,18 @@ interface Lifecycle {
  * event and the ASG's direct message for the same termination (when both
  * routes are configured) dedupe to one.
  */
-function decideLifecycle(l: Lifecycle, { config }: DecideContext): Classification {
-  if (l.LifecycleTransition !== TERMINATING) {
+function decideLifecycle(l: Lifecycle, { config, now }: DecideContext): Classification {
+  if (l.LifecycleTransition.toLowerCase() !== TERMINATING.toLowerCase()) {
     return ignore(`lifecycle transition ${l.LifecycleTransition} is not a termination`);
   }
-  return {
-    outcome: 'act',
-    event: {
+  const { time, oddFields } = timeOrReceipt(l.time, now);
+  return act(
+    {
       kind: 'asg-lifecycle-terminate',
       eventId: l.LifecycleActionToken ?? l.messageId,
       instanceIds: [l.EC2InstanceId],
-      deadline: plusSeconds(l.time, config.asgHeartbeatTimeoutSeconds),
-      eventTime: l.time.toISOString(),
+      deadline: plusSeconds(time, config.asgHeartbeatTimeoutSeconds),
+      eventTime: time.toISOString(),
       response: 'drain',
       lifecycleAction: {
         autoScalingGroupName: l.AutoScalingGroupName,
@@ -51,16 +58,24 @@ function decideLifecycle(l: Lifecycle, { config }: DecideContext): Classificatio
         ...(l.LifecycleActionToken ? { lifecycleActionToken: l.LifecycleActionToken } : {}),
       },
     },
-  };
+    oddFields,
+  );
 }
+
+/** The test notification a hook sends when it is created, as EventBridge carries it. */
+const testNotification = z.object({ Event: z.string().min(1), LifecycleTransition: z.string().optional() });
 
 /** Through EventBridge (source aws.autoscaling); launch actions are not ours. */
 export const asgLifecycleEventBridge = eventSource({
   name: TERMINATE,
   matches: (m) => isEventBridge(m, 'aws.autoscaling', [TERMINATE, LAUNCH]),
-  schema: eventBridgeEvent(z.enum([TERMINATE, LAUNCH]), z.object(lifecycleFields)),
+  schema: eventBridgeEvent(
+    z.enum([TERMINATE, LAUNCH]),
+    z.union([z.object(lifecycleFields), testNotification]),
+  ),
   decide: (e, ctx) => {
     if (e['detail-type'] === LAUNCH) return ignore('launch lifecycle action');
+    if ('Event' in e.detail) return ignore(`auto scaling notification ${e.detail.Event}`);
     return decideLifecycle({ ...e.detail, messageId: e.id, time: e.time }, ctx);
   },
 });
@@ -78,10 +93,10 @@ export const asgLifecycleDirect = eventSource({
   schema: z.union([
     z.object({
       Event: z.string().min(1),
-      Time: awsTime.optional(),
+      Time: lenientTime.optional(),
       AutoScalingGroupName: z.string().optional(),
     }),
-    z.object({ ...lifecycleFields, RequestId: z.string().min(1), Time: awsTime }),
+    z.object({ ...lifecycleFields, RequestId: z.string().min(1), Time: lenientTime }),
   ]),
   decide: (m, ctx) => {
     if ('Event' in m) return ignore(`auto scaling notification ${m.Event}`);

@@ -1,8 +1,15 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Classification, DecideContext } from '../classification.js';
-import { ignore } from '../classification.js';
-import { awsTime, eventBridgeEvent, instanceId, isEventBridge, plusSeconds } from './fields.js';
+import { act, ignore } from '../classification.js';
+import {
+  awsTime,
+  eventBridgeEvent,
+  instanceId,
+  isEventBridge,
+  plusSeconds,
+  timeOrReceipt,
+} from './fields.js';
 import { eventSource } from './source.js';
 
 const DETAIL_TYPE = 'CloudWatch Alarm State Change';
@@ -10,30 +17,32 @@ const DETAIL_TYPE = 'CloudWatch Alarm State Change';
 interface Alarm {
   eventId: string;
   state: string;
-  time: Date;
+  time: Date | null;
   /** Every InstanceId dimension the alarm's metrics carry. */
   instanceIds: string[];
 }
 
 /** The node is sick now: it gets the configured budget from the moment we hear of it. */
 function decideAlarm(a: Alarm, { now, config }: DecideContext): Classification {
-  if (a.state !== 'ALARM') return ignore(`alarm state ${a.state} is not ALARM`, 'cloudwatch-alarm');
+  if (a.state.toUpperCase() !== 'ALARM')
+    return ignore(`alarm state ${a.state} is not ALARM`, 'cloudwatch-alarm');
   const ids = [...new Set(a.instanceIds)];
   if (ids.length === 0) return ignore('alarm has no InstanceId dimension', 'cloudwatch-alarm');
   const bad = ids.filter((id) => !instanceId.safeParse(id).success);
   if (bad.length > 0)
     return { outcome: 'reject', reason: `InstanceId dimension is not an instance id: ${bad}` };
-  return {
-    outcome: 'act',
-    event: {
+  const { time, oddFields } = timeOrReceipt(a.time, now);
+  return act(
+    {
       kind: 'cloudwatch-alarm',
       eventId: a.eventId,
       instanceIds: ids,
       deadline: plusSeconds(now, config.cloudwatchBudgetSeconds),
-      eventTime: a.time.toISOString(),
+      eventTime: time.toISOString(),
       response: 'drain',
     },
-  };
+    oddFields,
+  );
 }
 
 const dimensionsRecord = z.record(z.string(), z.string()).optional();

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { ignore } from '../classification.js';
-import { eventBridgeEvent, instanceId, isEventBridge } from './fields.js';
+import { act, ignore } from '../classification.js';
+import { eventBridgeEvent, instanceId, isEventBridge, timeOrReceipt } from './fields.js';
 import { eventSource } from './source.js';
 
 const DETAIL_TYPE = 'EC2 Instance State-change Notification';
@@ -12,21 +12,28 @@ export const instanceStateChange = eventSource({
   matches: (m) => isEventBridge(m, 'aws.ec2', [DETAIL_TYPE]),
   schema: eventBridgeEvent(
     z.literal(DETAIL_TYPE),
-    z.object({ 'instance-id': instanceId, state: z.string().min(1) }),
+    z.object({
+      'instance-id': instanceId,
+      state: z
+        .string()
+        .min(1)
+        .transform((s) => s.toLowerCase()),
+    }),
   ),
   decide: (e, { now }) => {
     const state = e.detail.state;
     if (!DOOMED_STATES.has(state)) return ignore(`instance state ${state} does not doom the node`);
-    return {
-      outcome: 'act',
-      event: {
+    const { time, oddFields } = timeOrReceipt(e.time, now);
+    return act(
+      {
         kind: 'instance-state-change',
         eventId: e.id,
         instanceIds: [e.detail['instance-id']],
         deadline: now.toISOString(),
-        eventTime: e.time.toISOString(),
+        eventTime: time.toISOString(),
         response: 'drain',
       },
-    };
+      oddFields,
+    );
   },
 });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { ignore } from '../classification.js';
-import { eventBridgeEvent, instanceId, isEventBridge } from './fields.js';
+import { act, ignore } from '../classification.js';
+import { eventBridgeEvent, instanceId, isEventBridge, timeOrReceipt } from './fields.js';
 import { eventSource } from './source.js';
 
 const DETAIL_TYPE = 'EC2 Instance Rebalance Recommendation';
@@ -10,23 +10,24 @@ export const rebalanceRecommendation = eventSource({
   name: DETAIL_TYPE,
   matches: (m) => isEventBridge(m, 'aws.ec2', [DETAIL_TYPE]),
   schema: eventBridgeEvent(z.literal(DETAIL_TYPE), z.object({ 'instance-id': instanceId })),
-  decide: (e, { config }) => {
+  decide: (e, { config, now }) => {
     if (config.rebalancePolicy === 'ignore') {
       return ignore(
         'rebalance recommendation and the rebalance policy is ignore',
         'rebalance-recommendation',
       );
     }
-    return {
-      outcome: 'act',
-      event: {
+    const { time, oddFields } = timeOrReceipt(e.time, now);
+    return act(
+      {
         kind: 'rebalance-recommendation',
         eventId: e.id,
         instanceIds: [e.detail['instance-id']],
         deadline: null,
-        eventTime: e.time.toISOString(),
+        eventTime: time.toISOString(),
         response: config.rebalancePolicy === 'migrate' ? 'drain' : 'cordon',
       },
-    };
+      oddFields,
+    );
   },
 });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { ignore } from '../classification.js';
-import { awsTime, eventBridgeEvent, instanceId, isEventBridge } from './fields.js';
+import { act, ignore } from '../classification.js';
+import { eventBridgeEvent, instanceId, isEventBridge, lenientTime, timeOrReceipt } from './fields.js';
 import { eventSource } from './source.js';
 
 const DETAIL_TYPE = 'AWS Health Event';
@@ -19,16 +19,15 @@ export const scheduledMaintenance = eventSource({
       service: z.string(),
       eventTypeCategory: z.string(),
       eventTypeCode: z.string().optional(),
-      startTime: awsTime.optional(),
+      startTime: lenientTime.optional(),
       affectedEntities: z.array(z.object({ entityValue: z.string() })).optional(),
     }),
   ),
-  decide: (e) => {
+  decide: (e, { now }) => {
     const d = e.detail;
     if (d.service !== 'EC2' || d.eventTypeCategory !== 'scheduledChange') {
       return ignore(`health event ${d.service}/${d.eventTypeCategory} is not EC2 scheduled maintenance`);
     }
-    if (!d.startTime) return { outcome: 'reject', reason: 'EC2 scheduled change without detail.startTime' };
     const entities = d.affectedEntities ?? [];
     if (entities.length === 0) return ignore('EC2 scheduled change with no affected entities');
     const ids = [...new Set(entities.map((x) => x.entityValue))];
@@ -36,16 +35,19 @@ export const scheduledMaintenance = eventSource({
     if (bad.length > 0) {
       return { outcome: 'reject', reason: `affected entity is not an instance id: ${bad.join(', ')}` };
     }
-    return {
-      outcome: 'act',
-      event: {
+    const { time, oddFields } = timeOrReceipt(e.time, now);
+    // Without a usable start time the change may be imminent: act as if it starts now.
+    const start = d.startTime ?? null;
+    return act(
+      {
         kind: 'scheduled-maintenance',
         eventId: e.id,
         instanceIds: ids,
-        deadline: d.startTime.toISOString(),
-        eventTime: e.time.toISOString(),
+        deadline: (start ?? now).toISOString(),
+        eventTime: time.toISOString(),
         response: 'drain',
       },
-    };
+      start ? oddFields : [...oddFields, 'startTime'],
+    );
   },
 });

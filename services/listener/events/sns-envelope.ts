@@ -15,10 +15,22 @@ export type Unwrapped =
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** An SNS envelope is recognised by its Type and TopicArn; anything else passes through untouched. */
-export function unwrapSns(msg: Record<string, unknown>): Unwrapped {
+/**
+ * An SNS envelope is recognised by its Type and TopicArn; anything else passes
+ * through untouched. Only the topics the install subscribed the queue to may
+ * speak: any other topic's message (a CloudWatch alarm that would drain a node
+ * included) is rejected, whatever it says.
+ */
+export function unwrapSns(msg: Record<string, unknown>, acceptedTopicArns: readonly string[]): Unwrapped {
   if (typeof msg['Type'] !== 'string' || typeof msg['TopicArn'] !== 'string')
     return { ok: true, message: msg };
+  if (!acceptedTopicArns.includes(msg['TopicArn'])) {
+    return {
+      ok: false,
+      outcome: 'reject',
+      reason: `SNS topic ${msg['TopicArn'].slice(0, 200)} is not one of the accepted topics (SPOT_RESCUE_SNS_TOPIC_ARNS)`,
+    };
+  }
   if (msg['Type'] !== 'Notification') {
     return { ok: false, outcome: 'ignore', reason: `SNS ${msg['Type']} message` };
   }

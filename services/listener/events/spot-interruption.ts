@@ -1,5 +1,13 @@
 import { z } from 'zod';
-import { eventBridgeEvent, instanceId, isEventBridge, plusSeconds } from './fields.js';
+import { act } from '../classification.js';
+import {
+  anyCase,
+  eventBridgeEvent,
+  instanceId,
+  isEventBridge,
+  plusSeconds,
+  timeOrReceipt,
+} from './fields.js';
 import { eventSource } from './source.js';
 
 const DETAIL_TYPE = 'EC2 Spot Instance Interruption Warning';
@@ -13,18 +21,21 @@ export const spotInterruption = eventSource({
     z.literal(DETAIL_TYPE),
     z.object({
       'instance-id': instanceId,
-      'instance-action': z.enum(['terminate', 'stop', 'hibernate']),
+      'instance-action': anyCase(['terminate', 'stop', 'hibernate']),
     }),
   ),
-  decide: (e) => ({
-    outcome: 'act',
-    event: {
-      kind: 'spot-interruption',
-      eventId: e.id,
-      instanceIds: [e.detail['instance-id']],
-      deadline: plusSeconds(e.time, WARNING_SECONDS),
-      eventTime: e.time.toISOString(),
-      response: 'drain',
-    },
-  }),
+  decide: (e, { now }) => {
+    const { time, oddFields } = timeOrReceipt(e.time, now);
+    return act(
+      {
+        kind: 'spot-interruption',
+        eventId: e.id,
+        instanceIds: [e.detail['instance-id']],
+        deadline: plusSeconds(time, WARNING_SECONDS),
+        eventTime: time.toISOString(),
+        response: 'drain',
+      },
+      oddFields,
+    );
+  },
 });

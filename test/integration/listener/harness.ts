@@ -120,6 +120,8 @@ export class TestQueues {
       KUBECONFIG: s.kubeconfig,
       SPOT_RESCUE_QUEUE_URL: this.queueUrl,
       SPOT_RESCUE_DLQ_URL: this.dlqUrl,
+      // The topic of the SNS-wrapped sample (test/fixtures/events/cloudwatch-alarm-via-sns.json).
+      SPOT_RESCUE_SNS_TOPIC_ARNS: 'arn:aws:sns:us-east-1:111122223333:spot-rescue-alarms',
       SPOT_RESCUE_QUEUE_PREFIX: this.prefix,
       SPOT_RESCUE_OPS_PORT: '0',
       SPOT_RESCUE_OPS_HOST: '127.0.0.1',

@@ -63,6 +63,7 @@ async function tainted(nodeName: string) {
 
 const drained: [string, string][] = [
   ['spot-interruption-warning.json', 'spot-interruption'],
+  ['capacity-reservation-interruption-warning.json', 'capacity-reservation-interruption'],
   ['instance-state-change-terminated.json', 'instance-state-change'],
   ['health-scheduled-change.json', 'scheduled-maintenance'],
   ['asg-terminate-lifecycle-eventbridge.json', 'asg-lifecycle-terminate'],

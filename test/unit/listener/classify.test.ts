@@ -9,10 +9,12 @@ import type { ClassifyConfig } from '../../../services/listener/settings.js';
 const fixture = (name: string) =>
   readFileSync(new URL(`../../fixtures/events/${name}`, import.meta.url), 'utf8');
 const NOW = new Date('2026-09-01T12:00:30.000Z');
+const ALARM_TOPIC = 'arn:aws:sns:us-east-1:111122223333:spot-rescue-alarms';
 const CONFIG: ClassifyConfig = {
   rebalancePolicy: 'cordon',
   asgHeartbeatTimeoutSeconds: 300,
   cloudwatchBudgetSeconds: 120,
+  snsTopicArns: [ALARM_TOPIC],
   maxMessageBytes: 256 * 1024,
 };
 const classify = (body: string, config: Partial<ClassifyConfig> = {}) =>
@@ -96,6 +98,29 @@ describe('classifying every sample event', () => {
     );
   });
 
+  it('capacity reservation interruption warning: the termination time the event names', () => {
+    const body = fixture('capacity-reservation-interruption-warning.json');
+    assert.deepEqual(line(body), {
+      outcome: 'act',
+      kind: 'capacity-reservation-interruption',
+      eventId: 'b7d0e4a1-2c3f-4e5a-9b8c-7d6e5f4a3b2c',
+      instanceIds: [INSTANCE],
+      deadline: '2026-10-05T07:32:00.000Z',
+    });
+    const e = acted(classifyMessage(body, { now: new Date('2026-10-05T07:30:05Z'), config: CONFIG }));
+    assert.equal(e.response, 'drain');
+    assert.equal(e.eventTime, '2026-10-05T07:30:00.000Z');
+    assert.equal(e.oddFields, undefined);
+  });
+
+  it('capacity reservation interruption without a termination time: event time + the documented 2 minutes', () => {
+    const cr = JSON.parse(fixture('capacity-reservation-interruption-warning.json'));
+    const body = json({ ...cr, time: '2026-09-01T12:00:00Z', detail: { 'instance-id': INSTANCE } });
+    assert.equal(acted(classify(body)).deadline, '2026-09-01T12:02:00.000Z');
+    const unusable = withDetail({ ...cr, time: '2026-09-01T12:00:00Z' }, { 'instance-termination-time': '' });
+    assert.equal(acted(classify(unusable)).deadline, '2026-09-01T12:02:00.000Z');
+  });
+
   it('ASG test notification: ignored', () => {
     assert.deepEqual(line(fixture('asg-test-notification.json')), {
       outcome: 'ignore',
@@ -132,8 +157,8 @@ const spot = JSON.parse(fixture('spot-interruption-warning.json'));
 const json = (v: unknown) => JSON.stringify(v);
 const withDetail = (base: Record<string, unknown>, detail: Record<string, unknown>) =>
   json({ ...base, detail: { ...(base['detail'] as object), ...detail } });
-const sns = (message: string, type = 'Notification') =>
-  json({ Type: type, MessageId: 'm-1', TopicArn: 'arn:aws:sns:us-east-1:111122223333:t', Message: message });
+const sns = (message: string, type = 'Notification', topic = ALARM_TOPIC) =>
+  json({ Type: type, MessageId: 'm-1', TopicArn: topic, Message: message });
 
 describe('malformed messages are rejected with a reason', () => {
   const cases: [string, string, RegExp][] = [
@@ -158,7 +183,33 @@ describe('malformed messages are rejected with a reason', () => {
       json({ ...spot, detail: undefined }),
       /malformed EC2 Spot Instance Interruption Warning: detail/,
     ],
-    ['a bad time', json({ ...spot, time: 'yesterday' }), /time: must be a timestamp/],
+    ['an event with neither source nor detail-type', json({ id: 'x', detail: {} }), /unrecognised message/],
+    [
+      'an event with empty source and detail-type',
+      json({ ...spot, source: '', 'detail-type': ' ' }),
+      /unrecognised message/,
+    ],
+    [
+      'an SNS notification from a topic that is not configured',
+      sns(
+        fixture('spot-interruption-warning.json'),
+        'Notification',
+        'arn:aws:sns:us-east-1:999999999999:evil',
+      ),
+      /SNS topic arn:aws:sns:us-east-1:999999999999:evil is not one of the accepted topics/,
+    ],
+    [
+      'an SNS subscription confirmation from a topic that is not configured',
+      sns('{}', 'SubscriptionConfirmation', 'arn:aws:sns:us-east-1:999999999999:evil'),
+      /not one of the accepted topics/,
+    ],
+    [
+      'a capacity reservation warning with a bad instance id',
+      withDetail(JSON.parse(fixture('capacity-reservation-interruption-warning.json')), {
+        'instance-id': 'i-no',
+      }),
+      /malformed EC2 Capacity Reservation Instance Interruption Warning: detail.instance-id/,
+    ],
     ['SNS with a non-JSON message', sns('not json'), /SNS message body is not JSON/],
     [
       'SNS with a malformed spot warning inside',
@@ -271,5 +322,116 @@ describe('several instances in one event', () => {
       classify(sns(fixture('spot-interruption-warning.json'))),
       classify(fixture('spot-interruption-warning.json')),
     );
+  });
+});
+
+describe('lenient where it saves pods', () => {
+  for (const time of ['', 'yesterday', null, 17, '1970-01-01T00:00:00Z']) {
+    it(`a spot warning whose time is ${JSON.stringify(time)}: acted on from the receipt time, and flagged`, () => {
+      const e = acted(classify(json({ ...spot, time })));
+      assert.equal(e.eventTime, NOW.toISOString());
+      assert.equal(e.deadline, '2026-09-01T12:02:30.000Z');
+      assert.deepEqual(e.oddFields, ['time']);
+    });
+  }
+
+  it('a spot warning without a time at all: acted on', () => {
+    assert.deepEqual(acted(classify(json({ ...spot, time: undefined }))).oddFields, ['time']);
+  });
+
+  it('state names in another case', () => {
+    const stateChange = JSON.parse(fixture('instance-state-change-terminated.json'));
+    assert.equal(classify(withDetail(stateChange, { state: 'Shutting-Down' })).outcome, 'act');
+    assert.equal(classify(withDetail(stateChange, { state: 'RUNNING' })).outcome, 'ignore');
+    assert.equal(classify(withDetail(spot, { 'instance-action': 'Terminate' })).outcome, 'act');
+    const alarm = JSON.parse(fixture('cloudwatch-alarm-state-change.json'));
+    assert.equal(classify(withDetail(alarm, { state: { value: 'alarm' } })).outcome, 'act');
+    const direct = JSON.parse(fixture('asg-terminate-lifecycle-direct.json'));
+    const lower = json({ ...direct, LifecycleTransition: 'autoscaling:ec2_instance_terminating' });
+    assert.equal(classify(lower).outcome, 'act');
+  });
+
+  it('a usable time is not flagged', () => {
+    assert.equal(acted(classify(fixture('spot-interruption-warning.json'))).oddFields, undefined);
+  });
+});
+
+const otherTool = (name: string) => fixture(`from-other-tools/${name}`);
+
+describe('events as other tools write them in their test suites', () => {
+  it("aws-node-termination-handler's spot warning with an empty time: acted on from the receipt time", () => {
+    const e = acted(classify(otherTool('nth-spot-itn-empty-time.json')));
+    assert.deepEqual(
+      { kind: e.kind, ids: e.instanceIds, deadline: e.deadline, odd: e.oddFields },
+      {
+        kind: 'spot-interruption',
+        ids: ['i-0b662ef9931388ba0'],
+        deadline: '2026-09-01T12:02:30.000Z',
+        odd: ['time'],
+      },
+    );
+  });
+
+  it("aws-node-termination-handler's spot warning dated the Unix epoch: the time is impossible, so receipt time", () => {
+    const e = acted(classify(otherTool('nth-spot-itn-epoch.json')));
+    assert.equal(e.deadline, '2026-09-01T12:02:30.000Z');
+    assert.deepEqual(e.oddFields, ['time']);
+  });
+
+  it("aws-node-termination-handler's ASG lifecycle actions, through EventBridge and direct", () => {
+    const eb = acted(
+      classifyMessage(otherTool('nth-asg-lifecycle-eventbridge.json'), {
+        now: new Date('2020-07-01T22:20:00Z'),
+        config: CONFIG,
+      }),
+    );
+    assert.equal(eb.kind, 'asg-lifecycle-terminate');
+    assert.equal(eb.eventId, '0befcbdb-6ecd-498a-9ff7-ae9b54447cd6');
+    assert.deepEqual(eb.instanceIds, ['i-0633ac2b0d9769723']);
+    assert.equal(eb.deadline, '2020-07-01T22:24:58.000Z');
+    const direct = acted(
+      classifyMessage(otherTool('nth-asg-lifecycle-direct.json'), {
+        now: new Date('2022-01-31T23:08:00Z'),
+        config: CONFIG,
+      }),
+    );
+    assert.deepEqual(direct.instanceIds, ['i-040107f6ba000e5ee']);
+    assert.equal(direct.lifecycleAction?.lifecycleActionToken, 'b4dd0f5b-0ef2-4479-9dad-6c55f027000e');
+  });
+
+  it("aws-node-termination-handler's test notification through EventBridge: ignored, not malformed", () => {
+    assert.deepEqual(line(otherTool('nth-asg-test-notification-eventbridge.json')), {
+      outcome: 'ignore',
+      reason: 'auto scaling notification autoscaling:TEST_NOTIFICATION',
+    });
+  });
+
+  it("aws-node-termination-handler's rebalance recommendation", () => {
+    assert.equal(acted(classify(otherTool('nth-rebalance-recommendation.json'))).response, 'cordon');
+  });
+
+  it("aws-node-termination-handler's empty event (every field zero): malformed, to the DLQ", () => {
+    const c = classify(otherTool('nth-empty-event.json'));
+    assert.equal(c.outcome, 'reject');
+  });
+
+  it("Karpenter's events with nanosecond times and a local offset", () => {
+    const now = new Date('2026-09-01T12:00:10Z');
+    const at = (f: string) => acted(classifyMessage(otherTool(f), { now, config: CONFIG }));
+    const spotE = at('karpenter-spot-interruption.json');
+    assert.equal(spotE.eventTime, '2026-09-01T12:00:00.123Z');
+    assert.equal(spotE.deadline, '2026-09-01T12:02:00.123Z');
+    assert.equal(at('karpenter-state-change-stopping.json').deadline, now.toISOString());
+    const cr = at('karpenter-capacity-reservation-interruption.json');
+    assert.equal(cr.kind, 'capacity-reservation-interruption');
+    assert.equal(cr.deadline, '2026-09-01T12:02:00.123Z');
+  });
+
+  it("Karpenter's health event, which has no start time: the change may be imminent, so the deadline is now", () => {
+    const now = new Date('2026-09-01T12:00:10Z');
+    const e = acted(classifyMessage(otherTool('karpenter-scheduled-change.json'), { now, config: CONFIG }));
+    assert.equal(e.kind, 'scheduled-maintenance');
+    assert.equal(e.deadline, now.toISOString());
+    assert.deepEqual(e.oddFields, ['startTime']);
   });
 });
