@@ -9,9 +9,12 @@ import { createAgentS3Client } from './agent-s3-client.js';
 import { AgentService } from './agent-service.js';
 import { S3ArchiveStore } from './archive-store.js';
 import { CallerAuthenticator, KubeTokenReviewer } from './auth.js';
+import { runcCapabilitySources } from './capability-sources.js';
 import { CheckpointSlots } from './checkpoint-slots.js';
+import { ContainerOperations } from './container-operations.js';
 import { createKubeletRuntime } from './kubelet-runtime-factory.js';
 import { LocalContainers } from './local-containers.js';
+import { NodeCapabilitiesMonitor } from './node-capabilities.js';
 import { NodeLayout } from './node-layout.js';
 import { Runc } from './runc-cli.js';
 import { RuncRuntime } from './runc-runtime.js';
@@ -33,7 +36,10 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
   const registry = createMetricsRegistry('agent');
   const metrics = new AgentMetrics(registry);
   const layout = new NodeLayout(c.stateDir, c.nodeName, c.workDir);
+  const operations = new ContainerOperations();
   let runtime: CheckpointRuntime;
+  let capabilities: NodeCapabilitiesMonitor;
+  let stopRuntime = () => {};
   let localContainers: LocalContainers | undefined;
   if (c.runtime === 'runc') {
     if (!c.rootfs) throw new Error('SPOT_RESCUE_ROOTFS must be set for the runc runtime');
@@ -47,9 +53,23 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
       baseRootfs: c.rootfs,
       tarBin: c.tarBin,
     });
+    const local = runtime;
+    capabilities = new NodeCapabilitiesMonitor(
+      c.nodeName,
+      runcCapabilitySources(c.criu, () => local.ready()),
+      log,
+      c.capabilitiesIntervalSeconds * 1000,
+    );
   } else {
-    runtime = await createKubeletRuntime(c, layout);
+    const kubelet = await createKubeletRuntime(c, layout, operations, log);
+    runtime = kubelet.runtime;
+    capabilities = kubelet.capabilities;
+    const cleaned = await kubelet.runtime.startUp();
+    if (cleaned.removed.length > 0 || cleaned.thawed.length > 0)
+      log.warn(cleaned, 'start-up: removed raw archives and thawed containers left by an earlier agent');
+    stopRuntime = () => kubelet.runtime.stop();
   }
+  capabilities.start();
   if ((c.tlsCertFile === undefined) !== (c.tlsKeyFile === undefined)) {
     throw new Error('SPOT_RESCUE_AGENT_TLS_CERT_FILE and SPOT_RESCUE_AGENT_TLS_KEY_FILE go together');
   }
@@ -76,11 +96,14 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
       metrics.checkpointSlots.set({ state: 'active' }, active);
       metrics.checkpointSlots.set({ state: 'waiting' }, waiting);
     }),
+    operations,
+    capabilities: () => capabilities.current(),
     metrics,
     log,
   });
   const app = buildAgentServer({
     service,
+    capabilities: () => capabilities.current(),
     auth: new CallerAuthenticator(new KubeTokenReviewer(kc), c.allowedServiceAccount),
     runtime,
     registry,
@@ -95,5 +118,13 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
   const host = c.host === '0.0.0.0' ? '127.0.0.1' : c.host;
   const url = `${tls ? 'https' : 'http'}://${host}:${port}`;
   log.info({ url, runtime: runtime.name, allowed: c.allowedServiceAccount }, 'agent listening');
-  return { app, url, close: () => app.close() };
+  return {
+    app,
+    url,
+    close: async () => {
+      capabilities.stop();
+      stopRuntime();
+      await app.close();
+    },
+  };
 }

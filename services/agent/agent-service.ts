@@ -4,6 +4,9 @@ import {
   type ContainerArchive,
   type Manifest,
   manifestSchema,
+  type NodeCapabilities,
+  type ReleaseRequest,
+  type ReleaseResponse,
   type RestoreRequest,
   type RestoreResponse,
 } from '../common/agent-api.js';
@@ -12,6 +15,7 @@ import { archiveKey, buildManifest, manifestKey, selectContainers } from './arch
 import type { ArchiveStore } from './archive-store.js';
 import { streamArchiveToStore, type ZstdOptions } from './checkpoint-pipeline.js';
 import { CheckpointSlots } from './checkpoint-slots.js';
+import { ContainerOperations } from './container-operations.js';
 import { deadlineSignal, throwIfAborted } from './deadline.js';
 import { AgentFailure, asAgentFailure } from './errors.js';
 import { streamArchiveFromStore } from './restore-pipeline.js';
@@ -26,19 +30,84 @@ export interface AgentServiceOptions {
   zstd: ZstdOptions;
   /** Checkpoints that may dump and upload at once on this node (default: no limit). */
   slots?: CheckpointSlots;
+  /** One operation per container (shared with the runtime, which holds containers after an abandoned dump). */
+  operations?: ContainerOperations;
+  /** What this node can do: a checkpoint or restore it cannot do is refused (422 unsupported) before anything is touched. */
+  capabilities?: () => Promise<NodeCapabilities>;
   metrics: AgentMetrics;
   log: Logger;
+}
+
+function keysOf(namespace: string, pod: string, containers: string[]): string[] {
+  return [...new Set(containers)].map((c) => `${namespace}/${pod}/${c}`);
 }
 
 /** The agent's two operations, independent of HTTP: checkpoint to S3, restore from S3. */
 export class AgentService {
   private readonly slots: CheckpointSlots;
+  readonly operations: ContainerOperations;
 
   constructor(private readonly o: AgentServiceOptions) {
     this.slots = o.slots ?? new CheckpointSlots(Number.POSITIVE_INFINITY);
+    this.operations = o.operations ?? new ContainerOperations();
+  }
+
+  /** Refuses early, before any freeze or download, what this node cannot do. */
+  private async requireCapability(what: 'checkpoint' | 'restore'): Promise<void> {
+    if (!this.o.capabilities) return;
+    const caps = await this.o.capabilities();
+    const c = caps[what];
+    if (!c.ok) {
+      this.o.metrics.operations.inc({ operation: what, outcome: 'unsupported' });
+      throw new AgentFailure(
+        'unsupported',
+        `node ${caps.node} cannot ${what}: ${c.reason ?? 'unknown reason'}`,
+      );
+    }
   }
 
   async checkpoint(req: CheckpointRequest): Promise<Manifest> {
+    await this.requireCapability('checkpoint');
+    const unlock = this.operations.acquire(keysOf(req.namespace, req.pod, req.containers), 'checkpoint');
+    try {
+      return await this.checkpointLocked(req);
+    } finally {
+      unlock();
+    }
+  }
+
+  /**
+   * Thaws what a checkpoint froze and drops its raw archives, for every
+   * container named; idempotent, so the worker calls it before any fallback.
+   */
+  async release(req: ReleaseRequest): Promise<ReleaseResponse> {
+    const { runtime, metrics, log } = this.o;
+    const unlock = this.operations.acquire(keysOf(req.namespace, req.pod, req.containers), 'release');
+    try {
+      const thawed: string[] = [];
+      for (const container of req.containers) {
+        const wasFrozen = await runtime.release({
+          namespace: req.namespace,
+          pod: req.pod,
+          podUid: req.podUid,
+          container,
+          checkpointId: req.checkpointId,
+        });
+        if (wasFrozen) thawed.push(container);
+      }
+      metrics.operations.inc({ operation: 'release', outcome: 'ok' });
+      log.info({ checkpointId: req.checkpointId, pod: `${req.namespace}/${req.pod}`, thawed }, 'released');
+      return { thawed };
+    } catch (err) {
+      const failure = asAgentFailure(err, undefined, 'runtime-failed');
+      metrics.operations.inc({ operation: 'release', outcome: failure.code });
+      throw failure;
+    } finally {
+      unlock();
+    }
+  }
+
+  private async checkpointLocked(req: CheckpointRequest): Promise<Manifest> {
     const { runtime, store, metrics, log } = this.o;
     const deadline = deadlineSignal(req.deadline);
     const { signal } = deadline;
@@ -140,6 +209,17 @@ export class AgentService {
   }
 
   async restore(req: RestoreRequest): Promise<RestoreResponse> {
+    await this.requireCapability('restore');
+    // The containers are those of the target pod; which ones is known only from the manifest, so the pod is the key.
+    const unlock = this.operations.acquire([`${req.target.namespace}/${req.target.pod}/*`], 'restore');
+    try {
+      return await this.restoreLocked(req);
+    } finally {
+      unlock();
+    }
+  }
+
+  private async restoreLocked(req: RestoreRequest): Promise<RestoreResponse> {
     const { runtime, store, metrics, log } = this.o;
     const deadline = deadlineSignal(req.deadline);
     const { signal } = deadline;

@@ -31,7 +31,8 @@ export class OciDirImporter implements ImageImporter {
  */
 export class CommandImporter implements ImageImporter {
   constructor(
-    private readonly template: string,
+    /** A command line, or its words (no shell either way). */
+    private readonly template: string | string[],
     private readonly tarBin = 'tar',
   ) {}
 
@@ -49,12 +50,55 @@ export class CommandImporter implements ImageImporter {
   }
 }
 
+/** containerd's image store, through its socket mounted into the agent. */
+export interface ContainerdImporterOptions {
+  ctr: string;
+  /** containerd's socket, e.g. /run/containerd/containerd.sock (mounted from the node). */
+  address: string;
+  /** The CRI plugin's namespace: the kubelet's images live in k8s.io. */
+  namespace?: string;
+  tarBin?: string;
+}
+
+/**
+ * containerd 2.1-2.3: `ctr images import --index-name <ref>` names the index,
+ * which carries `org.criu.checkpoint.container.name`, and unpacks the layer
+ * into the snapshotter the CRI plugin mounts the checkpoint from. `--local`
+ * imports with the client itself rather than the transfer service, which
+ * would not name the index.
+ */
+export class ContainerdImporter extends CommandImporter {
+  constructor(o: ContainerdImporterOptions) {
+    super(
+      [
+        o.ctr,
+        '--address',
+        o.address,
+        '-n',
+        o.namespace ?? 'k8s.io',
+        'images',
+        'import',
+        '--index-name',
+        '{ref}',
+        '--local',
+        '{archive}',
+      ],
+      o.tarBin,
+    );
+  }
+}
+
+/** CRI-O: into containers-storage, where CRI-O reads `io.kubernetes.cri-o.annotations.checkpoint.name` from the manifest. */
+export class ContainersStorageImporter extends CommandImporter {
+  constructor(o: { skopeo: string; tarBin?: string }) {
+    super([o.skopeo, 'copy', '--quiet', 'oci-archive:{archive}', 'containers-storage:{ref}'], o.tarBin);
+  }
+}
+
 /** Splits a command template on spaces and fills {archive} and {ref}; no shell is involved. */
-export function commandArgs(template: string, values: { archive: string; ref: string }): string[] {
-  const args = template
-    .trim()
-    .split(/\s+/)
-    .map((a) => a.replaceAll('{archive}', values.archive).replaceAll('{ref}', values.ref));
+export function commandArgs(template: string | string[], values: { archive: string; ref: string }): string[] {
+  const words = typeof template === 'string' ? template.trim().split(/\s+/) : template;
+  const args = words.map((a) => a.replaceAll('{archive}', values.archive).replaceAll('{ref}', values.ref));
   if (args.length === 0 || !args[0]) throw new Error('empty image import command');
   return args;
 }

@@ -1,19 +1,23 @@
 import { randomUUID } from 'node:crypto';
 import { closeSync, createWriteStream, fstatSync, openSync } from 'node:fs';
-import { access, mkdir, rm } from 'node:fs/promises';
+import { access, mkdir, readdir, rm } from 'node:fs/promises';
 import { arch } from 'node:os';
 import { basename, join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { ArchiveInspector, missingForRestore } from './archive-inspector.js';
 import {
   checkpointImageDocuments,
   checkpointImageTag,
   writeCheckpointImageLayout,
 } from './checkpoint-image.js';
 import type { ContainerFreezer } from './container-freezer.js';
+import type { ContainerOperations } from './container-operations.js';
 import { AgentFailure } from './errors.js';
+import { containerKey, type FrozenContainers } from './frozen-containers.js';
 import type { ImageImporter } from './image-importer.js';
 import type { KubeletClient } from './kubelet-client.js';
+import { kubeletArchivePrefix, watchForLateDump } from './late-dump-janitor.js';
 import { MeasuringStream } from './measuring-stream.js';
 import type { NodeLayout } from './node-layout.js';
 import { run } from './process.js';
@@ -21,6 +25,7 @@ import type {
   CheckpointedContainer,
   CheckpointRuntime,
   ContainerRef,
+  ReleaseTarget,
   RestoreSink,
   RestoreTarget,
 } from './runtime.js';
@@ -52,30 +57,45 @@ export class KubePodContainerIds implements ContainerIdResolver {
 
 export interface KubeletRuntimeOptions {
   client: KubeletClient;
-  freezer: ContainerFreezer;
+  freezer: ContainerFreezer & { isFrozen(containerId: string): Promise<boolean> };
   containerIds: ContainerIdResolver;
   /** Where the kubelet's checkpoint directory is mounted in the agent. */
   checkpointsDir: string;
   layout: NodeLayout;
-  importer: ImageImporter;
+  /** The importer for this node's runtime, resolved when an image is imported (see image-importer-factory.ts). */
+  importer: () => Promise<ImageImporter>;
   imageRepository: string;
+  /** CRIU as the node's runtime runs it (for the version recorded in manifests). */
   criu: string;
+  /** What this agent froze, kept on the node across restarts. */
+  frozen: FrozenContainers;
+  operations: ContainerOperations;
+  /** How long an abandoned kubelet checkpoint is watched for a late archive and a frozen container. */
+  lateDumpWindowMs?: number;
+  /** A container this agent froze is thawed after this long even if nobody released it. */
+  maxFrozenMs?: number;
   /** Kubelet checkpoint timeout when the request has no deadline left to derive it from. */
   defaultTimeoutSeconds?: number;
+  onWarning?: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
+/** The kubelet's CRI wait (2 minutes, which ?timeout= can only lengthen) plus a margin. */
+const DEFAULT_LATE_DUMP_WINDOW_MS = 150_000;
+const DEFAULT_MAX_FROZEN_MS = 600_000;
+
 /**
- * Production runtime: the kubelet checkpoints (CRI-O >= 1.30, containerd
- * 2.1-2.3), the agent freezes the source, streams the archive, and on the
- * target turns a verified archive into a checkpoint image the restored pod uses.
+ * Production runtime: the kubelet checkpoints (CRI-O >= 1.25, containerd
+ * >= 2.0), the agent freezes the source, streams the archive, and on the
+ * target turns a verified archive into a checkpoint image the restored pod
+ * uses (CRI-O >= 1.26, containerd 2.1-2.3).
  */
 export class KubeletRuntime implements CheckpointRuntime {
   readonly name = 'kubelet' as const;
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: KubeletRuntimeOptions) {}
 
   async criuVersion(): Promise<string> {
-    // CRIU runs inside the node's container runtime; the agent image may not ship it.
     const out = await run(this.o.criu, ['--version']).catch(() => '');
     return /Version:\s*(\S+)/.exec(out)?.[1] ?? 'unknown';
   }
@@ -89,29 +109,137 @@ export class KubeletRuntime implements CheckpointRuntime {
     }
   }
 
+  /**
+   * At start-up: raw archives left in the kubelet's checkpoint directory (an
+   * agent that died mid-upload) hold memory and secrets and go; containers
+   * this agent froze are thawed once they have been frozen longer than any
+   * migration takes, then checked again every minute. A younger one may
+   * still be on its way to another node, and thawing it would run it twice.
+   */
+  async startUp(): Promise<{ removed: string[]; thawed: string[] }> {
+    const names = await readdir(this.o.checkpointsDir).catch(() => [] as string[]);
+    const removed: string[] = [];
+    for (const name of names) {
+      if (!/^checkpoint-.*\.tar$/.test(name)) continue;
+      await rm(join(this.o.checkpointsDir, name), { force: true });
+      removed.push(name);
+    }
+    const thawed = await this.thawExpired();
+    this.sweeper = setInterval(() => {
+      this.thawExpired().catch((err: Error) =>
+        this.o.onWarning?.(`thawing expired containers: ${err.message}`),
+      );
+    }, 60_000);
+    this.sweeper.unref();
+    return { removed, thawed };
+  }
+
+  stop(): void {
+    clearInterval(this.sweeper);
+  }
+
+  private async thawExpired(): Promise<string[]> {
+    const maxMs = this.o.maxFrozenMs ?? DEFAULT_MAX_FROZEN_MS;
+    const thawed: string[] = [];
+    for (const f of this.o.frozen.list()) {
+      if (Date.now() - Date.parse(f.frozenAt) < maxMs) continue;
+      const key = containerKey(f);
+      let release: () => void;
+      try {
+        release = this.o.operations.acquire([key], 'release');
+      } catch {
+        continue;
+      }
+      try {
+        await this.thawRecorded(f.containerId, key);
+        thawed.push(key);
+        this.o.onWarning?.('thawed a container nobody released', { container: key, frozenAt: f.frozenAt });
+      } finally {
+        release();
+      }
+    }
+    return thawed;
+  }
+
+  /** Thaws and forgets; a container that is gone (its pod deleted) is simply forgotten. */
+  private async thawRecorded(containerId: string, key: string): Promise<boolean> {
+    let thawed = true;
+    try {
+      await this.o.freezer.thaw(containerId);
+    } catch (err) {
+      if (!/no cgroup/.test((err as Error).message)) throw err;
+      thawed = false;
+    }
+    await this.o.frozen.remove(key);
+    return thawed;
+  }
+
   async checkpoint(
     ref: ContainerRef,
-    _checkpointId: string,
+    checkpointId: string,
     signal: AbortSignal,
     deadline?: Date,
   ): Promise<CheckpointedContainer> {
-    const { client, freezer } = this.o;
+    const { client, freezer, frozen } = this.o;
+    const key = containerKey(ref);
     const containerId = await this.o.containerIds.containerId(ref.namespace, ref.pod, ref.container);
     const timeoutSeconds = deadline
       ? Math.max(1, Math.floor((deadline.getTime() - Date.now()) / 1000))
       : (this.o.defaultTimeoutSeconds ?? 60);
-    const nodePath = await client.checkpoint(ref.namespace, ref.pod, ref.container, timeoutSeconds, signal);
+    const since = new Date();
+    let nodePath: string;
+    try {
+      // Aborted at the deadline by the agent itself: the kubelet's own wait is 2 minutes at least.
+      nodePath = await client.checkpoint(ref.namespace, ref.pod, ref.container, timeoutSeconds, signal);
+    } catch (err) {
+      if (signal.aborted || !(err instanceof AgentFailure)) {
+        // The node may still be dumping: its archive must not stay, nor the container stay frozen.
+        const settled = watchForLateDump(
+          {
+            checkpointsDir: this.o.checkpointsDir,
+            namespace: ref.namespace,
+            pod: ref.pod,
+            container: ref.container,
+            containerId,
+            since,
+            windowMs: this.o.lateDumpWindowMs ?? DEFAULT_LATE_DUMP_WINDOW_MS,
+            frozenByAgent: () => frozen.get(key) !== undefined,
+          },
+          freezer,
+        ).then((report) => {
+          if (report.removed.length > 0 || report.thawed > 0)
+            this.o.onWarning?.('cleaned up after an abandoned kubelet checkpoint', {
+              container: key,
+              ...report,
+            });
+        });
+        this.o.operations.linger(key, settled);
+      }
+      throw err;
+    }
+    const local = join(this.o.checkpointsDir, basename(nodePath));
+    const drop = () => rm(local, { force: true });
     // The kubelet leaves the source running: stop it before it does work the restored copy would repeat.
     try {
       await freezer.freeze(containerId);
+      await frozen.add({
+        namespace: ref.namespace,
+        pod: ref.pod,
+        podUid: ref.podUid,
+        container: ref.container,
+        containerId,
+        checkpointId,
+        frozenAt: new Date().toISOString(),
+      });
     } catch (err) {
+      await freezer.thaw(containerId).catch(() => {});
+      await frozen.remove(key).catch(() => {});
+      await drop();
       throw new AgentFailure(
         'runtime-failed',
         `could not freeze ${ref.container} after its checkpoint: ${(err as Error).message}`,
       );
     }
-    const local = join(this.o.checkpointsDir, basename(nodePath));
-    const drop = () => rm(local, { force: true });
     return {
       input: () => {
         const fd = openSync(local, 'r');
@@ -125,16 +253,34 @@ export class KubeletRuntime implements CheckpointRuntime {
           },
         };
       },
-      // Archives hold memory and secrets: none stays on the node once it is in S3.
+      // Archives hold memory and secrets: none stays on the node once it is in S3. The source stays frozen until released.
       commit: drop,
       rollback: async () => {
         try {
-          await freezer.thaw(containerId);
+          await this.thawRecorded(containerId, key);
         } finally {
           await drop();
         }
       },
     };
+  }
+
+  /** Thaws a container this agent froze for `target.checkpointId` and removes its raw archives; idempotent. */
+  async release(target: ReleaseTarget): Promise<boolean> {
+    const key = containerKey(target);
+    const prefix = kubeletArchivePrefix(target.namespace, target.pod, target.container);
+    for (const name of await readdir(this.o.checkpointsDir).catch(() => [] as string[])) {
+      if (name.startsWith(prefix)) await rm(join(this.o.checkpointsDir, name), { force: true });
+    }
+    const record = this.o.frozen.get(key);
+    if (!record) return false;
+    if (record.podUid !== target.podUid) {
+      throw new AgentFailure(
+        'conflict',
+        `${key} was frozen for pod uid ${record.podUid}, not ${target.podUid}: not releasing another pod's container`,
+      );
+    }
+    return this.thawRecorded(record.containerId, key);
   }
 
   async prepareRestore(target: RestoreTarget, _signal: AbortSignal): Promise<RestoreSink> {
@@ -143,7 +289,9 @@ export class KubeletRuntime implements CheckpointRuntime {
     );
     await mkdir(staging, { recursive: true });
     const archiveFile = join(staging, 'checkpoint.tar');
+    const inspector = new ArchiveInspector();
     const layer = new MeasuringStream({ sha256: true });
+    layer.on('data', (chunk: Buffer) => inspector.update(chunk));
     const file = createWriteStream(archiveFile);
     layer.pipe(file);
     const written = finished(file);
@@ -159,6 +307,13 @@ export class KubeletRuntime implements CheckpointRuntime {
       discard,
       restore: async () => {
         try {
+          const facts = inspector.finish();
+          if (facts.problem)
+            throw new AgentFailure('bad-request', `not a checkpoint archive: ${facts.problem}`);
+          const missing = missingForRestore(facts);
+          if (missing.length > 0)
+            throw new AgentFailure('bad-request', `the checkpoint archive lacks ${missing.join(', ')}`);
+          const importer = await this.o.importer();
           const tag = checkpointImageTag(
             target.namespace,
             target.pod,
@@ -176,11 +331,12 @@ export class KubeletRuntime implements CheckpointRuntime {
           });
           const layoutDir = join(staging, 'image');
           await writeCheckpointImageLayout(layoutDir, archiveFile, docs, layer.sha256());
-          const image = await this.o.importer.import(layoutDir, ref);
+          const image = await importer.import(layoutDir, ref);
           await rm(staging, { recursive: true, force: true });
           return { image };
         } catch (err) {
           await discard();
+          if (err instanceof AgentFailure) throw err;
           throw new AgentFailure(
             'runtime-failed',
             `importing the checkpoint image failed: ${(err as Error).message}`,

@@ -14,6 +14,7 @@ import type {
   CheckpointedContainer,
   CheckpointRuntime,
   ContainerRef,
+  ReleaseTarget,
   RestoreSink,
   RestoreTarget,
 } from './runtime.js';
@@ -156,6 +157,19 @@ export class RuncRuntime implements CheckpointRuntime {
         }
       },
     };
+  }
+
+  /**
+   * runc checkpoints without leave-running: the original is gone once its
+   * dump completed, so nothing is frozen; only a dump directory an
+   * interrupted checkpoint left behind is removed.
+   */
+  async release(target: ReleaseTarget): Promise<boolean> {
+    await rm(this.o.layout.checkpointDir(target.checkpointId, target.container), {
+      recursive: true,
+      force: true,
+    });
+    return false;
   }
 
   /** rootfs-diff.tar and deleted.files: the container's changes to its root filesystem. */

@@ -58,6 +58,11 @@ export interface RestoreSinkActions {
   discard(): Promise<void>;
 }
 
+/** A container a checkpoint left frozen (or with a raw archive) on this node. */
+export interface ReleaseTarget extends ContainerRef {
+  checkpointId: string;
+}
+
 export interface RestoreTarget {
   namespace: string;
   pod: string;
@@ -83,4 +88,9 @@ export interface CheckpointRuntime {
     deadline?: Date,
   ): Promise<CheckpointedContainer>;
   prepareRestore(target: RestoreTarget, signal: AbortSignal): Promise<RestoreSink>;
+  /**
+   * Ends what a checkpoint left on this node: thaws the container if this
+   * agent froze it, removes raw archives. true when it thawed it. Idempotent.
+   */
+  release(target: ReleaseTarget): Promise<boolean>;
 }

@@ -2,7 +2,12 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { z } from 'zod';
-import { checkpointRequestSchema, restoreRequestSchema } from '../common/agent-api.js';
+import {
+  checkpointRequestSchema,
+  type NodeCapabilities,
+  releaseRequestSchema,
+  restoreRequestSchema,
+} from '../common/agent-api.js';
 import type { AgentService } from './agent-service.js';
 import type { CallerAuthenticator } from './auth.js';
 import { AgentFailure } from './errors.js';
@@ -13,6 +18,8 @@ export interface AgentServerOptions {
   service: AgentService;
   auth: CallerAuthenticator;
   runtime: CheckpointRuntime;
+  /** What the node can do, as last measured. */
+  capabilities?: (() => Promise<NodeCapabilities>) | undefined;
   registry: Registry;
   log: Logger;
   node: string;
@@ -58,10 +65,26 @@ export function buildAgentServer(o: AgentServerOptions): FastifyInstance {
   });
 
   app.get('/healthz', async () => ({ status: 'ok', node: o.node }));
+  // Ready when the node can do at least one half of a migration: a node that can only restore (or only
+  // checkpoint) is still useful, and the worker reads /v1/capabilities for which.
   app.get('/readyz', async (_req, reply) => {
     const runtime = await o.runtime.ready().catch((err: Error) => err.message);
-    const ready = runtime === true;
-    return reply.code(ready ? 200 : 503).send({ ready, checks: { runtime: ready ? 'ok' : runtime } });
+    const caps = o.capabilities ? await o.capabilities().catch(() => undefined) : undefined;
+    const summary = (c: { ok: boolean; reason?: string | undefined } | undefined) =>
+      c === undefined ? 'unknown' : c.ok ? 'ok' : (c.reason ?? 'no');
+    const checks = {
+      runtime: runtime === true ? 'ok' : runtime,
+      ...(o.capabilities
+        ? {
+            checkpoint: summary(caps?.checkpoint),
+            restore: summary(caps?.restore),
+            containerRuntime: caps ? `${caps.runtime.name} ${caps.runtime.version}` : 'unknown',
+          }
+        : {}),
+    };
+    const ready =
+      runtime === true && (!o.capabilities || caps?.checkpoint.ok === true || caps?.restore.ok === true);
+    return reply.code(ready ? 200 : 503).send({ ready, checks });
   });
   app.get('/metrics', async (_req, reply) => {
     reply.header('content-type', o.registry.contentType);
@@ -74,6 +97,13 @@ export function buildAgentServer(o: AgentServerOptions): FastifyInstance {
   app.post('/v1/restores', { preHandler: authenticate }, async (req) =>
     o.service.restore(parse(restoreRequestSchema, req.body)),
   );
+  app.post('/v1/releases', { preHandler: authenticate }, async (req) =>
+    o.service.release(parse(releaseRequestSchema, req.body)),
+  );
+  app.get('/v1/capabilities', { preHandler: authenticate }, async () => {
+    if (!o.capabilities) throw new AgentFailure('not-found', 'this agent does not measure its capabilities');
+    return o.capabilities();
+  });
 
   const local = o.localContainers;
   if (local) {

@@ -48,6 +48,11 @@ export const agentSettings = {
     z.string().min(1).default('/var/lib/spot-rescue'),
     'state directory; this node keeps its files under <dir>/nodes/<node>/',
   ),
+  hostStateDir: setting(
+    'SPOT_RESCUE_AGENT_HOST_STATE_DIR',
+    z.string().optional(),
+    "a directory on the node that outlives the agent's pod (hostPath), for the list of containers it froze; default <state dir>/nodes/<node>",
+  ),
   workDir: setting(
     'SPOT_RESCUE_AGENT_WORK_DIR',
     z.string().optional(),
@@ -125,9 +130,53 @@ export const agentSettings = {
   ),
   imageImporter: setting(
     'SPOT_RESCUE_IMAGE_IMPORTER',
-    z.string().default('oci-dir'),
-    'how checkpoint images reach the node: oci-dir (an OCI layout directory) or a command line with ' +
-      '{archive} and {ref}, e.g. "ctr -n k8s.io images import {archive}"',
+    z
+      .string()
+      .min(1)
+      .refine((v) => ['auto', 'containerd', 'cri-o', 'oci-dir'].includes(v) || v.includes('{archive}'), {
+        message: 'auto, containerd, cri-o, oci-dir, or a command line with {archive} and {ref}',
+      })
+      .default('auto'),
+    "how checkpoint images reach the node's runtime: auto (from the Node's containerRuntimeVersion), " +
+      'containerd (ctr through its socket), cri-o (skopeo into containers-storage), oci-dir (a directory ' +
+      'no runtime reads: tests only) or a command line with {archive} and {ref}',
+  ),
+  containerdSocket: setting(
+    'SPOT_RESCUE_CONTAINERD_SOCKET',
+    z.string().default('/run/containerd/containerd.sock'),
+    "containerd's socket, mounted from the node (containerd importer)",
+  ),
+  containerdNamespace: setting(
+    'SPOT_RESCUE_CONTAINERD_NAMESPACE',
+    z.string().default('k8s.io'),
+    "containerd namespace of the kubelet's images",
+  ),
+  containerdConfig: setting(
+    'SPOT_RESCUE_CONTAINERD_CONFIG',
+    z.string().default('/etc/containerd/config.toml'),
+    "containerd's configuration, mounted read-only from the node: whether restore is enabled (2.2.7+/2.3.4+)",
+  ),
+  ctr: setting('SPOT_RESCUE_CTR', z.string().default('ctr'), 'ctr executable (containerd 2.x client)'),
+  skopeo: setting('SPOT_RESCUE_SKOPEO', z.string().default('skopeo'), 'skopeo executable (CRI-O importer)'),
+  nodeCriu: setting(
+    'SPOT_RESCUE_NODE_CRIU',
+    z.string().default('/opt/containerd/bin/criu'),
+    "CRIU as the node's runtime finds it (kubelet runtime): checked with criu check, its version recorded",
+  ),
+  capabilitiesIntervalSeconds: setting(
+    'SPOT_RESCUE_AGENT_CAPABILITIES_INTERVAL_SECONDS',
+    str.int(5, 3600).default(60),
+    'how often the agent re-measures what the node can do (GET /v1/capabilities)',
+  ),
+  lateDumpWindowSeconds: setting(
+    'SPOT_RESCUE_AGENT_LATE_DUMP_WINDOW_SECONDS',
+    str.int(1, 3600).default(150),
+    "after an abandoned kubelet checkpoint, how long a late archive is removed and the container kept thawed (the kubelet's CRI wait is 120 s)",
+  ),
+  maxFrozenSeconds: setting(
+    'SPOT_RESCUE_AGENT_MAX_FROZEN_SECONDS',
+    str.int(60, 86_400).default(600),
+    'a container the agent froze and nobody released is thawed after this long (longer than any migration)',
   ),
   imageRepository: setting(
     'SPOT_RESCUE_IMAGE_REPOSITORY',

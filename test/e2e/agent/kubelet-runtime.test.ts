@@ -16,7 +16,9 @@ import {
   CRIO_CHECKPOINT_ANNOTATION,
 } from '../../../services/agent/checkpoint-image.js';
 import { CgroupFreezer } from '../../../services/agent/container-freezer.js';
+import { ContainerOperations } from '../../../services/agent/container-operations.js';
 import { AgentFailure } from '../../../services/agent/errors.js';
+import { FrozenContainers } from '../../../services/agent/frozen-containers.js';
 import { OciDirImporter } from '../../../services/agent/image-importer.js';
 import { KubeletClient } from '../../../services/agent/kubelet-client.js';
 import { type ContainerIdResolver, KubeletRuntime } from '../../../services/agent/kubelet-runtime.js';
@@ -62,6 +64,7 @@ describe('kubelet runtime', () => {
     checkpointsDir = join(dir, 'checkpoints');
     await mkdir(checkpointsDir);
     bucket = await createBucket(s3);
+    frozen = new FrozenContainers(join(dir, 'frozen-containers.json'));
 
     // A real checkpoint archive, from the runc runtime, in the kubelet's file name format.
     await containers.start(
@@ -130,6 +133,9 @@ describe('kubelet runtime', () => {
     await deleteBucket(s3, bucket);
   });
 
+  const operations = new ContainerOperations();
+  let frozen: FrozenContainers;
+
   function kubeletRuntime() {
     return new KubeletRuntime({
       client: new KubeletClient({ url: kubeletUrl, ca, tokenFile: join(dir, 'token') }),
@@ -137,9 +143,11 @@ describe('kubelet runtime', () => {
       containerIds: resolver,
       checkpointsDir,
       layout,
-      importer: new OciDirImporter(layout.imagesDir),
+      importer: async () => new OciDirImporter(layout.imagesDir),
       imageRepository: 'localhost/spot-rescue/checkpoint',
       criu: env.criu,
+      frozen,
+      operations,
     });
   }
 
