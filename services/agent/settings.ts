@@ -184,3 +184,28 @@ export const agentSettings = {
     'repository name given to checkpoint images',
   ),
 };
+
+/** What `spot-rescue install-criu` (the agent DaemonSet's init container) reads from its environment. */
+export const criuInstallSettings = {
+  logLevel: commonSettings.logLevel,
+  bundleDir: setting(
+    'SPOT_RESCUE_CRIU_BUNDLE',
+    z.string().default('/opt/spot-rescue/criu'),
+    'CRIU 4.2+ as shipped in the agent image: bin/criu and lib/ (its libraries and loader)',
+  ),
+  hostRoot: setting(
+    'SPOT_RESCUE_HOST_ROOT',
+    z.string().default('/host'),
+    "where the node's root filesystem is mounted in the init container",
+  ),
+  optDir: setting(
+    'SPOT_RESCUE_CRIU_OPT_DIR',
+    z.string().default('/opt/containerd'),
+    "host directory whose bin/ the runtime puts on its PATH (containerd's opt plugin: /opt/containerd)",
+  ),
+  configFile: setting(
+    'SPOT_RESCUE_CRIU_CONFIG_FILE',
+    z.string().default('/etc/criu/default.conf'),
+    "CRIU's configuration file on the host (tcp-close, skip-in-flight are added)",
+  ),
+};
