@@ -1,4 +1,5 @@
 import type { CoreV1Api, V1Node, V1Pod } from '@kubernetes/client-node';
+import { Counter, type Registry } from 'prom-client';
 import type { EventKind } from '../common/events.js';
 import { EVENT_KINDS } from '../common/events.js';
 import { QUEUES } from '../common/jobs.js';
@@ -139,8 +140,28 @@ export interface ReplanConfig extends ReplanPolicy {
   redisTimeoutMs: number;
 }
 
+export type ReplanMetrics = ReturnType<typeof createReplanMetrics>;
+
+export function createReplanMetrics(registry: Registry) {
+  return {
+    passes: new Counter({
+      name: 'spot_rescue_listener_replan_passes_total',
+      help: 'Passes over the tainted nodes looking for pods whose jobs Redis lost, by result (ok, failed)',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    replanned: new Counter({
+      name: 'spot_rescue_listener_replanned_pods_total',
+      help: 'Pods of tainted nodes planned again because Redis had no job for them on two passes in a row, by event kind',
+      labelNames: ['kind'],
+      registers: [registry],
+    }),
+  };
+}
+
 export interface ReplanDeps {
   config: ReplanConfig;
+  metrics: ReplanMetrics;
   nodes: TaintedNodeSource;
   jobs: PodJobIndex;
   cluster: ClusterView;
@@ -192,6 +213,7 @@ export class TaintedNodeReplanner {
       if (confirmed.length === 0) continue;
       const jobs = replanJobs(node, confirmed, cluster, config, now);
       await withTimeout(this.d.sink.enqueue(jobs), config.redisTimeoutMs, 'enqueue');
+      this.d.metrics.replanned.inc({ kind: node.kind }, confirmed.length);
       log.warn(
         {
           node: node.name,
@@ -236,7 +258,12 @@ export function replanJobs(
 }
 
 /** Runs passes every `intervalMs` until stopped; a failed pass is logged and the next one tries again. */
-export function startReplanLoop(replanner: TaintedNodeReplanner, intervalMs: number, log: Logger) {
+export function startReplanLoop(
+  replanner: TaintedNodeReplanner,
+  intervalMs: number,
+  metrics: ReplanMetrics,
+  log: Logger,
+) {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   let stopped = false;
@@ -244,9 +271,13 @@ export function startReplanLoop(replanner: TaintedNodeReplanner, intervalMs: num
     running = replanner
       .pass()
       .then((r) => {
+        metrics.passes.inc({ result: 'ok' });
         if (r.jobless > 0) log.info(r, 're-plan pass');
       })
-      .catch((err) => log.warn({ err: String(err) }, 're-plan pass failed; next pass retries'))
+      .catch((err) => {
+        metrics.passes.inc({ result: 'failed' });
+        log.warn({ err: String(err) }, 're-plan pass failed; next pass retries');
+      })
       .finally(() => {
         running = undefined;
         if (!stopped) timer = setTimeout(tick, intervalMs);

@@ -17,6 +17,7 @@ import { createListenerMetrics } from './metrics.js';
 import { KubeNodeTainter } from './node-taint.js';
 import { type HandledNode, MessageProcessor } from './processor.js';
 import {
+  createReplanMetrics,
   KubeTaintedNodes,
   RedisPodJobIndex,
   startReplanLoop,
@@ -67,8 +68,10 @@ export async function startListener(
     ...(opts.onHandled ? { onHandled: opts.onHandled } : {}),
   });
   const loop = new ListenerLoop(config, queue, processor, dedupe, metrics, log);
+  const replanMetrics = createReplanMetrics(registry);
   const replanner = new TaintedNodeReplanner({
     config,
+    metrics: replanMetrics,
     nodes: new KubeTaintedNodes(
       makeApiClientWithTimeout(kc, CoreV1Api, config.kubeRequestTimeoutSeconds * 1000),
     ),
@@ -83,7 +86,7 @@ export async function startListener(
   loop.start();
   const replan =
     config.replanIntervalSeconds > 0
-      ? startReplanLoop(replanner, config.replanIntervalSeconds * 1000, log)
+      ? startReplanLoop(replanner, config.replanIntervalSeconds * 1000, replanMetrics, log)
       : undefined;
   log.info({ queueUrl: config.queueUrl, pollers: config.pollers }, 'listening');
 

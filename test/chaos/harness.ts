@@ -486,7 +486,7 @@ export class ChaosBed {
       const end = Date.now() + TRIGGER_TIMEOUT_MS;
       while (Date.now() < end) {
         if (await probe().catch(() => false)) return true;
-        await sleep(20);
+        await sleep(30);
       }
       throw new Error(`never saw ${what} within ${TRIGGER_TIMEOUT_MS / 1000} s`);
     };

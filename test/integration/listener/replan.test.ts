@@ -7,6 +7,7 @@ import { createRedisConnection } from '../../../services/common/redis.js';
 import type { RunningListener } from '../../../services/listener/service.js';
 import { isReady, TestBed, waitFor, waitJobsDone } from '../worker/harness.js';
 import { inProcessListener, TestQueues } from './harness.js';
+import { randomInstanceId } from './sim-cluster.js';
 
 /**
  * Redis acknowledges a node's jobs, the listener deletes the SQS message,
@@ -21,7 +22,7 @@ describe('listener: re-plans tainted nodes whose jobs Redis lost', () => {
   const redis = createRedisConnection(sqs.redisUrl);
   const source = bed.node('src');
   const target = bed.node('dst');
-  const instanceId = 'i-0feed5ca1ab1e0001';
+  const instanceId = randomInstanceId();
   let listener: RunningListener | undefined;
 
   before(async () => {
