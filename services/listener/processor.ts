@@ -9,6 +9,7 @@ import type { DedupeStore } from './dedupe.js';
 import type { JobSink } from './enqueue.js';
 import { Limiter, withTimeout } from './limiter.js';
 import type { ListenerMetrics } from './metrics.js';
+import { type NodeEventSink, nodeStory } from './node-events.js';
 import type { NodeTainter } from './node-taint.js';
 import { type PodPlan, planNode } from './plan.js';
 import type { ClassifyConfig } from './settings.js';
@@ -55,6 +56,8 @@ export interface ProcessorDeps {
   sink: JobSink;
   metrics: ListenerMetrics;
   log: Logger;
+  /** Events on the Node (received, cordoned, planned); none when absent. */
+  nodeEvents?: NodeEventSink;
   /** Called for every node whose jobs Redis acknowledged (benchmarks, tests). */
   onHandled?: (h: HandledNode) => void;
 }
@@ -215,6 +218,8 @@ export class MessageProcessor {
       metrics.eventToEnqueue.observe({ kind: event.kind }, (enqueued.value - receivedAt.getTime()) / 1000);
       await redis(dedupe.markDone(key, config.dedupeTtlSeconds * 1000), 'dedupe mark');
       const doneAt = new Date();
+      // After the fact and off the critical path: the Events tell the story, they are not the rescue.
+      void this.d.nodeEvents?.record(resolved.node, nodeStory(event, plan, receivedAt));
       log.info(
         { ...nodeCtx, jobs: plan.jobs.length, skipped: plan.skipped.length, stepsMs },
         'jobs enqueued',

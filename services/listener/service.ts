@@ -1,4 +1,4 @@
-import { CoreV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, EventsV1Api } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import { createSqsClient } from '../common/aws.js';
 import { type ConfigOf, readConfig } from '../common/config.js';
@@ -14,6 +14,7 @@ import { withKeepAlive } from './kube-keepalive.js';
 import { withTimeout } from './limiter.js';
 import { ListenerLoop } from './listener.js';
 import { createListenerMetrics } from './metrics.js';
+import { KubeNodeEvents } from './node-events.js';
 import { KubeNodeTainter } from './node-taint.js';
 import { type HandledNode, MessageProcessor } from './processor.js';
 import {
@@ -63,6 +64,10 @@ export async function startListener(
       makeApiClientWithTimeout(kc, CoreV1Api, config.kubeRequestTimeoutSeconds * 1000),
     ),
     sink,
+    nodeEvents: new KubeNodeEvents(
+      makeApiClientWithTimeout(kc, EventsV1Api, config.kubeRequestTimeoutSeconds * 1000),
+      log,
+    ),
     metrics,
     log,
     ...(opts.onHandled ? { onHandled: opts.onHandled } : {}),

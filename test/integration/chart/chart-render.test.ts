@@ -77,6 +77,7 @@ function permissionsUsedBy(component: string): string[] {
       used.add(`core ${m[1]} watch`);
     }
     if (/`\/checkpoint\//.test(src)) used.add('core nodes/checkpoint create');
+    if (/\beventsV1\.createNamespacedEvent\(/.test(src)) used.add('events.k8s.io events create');
   }
   return [...used].sort();
 }

@@ -1,0 +1,28 @@
+/**
+ * Every reason spot-rescue writes on a Kubernetes Event, in one place, so
+ * operators can filter on them (`kubectl get events --field-selector
+ * reason=...`) and alerting can rely on them. UpperCamelCase as Kubernetes
+ * reasons are; no product prefix, since the reporting controller
+ * (`spot-rescue.io/<component>`) already says who wrote the event.
+ */
+export const NODE_EVENT_REASONS = {
+  /** The listener acted on an interruption event for the node (Warning). */
+  interruptionReceived: 'InterruptionReceived',
+  /** The node is tainted and unschedulable. */
+  cordoned: 'Cordoned',
+  /** Jobs for the node's pods are queued: how many migrate, how many are evicted. */
+  rescuePlanned: 'RescuePlanned',
+  /** Every planned pod has left the node: how many were migrated and how many evicted. */
+  rescueFinished: 'RescueFinished',
+} as const;
+
+/** Reasons on a Pod's events (the worker's). */
+export const POD_EVENT_REASONS = {
+  rescueStarted: 'RescueStarted',
+  checkpointed: 'Checkpointed',
+  restored: 'Restored',
+  fellBackToEviction: 'RescueFellBackToEviction',
+  evicting: 'SpotRescueEvicting',
+} as const;
+
+export type NodeEventReason = (typeof NODE_EVENT_REASONS)[keyof typeof NODE_EVENT_REASONS];

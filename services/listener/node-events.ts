@@ -1,0 +1,98 @@
+import { hostname } from 'node:os';
+import { type EventsV1Api, V1MicroTime, type V1Node } from '@kubernetes/client-node';
+import { NODE_EVENT_REASONS, type NodeEventReason } from '../common/event-reasons.js';
+import type { Logger } from '../common/logger.js';
+import type { ActionableEvent } from './classification.js';
+import type { PodPlan } from './plan.js';
+
+/** Events on cluster-scoped objects live in the default namespace, where `kubectl describe node` looks. */
+const NODE_EVENT_NAMESPACE = 'default';
+const REPORTING_CONTROLLER = 'spot-rescue.io/listener';
+const MAX_NOTE = 1024;
+
+export interface NodeEvent {
+  type: 'Normal' | 'Warning';
+  reason: NodeEventReason;
+  /** Machine-readable: what was done (events.k8s.io/v1 `action`). */
+  action: string;
+  note: string;
+}
+
+/** The story of a node the listener handled, as Events on the Node. Pure, so the wording is tested apart. */
+export function nodeStory(event: ActionableEvent, plan: PodPlan, receivedAt: Date): NodeEvent[] {
+  const left =
+    event.deadline === null
+      ? 'no deadline'
+      : `deadline ${event.deadline} (${Math.round((Date.parse(event.deadline) - receivedAt.getTime()) / 1000)} s left)`;
+  const migrate = plan.jobs.filter((j) => j.name === 'migrate-pod').length;
+  const evict = plan.jobs.filter((j) => j.name === 'evict-pod').length;
+  const story: NodeEvent[] = [
+    {
+      type: 'Warning',
+      reason: NODE_EVENT_REASONS.interruptionReceived,
+      action: 'Interrupt',
+      note: `${event.kind} ${event.eventId}: ${left}`,
+    },
+    {
+      type: 'Normal',
+      reason: NODE_EVENT_REASONS.cordoned,
+      action: 'Cordon',
+      note: `tainted spot-rescue.io/interrupted=${event.kind}:NoSchedule and cordoned`,
+    },
+  ];
+  if (event.response === 'drain') {
+    story.push({
+      type: 'Normal',
+      reason: NODE_EVENT_REASONS.rescuePlanned,
+      action: 'Plan',
+      note: `${migrate + evict} pods planned: ${migrate} to migrate, ${evict} to evict, ${plan.skipped.length} left alone`,
+    });
+  }
+  return story;
+}
+
+export interface NodeEventSink {
+  record(node: V1Node, events: readonly NodeEvent[]): Promise<void>;
+}
+
+/**
+ * Writes Events about a Node through events.k8s.io/v1. Best effort: an Event
+ * that cannot be written is logged and never holds up or fails a rescue.
+ */
+export class KubeNodeEvents implements NodeEventSink {
+  constructor(
+    private readonly eventsV1: EventsV1Api,
+    private readonly log: Logger,
+    private readonly instance = hostname(),
+  ) {}
+
+  async record(node: V1Node, events: readonly NodeEvent[]): Promise<void> {
+    const name = node.metadata?.name ?? '';
+    // In order, so the story reads top to bottom in `kubectl describe node`.
+    for (const e of events) {
+      try {
+        await this.eventsV1.createNamespacedEvent({
+          namespace: NODE_EVENT_NAMESPACE,
+          body: {
+            metadata: { generateName: `${name}.`, namespace: NODE_EVENT_NAMESPACE },
+            eventTime: new V1MicroTime(),
+            reportingController: REPORTING_CONTROLLER,
+            reportingInstance: this.instance,
+            action: e.action,
+            reason: e.reason,
+            type: e.type,
+            note: e.note.slice(0, MAX_NOTE),
+            regarding: {
+              apiVersion: 'v1',
+              kind: 'Node',
+              name,
+              ...(node.metadata?.uid ? { uid: node.metadata.uid } : {}),
+            },
+          },
+        });
+      } catch (err) {
+        this.log.warn({ node: name, reason: e.reason, err: String(err) }, 'could not record a node event');
+      }
+    }
+  }
+}

@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { EventsV1Api, type EventsV1Event } from '@kubernetes/client-node';
+import { NODE_EVENT_REASONS } from '../../../services/common/event-reasons.js';
+import { loadKubeConfig } from '../../../services/common/kube.js';
+import type { RunningListener } from '../../../services/listener/service.js';
+import { stackEnv, waitFor } from '../../support/stack.js';
+import { inProcessListener, sampleEvent, TestQueues } from './harness.js';
+import { SimCluster } from './sim-cluster.js';
+
+const cluster = new SimCluster();
+const queues = new TestQueues();
+const eventsV1 = loadKubeConfig(stackEnv().kubeconfig).makeApiClient(EventsV1Api);
+let listener: RunningListener;
+let optedNs: string;
+
+before(async () => {
+  await queues.create();
+  optedNs = await cluster.namespace({ 'spot-rescue.io/migrate': 'enabled' });
+  listener = await inProcessListener(queues.config());
+});
+
+after(async () => {
+  await listener?.stop();
+  await cluster.cleanup();
+  await queues.cleanup();
+});
+
+async function nodeEvents(nodeName: string): Promise<EventsV1Event[]> {
+  const list = await eventsV1.listNamespacedEvent({
+    namespace: 'default',
+    fieldSelector: `regarding.kind=Node,regarding.name=${nodeName}`,
+  });
+  return list.items.sort((a, b) => Number(a.eventTime) - Number(b.eventTime));
+}
+
+describe('Events on the Node, through events.k8s.io/v1', () => {
+  it('a spot interruption: received, cordoned, and how many pods were planned, on the real API server', async () => {
+    const node = await cluster.node();
+    await cluster.pod(optedNs, node.name, { name: `m1-${node.name}` });
+    await cluster.pod(optedNs, node.name, { name: `m2-${node.name}` });
+    await waitFor(
+      'pods in the cache',
+      async () =>
+        (await cluster.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node.name}` })).items
+          .length === 2,
+    );
+    await queues.send(sampleEvent('spot-interruption-warning.json', node.instanceId));
+
+    const events = await waitFor('three node events', async () => {
+      const e = await nodeEvents(node.name);
+      return e.length >= 3 && e;
+    });
+    assert.deepEqual(
+      events.map((e) => [e.reason, e.type, e.action, e.reportingController]),
+      [
+        [NODE_EVENT_REASONS.interruptionReceived, 'Warning', 'Interrupt', 'spot-rescue.io/listener'],
+        [NODE_EVENT_REASONS.cordoned, 'Normal', 'Cordon', 'spot-rescue.io/listener'],
+        [NODE_EVENT_REASONS.rescuePlanned, 'Normal', 'Plan', 'spot-rescue.io/listener'],
+      ],
+    );
+    const live = await cluster.readNode(node.name);
+    for (const e of events) {
+      assert.equal(e.regarding?.kind, 'Node');
+      assert.equal(e.regarding?.uid, live.metadata?.uid);
+    }
+    assert.match(events[0]!.note ?? '', /^spot-interruption [0-9a-f-]{36}: deadline /);
+    assert.equal(events[2]!.note, '2 pods planned: 2 to migrate, 0 to evict, 0 left alone');
+  });
+
+  it('a rebalance recommendation (policy cordon): received and cordoned, nothing planned', async () => {
+    const node = await cluster.node();
+    await queues.send(sampleEvent('rebalance-recommendation.json', node.instanceId));
+    await waitFor('two node events', async () => (await nodeEvents(node.name)).length >= 2);
+    // Give a wrongly planned third event the chance to show up before looking.
+    await new Promise((r) => setTimeout(r, 1000));
+    const events = await nodeEvents(node.name);
+    assert.deepEqual(
+      events.map((e) => e.reason),
+      [NODE_EVENT_REASONS.interruptionReceived, NODE_EVENT_REASONS.cordoned],
+    );
+    assert.match(events[0]!.note ?? '', /^rebalance-recommendation .*: no deadline$/);
+  });
+});
