@@ -1,9 +1,10 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { type StageDurations, stageDurations } from '../common/metrics.js';
 
 /** What the agent reports to Prometheus: outcomes, stage durations and bytes moved. */
 export class AgentMetrics {
   readonly operations: Counter<'operation' | 'outcome'>;
-  readonly stageSeconds: Histogram<'stage'>;
+  readonly stageSeconds: StageDurations;
   readonly bytes: Counter<'direction' | 'kind'>;
   readonly checkpointSlots: Gauge<'state'>;
 
@@ -14,13 +15,8 @@ export class AgentMetrics {
       labelNames: ['operation', 'outcome'],
       registers: [registry],
     });
-    this.stageSeconds = new Histogram({
-      name: 'spot_rescue_agent_stage_seconds',
-      help: 'Duration of checkpoint, upload, download and restore stages per container',
-      labelNames: ['stage'],
-      buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120],
-      registers: [registry],
-    });
+    // Per container: checkpoint, upload, download, restore.
+    this.stageSeconds = stageDurations(registry, 'agent', [0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120]);
     this.bytes = new Counter({
       name: 'spot_rescue_agent_bytes_total',
       help: 'Archive bytes moved, raw (uncompressed) and compressed',

@@ -16,7 +16,14 @@ import { EVENT_KINDS } from './events.js';
 export const RESCUE_OUTCOMES = ['migrated', 'evicted', 'failed'] as const;
 export type RescueOutcomeKind = (typeof RESCUE_OUTCOMES)[number];
 
-/** Metric names, in one place: terraform/main.tf alarms on `RescuesFailed`. */
+/**
+ * Metric names, in one place: terraform/main.tf alarms on `RescuesFailed`.
+ * Each is the CloudWatch twin of a Prometheus series, so both sides tell the
+ * same story: Rescues/RescuesFailed = spot_rescue_worker_pod_outcomes_total
+ * (by outcome), CheckpointDuration/UploadDuration =
+ * spot_rescue_stage_duration_seconds{component="worker",stage="dump"|"upload"};
+ * like the Prometheus side, no dimension is named after a service.
+ */
 export const EMF_METRICS = {
   rescues: 'Rescues',
   rescuesFailed: 'RescuesFailed',

@@ -40,6 +40,7 @@ import { CachedCluster } from './cluster-cache.js';
 import { evictPod } from './evict.js';
 import { finalizeNode } from './finalize.js';
 import { S3ManifestStore } from './manifest-store.js';
+import { registerQueueDepth } from './metrics-queue-depth.js';
 import { NodeCapabilityCache } from './migrate/capabilities.js';
 import { RedisPodLeases } from './migrate/lease.js';
 import { type MigrateProgress, migratePod } from './migrate.js';
@@ -283,6 +284,11 @@ export async function startWorkerService(
     recordOutcome({ job: r.data as MigratePodJob, outcome: 'failed', reason: err.message });
   });
   const workers = [rescue, evict, provision, finalize];
+  // Queue depth for scaling on backlog, read at scrape time over the queues' shared connection.
+  const depthQueues = Object.values(QUEUES).map((q) =>
+    q === QUEUES.provision ? provisionQueue : new Queue(q, queueOpts),
+  );
+  registerQueueDepth(registry, depthQueues, log);
   for (const w of workers) {
     w.on('failed', (job, err) => log.warn({ queue: w.name, job: job?.id, err: err.message }, 'job failed'));
     w.on('error', (err) => log.error({ queue: w.name, err: err.message }, 'worker error'));
@@ -296,7 +302,7 @@ export async function startWorkerService(
     async close() {
       await Promise.all(workers.map((w) => w.close()));
       await Promise.all(workerConnections.map((c) => c.quit()));
-      await provisionQueue.close();
+      await Promise.all(depthQueues.map((q) => q.close()));
       await (queueOpts.connection as Redis).quit();
       await redis.quit();
       ec2.destroy();

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { type StageDurations, stageDurations } from '../common/metrics.js';
 
 /** `duplicate`: another job was migrating the same pod and this one touched nothing. */
 export type PodOutcome = 'restored' | 'evicted' | 'failed' | 'gone' | 'duplicate';
@@ -6,7 +7,7 @@ export type PodOutcome = 'restored' | 'evicted' | 'failed' | 'gone' | 'duplicate
 /** What the worker reports to Prometheus. */
 export class WorkerMetrics {
   readonly outcomes: Counter<'outcome' | 'job'>;
-  readonly stageSeconds: Histogram<'stage'>;
+  readonly stageSeconds: StageDurations;
   readonly uploadMarginSeconds: Histogram;
   readonly provisioningSeconds: Histogram<'mode' | 'result'>;
   readonly throughput: Gauge;
@@ -19,13 +20,11 @@ export class WorkerMetrics {
       labelNames: ['outcome', 'job'],
       registers: [registry],
     });
-    this.stageSeconds = new Histogram({
-      name: 'spot_rescue_worker_stage_duration_seconds',
-      help: 'Duration of each migration stage',
-      labelNames: ['stage'],
-      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 40, 60, 90, 120, 300],
-      registers: [registry],
-    });
+    this.stageSeconds = stageDurations(
+      registry,
+      'worker',
+      [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 40, 60, 90, 120, 300],
+    );
     this.uploadMarginSeconds = new Histogram({
       name: 'spot_rescue_worker_upload_margin_seconds',
       help: 'Time left before the instance deadline when the checkpoint upload completed (negative: too late)',

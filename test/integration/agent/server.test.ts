@@ -103,7 +103,7 @@ describe('agent server', () => {
   test('exposes its metrics', async () => {
     const r = await call('GET', '/metrics');
     assert.equal(r.status, 200);
-    assert.match(r.text, /spot_rescue_agent_stage_seconds/);
+    assert.match(r.text, /# TYPE spot_rescue_stage_duration_seconds histogram/);
   });
 
   test('validates requests from the worker and names what is wrong', async () => {
