@@ -147,6 +147,7 @@ install_stack() {
   install_moto
   install_rootfs
   "$REPO_ROOT/infra/lib/build-k8s.sh"
+  [ "${SPOT_RESCUE_REAL_NODES:-1}" = 0 ] || "$REPO_ROOT/infra/lib/build-node-runtime.sh"
 }
 
 # What only the chart and Terraform tests need: helm, terraform and the
