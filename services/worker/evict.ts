@@ -24,7 +24,7 @@ export async function evictPod(
   const { namespace, name, uid } = job.pod;
   const pod = await d.cluster.getPod(namespace, name);
   if (!pod || pod.metadata?.uid !== uid) {
-    d.metrics.outcomes.inc({ outcome: 'gone', job: 'evict-pod' });
+    d.metrics.outcomes.inc({ outcome: 'gone', job_name: 'evict-pod' });
     return { outcome: 'gone', how: 'already gone' };
   }
   const deadline = Date.parse(job.deadline);
@@ -52,7 +52,7 @@ export async function evictPod(
     ...(d.sleep ? { sleep: d.sleep } : {}),
   });
   const outcome: PodOutcome = how === 'gone' ? 'gone' : 'evicted';
-  d.metrics.outcomes.inc({ outcome, job: 'evict-pod' });
+  d.metrics.outcomes.inc({ outcome, job_name: 'evict-pod' });
   d.log.info({ pod: `${namespace}/${name}`, how }, 'evict-pod done');
   return { outcome, how };
 }

@@ -280,7 +280,7 @@ export async function startWorkerService(
     if (!job || !(job.finishedOn || /stalled/i.test(err.message))) return;
     const r = migratePodJobSchema.safeParse(job.data);
     if (!r.success) return;
-    metrics.outcomes.inc({ outcome: 'failed', job: 'migrate-pod' });
+    metrics.outcomes.inc({ outcome: 'failed', job_name: 'migrate-pod' });
     recordOutcome({ job: r.data as MigratePodJob, outcome: 'failed', reason: err.message });
   });
   const workers = [rescue, evict, provision, finalize];

@@ -6,7 +6,7 @@ export type PodOutcome = 'restored' | 'evicted' | 'failed' | 'gone' | 'duplicate
 
 /** What the worker reports to Prometheus. */
 export class WorkerMetrics {
-  readonly outcomes: Counter<'outcome' | 'job'>;
+  readonly outcomes: Counter<'outcome' | 'job_name'>;
   readonly stageSeconds: StageDurations;
   readonly uploadMarginSeconds: Histogram;
   readonly provisioningSeconds: Histogram<'mode' | 'result'>;
@@ -16,8 +16,9 @@ export class WorkerMetrics {
   constructor(registry: Registry) {
     this.outcomes = new Counter({
       name: 'spot_rescue_worker_pod_outcomes_total',
-      help: 'Pods handled, by outcome (restored, evicted, failed, gone, duplicate) and job',
-      labelNames: ['outcome', 'job'],
+      // Not `job`: Prometheus owns that label (the scrape job) and would rename ours.
+      help: 'Pods handled, by outcome (restored, evicted, failed, gone, duplicate) and BullMQ job name',
+      labelNames: ['outcome', 'job_name'],
       registers: [registry],
     });
     this.stageSeconds = stageDurations(

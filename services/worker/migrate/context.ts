@@ -147,7 +147,7 @@ export function startRun(job: MigratePodJob, handle: JobHandle, d: MigrateDeps):
     finish(r, manifest) {
       if (result) return result;
       result = r;
-      d.metrics.outcomes.inc({ outcome: r.outcome, job: 'migrate-pod' });
+      d.metrics.outcomes.inc({ outcome: r.outcome, job_name: 'migrate-pod' });
       d.onOutcome?.({
         job,
         outcome: r.outcome,
