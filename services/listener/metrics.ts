@@ -1,4 +1,5 @@
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Logger } from '../common/logger.js';
 
 export type ListenerMetrics = ReturnType<typeof createListenerMetrics>;
 
@@ -54,4 +55,24 @@ export function createListenerMetrics(registry: Registry) {
       registers: [registry],
     }),
   };
+}
+
+/**
+ * Messages waiting in the dead-letter queue, read from SQS at scrape time: the
+ * alert that says someone should look (`spot-rescue dlq list`). A failed read
+ * keeps the last value and logs, so /metrics still answers.
+ */
+export function registerDlqDepth(registry: Registry, read: () => Promise<number>, log: Logger): Gauge {
+  return new Gauge({
+    name: 'spot_rescue_listener_dlq_messages',
+    help: 'Messages in the dead-letter queue (visible, in flight and delayed), read from SQS at scrape time',
+    registers: [registry],
+    async collect() {
+      try {
+        this.set(await read());
+      } catch (err) {
+        log.warn({ err: String(err) }, 'could not read the DLQ depth');
+      }
+    },
+  });
 }

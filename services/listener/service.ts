@@ -13,7 +13,7 @@ import { BullJobSink } from './enqueue.js';
 import { withKeepAlive } from './kube-keepalive.js';
 import { withTimeout } from './limiter.js';
 import { ListenerLoop } from './listener.js';
-import { createListenerMetrics } from './metrics.js';
+import { createListenerMetrics, registerDlqDepth } from './metrics.js';
 import { KubeNodeEvents } from './node-events.js';
 import { KubeNodeTainter } from './node-taint.js';
 import { type HandledNode, MessageProcessor } from './processor.js';
@@ -54,6 +54,7 @@ export async function startListener(
   const cluster = new InformerClusterCache(kc, log);
   const sqs = createSqsClient(config);
   const queue = new SqsMessageQueue(sqs, config.queueUrl, config.dlqUrl, config.visibilityTimeoutSeconds);
+  registerDlqDepth(registry, () => queue.dlqDepth(), log);
   const dedupe = new DedupeStore(redis, config.queuePrefix);
   const sink = new BullJobSink(redis, config.queuePrefix);
   const processor = new MessageProcessor({

@@ -102,6 +102,26 @@ export class SqsMessageQueue {
     );
   }
 
+  /** Messages in the DLQ, visible, in flight or delayed: anything there wants a look. */
+  async dlqDepth(): Promise<number> {
+    const out = await this.sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: this.dlqUrl,
+        AttributeNames: [
+          'ApproximateNumberOfMessages',
+          'ApproximateNumberOfMessagesNotVisible',
+          'ApproximateNumberOfMessagesDelayed',
+        ],
+      }),
+    );
+    const a = out.Attributes ?? {};
+    return (
+      Number(a.ApproximateNumberOfMessages ?? 0) +
+      Number(a.ApproximateNumberOfMessagesNotVisible ?? 0) +
+      Number(a.ApproximateNumberOfMessagesDelayed ?? 0)
+    );
+  }
+
   /** Readiness: the queue exists and answers. */
   async ping(): Promise<void> {
     await this.sqs.send(

@@ -208,6 +208,9 @@ describe('every sample event on the queue', () => {
       dead.some((m) => m.Body === '{"this is": not json'),
       'the DLQ holds the original body',
     );
-    assert.match(await listener.registry.metrics(), /spot_rescue_listener_dlq_sends_total 2/);
+    const scraped = await listener.registry.metrics();
+    assert.match(scraped, /spot_rescue_listener_dlq_sends_total 2/);
+    // Read from SQS at scrape time: the two messages, received above and so in flight, still count.
+    assert.match(scraped, /^spot_rescue_listener_dlq_messages 2$/m);
   });
 });
