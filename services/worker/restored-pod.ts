@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { V1OwnerReference, V1Pod } from '@kubernetes/client-node';
+import type { V1Affinity, V1OwnerReference, V1Pod } from '@kubernetes/client-node';
 import type { RestoreResponse } from '../common/agent-api.js';
 import { CHECKPOINT_ANNOTATION, RESTORED_FROM_ANNOTATION } from '../common/labels.js';
 
@@ -86,7 +86,11 @@ export function buildRestoredPod(i: RestoredPodInput): V1Pod {
     annotations[HELD_FINALIZERS_ANNOTATION] = JSON.stringify(meta.finalizers ?? []);
   }
   const spec = structuredClone(o.spec ?? { containers: [] });
-  spec.nodeName = i.targetNode;
+  // Through the scheduler, not around it: required pod anti-affinity, topology
+  // spread and host ports are checked as for any pod, and a pod they refuse
+  // stays Pending (Unschedulable) instead of being bound regardless.
+  delete spec.nodeName;
+  spec.affinity = pinnedTo(spec.affinity, i.targetNode);
   // Admission fills these from the priority class and rejects a copy that disagrees.
   delete spec.priority;
   delete spec.preemptionPolicy;
@@ -110,6 +114,36 @@ export function buildRestoredPod(i: RestoredPodInput): V1Pod {
     },
     spec,
   };
+}
+
+/**
+ * The pod's own affinity plus a required match on the target's name. Terms
+ * of a required node affinity are alternatives, so the match is added to
+ * each of them (or is the only term).
+ */
+export function pinnedTo(affinity: V1Affinity | undefined, node: string): V1Affinity {
+  const pin = { key: 'metadata.name', operator: 'In', values: [node] };
+  const required = affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution;
+  const terms = (required?.nodeSelectorTerms ?? []).map((t) => ({
+    ...t,
+    matchFields: [...(t.matchFields ?? []).filter((f) => f.key !== 'metadata.name'), pin],
+  }));
+  return {
+    ...affinity,
+    nodeAffinity: {
+      ...affinity?.nodeAffinity,
+      requiredDuringSchedulingIgnoredDuringExecution: {
+        nodeSelectorTerms: terms.length > 0 ? terms : [{ matchFields: [pin] }],
+      },
+    },
+  };
+}
+
+/** The node a restored pod is pinned to (before the scheduler binds it there). */
+export function pinnedNode(pod: V1Pod): string | undefined {
+  const terms =
+    pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [];
+  return terms[0]?.matchFields?.find((f) => f.key === 'metadata.name')?.values?.[0];
 }
 
 /** The merge patch that makes a staged restored pod a member of its controller. */

@@ -1,5 +1,6 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Manifest } from '../../common/agent-api.js';
+import { AgentCallError } from '../agent-client.js';
 import { manifestThroughput } from '../budget.js';
 import { type Run, strip } from './context.js';
 
@@ -16,26 +17,48 @@ export async function checkpoint(run: Run, original: V1Pod, checkpointBy: number
   const signal = AbortSignal.timeout(Math.max(1, checkpointBy - run.now()));
   const t0 = run.now();
   await d.metrics.stage('checkpoint', () =>
-    d.agents.checkpoint(
-      job.node.name,
-      {
-        namespace: run.namespace,
-        pod: run.name,
-        podUid: run.uid,
-        containers: (original.spec?.containers ?? []).map((c) => c.name),
-        checkpointId: run.checkpointId,
-        deadline: new Date(checkpointBy).toISOString(),
-        s3: { bucket: d.config.s3Bucket, prefix: run.prefix },
-        podSpec: strip(original),
-        eventId: job.event.id,
-      },
-      signal,
+    askOnce(run, checkpointBy, () =>
+      d.agents.checkpoint(
+        job.node.name,
+        {
+          namespace: run.namespace,
+          pod: run.name,
+          podUid: run.uid,
+          containers: (original.spec?.containers ?? []).map((c) => c.name),
+          checkpointId: run.checkpointId,
+          deadline: new Date(checkpointBy).toISOString(),
+          s3: { bucket: d.config.s3Bucket, prefix: run.prefix },
+          podSpec: strip(original),
+          eventId: job.event.id,
+        },
+        signal,
+      ),
     ),
   );
   const manifest = await d.manifests.read(d.config.s3Bucket, run.manifestKey);
   if (!manifest) throw new Error(`agent answered but ${run.manifestKey} is not in s3://${d.config.s3Bucket}`);
   run.log.info({ ms: run.now() - t0, checkpointId: run.checkpointId }, 'checkpointed');
   return manifest;
+}
+
+/**
+ * A worker killed during the agent's checkpoint call leaves the checkpoint
+ * running on the agent; its job's next attempt asks again and is answered
+ * 409 (one operation per container). The first call's manifest is what it
+ * waits for then, instead of failing over a checkpoint that is succeeding.
+ */
+async function askOnce(run: Run, checkpointBy: number, call: () => Promise<unknown>): Promise<void> {
+  try {
+    await call();
+  } catch (err) {
+    if (!(err instanceof AgentCallError && err.code === 'conflict')) throw err;
+    run.log.info('a checkpoint of this pod is already running on its agent; waiting for its manifest');
+    while (run.now() < checkpointBy) {
+      if (await run.d.manifests.read(run.d.config.s3Bucket, run.manifestKey)) return;
+      await run.sleep(run.pollMs);
+    }
+    throw err;
+  }
 }
 
 /** Feeds a stored checkpoint's timings to the metrics and the throughput estimate the budget uses. */

@@ -1,11 +1,14 @@
+import type { V1Pod } from '@kubernetes/client-node';
 import { fallbackGraceSeconds } from '../budget.js';
 import { evictWithDeadline } from '../eviction.js';
-import { isRunning, isStaged } from '../restored-pod.js';
+import { controllerOf, isRunning, isStaged, replaceStrategy } from '../restored-pod.js';
 import type { MigrateResult, Run } from './context.js';
 import { LeaseLost } from './lease.js';
 import { findRestored } from './resume.js';
 
 const RELEASE_TIMEOUT_MS = 10_000;
+/** On a bare pod created again from its spec after a failed swap: the uid of the pod it replaces. */
+export const RECREATED_FROM_ANNOTATION = 'spot-rescue.io/recreated-from';
 
 /** Stops a drain or delete this job no longer owns; in the last resort only a lease known lost does. */
 async function fence(run: Run): Promise<void> {
@@ -56,16 +59,48 @@ export async function releaseOriginal(run: Run): Promise<void> {
   }
 }
 
-/** A restored copy that never became a member of its controller is removed; one that did stays. */
+/**
+ * A restored copy that never became a member of its controller, or never
+ * ran, is removed; one that runs as a member stays. A same-name copy that
+ * never ran would hold the name (a StatefulSet's ordinal) for good: without
+ * it the controller creates the pod again.
+ */
 export async function removeLeftover(run: Run): Promise<void> {
   const { d } = run;
   const leftover = await findRestored(d.cluster, run.namespace, run.uid);
   if (!leftover || (!isStaged(leftover) && isRunning(leftover))) return;
-  const still = await d.cluster.getPod(run.namespace, run.name);
-  if (isStaged(leftover) || (still && still.metadata?.uid === run.uid)) {
-    await fence(run);
-    await d.cluster.deletePod(run.namespace, leftover.metadata?.name ?? '', leftover.metadata?.uid ?? '', 0);
-  }
+  await fence(run);
+  await d.cluster.deletePod(run.namespace, leftover.metadata?.name ?? '', leftover.metadata?.uid ?? '', 0);
+}
+
+/**
+ * A bare pod has no controller to create it again: if the swap removed the
+ * original and its copy did not make it, the pod is created anew from its
+ * saved spec (as it was, scheduled anywhere), which is what a drain followed
+ * by a re-apply would give; nothing is lost.
+ */
+async function recreateBarePod(run: Run): Promise<boolean> {
+  const base = run.progress.original;
+  if (!base || controllerOf(base) || replaceStrategy(base) !== 'same-name') return false;
+  // Only a pod this migration removed (the swap runs once the restore is done), never one its owner deleted.
+  if (run.progress.stage !== 'restored' && run.progress.stage !== 'created') return false;
+  if (await run.d.cluster.getPod(run.namespace, run.name)) return false;
+  const fresh: V1Pod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: run.name,
+      namespace: run.namespace,
+      labels: base.metadata?.labels,
+      annotations: { ...base.metadata?.annotations, [RECREATED_FROM_ANNOTATION]: run.uid },
+      finalizers: base.metadata?.finalizers,
+    },
+    spec: { ...structuredClone(base.spec ?? { containers: [] }), nodeName: undefined },
+  };
+  delete fresh.spec?.priority;
+  delete fresh.spec?.preemptionPolicy;
+  await run.d.cluster.createPod(fresh);
+  return true;
 }
 
 /** Drains the original the way a plain drain would (PDBs honoured until the deadline forces it). */
@@ -75,7 +110,12 @@ export async function evictOriginal(run: Run, reason: string): Promise<MigrateRe
   await releaseOriginal(run);
   await d.reservations.release(run.holder);
   const pod = await d.cluster.getPod(run.namespace, run.name);
-  if (!pod || pod.metadata?.uid !== run.uid) return run.finish({ outcome: 'gone', reason });
+  if (!pod || pod.metadata?.uid !== run.uid) {
+    await fence(run);
+    if (await recreateBarePod(run))
+      return run.finish({ outcome: 'evicted', reason: `${reason}; created again from its spec` });
+    return run.finish({ outcome: 'gone', reason });
+  }
   await fence(run);
   await run.event(pod, 'Warning', 'RescueFellBackToEviction', reason);
   const grace = fallbackGraceSeconds({

@@ -60,6 +60,11 @@ const FAILED_WAITING = new Set([
 export function restoredPodFailure(pod: V1Pod): string | null {
   const phase = pod.status?.phase;
   if (phase === 'Failed' || phase === 'Succeeded') return `the restored pod ended (${phase})`;
+  // Pinned to one node, a pod the scheduler refuses there (anti-affinity, topology spread, host
+  // ports taken) has nowhere else to go.
+  const scheduled = pod.status?.conditions?.find((c) => c.type === 'PodScheduled');
+  if (scheduled?.status === 'False' && scheduled.reason === 'Unschedulable')
+    return `the scheduler refuses the restored pod on its target: ${scheduled.message ?? 'unschedulable'}`;
   for (const c of pod.status?.containerStatuses ?? []) {
     const t = c.state?.terminated;
     if (t) return `restored container ${c.name} exited (${t.reason ?? `code ${t.exitCode}`})`;

@@ -1,5 +1,6 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { type Cluster, statusOf } from '../cluster.js';
+import { evictWithDeadline } from '../eviction.js';
 import {
   adoptionPatch,
   controllerOf,
@@ -17,9 +18,27 @@ export function creator(run: Run, base: V1Pod, desired: V1Pod): () => Promise<V1
   return replaceStrategy(base) === 'same-name'
     ? async () => {
         await run.lease?.assertHeld();
+        await removeOriginalAsADrainWould(run);
         return replaceUnderSameName(d.cluster, desired, run.uid);
       }
     : () => createOrGet(d.cluster, desired, run.uid);
+}
+
+/**
+ * The name is the identity, so the original has to go before its copy can
+ * exist: through the Eviction API, so a PodDisruptionBudget holds the swap
+ * back as it would hold a drain, until only the deadline is left.
+ */
+async function removeOriginalAsADrainWould(run: Run): Promise<void> {
+  const pod = await run.d.cluster.getPod(run.namespace, run.name);
+  if (!pod || pod.metadata?.uid !== run.uid || pod.metadata.deletionTimestamp) return;
+  await evictWithDeadline(run.d.cluster, pod, {
+    deadline: run.deadline,
+    gracePeriodSeconds: 0,
+    leadMs: run.d.config.evictionLeadMs,
+    now: run.now,
+    sleep: run.sleep,
+  });
 }
 
 async function createOrGet(cluster: Cluster, desired: V1Pod, originalUid: string): Promise<V1Pod> {

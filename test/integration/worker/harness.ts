@@ -210,6 +210,8 @@ export async function waitJobsDone(q: Queue, ids: string[], timeoutMs = 90_000):
 export interface BedNode extends Omit<NodeSpec, 'name'> {
   suffix: string;
   agent?: boolean;
+  /** More agent settings (SPOT_RESCUE_*), e.g. a CRIU that is not there. */
+  agentEnv?: Record<string, string>;
 }
 
 export interface WorkerOptions {
@@ -270,7 +272,7 @@ export class TestBed {
     for (const n of nodes) await this.addNode({ ...n, name: this.node(n.suffix) });
     for (const n of nodes) await this.waitNodeReady(this.node(n.suffix));
     await Promise.all(
-      nodes.filter((n) => n.agent !== false).map((n) => this.startAgent(this.node(n.suffix))),
+      nodes.filter((n) => n.agent !== false).map((n) => this.startAgent(this.node(n.suffix), n.agentEnv)),
     );
     this.queues = new TestQueues(this.prefix);
     return this;
@@ -329,11 +331,12 @@ export class TestBed {
   }
 
   /** A real agent process (runc runtime) serving one simulated node, which need not exist yet. */
-  async startAgent(node: string): Promise<AgentHandle> {
+  async startAgent(node: string, env?: Record<string, string>): Promise<AgentHandle> {
     const a = await startLocalAgent({
       node,
       allowedServiceAccount: this.id.serviceAccount,
       stateDir: stackEnv().stateDir,
+      ...(env ? { env } : {}),
     });
     this.agents[node] = a;
     return a;

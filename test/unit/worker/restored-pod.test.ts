@@ -8,6 +8,8 @@ import {
   checkpointIdFor,
   isRunning,
   isStaged,
+  pinnedNode,
+  pinnedTo,
   RESTORED_FROM_LABEL,
   replaceStrategy,
   restoredPodName,
@@ -36,6 +38,38 @@ function pod(kind?: string, name = 'web-abc12-xyz'): V1Pod {
 }
 
 describe('restored pod', () => {
+  it('is pinned to its target by required node affinity, ANDed with each of its own terms', () => {
+    assert.deepEqual(pinnedTo(undefined, 'spare'), {
+      nodeAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: {
+          nodeSelectorTerms: [{ matchFields: [{ key: 'metadata.name', operator: 'In', values: ['spare'] }] }],
+        },
+      },
+    });
+    const own = {
+      podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: 'zone' }] },
+      nodeAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: {
+          nodeSelectorTerms: [
+            { matchExpressions: [{ key: 'zone', operator: 'In', values: ['a'] }] },
+            // A pin left by an earlier migration is replaced, not added to.
+            { matchFields: [{ key: 'metadata.name', operator: 'In', values: ['old'] }] },
+          ],
+        },
+      },
+    };
+    const a = pinnedTo(own, 'spare');
+    assert.deepEqual(a.podAntiAffinity, own.podAntiAffinity, 'anti-affinity kept for the scheduler');
+    const terms = a.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [];
+    assert.equal(terms.length, 2);
+    assert.deepEqual(
+      terms[0]?.matchExpressions,
+      own.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0]!.matchExpressions,
+    );
+    for (const t of terms)
+      assert.deepEqual(t.matchFields, [{ key: 'metadata.name', operator: 'In', values: ['spare'] }]);
+  });
+
   it('StatefulSet and bare pods keep their name; controllers with replicas get a new, stable one', () => {
     assert.equal(replaceStrategy(pod('StatefulSet', 'db-0')), 'same-name');
     assert.equal(replaceStrategy(pod()), 'same-name');
@@ -56,7 +90,8 @@ describe('restored pod', () => {
     assert.equal(r.metadata?.ownerReferences, undefined);
     assert.equal(r.metadata?.finalizers, undefined);
     assert.ok(isStaged(r));
-    assert.equal(r.spec?.nodeName, 'spare');
+    assert.equal(r.spec?.nodeName, undefined, 'bound by the scheduler, not by us');
+    assert.equal(pinnedNode(r), 'spare');
     assert.equal(r.spec?.priority, undefined, 'left to the priority admission');
     assert.equal(r.metadata?.annotations?.[RESTORED_FROM_ANNOTATION], 'uid-1');
     assert.equal(r.metadata?.annotations?.[CHECKPOINT_ANNOTATION], 'ck-1');

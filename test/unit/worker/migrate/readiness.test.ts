@@ -30,6 +30,21 @@ describe('restoredPodFailure', () => {
     assert.equal(restoredPodFailure(pod('Running', [{ ready: true, state: { running: {} } }])), null);
   });
 
+  it('a pod the scheduler refuses on its target has failed', () => {
+    const p = pod('Pending');
+    p.status!.conditions = [
+      {
+        type: 'PodScheduled',
+        status: 'False',
+        reason: 'Unschedulable',
+        message: "1 node(s) didn't match pod anti-affinity rules",
+      },
+    ];
+    assert.match(restoredPodFailure(p) ?? '', /anti-affinity/);
+    p.status!.conditions = [{ type: 'PodScheduled', status: 'False', reason: 'SchedulingGated' }];
+    assert.equal(restoredPodFailure(p), null, 'gated: not refused');
+  });
+
   it('an ended pod has failed', () => {
     assert.match(restoredPodFailure(pod('Failed')) ?? '', /ended \(Failed\)/);
     assert.match(restoredPodFailure(pod('Succeeded')) ?? '', /ended \(Succeeded\)/);
