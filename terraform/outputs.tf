@@ -118,6 +118,20 @@ output "autoscaling_lifecycle_hook_names" {
 }
 
 ################################################################################
+# Node settings
+################################################################################
+
+output "node_config" {
+  description = "nodeadm NodeConfig (EKS AL2023) with what the nodes' containerd needs to restore checkpoints; merge it into the nodes' user data"
+  value       = local.node_config
+}
+
+output "node_user_data" {
+  description = "node_config as a MIME multipart document, for launch templates of node groups (merged by EKS with its own part) and Karpenter EC2NodeClass spec.userData"
+  value       = local.node_user_data
+}
+
+################################################################################
 # Helm
 ################################################################################
 

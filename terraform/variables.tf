@@ -192,6 +192,12 @@ variable "autoscaling_group_names" {
   default     = []
 }
 
+variable "containerd_restore_via_create" {
+  description = "Put containerd's restore opt-in (enable_experimental_restore_via_create, needed from containerd 2.2.7 and 2.3.4) in the node settings this module outputs (node_config, node_user_data)"
+  type        = bool
+  default     = true
+}
+
 ################################################################################
 # Redis
 ################################################################################
