@@ -189,6 +189,7 @@ JSON
   local zone=${REAL_NODE_ZONES[$i]} capacity=${REAL_NODE_CAPACITY[$i]} instance
   instance=$(rn_instance "$name" "$zone" "$capacity")
   echo "$instance" >"$dir/instance-id"
+  echo "aws:///$zone/$instance" >"$dir/provider-id"
   cat >"$dir/kubelet/config.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -259,14 +260,26 @@ ready = [c for c in node["status"].get("conditions", []) if c["type"] == "Ready"
 sys.exit(0 if ready and ready[0]["status"] == "True" else 1)'
 }
 
+rn_provider_id() {
+  rn_api "/api/v1/nodes/$1" | python3 -c 'import json, sys; print(json.load(sys.stdin)["spec"].get("providerID", ""))'
+}
+
 real_node_up() {
   local name=$1 dir sock
   dir=$(rn_dir "$name"); sock=$(rn_socket "$name")
+  if service_pid "$name-kubelet" >/dev/null && service_pid "$name-containerd" >/dev/null; then
+    rn_api "/api/v1/nodes/$name" -o /dev/null && return 0
+    # Its Node was deleted, and a kubelet registers only when it starts.
+    stop_service "$name-kubelet"
+  fi
   rn_pki "$name"
   rn_write_config "$name"
   rn_cgroups "$name"
-  # A Node left by an earlier run keeps its old providerID, which is immutable.
-  rn_api "/api/v1/nodes/$name" -X DELETE -o /dev/null 2>/dev/null || true
+  # A Node left by an earlier run may name another instance; spec.providerID is immutable.
+  local have
+  if have=$(rn_provider_id "$name" 2>/dev/null) && [ "$have" != "$(cat "$dir/provider-id")" ]; then
+    rn_api "/api/v1/nodes/$name" -X DELETE -o /dev/null
+  fi
   start_service "$name-containerd" "${REAL_NODE_EXEC_CLOSED[@]}" env PATH="$CRIU_DIR/bin:$NODE_RUNTIME_BIN:$CNI_DIR/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
     CRIU_CONFIG_FILE="$REAL_NODES_DIR/criu.conf" \
     "$CONTAINERD_DIR/bin/containerd" --config "$dir/containerd/config.toml"
