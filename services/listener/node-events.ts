@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { type EventsV1Api, V1MicroTime, type V1Node } from '@kubernetes/client-node';
 import { NODE_EVENT_REASONS, type NodeEventReason } from '../common/event-reasons.js';
@@ -51,6 +52,10 @@ export function nodeStory(event: ActionableEvent, plan: PodPlan, receivedAt: Dat
   return story;
 }
 
+function eventName(object: string): string {
+  return `${object}.${Date.now().toString(16)}${randomBytes(3).toString('hex')}`;
+}
+
 export interface NodeEventSink {
   record(node: V1Node, events: readonly NodeEvent[]): Promise<void>;
 }
@@ -74,7 +79,9 @@ export class KubeNodeEvents implements NodeEventSink {
         await this.eventsV1.createNamespacedEvent({
           namespace: NODE_EVENT_NAMESPACE,
           body: {
-            metadata: { generateName: `${name}.`, namespace: NODE_EVENT_NAMESPACE },
+            // Named as Kubernetes' own recorders name events (`<object>.<hex time>`): events.k8s.io
+            // rejects a generateName ending in a dot; the random tail keeps two replicas apart.
+            metadata: { name: eventName(name), namespace: NODE_EVENT_NAMESPACE },
             eventTime: new V1MicroTime(),
             reportingController: REPORTING_CONTROLLER,
             reportingInstance: this.instance,
@@ -91,7 +98,8 @@ export class KubeNodeEvents implements NodeEventSink {
           },
         });
       } catch (err) {
-        this.log.warn({ node: name, reason: e.reason, err: String(err) }, 'could not record a node event');
+        const why = String(err).slice(0, 300);
+        this.log.warn({ node: name, reason: e.reason, err: why }, 'could not record a node event');
       }
     }
   }

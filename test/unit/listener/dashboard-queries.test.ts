@@ -39,8 +39,12 @@ async function exported(): Promise<Map<string, Set<string>>> {
     out.set(name, new Set([...(out.get(name) ?? []), ...labels]));
   for (const registry of [listener, worker, agent] as Registry[]) {
     for (const m of registry.getMetricsAsArray()) {
-      const labels = (m as unknown as { labelNames: string[] }).labelNames ?? [];
-      const { type } = await m.get();
+      const { labelNames = [], get } = m as unknown as {
+        labelNames?: string[];
+        get(): Promise<{ type: string }>;
+      };
+      const { type } = await get.call(m);
+      const labels = labelNames;
       if (type === 'histogram') {
         add(`${m.name}_bucket`, [...labels, 'le']);
         add(`${m.name}_sum`, labels);
