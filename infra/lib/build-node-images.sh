@@ -49,7 +49,7 @@ oci_archive() {
 
 build_images() {
   local tmp=$1 pause_root
-  pause_root=$(mktemp -d)
+  pause_root=$(mktemp -d) && chmod 755 "$pause_root"
   gcc -static -O2 -Wall -o "$pause_root/pause" "$REPO_ROOT/infra/node/pause.c"
   oci_archive "$pause_root" "$PAUSE_IMAGE" "$tmp/pause.tar" '{"Entrypoint":["/pause"]}'
   rm -rf "$pause_root"
