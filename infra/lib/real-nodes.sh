@@ -260,6 +260,14 @@ ready = [c for c in node["status"].get("conditions", []) if c["type"] == "Ready"
 sys.exit(0 if ready and ready[0]["status"] == "True" else 1)'
 }
 
+# Cheap when the node has them already; a rebuilt image replaces the old one under the same name.
+rn_import_images() {
+  local tar
+  for tar in "$PAUSE_IMAGE_TAR" "$WORKLOAD_IMAGE_TAR"; do
+    quietly "import-$1" "$CONTAINERD_DIR/bin/ctr" --address "$(rn_socket "$1")" -n k8s.io images import --local "$tar"
+  done
+}
+
 rn_provider_id() {
   rn_api "/api/v1/nodes/$1" | python3 -c 'import json, sys; print(json.load(sys.stdin)["spec"].get("providerID", ""))'
 }
@@ -268,7 +276,7 @@ real_node_up() {
   local name=$1 dir sock
   dir=$(rn_dir "$name"); sock=$(rn_socket "$name")
   if service_pid "$name-kubelet" >/dev/null && service_pid "$name-containerd" >/dev/null; then
-    rn_api "/api/v1/nodes/$name" -o /dev/null && return 0
+    rn_api "/api/v1/nodes/$name" -o /dev/null && { rn_import_images "$name"; return 0; }
     # Its Node was deleted, and a kubelet registers only when it starts.
     stop_service "$name-kubelet"
   fi
@@ -284,10 +292,7 @@ real_node_up() {
     CRIU_CONFIG_FILE="$REAL_NODES_DIR/criu.conf" \
     "$CONTAINERD_DIR/bin/containerd" --config "$dir/containerd/config.toml"
   wait_for "$name-containerd" "'$CONTAINERD_DIR/bin/ctr' --address '$sock' version"
-  local tar
-  for tar in "$PAUSE_IMAGE_TAR" "$WORKLOAD_IMAGE_TAR"; do
-    quietly "import-$name" "$CONTAINERD_DIR/bin/ctr" --address "$sock" -n k8s.io images import --local "$tar"
-  done
+  rn_import_images "$name"
   start_service "$name-kubelet" "${REAL_NODE_EXEC_CLOSED[@]}" "$TOOLS_DIR/k8s-v$K8S_VERSION/bin/kubelet" --config "$dir/kubelet/config.yaml" \
     --kubeconfig "$dir/kubelet/kubeconfig" --root-dir "$dir/kubelet" --hostname-override "$name" \
     --node-labels "$(rn_labels "$name")" --v=1
