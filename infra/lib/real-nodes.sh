@@ -21,7 +21,21 @@
 #   SPOT_RESCUE_REAL_NODE_<N>_CHECKPOINTS_DIR    where the kubelet writes checkpoint archives
 #   SPOT_RESCUE_REAL_NODE_<N>_ZONE, SPOT_RESCUE_REAL_NODE_<N>_INSTANCE_ID
 #
-# SPOT_RESCUE_REAL_NODES=0 at `infra/stack up` leaves them out (the demo's fast path).
+# Settings read at `infra/stack up`:
+#   SPOT_RESCUE_REAL_NODES=0            leave the real nodes out (the demo's fast path)
+#   SPOT_RESCUE_REAL_NODE_PORT_BASE     first kubelet port (default 10350; +10 per node, healthz +1)
+#   SPOT_RESCUE_CONTAINERD_RESTORE_VIA_CREATE=true|false
+#                                       containerd's enable_experimental_restore_via_create,
+#                                       which 2.2.7+/2.3.4+ need to restore (2.2.4 ignores it)
+#
+# CRIU is the stack's (install.sh), found on containerd's PATH as runc >= 1.2
+# looks for it; its options for these nodes only (tcp-close, skip-in-flight)
+# are in <state dir>/real-nodes/criu.conf, named by CRIU_CONFIG_FILE in
+# containerd's environment, so the global /etc/criu files stay untouched.
+#
+# The API server reaches no kubelet (they listen on 127.0.0.1, their node
+# address is the host's): `kubectl logs/exec` do not work on real pods; use
+# the kubelet's own API or crictl against the node's containerd socket.
 
 REAL_NODES=(real-a real-b)
 REAL_NODE_ZONES=(us-east-1a us-east-1b)
