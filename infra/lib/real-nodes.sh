@@ -266,12 +266,17 @@ rn_labels() {
 # `infra/stack up` holds, which would otherwise never be released).
 REAL_NODE_EXEC_CLOSED=(bash -c 'for fd in $(ls /proc/$$/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done; exec "$@"' real-node)
 
+# Ready, and its kubelet holds the node's lease (which it takes a few seconds after registering).
 rn_node_ready() {
-  rn_api "/api/v1/nodes/$1" | python3 -c '
-import json, sys
+  local lease
+  lease=$(rn_api "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/$1") || return 1
+  rn_api "/api/v1/nodes/$1" | LEASE=$lease NODE=$1 python3 -c '
+import json, os, sys
 node = json.load(sys.stdin)
+lease = json.loads(os.environ["LEASE"])
 ready = [c for c in node["status"].get("conditions", []) if c["type"] == "Ready"]
-sys.exit(0 if ready and ready[0]["status"] == "True" else 1)'
+held = lease["spec"].get("holderIdentity") == os.environ["NODE"]
+sys.exit(0 if held and ready and ready[0]["status"] == "True" else 1)'
 }
 
 # Cheap when the node has them already; a rebuilt image replaces the old one under the same name.
