@@ -44,6 +44,7 @@ import { type ConfigOf, commonSettings, readConfig } from '../../services/common
 import { QUEUES } from '../../services/common/jobs.js';
 import { loadKubeConfig } from '../../services/common/kube.js';
 import {
+  MIGRATE_ANNOTATION,
   NAMESPACE_OPT_IN_LABEL,
   NAMESPACE_OPT_IN_VALUE,
   RESTORED_FROM_ANNOTATION,
@@ -85,6 +86,8 @@ export interface ChaosOptions {
   faults: readonly FaultName[];
   /** Replicas of the Deployment on each doomed node (the StatefulSet, Job and bare pod are one each). */
   deploymentReplicas: number;
+  /** The Job's backoffLimit (Kubernetes' default is 6); with 0 the Job fails when its original pod is deleted. */
+  jobBackoffLimit?: number;
   /** Worker job lock: how soon a killed worker's jobs are taken over (the chart's default is 30 s). */
   workerLockMs: number;
   /** How long a round may take from the warning until every job has ended. */
@@ -133,6 +136,7 @@ interface Original {
   uid: string;
   name: string;
   kind: 'Deployment' | 'StatefulSet' | 'Job' | 'Pod';
+  app: string;
   counterBefore: number;
 }
 
@@ -344,17 +348,21 @@ export class ChaosBed {
     await this.setSchedulable(doomed.name, true);
     await this.deployWorkloads(ns);
     const expected = this.o.deploymentReplicas + 3;
+    let seen = '';
     const pods = await this.waitFor(
       `${expected} pods running on ${doomed.name}`,
       async () => {
         const live = await this.livePods(ns);
+        seen = live.map((p) => `${p.metadata?.name}:${p.status?.phase}@${p.spec?.nodeName}`).join(' ');
         return live.length === expected &&
           live.every((p) => p.spec?.nodeName === doomed.name && p.status?.phase === 'Running')
           ? live
           : undefined;
       },
       120_000,
-    );
+    ).catch((err: Error) => {
+      throw new Error(`${err.message} (saw ${seen})`);
+    });
     const agent = this.agents.get(doomed.name) as AgentHandle;
     const token = (this.identity as WorkerIdentity).token;
     for (const p of pods) {
@@ -390,6 +398,7 @@ export class ChaosBed {
               : owner === 'Job'
                 ? 'Job'
                 : 'Pod',
+        app: p.metadata?.labels?.['app'] ?? '',
         counterBefore: (await this.counter(doomed.name, ns, p.metadata!.name!))?.['counter'] ?? 0,
       });
     }
@@ -433,7 +442,10 @@ export class ChaosBed {
         },
       ],
     };
-    const template = (app: string) => ({ metadata: { labels: { app } }, spec: podSpec });
+    // The annotation as well as the namespace label: the local stack's kwok completes a Job's
+    // pod at once unless it carries the annotation (infra/kwok/stages.yaml).
+    const metadata = (app: string) => ({ labels: { app }, annotations: { [MIGRATE_ANNOTATION]: 'true' } });
+    const template = (app: string) => ({ metadata: metadata(app), spec: podSpec });
     await this.apps.createNamespacedDeployment({
       namespace: ns,
       body: {
@@ -462,14 +474,14 @@ export class ChaosBed {
       body: {
         metadata: { name: 'batch' },
         spec: {
-          backoffLimit: 0,
-          template: { metadata: { labels: { app: 'batch' } }, spec: { ...podSpec, restartPolicy: 'Never' } },
+          backoffLimit: this.o.jobBackoffLimit ?? 6,
+          template: { metadata: metadata('batch'), spec: { ...podSpec, restartPolicy: 'Never' } },
         },
       },
     });
     await this.core.createNamespacedPod({
       namespace: ns,
-      body: { metadata: { name: 'solo', labels: { app: 'solo' } }, spec: podSpec },
+      body: { metadata: { name: 'solo', ...metadata('solo') }, spec: podSpec },
     });
   }
 
@@ -617,7 +629,8 @@ export class ChaosBed {
     t0: number,
   ): Promise<FaultRow> {
     const notes: string[] = [];
-    const live = await this.livePods(ns);
+    const all = (await this.core.listNamespacedPod({ namespace: ns })).items;
+    const live = all.filter((p) => !p.metadata?.deletionTimestamp);
     const containers = await this.runcContainers(ns);
     const running = (node: string | undefined, pod: string) =>
       node !== undefined && containers.get(node)?.get(`${ns}_${pod}_app`) === 'running';
@@ -655,7 +668,8 @@ export class ChaosBed {
       if (!cleanRestore && !cleanEvict && !twice) {
         lost++;
         notes.push(
-          `${o.name} (${o.kind}): lost: outcome ${outcome}, ${copies.length} copies (${copiesRunning} running), original ${originalAlive ? (originalRunning ? 'alive and running' : 'alive, process not running') : 'gone'}`,
+          `${o.name} (${o.kind}): lost: outcome ${outcome}, ${copies.length} copies (${copiesRunning} running), original ${originalAlive ? (originalRunning ? 'alive and running' : 'alive, process not running') : 'gone'}; ` +
+            `its workload's pods: ${describePods(all.filter((p) => p.metadata?.labels?.['app'] === o.app))}`,
         );
       }
       if (outcome === 'restored' && copies.length === 1) {
@@ -827,6 +841,18 @@ export class ChaosBed {
     }
     await this.s3.send(new DeleteBucketCommand({ Bucket: this.bucket }));
   }
+}
+
+function describePods(pods: V1Pod[]): string {
+  return (
+    pods
+      .map((p) => {
+        const from = p.metadata?.annotations?.[RESTORED_FROM_ANNOTATION];
+        const gone = p.metadata?.deletionTimestamp ? ' deleting' : '';
+        return `${p.metadata?.name} ${p.status?.phase}@${p.spec?.nodeName ?? '-'}${gone}${from ? ` from ${from.slice(0, 8)}` : ''}`;
+      })
+      .join(', ') || 'none'
+  );
 }
 
 /** The table a run prints: one row per fault. */

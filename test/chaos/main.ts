@@ -2,6 +2,7 @@
  * `npm run chaos`: every fault once, a table of what became of the pods.
  *
  *   eval "$(infra/stack env)"; npm run chaos -- [--faults redis-restart,s3-outage] [--replicas 2] [--lock-ms 10000]
+ *     [--job-backoff-limit 6]
  *
  * Each process's log is kept under .stack/chaos/<run>/ for reading afterwards.
  */
@@ -14,6 +15,7 @@ const { values: args } = parseArgs({
     replicas: { type: 'string', default: '2' },
     'lock-ms': { type: 'string', default: '10000' },
     'settle-s': { type: 'string', default: '180' },
+    'job-backoff-limit': { type: 'string', default: '6' },
   },
 });
 const faults = (args.faults as string).split(',').filter(Boolean);
@@ -26,6 +28,7 @@ const bed = new ChaosBed({
   deploymentReplicas: Number(args.replicas),
   workerLockMs: Number(args['lock-ms']),
   settleTimeoutMs: Number(args['settle-s']) * 1000,
+  jobBackoffLimit: Number(args['job-backoff-limit']),
   say: (l) => console.log(l),
 });
 let failed = false;

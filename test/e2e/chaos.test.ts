@@ -15,6 +15,7 @@ describe('chaos: faults while rescues are in flight', () => {
     deploymentReplicas: 1,
     workerLockMs: 10_000,
     settleTimeoutMs: 150_000,
+    say: (line) => console.log(line),
   });
   let rows: FaultRow[] = [];
 
