@@ -333,7 +333,6 @@ real_nodes_up() {
 real_node_clean() {
   local name=$1 dir sock id pid
   dir=$(rn_dir "$name"); sock=$(rn_socket "$name")
-  [ -d "$dir" ] || return 0
   if [ -d "$dir/runc/k8s.io" ]; then
     for id in $("$RUNC_DIR/bin/runc" --root "$dir/runc/k8s.io" list --quiet 2>/dev/null); do
       "$RUNC_DIR/bin/runc" --root "$dir/runc/k8s.io" delete --force "$id" >/dev/null 2>&1 || true
@@ -355,7 +354,11 @@ real_node_clean() {
     awk -v d="$dir/" 'index($2, d) == 1 {print $2}' /proc/self/mounts | sort -r)
   for h in "${REAL_NODE_CGROUP_HIERARCHIES[@]}"; do
     cg="/sys/fs/cgroup/$h/$REAL_NODE_CGROUP_PARENT/$name"
-    [ -d "$cg" ] && find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null
+    # A killed process leaves its cgroup a moment later.
+    for _ in $(seq 1 20); do
+      [ -d "$cg" ] || break
+      find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null || sleep 0.25
+    done
     rmdir "/sys/fs/cgroup/$h/$REAL_NODE_CGROUP_PARENT" 2>/dev/null || true
   done
   ip link del "$(rn_bridge "$name")" 2>/dev/null || true
