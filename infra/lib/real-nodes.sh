@@ -92,13 +92,13 @@ rn_pki() {
   )
 }
 
-# The node's EC2 instance in moto, launched once per moto lifetime; prints its id.
 rn_ec2() {
   # moto tells services apart by the credential scope; it checks no signature.
   curl -sf "http://127.0.0.1:$MOTO_PORT/" -d Version=2016-11-15 \
     -H "Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/${REAL_NODE_ZONES[0]%[a-z]}/ec2/aws4_request, SignedHeaders=host, Signature=0" "$@"
 }
 
+# The node's EC2 instance in moto, launched once per moto lifetime; prints its id.
 rn_instance() {
   local name=$1 zone=$2 capacity=$3 id
   id=$(rn_ec2 -d Action=DescribeInstances \
