@@ -159,6 +159,11 @@ describe('real nodes', () => {
       { timeoutMs: 60_000, intervalMs: 500 },
     );
     assert.equal(pod.spec?.nodeName, a.name);
+    // kwok, had it claimed the pod, would have given it an address from its own range (--cidr in infra/stack).
+    assert.ok(
+      pod.status?.podIP && !pod.status.podIP.startsWith('10.244.'),
+      `pod IP ${pod.status?.podIP} from the node's CNI`,
+    );
     const containerId = (pod.status?.containerStatuses?.[0]?.containerID ?? '').replace(
       /^containerd:\/\//,
       '',
