@@ -15,9 +15,11 @@
 #   SPOT_RESCUE_REAL_NODE_CA        CA of the kubelets' serving certificates (the stack's CA)
 #   SPOT_RESCUE_NODE_RUNTIME_BIN    containerd, ctr, crictl and runc
 #   SPOT_RESCUE_PAUSE_IMAGE, SPOT_RESCUE_WORKLOAD_IMAGE   images present on every real node
+#   SPOT_RESCUE_REAL_NODE_CRIU_CONFIG  the CRIU options every real node's containerd passes on
 # and per node, with <N> the name upper-cased, dashes as underscores (REAL_A):
 #   SPOT_RESCUE_REAL_NODE_<N>_KUBELET_URL        https://127.0.0.1:<port> (checkpoint API, logs)
 #   SPOT_RESCUE_REAL_NODE_<N>_CONTAINERD_SOCKET  containerd's socket (images in namespace k8s.io)
+#   SPOT_RESCUE_REAL_NODE_<N>_CONTAINERD_CONFIG  its config.toml (beside the socket)
 #   SPOT_RESCUE_REAL_NODE_<N>_CHECKPOINTS_DIR    where the kubelet writes checkpoint archives
 #   SPOT_RESCUE_REAL_NODE_<N>_ZONE, SPOT_RESCUE_REAL_NODE_<N>_INSTANCE_ID
 #
@@ -411,12 +413,14 @@ export SPOT_RESCUE_REAL_NODE_CA='$STATE_DIR/pki/ca.crt'
 export SPOT_RESCUE_NODE_RUNTIME_BIN='$NODE_RUNTIME_BIN'
 export SPOT_RESCUE_PAUSE_IMAGE='$PAUSE_IMAGE'
 export SPOT_RESCUE_WORKLOAD_IMAGE='$WORKLOAD_IMAGE'
+export SPOT_RESCUE_REAL_NODE_CRIU_CONFIG='$REAL_NODES_DIR/criu.conf'
 ENV
   for name in "${names[@]}"; do
     n=$(rn_env_name "$name")
     cat <<ENV
 export SPOT_RESCUE_REAL_NODE_${n}_KUBELET_URL='https://127.0.0.1:$(rn_kubelet_port "$name")'
 export SPOT_RESCUE_REAL_NODE_${n}_CONTAINERD_SOCKET='$(rn_socket "$name")'
+export SPOT_RESCUE_REAL_NODE_${n}_CONTAINERD_CONFIG='$(rn_dir "$name")/containerd/config.toml'
 export SPOT_RESCUE_REAL_NODE_${n}_CHECKPOINTS_DIR='$(rn_dir "$name")/kubelet/checkpoints'
 export SPOT_RESCUE_REAL_NODE_${n}_ZONE='${REAL_NODE_ZONES[$(rn_index "$name")]}'
 export SPOT_RESCUE_REAL_NODE_${n}_INSTANCE_ID='$(cat "$(rn_dir "$name")/instance-id")'
