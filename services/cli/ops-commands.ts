@@ -58,8 +58,8 @@ export function registerOpsCommands(program: Command): void {
       const { createSqsClient } = await import('../common/aws.js');
       const sqs = createSqsClient(config);
       try {
-        // Held briefly (not 0: moto and SQS would hand the same message back within one listing).
-        const letters = await readDeadLetters(sqs, config.dlqUrl, o.max, 5);
+        // Not held: listing leaves every message where it was, ready for a redrive right after.
+        const letters = await readDeadLetters(sqs, config.dlqUrl, o.max, 0);
         const now = new Date();
         const rows = letters.map((d) => ({
           messageId: d.messageId,

@@ -2,6 +2,7 @@ import { Queue } from 'bullmq';
 import { commonSettings, readConfig } from '../common/config.js';
 import { QUEUES } from '../common/jobs.js';
 import { createRedisConnection } from '../common/redis.js';
+import { redact } from './config-command.js';
 import { type RawJob, type StatusReport, statusReport } from './status-view.js';
 
 export const statusSettings = {
@@ -25,10 +26,16 @@ export async function readStatus(
     connectTimeout: 5000,
   });
   connection.on('error', () => {});
-  const queues = [QUEUES.rescue, QUEUES.evict].map(
-    (name) => new Queue(name, { connection, prefix: config.queuePrefix }),
-  );
+  const queues = [QUEUES.rescue, QUEUES.evict].map((name) => {
+    const q = new Queue(name, { connection, prefix: config.queuePrefix });
+    // A failure surfaces once, from the reads below, not as a log line per reconnect.
+    q.on('error', () => {});
+    return q;
+  });
   try {
+    await connection.ping().catch((err: Error) => {
+      throw new Error(`cannot reach Redis at ${redact(config.redisUrl)}: ${err.message}`);
+    });
     const raw: RawJob[] = [];
     for (const q of queues) {
       const live = await q.getJobs(['active', 'waiting', 'prioritized', 'delayed']);

@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { type Job, Queue, Worker } from 'bullmq';
+import type { StatusReport } from '../../../services/cli/status-view.js';
+import { jobId, QUEUES } from '../../../services/common/jobs.js';
+import { createRedisConnection } from '../../../services/common/redis.js';
+import { BullJobSink } from '../../../services/listener/enqueue.js';
+import type { PlannedJob } from '../../../services/listener/plan.js';
+import { stackEnv, uniqueName, waitFor } from '../../support/stack.js';
+import { runCli } from './cli.js';
+
+const prefix = uniqueName('st');
+const redisUrl = stackEnv().redisUrl;
+const connection = createRedisConnection(redisUrl);
+const sink = new BullJobSink(connection, prefix);
+const env = { ...process.env, SPOT_RESCUE_REDIS_URL: redisUrl, SPOT_RESCUE_QUEUE_PREFIX: prefix };
+
+after(async () => {
+  await sink.close();
+  for (const name of Object.values(QUEUES)) {
+    const q = new Queue(name, { connection, prefix });
+    await q.obliterate({ force: true });
+    await q.close();
+  }
+  connection.disconnect();
+});
+
+function planned(pod: string, deadline: Date): PlannedJob {
+  const eventId = `e-${prefix}`;
+  return {
+    queue: QUEUES.rescue,
+    name: 'migrate-pod',
+    jobId: jobId('migrate-pod', eventId, `uid-${pod}`),
+    priority: 1,
+    data: {
+      event: {
+        id: eventId,
+        kind: 'spot-interruption',
+        deadline: deadline.toISOString(),
+        receivedAt: new Date().toISOString(),
+        eventTime: new Date().toISOString(),
+      },
+      node: { name: 'node-a', instanceId: 'i-0abc123def4567890' },
+      pod: { namespace: 'shop', name: pod, uid: `uid-${pod}` },
+      deadline: deadline.toISOString(),
+    },
+  };
+}
+
+const status = async () => {
+  const r = await runCli(['status', '--json'], env);
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout) as StatusReport;
+};
+
+describe('spot-rescue status against the real Redis', () => {
+  it('shows a rescue in flight (stage, target, time left), then its outcome', async () => {
+    const deadline = new Date(Date.now() + 120_000);
+    // Enqueued as the listener does, with the production job options.
+    await sink.enqueue([planned('cart', deadline), planned('db', deadline)]);
+
+    // A worker takes one job, saves its progress as the migration does, and holds it.
+    let release!: () => void;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    const worker = new Worker(
+      QUEUES.rescue,
+      async (job: Job) => {
+        await job.updateProgress({ stage: 'checkpointed', target: 'node-b' });
+        await held;
+        return { outcome: 'restored', target: 'node-b', restoredPod: 'cart' };
+      },
+      { connection: createRedisConnection(redisUrl), prefix, concurrency: 1 },
+    );
+    try {
+      await waitFor('a job active with its progress saved', async () => {
+        const q = new Queue(QUEUES.rescue, { connection, prefix });
+        const active = await q.getActive();
+        await q.close();
+        return active.some((j) => (j.progress as { stage?: string }).stage === 'checkpointed');
+      });
+      const now = await status();
+      assert.equal(now.inFlight.length, 2);
+      const running = now.inFlight.find((f) => f.state === 'active')!;
+      assert.equal(running.node, 'node-a');
+      assert.equal(running.stage, 'checkpointed');
+      assert.equal(running.target, 'node-b');
+      assert.ok(running.secondsLeft > 60 && running.secondsLeft <= 120, `${running.secondsLeft} s left`);
+      assert.equal(now.inFlight.find((f) => f.state !== 'active')?.stage, 'queued');
+
+      const text = await runCli(['status'], env);
+      assert.match(text.stdout, /node node-a \(spot-interruption\)/);
+      assert.match(text.stdout, /checkpointed -> node-b {2}\d+ s left/);
+
+      release();
+      await waitFor('both jobs finished', async () => (await status()).recent.length === 2);
+      const done = await status();
+      assert.equal(done.inFlight.length, 0);
+      assert.deepEqual(
+        done.recent.map((f) => [f.outcome, f.target]),
+        [
+          ['restored', 'node-b'],
+          ['restored', 'node-b'],
+        ],
+      );
+    } finally {
+      release();
+      await worker.close();
+    }
+  });
+
+  it('a usage error exits 2; an unreachable Redis fails with exit 1', async () => {
+    assert.equal((await runCli(['status', '--last', '0'], env)).status, 2);
+    const down = await runCli(['status'], { ...env, SPOT_RESCUE_REDIS_URL: 'redis://127.0.0.1:1' });
+    assert.equal(down.status, 1);
+    assert.match(down.stderr, /^spot-rescue: /);
+  });
+});
