@@ -102,7 +102,11 @@ export const commonSettings = {
     'SPOT_RESCUE_QUEUE_PREFIX',
     z
       .string()
-      .regex(/^[a-z0-9-]+$/, 'lower-case letters, digits and dashes')
+      // {name}: a hash tag, so every key of the install lands in one Redis Cluster slot.
+      .regex(
+        /^([a-z0-9-]+|\{[a-z0-9-]+\})$/,
+        'lower-case letters, digits and dashes, or those in braces ({spot-rescue}) for Redis Cluster',
+      )
       .default('spot-rescue'),
     'BullMQ key prefix',
   ),

@@ -1,4 +1,4 @@
-import type { Redis } from '../common/redis.js';
+import { assertOneSlot, type Redis } from '../common/redis.js';
 
 export type ClaimResult = 'claimed' | 'done' | 'busy';
 
@@ -26,7 +26,10 @@ export class DedupeStore {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
-  ) {}
+  ) {
+    // The claim scripts touch one key, but a cluster must still find every key of the install in one slot.
+    assertOneSlot(redis, prefix);
+  }
 
   key(eventId: string, instanceId: string): string {
     return `${this.prefix}:listener:dedupe:${eventId}:${instanceId}`;

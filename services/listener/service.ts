@@ -1,12 +1,12 @@
 import { CoreV1Api, EventsV1Api } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import { createSqsClient } from '../common/aws.js';
-import { type ConfigOf, readConfig } from '../common/config.js';
+import { ConfigError, type ConfigOf, readConfig } from '../common/config.js';
 import { loadKubeConfig, makeApiClientWithTimeout } from '../common/kube.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { createMetricsRegistry } from '../common/metrics.js';
 import { startOpsServer } from '../common/ops-server.js';
-import { createRedisConnection } from '../common/redis.js';
+import { clusterPrefixProblem, createRedisConnection } from '../common/redis.js';
 import { InformerClusterCache } from './cluster-cache.js';
 import { DedupeStore } from './dedupe.js';
 import { BullJobSink } from './enqueue.js';
@@ -47,6 +47,8 @@ export async function startListener(
   const registry = opts.registry ?? createMetricsRegistry('listener');
   const metrics = createListenerMetrics(registry);
 
+  const slotProblem = clusterPrefixProblem(config.redisUrl, config.queuePrefix);
+  if (slotProblem) throw new ConfigError([slotProblem]);
   // Fail fast rather than queue commands while Redis is away: the message stays in SQS and comes back.
   const redis = createRedisConnection(config.redisUrl, { maxRetriesPerRequest: 1 });
   redis.on('error', (err) => log.debug({ err: String(err) }, 'redis connection error'));

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { assertOneSlot } from '../common/redis.js';
 import type { Resources } from './pod-resources.js';
 
 /**
@@ -9,7 +10,9 @@ import type { Resources } from './pod-resources.js';
  * free themselves.
  *
  * Layout: <prefix>:reservations:<node> is a hash holder -> "cpu mem pods expiresAt",
- * <prefix>:reservation-of:<holder> names the node a holder reserved on.
+ * <prefix>:reservation-of:<holder> names the node a holder reserved on. The
+ * script touches both at once, so on a Redis Cluster the prefix is a hash tag
+ * ({spot-rescue}) that puts them in one slot; the constructor refuses anything else.
  */
 const RESERVE = `
 local key, ofKey = KEYS[1], KEYS[2]
@@ -54,7 +57,9 @@ export class RedisReservations implements Reservations {
     private readonly prefix: string,
     private readonly ttlMs: number,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    assertOneSlot(redis, prefix);
+  }
 
   private key(node: string) {
     return `${this.prefix}:reservations:${node}`;

@@ -11,6 +11,7 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { Queue } from 'bullmq';
+import { Cluster } from 'ioredis';
 import { createSqsClient } from '../../../services/common/aws.js';
 import { readConfig } from '../../../services/common/config.js';
 import { createLogger } from '../../../services/common/logger.js';
@@ -42,12 +43,14 @@ export class TestQueues {
   readonly sqs: SQSClient = createSqsClient(awsSettings());
   queueUrl = '';
   dlqUrl = '';
-  readonly prefix = uniqueName('lt');
   private readonly redis: Redis;
   private readonly bull = new Map<string, Queue>();
 
-  /** Redis is the stack's unless a test brings its own. */
-  constructor(readonly redisUrl = stackEnv().redisUrl) {
+  /** Redis is the stack's unless a test brings its own (a cluster takes a hash-tagged prefix, {lt-...}). */
+  constructor(
+    readonly redisUrl = stackEnv().redisUrl,
+    readonly prefix = uniqueName('lt'),
+  ) {
     this.redis = createRedisConnection(redisUrl);
     this.redis.on('error', () => {});
   }
@@ -135,8 +138,13 @@ export class TestQueues {
       await q.obliterate({ force: true }).catch(() => {});
       await q.close();
     }
-    const keys = await this.redis.keys(`${this.prefix}:*`);
-    if (keys.length > 0) await this.redis.del(...keys);
+    // On a cluster the install's keys share one slot, so they are all on one master.
+    const client: unknown = this.redis;
+    const nodes = client instanceof Cluster ? client.nodes('master') : [this.redis];
+    for (const node of nodes) {
+      const keys = await node.keys(`${this.prefix}:*`);
+      for (const k of keys) await node.del(k);
+    }
     this.redis.disconnect();
     await Promise.allSettled([
       this.sqs.send(new DeleteQueueCommand({ QueueUrl: this.queueUrl })),

@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { type Job, Worker } from 'bullmq';
+import { Cluster } from 'ioredis';
+import type { StatusReport } from '../../../services/cli/status-view.js';
+import { ConfigError } from '../../../services/common/config.js';
+import { jobId, QUEUES } from '../../../services/common/jobs.js';
+import { createRedisConnection } from '../../../services/common/redis.js';
+import type { RunningListener } from '../../../services/listener/service.js';
+import { RedisReservations } from '../../../services/worker/reservations.js';
+import { uniqueName, waitFor } from '../../support/stack.js';
+import { runCli } from '../cli/cli.js';
+import { inProcessListener, sampleEvent, TestQueues } from './harness.js';
+import { SimCluster } from './sim-cluster.js';
+
+/** The stack's Redis Cluster (infra/lib/redis-cluster.sh): three masters on loopback. */
+function clusterUrl(): string {
+  const url = process.env['SPOT_RESCUE_REDIS_CLUSTER_URL'];
+  if (!url) {
+    throw new Error(
+      'SPOT_RESCUE_REDIS_CLUSTER_URL is not set: run `infra/stack up` (or infra/lib/redis-cluster.sh up) and `eval "$(infra/stack env)"`',
+    );
+  }
+  return url;
+}
+
+const url = clusterUrl();
+const prefix = `{${uniqueName('lc')}}`;
+const cluster = new SimCluster();
+const queues = new TestQueues(url, prefix);
+const client = createRedisConnection(url);
+let listener: RunningListener;
+let optedNs: string;
+
+before(async () => {
+  await queues.create();
+  optedNs = await cluster.namespace({ 'spot-rescue.io/migrate': 'enabled' });
+  listener = await inProcessListener(queues.config());
+});
+
+after(async () => {
+  await listener?.stop();
+  await cluster.cleanup();
+  await queues.cleanup();
+  client.disconnect();
+});
+
+describe('the rescue on a real Redis Cluster (hash-tagged keys, one slot)', () => {
+  it('is a cluster of several masters, not one Redis', async () => {
+    const c: unknown = client;
+    assert.ok(c instanceof Cluster);
+    await waitFor('cluster ready', async () => c.status === 'ready' || (await c.ping()) === 'PONG');
+    assert.ok(c.nodes('master').length >= 3, 'three masters');
+  });
+
+  it("the listener queues a node's jobs and dedupes the redelivery; a worker runs the job; status reads it back", async () => {
+    const node = await cluster.node();
+    const pod = await cluster.pod(optedNs, node.name, { name: `c-${node.name}` });
+    await waitFor(
+      'pod in the cache',
+      async () =>
+        (await cluster.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node.name}` })).items
+          .length === 1,
+    );
+    const body = sampleEvent('spot-interruption-warning.json', node.instanceId);
+    await queues.send(body);
+    const jobs = await waitFor('migrate and finalize jobs in the cluster', async () => {
+      const all = [...(await queues.jobs(QUEUES.rescue)), ...(await queues.jobs(QUEUES.finalize))];
+      return all.length >= 2 && all;
+    });
+    const eventId = (jobs[0]!.data as { event: { id: string } }).event.id;
+    assert.deepEqual(
+      jobs.map((j) => j.id).sort(),
+      [
+        jobId('finalize-node', eventId, node.instanceId),
+        jobId('migrate-pod', eventId, pod.metadata!.uid!),
+      ].sort(),
+    );
+
+    // The same message again: the dedupe record (a script on the cluster) drops it.
+    await queues.send(body);
+    await waitFor('the redelivery deleted', async () => (await queues.depth()) === 0);
+    assert.equal((await queues.jobs(QUEUES.rescue)).length, 1);
+
+    // Every key of the install hashes to the slot of its tag.
+    const slot = Number(await client.call('CLUSTER', 'KEYSLOT', prefix));
+    const inSlot = Number(await client.call('CLUSTER', 'COUNTKEYSINSLOT', String(slot)));
+    assert.ok(inSlot > 5, `${inSlot} keys in slot ${slot}`);
+
+    // A worker on the cluster takes the job, saves progress and finishes it.
+    const worker = new Worker(
+      QUEUES.rescue,
+      async (job: Job) => {
+        await job.updateProgress({ stage: 'checkpointed', target: 'node-b' });
+        return { outcome: 'restored', target: 'node-b' };
+      },
+      { connection: createRedisConnection(url), prefix },
+    );
+    try {
+      await waitFor(
+        'the job completed',
+        async () => (await queues.queue(QUEUES.rescue).getCompletedCount()) === 1,
+      );
+    } finally {
+      await worker.close();
+    }
+    const r = await runCli(['status', '--json'], {
+      ...process.env,
+      SPOT_RESCUE_REDIS_URL: url,
+      SPOT_RESCUE_QUEUE_PREFIX: prefix,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const report = JSON.parse(r.stdout) as StatusReport;
+    assert.deepEqual(
+      report.recent.map((f) => [f.pod, f.outcome, f.target]),
+      [[`${optedNs}/c-${node.name}`, 'restored', 'node-b']],
+    );
+  });
+
+  it("the worker's reservation script, two keys at once, runs on the cluster and still refuses the last slot twice", async () => {
+    const res = new RedisReservations(client, prefix, 60_000);
+    const free = { cpuMillis: 1000, memoryBytes: 1 << 30, pods: 10 };
+    const req = { cpuMillis: 600, memoryBytes: 1 << 20, pods: 1 };
+    assert.equal(await res.reserve('node-x', 'job-1', req, free), true);
+    assert.equal(await res.reserve('node-x', 'job-2', req, free), false, 'the second claim does not fit');
+    assert.equal(await res.heldBy('job-1'), 'node-x');
+    await res.release('job-1');
+    assert.equal(await res.reserve('node-x', 'job-2', req, free), true);
+    await res.release('job-2');
+  });
+
+  it('a prefix without a hash tag is refused before anything is written', async () => {
+    const plain = prefix.slice(1, -1);
+    assert.throws(() => new RedisReservations(client, plain, 60_000), /would span slots/);
+    await assert.rejects(
+      inProcessListener(queues.config({ SPOT_RESCUE_QUEUE_PREFIX: plain })),
+      (e: unknown) => e instanceof ConfigError && /hash-tagged queue prefix/.test(e.message),
+    );
+  });
+});
