@@ -17,7 +17,7 @@
 #   SPOT_RESCUE_PAUSE_IMAGE, SPOT_RESCUE_WORKLOAD_IMAGE   images present on every real node
 #   SPOT_RESCUE_REAL_NODE_CRIU_CONFIG  the CRIU options every real node's containerd passes on
 # and per node, with <N> the name upper-cased, dashes as underscores (REAL_A):
-#   SPOT_RESCUE_REAL_NODE_<N>_KUBELET_URL        https://127.0.0.1:<port> (checkpoint API, logs)
+#   SPOT_RESCUE_REAL_NODE_<N>_KUBELET_URL        https://<node address>:<port> (checkpoint API, logs)
 #   SPOT_RESCUE_REAL_NODE_<N>_CONTAINERD_SOCKET  containerd's socket (images in namespace k8s.io)
 #   SPOT_RESCUE_REAL_NODE_<N>_CONTAINERD_CONFIG  its config.toml (beside the socket)
 #   SPOT_RESCUE_REAL_NODE_<N>_CHECKPOINTS_DIR    where the kubelet writes checkpoint archives
@@ -35,9 +35,10 @@
 # are in <state dir>/real-nodes/criu.conf, named by CRIU_CONFIG_FILE in
 # containerd's environment, so the global /etc/criu files stay untouched.
 #
-# The API server reaches no kubelet (they listen on 127.0.0.1, their node
-# address is the host's): `kubectl logs/exec` do not work on real pods; use
-# the kubelet's own API or crictl against the node's containerd socket.
+# Each node has an address of its own on this machine (10.64.0.0/10, see
+# rn_node_ip), which its kubelet serves on and reports as its InternalIP; the
+# API server reaches it there with the client certificate
+# real_nodes_apiserver_pki makes, so `kubectl logs/exec` work on real pods.
 
 REAL_NODES=(real-a real-b)
 REAL_NODE_ZONES=(us-east-1a us-east-1b)
@@ -67,8 +68,13 @@ rn_kubelet_port() { echo $((REAL_NODE_PORT_BASE + 10 * $(rn_index "$1"))); }
 rn_socket() { echo "$(rn_dir "$1")/containerd/containerd.sock"; }
 rn_bridge() { echo "sr$REAL_NODE_STACK_ID-n$(rn_index "$1")"; }
 rn_network() { echo "spot-rescue-$REAL_NODE_STACK_ID-$1"; }
-# 10.64.0.0/10 split by stack, a /24 per node.
+# 10.64.0.0/10 split by stack, a /24 of pods per node, and the node's own address.
 rn_subnet() { echo "10.$((64 + 16#$REAL_NODE_STACK_ID % 64)).$(($(rn_index "$1") + 1)).0/24"; }
+rn_node_ip() { echo "10.$((64 + 16#$REAL_NODE_STACK_ID % 64)).$(($(rn_index "$1") + 100)).1"; }
+# The node's "NIC": a bridge with no ports, only the node's address. The
+# kubelet refuses a loopback node IP, and the API server must reach each
+# kubelet at the address the node reports (kubectl logs, exec).
+rn_host_link() { echo "sr$REAL_NODE_STACK_ID-k$(rn_index "$1")"; }
 rn_env_name() { local n=${1^^}; echo "${n//-/_}"; }
 rn_admin_curl() {
   curl -sf --cacert "$STATE_DIR/pki/ca.crt" -H "Authorization: Bearer $(cat "$STATE_DIR/pki/admin.token")" "$@"
@@ -76,7 +82,7 @@ rn_admin_curl() {
 rn_api() { local path=$1; shift; rn_admin_curl "https://127.0.0.1:$APISERVER_PORT$path" "$@"; }
 
 # Client certificate (the Node authorizer's system:node:<name>) and serving
-# certificate for 127.0.0.1, both from the stack's CA.
+# certificate for the node's address, both from the stack's CA.
 rn_pki() {
   local name=$1 dir
   dir="$(rn_dir "$name")/pki"
@@ -88,7 +94,7 @@ rn_pki() {
     openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj "/O=system:nodes/CN=system:node:$name" 2>/dev/null
     openssl x509 -req -in client.csr -CA "$ca" -CAkey "$key" -CAcreateserial -out client.crt -days 3650 2>/dev/null
     openssl req -newkey rsa:2048 -nodes -keyout serving.key -out serving.csr -subj "/CN=$name" 2>/dev/null
-    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:%s\n' "$name" >san.ext
+    printf 'subjectAltName=IP:%s,IP:127.0.0.1,DNS:%s\n' "$(rn_node_ip "$name")" "$name" >san.ext
     openssl x509 -req -in serving.csr -CA "$ca" -CAkey "$key" -CAcreateserial -out serving.crt -days 3650 -extfile san.ext 2>/dev/null
     chmod 600 ./*.key
   )
@@ -209,7 +215,7 @@ JSON
   cat >"$dir/kubelet/config.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
-address: 127.0.0.1
+address: $(rn_node_ip "$name")
 port: $port
 readOnlyPort: 0
 healthzBindAddress: 127.0.0.1
@@ -268,6 +274,18 @@ rn_labels() {
 # `infra/stack up` holds, which would otherwise never be released).
 REAL_NODE_EXEC_CLOSED=(bash -c 'for fd in $(ls /proc/$$/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done; exec "$@"' real-node)
 
+# The API server's client certificate for the kubelets (--kubelet-client-certificate):
+# in system:masters, which every kubelet's webhook authorizer allows.
+real_nodes_apiserver_pki() {
+  local pki=$STATE_DIR/pki
+  [ -f "$pki/kubelet-client.crt" ] && return 0
+  openssl req -newkey rsa:2048 -nodes -keyout "$pki/kubelet-client.key" -out "$pki/kubelet-client.csr" \
+    -subj "/O=system:masters/CN=kube-apiserver-kubelet-client" 2>/dev/null
+  openssl x509 -req -in "$pki/kubelet-client.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
+    -out "$pki/kubelet-client.crt" -days 3650 2>/dev/null
+  chmod 600 "$pki/kubelet-client.key"
+}
+
 # Ready, and its kubelet holds the node's lease (which it takes a few seconds after registering).
 rn_node_ready() {
   local lease
@@ -304,6 +322,10 @@ real_node_up() {
   rn_pki "$name"
   rn_write_config "$name"
   rn_cgroups "$name"
+  local link; link=$(rn_host_link "$name")
+  ip link show "$link" >/dev/null 2>&1 || ip link add "$link" type bridge
+  ip addr replace "$(rn_node_ip "$name")/32" dev "$link"
+  ip link set "$link" up
   # A Node left by an earlier run may name another instance; spec.providerID is immutable.
   local have
   if have=$(rn_provider_id "$name" 2>/dev/null) && [ "$have" != "$(cat "$dir/provider-id")" ]; then
@@ -315,7 +337,7 @@ real_node_up() {
   wait_for "$name-containerd" "'$CONTAINERD_DIR/bin/ctr' --address '$sock' version"
   rn_import_images "$name"
   start_service "$name-kubelet" "${REAL_NODE_EXEC_CLOSED[@]}" "$TOOLS_DIR/k8s-v$K8S_VERSION/bin/kubelet" --config "$dir/kubelet/config.yaml" \
-    --kubeconfig "$dir/kubelet/kubeconfig" --root-dir "$dir/kubelet" --hostname-override "$name" \
+    --kubeconfig "$dir/kubelet/kubeconfig" --root-dir "$dir/kubelet" --hostname-override "$name" --node-ip "$(rn_node_ip "$name")" \
     --node-labels "$(rn_labels "$name")" --v=1
 }
 
@@ -364,6 +386,7 @@ real_node_clean() {
     rmdir "/sys/fs/cgroup/$h/$REAL_NODE_CGROUP_PARENT" 2>/dev/null || true
   done
   ip link del "$(rn_bridge "$name")" 2>/dev/null || true
+  ip link del "$(rn_host_link "$name")" 2>/dev/null || true
   rm -f /var/lib/cni/results/"$(rn_network "$name")"-* 2>/dev/null || true
   # Container log links the kubelet made in the global directory.
   find /var/log/containers -maxdepth 1 -type l -lname "$dir/*" -delete 2>/dev/null || true
@@ -418,7 +441,7 @@ ENV
   for name in "${names[@]}"; do
     n=$(rn_env_name "$name")
     cat <<ENV
-export SPOT_RESCUE_REAL_NODE_${n}_KUBELET_URL='https://127.0.0.1:$(rn_kubelet_port "$name")'
+export SPOT_RESCUE_REAL_NODE_${n}_KUBELET_URL='https://$(rn_node_ip "$name"):$(rn_kubelet_port "$name")'
 export SPOT_RESCUE_REAL_NODE_${n}_CONTAINERD_SOCKET='$(rn_socket "$name")'
 export SPOT_RESCUE_REAL_NODE_${n}_CONTAINERD_CONFIG='$(rn_dir "$name")/containerd/config.toml'
 export SPOT_RESCUE_REAL_NODE_${n}_CHECKPOINTS_DIR='$(rn_dir "$name")/kubelet/checkpoints'
