@@ -378,7 +378,8 @@ async function main(): Promise<number> {
   } finally {
     if (opts.stay) {
       console.log(
-        'Services keep running (--stay): poke them with scripts/simulate-interruption --queue spot-rescue-demo; Ctrl-C ends.',
+        'Services keep running (--stay): poke them with scripts/simulate-interruption --queue spot-rescue-demo, ' +
+          'watch with SPOT_RESCUE_QUEUE_PREFIX=spot-rescue-demo node bin/spot-rescue.js status; Ctrl-C ends.',
       );
       await new Promise((r) => process.once('SIGINT', r));
     }
