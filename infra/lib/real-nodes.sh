@@ -311,16 +311,30 @@ rn_provider_id() {
   rn_api "/api/v1/nodes/$1" | python3 -c 'import json, sys; print(json.load(sys.stdin)["spec"].get("providerID", ""))'
 }
 
+# What a node was started with: a running node whose configuration changed is started again.
+rn_config_stamp() {
+  local dir; dir=$(rn_dir "$1")
+  { cat "$dir/containerd/config.toml" "$dir/kubelet/config.yaml" "$dir"/cni/net.d/*; rn_labels "$1"; rn_node_ip "$1"; } |
+    sha256sum | cut -c1-16
+}
+
 real_node_up() {
   local name=$1 dir sock
   dir=$(rn_dir "$name"); sock=$(rn_socket "$name")
-  if service_pid "$name-kubelet" >/dev/null && service_pid "$name-containerd" >/dev/null; then
-    rn_api "/api/v1/nodes/$name" -o /dev/null && { rn_import_images "$name"; return 0; }
-    # Its Node was deleted, and a kubelet registers only when it starts.
-    stop_service "$name-kubelet"
-  fi
   rn_pki "$name"
   rn_write_config "$name"
+  if service_pid "$name-kubelet" >/dev/null && service_pid "$name-containerd" >/dev/null; then
+    if [ "$(rn_config_stamp "$name")" = "$(cat "$dir/started" 2>/dev/null)" ]; then
+      rn_api "/api/v1/nodes/$name" -o /dev/null && { rn_import_images "$name"; return 0; }
+      # Its Node was deleted, and a kubelet registers only when it starts.
+      stop_service "$name-kubelet"
+    else
+      log "real node $name: its configuration changed; starting it again"
+      real_node_down "$name"
+      rn_pki "$name"
+      rn_write_config "$name"
+    fi
+  fi
   rn_cgroups "$name"
   local link; link=$(rn_host_link "$name")
   ip link show "$link" >/dev/null 2>&1 || ip link add "$link" type bridge
@@ -339,6 +353,7 @@ real_node_up() {
   start_service "$name-kubelet" "${REAL_NODE_EXEC_CLOSED[@]}" "$TOOLS_DIR/k8s-v$K8S_VERSION/bin/kubelet" --config "$dir/kubelet/config.yaml" \
     --kubeconfig "$dir/kubelet/kubeconfig" --root-dir "$dir/kubelet" --hostname-override "$name" --node-ip "$(rn_node_ip "$name")" \
     --node-labels "$(rn_labels "$name")" --v=1
+  rn_config_stamp "$name" >"$dir/started"
 }
 
 # Brings every real node up and waits until each is Ready.
