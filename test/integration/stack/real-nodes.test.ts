@@ -130,7 +130,7 @@ describe('real nodes', () => {
     }
   });
 
-  test('a pod on real-a runs the workload, and the kubelet checkpoints it only for a caller allowed nodes/checkpoint', async () => {
+  test('a pod on real-a runs the workload, its log reaches the API server, and the kubelet checkpoints it only for a caller allowed nodes/checkpoint', async () => {
     const { nodes, ca, runtimeBin, workloadImage } = realNodes();
     const a = nodes[0] as RealNode;
     await core.createNamespacedPod({
@@ -144,7 +144,7 @@ describe('real nodes', () => {
               name: 'counter',
               image: workloadImage,
               imagePullPolicy: 'Never',
-              command: ['/usr/local/bin/counter', '16', '/state/progress', '100'],
+              command: ['/bin/sh', '-c', 'echo counting; exec /usr/local/bin/counter 16 /state/progress 100'],
             },
           ],
         },
@@ -184,6 +184,10 @@ describe('real nodes', () => {
     await waitFor('the workload to count', async () => (await counter()) > 0, { timeoutMs: 20_000 });
     const c1 = await counter();
     await waitFor('the counter to advance', async () => (await counter()) > c1, { timeoutMs: 10_000 });
+
+    // The API server reaches the kubelet too (kubectl logs).
+    const log = await core.readNamespacedPodLog({ namespace: ns, name: 'counter', container: 'counter' });
+    assert.equal(log.trim(), 'counting');
 
     // A ServiceAccount without the right, one with exactly `create nodes/checkpoint`.
     await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'nobody' } } });
