@@ -25,6 +25,15 @@ export function clusterPrefixProblem(url: string, prefix: string, env: NodeJS.Pr
   return `Redis Cluster needs a hash-tagged queue prefix: set SPOT_RESCUE_QUEUE_PREFIX={${prefix.replace(/[{}]/g, '')}} (got ${prefix})`;
 }
 
+/**
+ * Where a SCAN must run to see every key: each master of a cluster (a SCAN
+ * sent to the cluster client reaches one node only), or the one server.
+ */
+export function scanTargets(client: Redis): Redis[] {
+  const c: unknown = client;
+  return c instanceof Cluster ? (c.nodes('master') as Redis[]) : [client];
+}
+
 /** Throws when keys under `prefix` could land in several slots of this client's cluster. */
 export function assertOneSlot(client: Redis, prefix: string): void {
   if ((client as unknown) instanceof Cluster && !/^\{[^{}]+\}$/.test(prefix)) {

@@ -5,7 +5,7 @@ import { EVENT_KINDS } from '../common/events.js';
 import { QUEUES } from '../common/jobs.js';
 import { TAINT_KEY } from '../common/labels.js';
 import type { Logger } from '../common/logger.js';
-import type { Redis } from '../common/redis.js';
+import { type Redis, scanTargets } from '../common/redis.js';
 import { type ClusterView, parseProviderId } from './cluster-cache.js';
 import type { JobSink } from './enqueue.js';
 import { withTimeout } from './limiter.js';
@@ -84,17 +84,13 @@ export class RedisPodJobIndex implements PodJobIndex {
 
   async podUidsWithJobs(): Promise<Set<string>> {
     const uids = new Set<string>();
-    for (const queue of [QUEUES.rescue, QUEUES.evict]) {
+    for (const [queue, server] of [QUEUES.rescue, QUEUES.evict].flatMap((q) =>
+      scanTargets(this.redis).map((s) => [q, s] as const),
+    )) {
       const base = `${this.prefix}:${queue}:`;
       let cursor = '0';
       do {
-        const [next, keys] = await this.redis.scan(
-          cursor,
-          'MATCH',
-          `${globEscape(base)}*`,
-          'COUNT',
-          SCAN_COUNT,
-        );
+        const [next, keys] = await server.scan(cursor, 'MATCH', `${globEscape(base)}*`, 'COUNT', SCAN_COUNT);
         cursor = next;
         for (const key of keys) {
           const rest = key.slice(base.length);

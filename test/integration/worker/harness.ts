@@ -48,7 +48,7 @@ import {
 } from '../../../services/common/labels.js';
 import { createLogger } from '../../../services/common/logger.js';
 import { createMetricsRegistry } from '../../../services/common/metrics.js';
-import { createRedisConnection } from '../../../services/common/redis.js';
+import { createRedisConnection, type Redis } from '../../../services/common/redis.js';
 import { BullJobSink } from '../../../services/listener/enqueue.js';
 import { planNode } from '../../../services/listener/plan.js';
 import type { MigrateResult } from '../../../services/worker/migrate.js';
@@ -131,7 +131,7 @@ export function eventRef(deadlineInMs: number, extra: Partial<EventRef> = {}): E
 
 /** Queues as the listener fills them, for a test's prefix. */
 export class TestQueues {
-  readonly connection = createRedisConnection(stackEnv().redisUrl);
+  readonly connection: Redis;
   readonly rescue: Queue;
   readonly evict: Queue;
   readonly provision: Queue;
@@ -139,7 +139,12 @@ export class TestQueues {
   /** The listener's own sink: jobs get the production ids, attempts and backoff. */
   readonly sink: BullJobSink;
 
-  constructor(readonly prefix: string) {
+  /** On the stack's Redis unless a test brings another (its Redis Cluster, with a {hash-tagged} prefix). */
+  constructor(
+    readonly prefix: string,
+    redisUrl = stackEnv().redisUrl,
+  ) {
+    this.connection = createRedisConnection(redisUrl);
     const o = { connection: this.connection, prefix };
     this.sink = new BullJobSink(this.connection, prefix);
     this.rescue = new Queue(QUEUES.rescue, o);
