@@ -60,6 +60,7 @@ describe('spot-rescue status against the real Redis', () => {
     await sink.enqueue([planned('cart', deadline), planned('db', deadline)]);
 
     // A worker takes one job, saves its progress as the migration does, and holds it.
+    const workerConnection = createRedisConnection(redisUrl);
     let release!: () => void;
     const held = new Promise<void>((r) => {
       release = r;
@@ -71,7 +72,7 @@ describe('spot-rescue status against the real Redis', () => {
         await held;
         return { outcome: 'restored', target: 'node-b', restoredPod: 'cart' };
       },
-      { connection: createRedisConnection(redisUrl), prefix, concurrency: 1 },
+      { connection: workerConnection, prefix, concurrency: 1 },
     );
     try {
       await waitFor('a job active with its progress saved', async () => {
@@ -107,6 +108,8 @@ describe('spot-rescue status against the real Redis', () => {
     } finally {
       release();
       await worker.close();
+      // BullMQ leaves a connection it was given open; an open socket would keep the test process alive.
+      workerConnection.disconnect();
     }
   });
 

@@ -88,13 +88,14 @@ describe('the rescue on a real Redis Cluster (hash-tagged keys, one slot)', () =
     assert.ok(inSlot > 5, `${inSlot} keys in slot ${slot}`);
 
     // A worker on the cluster takes the job, saves progress and finishes it.
+    const workerConnection = createRedisConnection(url);
     const worker = new Worker(
       QUEUES.rescue,
       async (job: Job) => {
         await job.updateProgress({ stage: 'checkpointed', target: 'node-b' });
         return { outcome: 'restored', target: 'node-b' };
       },
-      { connection: createRedisConnection(url), prefix },
+      { connection: workerConnection, prefix },
     );
     try {
       await waitFor(
@@ -103,6 +104,7 @@ describe('the rescue on a real Redis Cluster (hash-tagged keys, one slot)', () =
       );
     } finally {
       await worker.close();
+      workerConnection.disconnect();
     }
     const r = await runCli(['status', '--json'], {
       ...process.env,
