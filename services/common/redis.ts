@@ -31,7 +31,11 @@ export function clusterPrefixProblem(url: string, prefix: string, env: NodeJS.Pr
  */
 export function scanTargets(client: Redis): Redis[] {
   const c: unknown = client;
-  return c instanceof Cluster ? (c.nodes('master') as Redis[]) : [client];
+  if (!(c instanceof Cluster)) return [client];
+  const masters = c.nodes('master') as Redis[];
+  // No master known yet (still connecting): seeing nothing must not pass for "no keys".
+  if (masters.length === 0) throw new Error('Redis Cluster: no master connected yet');
+  return masters;
 }
 
 /** Throws when keys under `prefix` could land in several slots of this client's cluster. */
