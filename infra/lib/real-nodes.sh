@@ -442,6 +442,12 @@ real_nodes_status() {
   return $rc
 }
 
+# From the configuration the kubelet was started with, so the env names what runs.
+rn_kubelet_url() {
+  local c; c="$(rn_dir "$1")/kubelet/config.yaml"
+  echo "https://$(awk '/^address:/ {print $2}' "$c"):$(awk '/^port:/ {print $2}' "$c")"
+}
+
 real_nodes_env() {
   local names=() name n
   for name in "${REAL_NODES[@]}"; do [ -f "$(rn_dir "$name")/instance-id" ] && names+=("$name"); done
@@ -456,7 +462,7 @@ ENV
   for name in "${names[@]}"; do
     n=$(rn_env_name "$name")
     cat <<ENV
-export SPOT_RESCUE_REAL_NODE_${n}_KUBELET_URL='https://$(rn_node_ip "$name"):$(rn_kubelet_port "$name")'
+export SPOT_RESCUE_REAL_NODE_${n}_KUBELET_URL='$(rn_kubelet_url "$name")'
 export SPOT_RESCUE_REAL_NODE_${n}_CONTAINERD_SOCKET='$(rn_socket "$name")'
 export SPOT_RESCUE_REAL_NODE_${n}_CONTAINERD_CONFIG='$(rn_dir "$name")/containerd/config.toml'
 export SPOT_RESCUE_REAL_NODE_${n}_CHECKPOINTS_DIR='$(rn_dir "$name")/kubelet/checkpoints'
