@@ -6,7 +6,6 @@ import { join } from 'node:path';
 export const CRIO_CHECKPOINT_ANNOTATION = 'io.kubernetes.cri-o.annotations.checkpoint.name';
 /** containerd 2.1-2.3 look for this annotation (containerd 2.4 removed checkpoint restore). */
 export const CONTAINERD_CHECKPOINT_ANNOTATION = 'org.criu.checkpoint.container.name';
-const REF_NAME = 'org.opencontainers.image.ref.name';
 
 const MT = {
   index: 'application/vnd.oci.image.index.v1+json',
@@ -21,7 +20,7 @@ export interface CheckpointImageInput {
   layerSize: number;
   /** Name of the checkpointed container, the annotation runtimes restore by. */
   containerName: string;
-  /** Tag recorded in the index (org.opencontainers.image.ref.name). */
+  /** The image's tag (the importer names the image; kept for the history entry). */
   tag: string;
   created: string;
   architecture: string;
@@ -59,7 +58,7 @@ export function checkpointImageDocuments(i: CheckpointImageInput): CheckpointIma
     os: 'linux',
     config: {},
     rootfs: { type: 'layers', diff_ids: [`sha256:${i.layerSha256}`] },
-    history: [{ created: i.created, created_by: 'spot-rescue agent: checkpoint archive' }],
+    history: [{ created: i.created, created_by: `spot-rescue agent: checkpoint archive ${i.tag}` }],
   });
   const manifest = blob({
     schemaVersion: 2,
@@ -77,7 +76,10 @@ export function checkpointImageDocuments(i: CheckpointImageInput): CheckpointIma
           mediaType: MT.manifest,
           digest: manifest.digest,
           size: manifest.bytes.length,
-          annotations: { ...annotations, [REF_NAME]: i.tag },
+          // No org.opencontainers.image.ref.name: `ctr images import` would make a second image of it
+          // (import-<date>:<tag>), and containerd's CRI then resolves the checkpoint image to that name and
+          // fails to find it. The importer names the image itself (--index-name, containers-storage:<ref>).
+          annotations,
         },
       ],
       annotations,

@@ -34,7 +34,8 @@ describe('checkpoint OCI image', () => {
     assert.equal(manifest.annotations[CRIO_CHECKPOINT_ANNOTATION], 'app');
     assert.equal(index.manifests[0].annotations[CONTAINERD_CHECKPOINT_ANNOTATION], 'app');
     assert.equal(index.annotations[CONTAINERD_CHECKPOINT_ANNOTATION], 'app');
-    assert.equal(index.manifests[0].annotations['org.opencontainers.image.ref.name'], 'shop-cart-0-app-cp-1');
+    // Unnamed inside: ctr would otherwise make a second image (import-<date>:<tag>) that containerd's CRI trips on.
+    assert.equal(index.manifests[0].annotations['org.opencontainers.image.ref.name'], undefined);
   });
 
   test('descriptors carry the real digests and sizes of the documents', () => {
