@@ -11,6 +11,7 @@ import {
   type Run,
   startRun,
 } from './migrate/context.js';
+import { showDemand, withdrawDemand } from './migrate/demand.js';
 import { evictOriginal, fallBack, lastResort } from './migrate/fallback.js';
 import { LeaseLost, type PodLease } from './migrate/lease.js';
 import { place, usable, waitForTarget } from './migrate/placement.js';
@@ -63,8 +64,12 @@ export async function migratePod(
       return run.finish({ outcome: 'failed', reason: `migration failed: ${(e as Error).message}` });
     }
   } finally {
-    if (run.finished()) await lease.release().catch(() => {});
-    else lease.stop();
+    if (run.finished()) {
+      await withdrawDemand(run).catch((err: Error) =>
+        run.log.warn({ err: err.message }, 'could not remove the demand placeholder'),
+      );
+      await lease.release().catch(() => {});
+    } else lease.stop();
   }
 }
 
@@ -129,7 +134,10 @@ async function migrate(run: Run): Promise<MigrateResult> {
       // Look for a target before dumping so capacity can be provisioned while the checkpoint runs.
       const early = await d.metrics.stage('placement', () => place(run, original));
       if (early) await run.save({ target: early });
-      else await askForCapacity(run, original);
+      else {
+        await askForCapacity(run, original);
+        if (d.config.provisionMode === 'karpenter') await showDemand(run, original);
+      }
       try {
         manifest = await checkpoint(run, original, plan.checkpointBy);
       } catch (err) {
@@ -154,6 +162,7 @@ async function migrate(run: Run): Promise<MigrateResult> {
       target = await waitForTarget(run, base, run.restoreDeadline, run.pollMs * 4);
       if (!target) throw new FallBack('no node can take the pod');
       await run.save({ target });
+      await withdrawDemand(run);
     }
 
     // 3. Restore on the target's agent (once: the response is saved).

@@ -4,6 +4,7 @@ import { nodeView, occupiesNode, ownerKey, podDemand } from '../node-view.js';
 import { choosePlacement, freeOn, type NodeView } from '../placement.js';
 import { podRequests, type Resources } from '../pod-resources.js';
 import type { MigrateDeps, Run } from './context.js';
+import { isOwnPlaceholder } from './demand.js';
 
 /** The node is still a fit target: Ready, schedulable, not itself interrupted. */
 export async function usable(d: MigrateDeps, node: string): Promise<boolean> {
@@ -53,7 +54,7 @@ export async function place(run: Run, pod: V1Pod): Promise<string | null> {
     const used = new Map<string, Resources>();
     const ownerCounts = new Map<string, Map<string, number>>();
     for (const p of bound) {
-      if (!occupiesNode(p)) continue;
+      if (!occupiesNode(p) || isOwnPlaceholder(p, run.uid)) continue;
       const n = p.spec?.nodeName as string;
       const r = podRequests(p);
       const u = used.get(n) ?? { cpuMillis: 0, memoryBytes: 0, pods: 0 };

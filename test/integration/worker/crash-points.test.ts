@@ -1,0 +1,264 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { V1Pod } from '@kubernetes/client-node';
+import { MIGRATE_ANNOTATION, RESTORED_FROM_ANNOTATION } from '../../../services/common/labels.js';
+import type { Cluster } from '../../../services/worker/cluster.js';
+import type { MigrateResult } from '../../../services/worker/migrate.js';
+import { counterContainer, eventRef, isReady, TestBed, waitFor, waitJobsDone } from './harness.js';
+
+/** Progress a migrate-pod job has saved (services/worker/migrate/context.ts). */
+type Progress = { stage?: string; checkpointRequested?: boolean };
+
+/**
+ * Faults at the points between two steps of a migration, each against the
+ * real stack: the pod ends running exactly once (restored, or drained the
+ * way a plain drain would), never in two copies and never stuck.
+ */
+describe('worker crash points: SIGKILL during the agent’s checkpoint call', () => {
+  const bed = new TestBed('wckpk');
+  const source = bed.node('src');
+  const target = bed.node('dst');
+  const settings = { extra: { SPOT_RESCUE_LOG_LEVEL: 'info' } };
+
+  before(() => bed.setUp({ nodes: [{ suffix: 'src' }, { suffix: 'dst', unschedulable: true }] }));
+  after(() => bed.close());
+
+  test('the next worker waits for the checkpoint the agent finished and restores from it', async () => {
+    await bed.createPod(
+      'solo',
+      bed.podSpec([counterContainer({ requests: { cpu: '100m', memory: '512Mi' } })]),
+    );
+    const [original] = await bed.waitPods(
+      'the pod running',
+      (pods) => pods.length === 1 && isReady(pods[0]!),
+    );
+    // A large memory image: its dump and upload outlast the kill.
+    await bed.startCounter(source, original!, 256);
+    await waitFor('the counter to run', async () =>
+      ((await bed.counterOf(source, 'solo'))?.progress?.['counter'] ?? 0) > 20 ? true : undefined,
+    );
+    await bed.markInterrupted(source);
+    await bed.setSchedulable(target, true);
+
+    const first = bed.spawnWorker(settings);
+    const job = await bed.queues.migrate(
+      eventRef(120_000),
+      { name: source, instanceId: 'i-0123456789abcde10' },
+      original!,
+    );
+    await waitFor(
+      'the checkpoint call to be under way',
+      async () => {
+        const j = await bed.queues.rescue.getJob(job.id!);
+        const p = (j?.progress ?? {}) as Progress;
+        return p.checkpointRequested && p.stage === 'started' ? true : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 20 },
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}\n${first.logs.join('').slice(-3000)}`);
+    });
+    first.child.kill('SIGKILL');
+    await new Promise((r) => first.child.once('exit', r));
+
+    const second = bed.spawnWorker(settings);
+    const [result] = (await waitJobsDone(bed.queues.rescue, [job.id!], 120_000).catch((err: Error) => {
+      throw new Error(`${err.message}\n${second.logs.join('').slice(-3000)}`);
+    })) as MigrateResult[];
+    assert.equal(
+      result?.outcome,
+      'restored',
+      `${JSON.stringify(result)}\n${second.logs.join('').slice(-2000)}`,
+    );
+    const [copy] = await bed.waitPods('one running copy', (pods) => pods.length === 1 && isReady(pods[0]!));
+    assert.equal(copy!.spec?.nodeName, target);
+    assert.equal(copy!.metadata?.annotations?.[RESTORED_FROM_ANNOTATION], original!.metadata?.uid);
+    const state = await bed.waitContinued({ node: source, pod: 'solo' }, { node: target, pod: 'solo' });
+    assert.equal(state['corrupt'], 0);
+  });
+});
+
+describe('worker crash points: a Job’s original deleted, then the worker fails before adoption', () => {
+  const bed = new TestBed('wjobk');
+  const { k, ns } = bed;
+  const source = bed.node('src');
+  const target = bed.node('dst');
+  let crashed = false;
+
+  // The crash: right after the Job's original is deleted (the step before adoption), this attempt dies.
+  const crashAfterOriginalDelete = (cluster: Cluster): Cluster =>
+    new Proxy(cluster, {
+      get(c, prop) {
+        if (prop === 'deletePod') {
+          return async (namespace: string, name: string, uid: string, grace?: number) => {
+            const r = await c.deletePod(namespace, name, uid, grace);
+            if (!crashed && namespace === ns && name.startsWith('work-') && !/-r[0-9a-f]{5}$/.test(name)) {
+              crashed = true;
+              throw new Error('worker lost between deleting the original and adopting the copy');
+            }
+            return r;
+          };
+        }
+        const v = Reflect.get(c, prop);
+        return typeof v === 'function' ? v.bind(c) : v;
+      },
+    });
+
+  before(async () => {
+    await bed.setUp({ nodes: [{ suffix: 'src' }, { suffix: 'dst', unschedulable: true }] });
+    await bed.startWorker({ overrides: { wrapCluster: crashAfterOriginalDelete } });
+  });
+  after(() => bed.close());
+
+  test('the retry adopts the restored copy: the Job keeps one active pod, no fresh start', async () => {
+    await k.batch.createNamespacedJob({
+      namespace: ns,
+      body: {
+        metadata: { name: 'work' },
+        spec: {
+          parallelism: 1,
+          completions: 1,
+          template: {
+            metadata: { labels: { app: 'work' }, annotations: { [MIGRATE_ANNOTATION]: 'true' } },
+            spec: bed.podSpec([counterContainer()], { restartPolicy: 'Never' }),
+          },
+        },
+      },
+    });
+    const [original] = await bed.waitPods(
+      'the Job pod running on the source',
+      (pods) => pods.length === 1 && isReady(pods[0]!) && pods[0]!.spec?.nodeName === source,
+    );
+    await bed.startCounters(source, [original!]);
+    await bed.markInterrupted(source);
+    await bed.setSchedulable(target, true);
+    const [result] = await bed.migrateAll(
+      eventRef(120_000),
+      { name: source, instanceId: 'i-0123456789abcde11' },
+      [original!],
+    );
+    assert.ok(crashed, 'the attempt died after deleting the original');
+    assert.equal(result?.outcome, 'restored', JSON.stringify(result));
+    // Past the Job controller's 10 s backoff: a replacement it meant to start would be there.
+    await new Promise((r) => setTimeout(r, 15_000));
+    const pods = await bed.pods('batch.kubernetes.io/job-name=work');
+    assert.deepEqual(
+      pods.map((p: V1Pod) => p.metadata?.annotations?.[RESTORED_FROM_ANNOTATION]),
+      [original!.metadata?.uid],
+      'only the adopted copy',
+    );
+    assert.ok(isReady(pods[0]!));
+    const job = await k.batch.readNamespacedJob({ name: 'work', namespace: ns });
+    assert.equal(job.status?.active, 1);
+    const state = await bed.waitContinued(
+      { node: source, pod: original!.metadata!.name! },
+      { node: target, pod: pods[0]!.metadata!.name! },
+    );
+    assert.equal(state['corrupt'], 0);
+  });
+});
+
+describe('worker crash points: the source agent dies half-way through its upload', () => {
+  const bed = new TestBed('wagk');
+  const source = bed.node('src');
+  const spare = bed.node('spare');
+
+  before(async () => {
+    await bed.setUp({ nodes: [{ suffix: 'src' }, { suffix: 'spare', unschedulable: true }] });
+    await bed.startWorker();
+  });
+  after(() => bed.close());
+
+  test('the checkpoint fails over to a drain, and the Deployment runs its replica elsewhere', async () => {
+    await bed.createDeployment(
+      'web',
+      1,
+      bed.podSpec([counterContainer({ requests: { cpu: '100m', memory: '512Mi' } })], {
+        terminationGracePeriodSeconds: 1,
+      }),
+    );
+    const [original] = await bed.waitPods(
+      'the pod running',
+      (pods) => pods.length === 1 && isReady(pods[0]!),
+    );
+    await bed.startCounter(source, original!, 256);
+    await waitFor('the counter to run', async () =>
+      ((await bed.counterOf(source, original!.metadata!.name!))?.progress?.['counter'] ?? 0) > 20
+        ? true
+        : undefined,
+    );
+    await bed.markInterrupted(source);
+    await bed.setSchedulable(spare, true);
+    const job = await bed.queues.migrate(
+      eventRef(120_000),
+      { name: source, instanceId: 'i-0123456789abcde12' },
+      original!,
+    );
+    await waitFor(
+      'the checkpoint call to be under way',
+      async () =>
+        ((await bed.queues.rescue.getJob(job.id!))?.progress as Progress)?.checkpointRequested || undefined,
+      { timeoutMs: 60_000, intervalMs: 20 },
+    );
+    const agent = bed.agents[source]!.child;
+    const gone = new Promise((r) => agent.once('exit', r));
+    agent.kill('SIGKILL');
+    await gone;
+    const [result] = (await waitJobsDone(bed.queues.rescue, [job.id!], 90_000)) as MigrateResult[];
+    assert.equal(result?.outcome, 'evicted', JSON.stringify(result));
+    assert.match(result?.reason ?? '', /checkpoint failed/);
+    const replaced = await bed.waitPods(
+      'the Deployment’s replica running on the spare node',
+      (pods) => pods.length === 1 && isReady(pods[0]!) && pods[0]!.spec?.nodeName === spare,
+      60_000,
+    );
+    assert.notEqual(replaced[0]!.metadata?.uid, original!.metadata?.uid);
+    assert.equal(
+      replaced[0]!.metadata?.annotations?.[RESTORED_FROM_ANNOTATION],
+      undefined,
+      'a fresh replica',
+    );
+  });
+});
+
+describe('worker crash points: the restored pod is refused at once', () => {
+  const bed = new TestBed('wrefk');
+  const source = bed.node('src');
+  const target = bed.node('dst');
+
+  before(async () => {
+    await bed.setUp({ nodes: [{ suffix: 'src' }, { suffix: 'dst', unschedulable: true }] });
+    // A restore timeout far longer than the test: only a fast fallback can end it in time.
+    await bed.startWorker({ extra: { SPOT_RESCUE_RESTORE_TIMEOUT_SECONDS: '600' } });
+  });
+  after(() => bed.close());
+
+  test('a host port taken on the target: the scheduler refuses the copy and the worker falls back in seconds', async () => {
+    const withPort = (name: string) =>
+      bed.podSpec([{ ...counterContainer(), name, ports: [{ containerPort: 8080, hostPort: 18080 }] }], {
+        terminationGracePeriodSeconds: 1,
+      });
+    await bed.createDeployment('web', 1, withPort('counter'));
+    const [original] = await bed.waitPods(
+      'the pod running',
+      (pods) => pods.length === 1 && isReady(pods[0]!),
+    );
+    await bed.startCounters(source, [original!]);
+    // The target already runs a pod holding the same host port.
+    await bed.setSchedulable(target, true);
+    await bed.markInterrupted(source);
+    await bed.createPod('holder', { ...withPort('holder'), nodeName: target });
+    await bed.waitPods('the port holder running', (pods) =>
+      pods.some((p) => p.metadata?.name === 'holder' && isReady(p)),
+    );
+    const [result] = await bed.migrateAll(
+      eventRef(120_000),
+      { name: source, instanceId: 'i-0123456789abcde13' },
+      [original!],
+      90_000,
+    );
+    assert.equal(result?.outcome, 'evicted', JSON.stringify(result));
+    assert.match(result?.reason ?? '', /scheduler refuses/);
+    const copies = (await bed.pods()).filter((p) => p.metadata?.annotations?.[RESTORED_FROM_ANNOTATION]);
+    assert.equal(copies.length, 0, 'the refused copy is removed');
+  });
+});
