@@ -269,11 +269,6 @@ rn_labels() {
   echo "$l"
 }
 
-# Prefix of a node daemon's command: it keeps only stdin, stdout and stderr,
-# none of the descriptors of whoever started it (such as the lock a caller of
-# `infra/stack up` holds, which would otherwise never be released).
-REAL_NODE_EXEC_CLOSED=(bash -c 'for fd in $(ls /proc/$$/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done; exec "$@"' real-node)
-
 # The API server's client certificate for the kubelets (--kubelet-client-certificate):
 # in system:masters, which every kubelet's webhook authorizer allows.
 real_nodes_apiserver_pki() {
@@ -345,12 +340,12 @@ real_node_up() {
   if have=$(rn_provider_id "$name" 2>/dev/null) && [ "$have" != "$(cat "$dir/provider-id")" ]; then
     rn_api "/api/v1/nodes/$name" -X DELETE -o /dev/null
   fi
-  start_service "$name-containerd" "${REAL_NODE_EXEC_CLOSED[@]}" env PATH="$CRIU_DIR/bin:$NODE_RUNTIME_BIN:$CNI_DIR/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+  start_service "$name-containerd" env PATH="$CRIU_DIR/bin:$NODE_RUNTIME_BIN:$CNI_DIR/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
     CRIU_CONFIG_FILE="$REAL_NODES_DIR/criu.conf" \
     "$CONTAINERD_DIR/bin/containerd" --config "$dir/containerd/config.toml"
   wait_for "$name-containerd" "'$CONTAINERD_DIR/bin/ctr' --address '$sock' version"
   rn_import_images "$name"
-  start_service "$name-kubelet" "${REAL_NODE_EXEC_CLOSED[@]}" "$TOOLS_DIR/k8s-v$K8S_VERSION/bin/kubelet" --config "$dir/kubelet/config.yaml" \
+  start_service "$name-kubelet" "$TOOLS_DIR/k8s-v$K8S_VERSION/bin/kubelet" --config "$dir/kubelet/config.yaml" \
     --kubeconfig "$dir/kubelet/kubeconfig" --root-dir "$dir/kubelet" --hostname-override "$name" --node-ip "$(rn_node_ip "$name")" \
     --node-labels "$(rn_labels "$name")" --v=1
   rn_config_stamp "$name" >"$dir/started"

@@ -36,14 +36,24 @@ service_pid() { # name
   echo "$pid"
 }
 
-# Starts a service in its own session, its output appended to its log. The
+# Starts a service in its own session, its output appended to its log, with
+# no descriptor of the caller's but stdin, stdout and stderr. The
 # pid file is written before this returns, with the start time of the very
 # process that was forked, so a check right after start cannot miss it.
 start_service() { # name command args...
   local name=$1; shift
   if service_pid "$name" >/dev/null; then return 0; fi
   mkdir -p "$RUN_DIR" "$LOG_DIR"
-  setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
+  (
+    # Descriptors the caller holds must not live on in a service: a lock
+    # taken with `flock <file> infra/stack up` would otherwise be held by
+    # every service until the stack stops.
+    for fd in /proc/$BASHPID/fd/*; do
+      fd=${fd##*/}
+      [ "$fd" -gt 2 ] && eval "exec $fd>&-"
+    done
+    exec setsid "$@"
+  ) >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
   local pid=$! started
   started=$(proc_stat_field "$pid" 22) || started=gone
   echo "$pid $started" >"$RUN_DIR/$name.pid"

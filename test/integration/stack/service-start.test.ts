@@ -86,6 +86,27 @@ test('a service that really exits during start-up is reported at once, with its 
   assert.ok(ms < 20_000, `took ${ms} ms to notice the exit`);
 });
 
+test("a service does not inherit the caller's descriptors, so a lock around infra/stack up is released", async () => {
+  const lock = join(dir, 'stack.lock');
+  const r = await stack(`
+    exec 9>"${lock}"
+    flock -n 9 || { echo "lock busy before start"; exit 1; }
+    start_service holder "${dir}/slow-exec" 0.1 "${dir}/holder-ready"
+    wait_for holder 'test -f "${dir}/holder-ready"' 40
+  `);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  try {
+    // The snippet's shell has exited; only the service could still hold the lock.
+    const probe = await run('flock', ['-n', lock, 'true']).then(
+      () => 'free',
+      () => 'held',
+    );
+    assert.equal(probe, 'free');
+  } finally {
+    await stack('stop_service holder');
+  }
+});
+
 test('a stale pid file naming another live process is not taken for the service', async () => {
   // This test process is alive, but was not started as "ghost": its start time differs.
   await writeFile(join(dir, 'run', 'ghost.pid'), `${process.pid} 1\n`);
