@@ -26,12 +26,16 @@ after(async () => {
   await queues.cleanup();
 });
 
+/** The listener's Events about one Node, oldest first. */
 async function nodeEvents(nodeName: string): Promise<EventsV1Event[]> {
   const list = await eventsV1.listNamespacedEvent({
     namespace: 'default',
     fieldSelector: `regarding.kind=Node,regarding.name=${nodeName}`,
   });
-  return list.items.sort((a, b) => Number(a.eventTime) - Number(b.eventTime));
+  // Ours only: the node controller writes its own (RegisteredNode) on a new Node.
+  return list.items
+    .filter((e) => e.reportingController === 'spot-rescue.io/listener')
+    .sort((a, b) => Number(a.eventTime) - Number(b.eventTime));
 }
 
 describe('Events on the Node, through events.k8s.io/v1', () => {
