@@ -1,5 +1,6 @@
 import type { CoreV1Api, V1Node, V1Pod } from '@kubernetes/client-node';
 import { Counter, type Registry } from 'prom-client';
+import { NODE_EVENT_REASONS } from '../common/event-reasons.js';
 import type { EventKind } from '../common/events.js';
 import { EVENT_KINDS } from '../common/events.js';
 import { QUEUES } from '../common/jobs.js';
@@ -9,6 +10,7 @@ import { type Redis, scanTargets } from '../common/redis.js';
 import { type ClusterView, parseProviderId } from './cluster-cache.js';
 import type { JobSink } from './enqueue.js';
 import { withTimeout } from './limiter.js';
+import type { NodeEventSink } from './node-events.js';
 import { optedIn, type PlannedJob, planNode, skipReason } from './plan.js';
 
 /**
@@ -25,6 +27,7 @@ export interface TaintedNode {
   instanceId: string;
   zone?: string;
   kind: EventKind;
+  node: V1Node;
 }
 
 /** Nodes carrying the spot-rescue taint (they are cordoned too, so only cordoned nodes are listed). */
@@ -50,6 +53,7 @@ export function taintedNodeOf(node: V1Node): TaintedNode | undefined {
     instanceId: provider.instanceId,
     ...(provider.zone ? { zone: provider.zone } : {}),
     kind,
+    node,
   };
 }
 
@@ -162,6 +166,8 @@ export interface ReplanDeps {
   jobs: PodJobIndex;
   cluster: ClusterView;
   sink: JobSink;
+  /** Where the re-plan is told on the Node, beside the listener's own story of it. */
+  events?: NodeEventSink;
   log: Logger;
   now?: () => number;
 }
@@ -218,6 +224,17 @@ export class TaintedNodeReplanner {
         },
         'tainted node has pods without jobs (Redis lost them); planned them again',
       );
+      const migrate = jobs.filter((j) => j.name === 'migrate-pod').length;
+      const evict = jobs.filter((j) => j.name === 'evict-pod').length;
+      // Best effort, and not awaited: an Event never holds up the next node's re-plan.
+      void this.d.events?.record(node.node, [
+        {
+          type: 'Warning',
+          reason: NODE_EVENT_REASONS.rescuePlanned,
+          action: 'Replan',
+          note: `${confirmed.length} pods had no job in Redis (lost in a restart or failover) and were planned again: ${migrate} to migrate, ${evict} to evict`,
+        },
+      ]);
       replanned.push({ node: node.name, pods: confirmed.length });
     }
     this.suspects = suspects;

@@ -86,6 +86,10 @@ export async function startListener(
     jobs: new RedisPodJobIndex(redis, config.queuePrefix),
     cluster,
     sink,
+    events: new KubeNodeEvents(
+      makeApiClientWithTimeout(kc, EventsV1Api, config.kubeRequestTimeoutSeconds * 1000),
+      log,
+    ),
     log,
   });
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { EventsV1Api } from '@kubernetes/client-node';
 import { buildEvent } from '../../../infra/sim/events.js';
 import { JOB_NAMES, jobId } from '../../../services/common/jobs.js';
 import { RESTORED_FROM_ANNOTATION } from '../../../services/common/labels.js';
@@ -115,6 +116,15 @@ describe('listener: re-plans tainted nodes whose jobs Redis lost', () => {
       [...replanIds].sort(),
       `one job per pod, none of the lost ids (were ${first.map((j) => j.id).join(', ')})`,
     );
+    // The node tells its story: the re-plan is an Event on it beside the listener's first plan.
+    const events = bed.k.kc.makeApiClient(EventsV1Api);
+    const replanEvent = await waitFor('a Replan event on the node', async () =>
+      (await events.listNamespacedEvent({ namespace: 'default' })).items.find(
+        (e) => e.regarding?.name === source && e.action === 'Replan',
+      ),
+    );
+    assert.equal(replanEvent.reason, 'RescuePlanned');
+    assert.match(replanEvent.note ?? '', /3 pods had no job in Redis .* 3 to migrate, 0 to evict/);
     const finalize = await bed.queues.finalize.getJobs(['waiting', 'prioritized', 'delayed']);
     assert.equal(finalize.length, 1, 'one finalize-node job for the node');
 
