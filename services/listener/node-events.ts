@@ -1,23 +1,14 @@
-import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { type EventsV1Api, V1MicroTime, type V1Node } from '@kubernetes/client-node';
-import { NODE_EVENT_REASONS, type NodeEventReason } from '../common/event-reasons.js';
+import type { EventsV1Api, V1Node } from '@kubernetes/client-node';
+import { NODE_EVENT_REASONS } from '../common/event-reasons.js';
 import type { Logger } from '../common/logger.js';
+import { NODE_EVENT_NAMESPACE, type NodeEvent, nodeEventBody } from '../common/node-event-body.js';
 import type { ActionableEvent } from './classification.js';
 import type { PodPlan } from './plan.js';
 
-/** Events on cluster-scoped objects live in the default namespace, where `kubectl describe node` looks. */
-const NODE_EVENT_NAMESPACE = 'default';
-const REPORTING_CONTROLLER = 'spot-rescue.io/listener';
-const MAX_NOTE = 1024;
+export type { NodeEvent };
 
-export interface NodeEvent {
-  type: 'Normal' | 'Warning';
-  reason: NodeEventReason;
-  /** Machine-readable: what was done (events.k8s.io/v1 `action`). */
-  action: string;
-  note: string;
-}
+const REPORTING_CONTROLLER = 'spot-rescue.io/listener';
 
 /** The story of a node the listener handled, as Events on the Node. Pure, so the wording is tested apart. */
 export function nodeStory(event: ActionableEvent, plan: PodPlan, receivedAt: Date): NodeEvent[] {
@@ -52,10 +43,6 @@ export function nodeStory(event: ActionableEvent, plan: PodPlan, receivedAt: Dat
   return story;
 }
 
-function eventName(object: string): string {
-  return `${object}.${Date.now().toString(16)}${randomBytes(3).toString('hex')}`;
-}
-
 export interface NodeEventSink {
   record(node: V1Node, events: readonly NodeEvent[]): Promise<void>;
 }
@@ -78,24 +65,10 @@ export class KubeNodeEvents implements NodeEventSink {
       try {
         await this.eventsV1.createNamespacedEvent({
           namespace: NODE_EVENT_NAMESPACE,
-          body: {
-            // Named as Kubernetes' own recorders name events (`<object>.<hex time>`): events.k8s.io
-            // rejects a generateName ending in a dot; the random tail keeps two replicas apart.
-            metadata: { name: eventName(name), namespace: NODE_EVENT_NAMESPACE },
-            eventTime: new V1MicroTime(),
-            reportingController: REPORTING_CONTROLLER,
-            reportingInstance: this.instance,
-            action: e.action,
-            reason: e.reason,
-            type: e.type,
-            note: e.note.slice(0, MAX_NOTE),
-            regarding: {
-              apiVersion: 'v1',
-              kind: 'Node',
-              name,
-              ...(node.metadata?.uid ? { uid: node.metadata.uid } : {}),
-            },
-          },
+          body: nodeEventBody({ name, uid: node.metadata?.uid }, e, {
+            controller: REPORTING_CONTROLLER,
+            instance: this.instance,
+          }),
         });
       } catch (err) {
         const why = String(err).slice(0, 300);

@@ -1,4 +1,4 @@
-import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, EventsV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
@@ -44,6 +44,7 @@ import { registerQueueDepth } from './metrics-queue-depth.js';
 import { NodeCapabilityCache } from './migrate/capabilities.js';
 import { RedisPodLeases } from './migrate/lease.js';
 import { type MigrateProgress, migratePod } from './migrate.js';
+import { NodeFinishedEvents } from './node-finished-event.js';
 import { KwokNodeJoiner } from './node-joiner.js';
 import { provisionCapacity } from './provision.js';
 import { RedisReservations } from './reservations.js';
@@ -260,17 +261,24 @@ export async function startWorkerService(
       }),
     { ...common, connection: ioredisOpts(), concurrency: config.provisionConcurrency },
   );
+  const nodeFinished = new NodeFinishedEvents(
+    makeApiClientWithTimeout(kc, EventsV1Api, config.kubeRequestTimeoutSeconds * 1000),
+    log,
+  );
   const finalize = new Worker(
     QUEUES.finalize,
-    async (job) =>
-      finalizeNode(parse(finalizeNodeJobSchema, job, JOB_NAMES.finalizeNode), {
+    async (job) => {
+      const outcome = await finalizeNode(parse(finalizeNodeJobSchema, job, JOB_NAMES.finalizeNode), {
         cluster: jobsCluster,
         autoscaling,
         redis,
         prefix: config.queuePrefix,
         metrics,
         log,
-      }),
+      });
+      await nodeFinished.record(outcome);
+      return outcome;
+    },
     { ...common, connection: ioredisOpts(), concurrency: config.finalizeConcurrency },
   );
   // A migration that ended without its processor returning (its worker killed more often than

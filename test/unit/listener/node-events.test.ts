@@ -4,6 +4,7 @@ import { NODE_EVENT_REASONS } from '../../../services/common/event-reasons.js';
 import type { ActionableEvent } from '../../../services/listener/classification.js';
 import { nodeStory } from '../../../services/listener/node-events.js';
 import type { PodPlan } from '../../../services/listener/plan.js';
+import { rescueFinishedEvent } from '../../../services/worker/node-finished-event.js';
 
 const received = new Date('2026-09-01T12:00:10Z');
 const spot: ActionableEvent = {
@@ -63,5 +64,37 @@ describe('the story a node tells', () => {
     const reasons = Object.values(NODE_EVENT_REASONS);
     assert.equal(new Set(reasons).size, reasons.length);
     for (const r of reasons) assert.match(r, /^[A-Z][A-Za-z]+$/);
+  });
+});
+
+describe('how a node finished (the worker)', () => {
+  const base = {
+    node: 'n',
+    instanceId: 'i-0abc123def4567890',
+    eventId: 'e-1',
+    lifecycleCompleted: false,
+    finishedAt: '2026-09-01T12:01:50.000Z',
+  };
+  it('every pod migrated: Normal, with the counts', () => {
+    const e = rescueFinishedEvent({ ...base, planned: 3, restored: 3, removed: 0, remaining: 0 });
+    assert.deepEqual(
+      [e.type, e.reason, e.note],
+      ['Normal', NODE_EVENT_REASONS.rescueFinished, '3 pods planned: 3 migrated, 0 evicted or gone'],
+    );
+  });
+  it('some evicted, some left, lifecycle completed: Warning', () => {
+    const e = rescueFinishedEvent({
+      ...base,
+      planned: 4,
+      restored: 1,
+      removed: 2,
+      remaining: 1,
+      lifecycleCompleted: true,
+    });
+    assert.equal(e.type, 'Warning');
+    assert.equal(
+      e.note,
+      '4 pods planned: 1 migrated, 2 evicted or gone, 1 still on the node at the deadline; lifecycle action completed',
+    );
   });
 });
