@@ -15,8 +15,34 @@ export function loadKubeConfig(path?: string): KubeConfig {
   return kc;
 }
 
+type Authenticate = (context: RequestContext) => Promise<void>;
+
 /**
- * An API client whose every request gives up after `timeoutMs`. The library
+ * `authenticate` (a KubeConfig's), handing every request one dispatcher: the
+ * first the client library built. The library builds a new undici Agent for
+ * every request, so each would open its own connection and pay a TLS
+ * handshake on both ends, and leave the connection idle for seconds after.
+ * The dispatcher carries the kubeconfig's TLS settings (CA, client
+ * certificate), so one reused for the same KubeConfig is equivalent; undici
+ * keeps its connection alive and multiplexes requests over HTTP/2.
+ * Authentication headers are still applied per request.
+ */
+export function reusingFirstDispatcher(authenticate: Authenticate): Authenticate {
+  let shared: ReturnType<RequestContext['getDispatcher']>;
+  return async (context) => {
+    await authenticate(context);
+    const made = context.getDispatcher();
+    // None: plain HTTP, where undici's global dispatcher already keeps connections alive.
+    if (!made) return;
+    shared ??= made;
+    if (made !== shared) void made.close();
+    context.setDispatcher(shared);
+  };
+}
+
+/**
+ * An API client whose every request gives up after `timeoutMs`, all of them
+ * over the connections of one dispatcher. The library
  * sets no timeout: a request the API server never answers (a dropped
  * connection under load) would hold a rescue job, and its pod, forever.
  * Watches are made elsewhere and are not affected.
@@ -31,7 +57,12 @@ export function makeApiClientWithTimeout<T>(
   return new apiClientType(
     createConfiguration({
       baseServer: new ServerConfiguration(cluster.server, {}),
-      authMethods: { default: kc },
+      authMethods: {
+        default: {
+          getName: () => kc.getName(),
+          applySecurityAuthentication: reusingFirstDispatcher((c) => kc.applySecurityAuthentication(c)),
+        },
+      },
       promiseMiddleware: [
         {
           pre: async (context: RequestContext) => {
