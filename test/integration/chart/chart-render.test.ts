@@ -163,7 +163,8 @@ describe('chart: lint and render', () => {
         assert.ok(kinds.includes(k), `${k} rendered`);
       }
       for (const o of objects) {
-        if (o.kind.startsWith('Cluster')) assert.equal(o.metadata.namespace, undefined);
+        if (o.kind.startsWith('Cluster') || o.kind.startsWith('ValidatingAdmissionPolicy'))
+          assert.equal(o.metadata.namespace, undefined);
         else
           assert.equal(o.metadata.namespace, NS, `${o.kind} ${o.metadata.name} is in the release namespace`);
       }
