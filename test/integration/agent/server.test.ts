@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { type RunningAgent, startAgent } from '../../../services/agent/agent-app.js';
 import { agentSettings } from '../../../services/agent/settings.js';
+import { nodeCapabilitiesSchema, releaseResponseSchema } from '../../../services/common/agent-api.js';
 import { readConfig } from '../../../services/common/config.js';
 import {
   createBucket,
@@ -94,10 +95,46 @@ describe('agent server', () => {
     assert.equal(JSON.parse(r.text).node, node);
   });
 
-  test('is ready when CRIU passes its check', async () => {
+  test('is ready when CRIU passes its check, and says what the node can do', async () => {
     const r = await call('GET', '/readyz');
     assert.equal(r.status, 200, r.text);
-    assert.deepEqual(JSON.parse(r.text).checks, { runtime: 'ok' });
+    assert.deepEqual(JSON.parse(r.text).checks, {
+      runtime: 'ok',
+      checkpoint: 'ok',
+      restore: 'ok',
+      containerRuntime: 'runc local',
+    });
+  });
+
+  test("serves the node's capabilities to the worker only", async () => {
+    assert.equal((await call('GET', '/v1/capabilities')).status, 401);
+    assert.equal((await call('GET', '/v1/capabilities', ids.strangerToken)).status, 403);
+    const r = await call('GET', '/v1/capabilities', ids.workerToken);
+    assert.equal(r.status, 200, r.text);
+    const caps = nodeCapabilitiesSchema.parse(JSON.parse(r.text));
+    assert.equal(caps.node, node);
+    assert.deepEqual(caps.runtime, { name: 'runc', version: 'local' });
+    assert.equal(caps.criu.found, true);
+    assert.match(caps.criu.version ?? '', /^4\./);
+    assert.deepEqual([caps.checkpoint, caps.restore], [{ ok: true }, { ok: true }]);
+  });
+
+  test('a release of a container nothing froze is a no-op, answered the same way every time', async () => {
+    const release = {
+      namespace: 'shop',
+      pod: 'cart-0',
+      podUid: 'u',
+      containers: ['app'],
+      checkpointId: 'cp-1',
+    };
+    for (let i = 0; i < 2; i++) {
+      const r = await call('POST', '/v1/releases', ids.workerToken, release);
+      assert.equal(r.status, 200, r.text);
+      assert.deepEqual(releaseResponseSchema.parse(JSON.parse(r.text)), { thawed: [] });
+    }
+    const bad = await call('POST', '/v1/releases', ids.workerToken, { ...release, containers: [] });
+    assert.equal(bad.status, 400);
+    assert.equal((await call('POST', '/v1/releases', ids.strangerToken, release)).status, 403);
   });
 
   test('exposes its metrics', async () => {
