@@ -26,7 +26,9 @@ locals {
   alarm_name_prefix = coalesce(var.cloudwatch_alarm_name_prefix, "${local.name}-node-")
 
   create_redis = local.create && var.redis_url == null
-  redis_url    = local.create_redis ? "rediss://${try(aws_elasticache_replication_group.this[0].primary_endpoint_address, "")}:6379" : var.redis_url
+  redis_url    = local.create_redis ? "rediss://:${urlencode(local.redis_auth_token)}@${try(aws_elasticache_replication_group.this[0].primary_endpoint_address, "")}:6379" : var.redis_url
+  # Generated once and kept in state (uuid() is crypto/rand; ignore_changes pins it): 256 bits, hex.
+  redis_auth_token = local.create_redis ? sensitive(coalesce(var.redis_auth_token, try(terraform_data.redis_auth_token[0].output, ""))) : ""
 
   service_accounts = {
     listener = "${var.helm_release_name}-listener"
@@ -572,6 +574,10 @@ data "aws_iam_policy_document" "worker" {
     resources = ["*"]
   }
 
+  # Launches only from the given launch templates, in this region, of the given
+  # instance types, tagged as this cluster's rescue capacity (the tags
+  # TerminateInstances below requires): a leaked worker credential cannot
+  # start arbitrary AMIs, types or regions, nor stop instances it did not start.
   dynamic "statement" {
     for_each = var.provisioning_mode == "ec2" ? [1] : []
 
@@ -579,6 +585,56 @@ data "aws_iam_policy_document" "worker" {
       sid       = "LaunchFromTemplates"
       actions   = ["ec2:CreateFleet", "ec2:RunInstances"]
       resources = var.launch_template_arns
+
+      condition {
+        test     = "StringEquals"
+        variable = "aws:RequestedRegion"
+        values   = [local.region]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.provisioning_mode == "ec2" ? [1] : []
+
+    content {
+      sid       = "LaunchInstances"
+      actions   = ["ec2:CreateFleet", "ec2:RunInstances"]
+      resources = ["arn:${local.partition}:ec2:${local.region}:${local.account_id}:instance/*"]
+
+      condition {
+        test     = "StringEquals"
+        variable = "aws:RequestedRegion"
+        values   = [local.region]
+      }
+
+      condition {
+        test     = "ArnLike"
+        variable = "ec2:LaunchTemplate"
+        values   = var.launch_template_arns
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "aws:RequestTag/spot-rescue.io/cluster"
+        values   = [var.cluster_name]
+      }
+
+      condition {
+        test     = "Null"
+        variable = "aws:RequestTag/spot-rescue.io/provisioned-for"
+        values   = ["false"]
+      }
+
+      dynamic "condition" {
+        for_each = length(var.launch_instance_types) > 0 ? [1] : []
+
+        content {
+          test     = "StringEquals"
+          variable = "ec2:InstanceType"
+          values   = var.launch_instance_types
+        }
+      }
     }
   }
 
@@ -589,16 +645,43 @@ data "aws_iam_policy_document" "worker" {
       sid     = "LaunchResources"
       actions = ["ec2:CreateFleet", "ec2:RunInstances"]
       resources = [
-        "arn:${local.partition}:ec2:*:${local.account_id}:fleet/*",
-        "arn:${local.partition}:ec2:*:${local.account_id}:instance/*",
-        "arn:${local.partition}:ec2:*:${local.account_id}:volume/*",
-        "arn:${local.partition}:ec2:*:${local.account_id}:network-interface/*",
-        "arn:${local.partition}:ec2:*:${local.account_id}:subnet/*",
-        "arn:${local.partition}:ec2:*:${local.account_id}:security-group/*",
-        "arn:${local.partition}:ec2:*:${local.account_id}:spot-instances-request/*",
-        "arn:${local.partition}:ec2:*::image/*",
-        "arn:${local.partition}:ec2:*::snapshot/*",
+        "arn:${local.partition}:ec2:${local.region}:${local.account_id}:fleet/*",
+        "arn:${local.partition}:ec2:${local.region}:${local.account_id}:volume/*",
+        "arn:${local.partition}:ec2:${local.region}:${local.account_id}:network-interface/*",
+        "arn:${local.partition}:ec2:${local.region}:${local.account_id}:subnet/*",
+        "arn:${local.partition}:ec2:${local.region}:${local.account_id}:security-group/*",
+        "arn:${local.partition}:ec2:${local.region}:${local.account_id}:spot-instances-request/*",
+        "arn:${local.partition}:ec2:${local.region}::image/*",
+        "arn:${local.partition}:ec2:${local.region}::snapshot/*",
       ]
+
+      condition {
+        test     = "StringEquals"
+        variable = "aws:RequestedRegion"
+        values   = [local.region]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.provisioning_mode == "ec2" ? [1] : []
+
+    content {
+      sid       = "TerminateLaunched"
+      actions   = ["ec2:TerminateInstances"]
+      resources = ["arn:${local.partition}:ec2:${local.region}:${local.account_id}:instance/*"]
+
+      condition {
+        test     = "StringEquals"
+        variable = "aws:ResourceTag/spot-rescue.io/cluster"
+        values   = [var.cluster_name]
+      }
+
+      condition {
+        test     = "Null"
+        variable = "aws:ResourceTag/spot-rescue.io/provisioned-for"
+        values   = ["false"]
+      }
     }
   }
 
@@ -608,7 +691,7 @@ data "aws_iam_policy_document" "worker" {
     content {
       sid       = "TagOnLaunch"
       actions   = ["ec2:CreateTags"]
-      resources = ["arn:${local.partition}:ec2:*:${local.account_id}:*/*"]
+      resources = ["arn:${local.partition}:ec2:${local.region}:${local.account_id}:*/*"]
 
       condition {
         test     = "StringEquals"
@@ -772,6 +855,18 @@ resource "aws_vpc_security_group_ingress_rule" "redis" {
   referenced_security_group_id = each.value
 }
 
+# Every pod on the nodes whose security group reaches Redis can open a
+# connection; AUTH is what keeps all but the listener and the worker out.
+resource "terraform_data" "redis_auth_token" {
+  count = local.create_redis && var.redis_auth_token == null ? 1 : 0
+
+  input = "${replace(uuid(), "-", "")}${replace(uuid(), "-", "")}"
+
+  lifecycle {
+    ignore_changes = [input]
+  }
+}
+
 resource "aws_elasticache_replication_group" "this" {
   count = local.create_redis ? 1 : 0
 
@@ -790,6 +885,7 @@ resource "aws_elasticache_replication_group" "this" {
   at_rest_encryption_enabled = true
   kms_key_id                 = local.kms_key_arn
   transit_encryption_enabled = true
+  auth_token                 = local.redis_auth_token
   apply_immediately          = true
 
   tags = local.tags
@@ -903,7 +999,7 @@ locals {
       kmsKeyId = local.kms_key_arn
     }
     rebalance                  = { policy = var.rebalance_policy }
-    provisioning               = { mode = var.provisioning_mode }
+    provisioning               = { mode = var.provisioning_mode, ec2 = { instanceTypes = var.launch_instance_types } }
     asgHeartbeatTimeoutSeconds = var.autoscaling_lifecycle_hook_heartbeat_timeout
     # The listener accepts SNS notifications from this module's topic only.
     snsTopicArns = compact([try(aws_sns_topic.this[0].arn, "")])

@@ -186,6 +186,12 @@ variable "launch_template_arns" {
   default     = []
 }
 
+variable "launch_instance_types" {
+  description = "Instance types the worker may launch (ec2 mode); the IAM policy allows only these (condition ec2:InstanceType). Empty: any type the launch templates allow"
+  type        = list(string)
+  default     = []
+}
+
 variable "autoscaling_group_names" {
   description = "Auto Scaling groups of the cluster's nodes: the worker completes their lifecycle actions (and grows them in asg mode)"
   type        = list(string)
@@ -209,6 +215,18 @@ variable "redis_url" {
   sensitive   = true
 }
 
+variable "redis_auth_token" {
+  description = "AUTH token of the created ElastiCache replication group (16 to 128 printable characters, none of @ \" /); null generates one, kept in the Terraform state"
+  type        = string
+  default     = null
+  sensitive   = true
+
+  validation {
+    condition     = var.redis_auth_token == null || can(regex("^[!#-.0-?A-~]{16,128}$", var.redis_auth_token))
+    error_message = "The redis_auth_token must be 16 to 128 printable characters without @, \" or /."
+  }
+}
+
 variable "redis_subnet_ids" {
   description = "Subnets of the created ElastiCache replication group"
   type        = list(string)
@@ -222,7 +240,7 @@ variable "redis_vpc_id" {
 }
 
 variable "redis_allowed_security_group_ids" {
-  description = "Security groups allowed to reach Redis (the cluster's node or pod security groups)"
+  description = "The only security groups allowed to reach the created Redis on 6379: the cluster's node security group (every pod on those nodes can then connect; AUTH and the chart's NetworkPolicy keep the rest out), or with security groups for pods the listener's and the worker's"
   type        = list(string)
   default     = []
 }
