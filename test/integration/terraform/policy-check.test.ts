@@ -1,0 +1,201 @@
+/**
+ * What the module's IAM and Redis configuration allows, read from its HCL
+ * (terraform validate, in terraform.test.ts, proves it is well-formed; this
+ * checks what it says): blocks are cut out by brace matching, statements and
+ * conditions parsed from their arguments. The tags the policy requires are
+ * read from the worker's launch code, so renaming one on either side fails here.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
+const main = readFileSync(join(repoRoot, 'terraform/main.tf'), 'utf8');
+const capacity = readFileSync(join(repoRoot, 'services/worker/capacity.ts'), 'utf8');
+
+/** The body of the block whose header starts at `header` (first match), without its braces. */
+function block(text: string, header: string, from = 0): { body: string; end: number } | undefined {
+  const start = text.indexOf(header, from);
+  if (start < 0) return undefined;
+  const open = text.indexOf('{', start + header.length - 1);
+  let depth = 0;
+  for (let i = open; i < text.length; i++) {
+    if (text[i] === '{') depth++;
+    else if (text[i] === '}' && --depth === 0) return { body: text.slice(open + 1, i), end: i + 1 };
+  }
+  throw new Error(`unbalanced block ${header}`);
+}
+
+/** Every block opened by `name {` directly or nested, in order. */
+function blocks(text: string, name: string): string[] {
+  const out: string[] = [];
+  const re = new RegExp(`(^|\\s)${name}\\s*\\{`, 'g');
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    const b = block(text, m[0].trimStart(), m.index);
+    if (b) out.push(b.body);
+  }
+  return out;
+}
+
+function list(body: string, arg: string): string[] {
+  const m = new RegExp(`\\b${arg}\\s*=\\s*(\\[[\\s\\S]*?\\]|[^\\n]+)`).exec(body);
+  if (!m) return [];
+  const v = m[1]!.trim();
+  if (!v.startsWith('[')) return [v];
+  // Elements as written: "literal" unquoted, references (var.x, local.y) as they are.
+  return v
+    .slice(1, -1)
+    .split(/,\s*/)
+    .map((x) => x.trim())
+    .filter((x) => x !== '')
+    .map((x) => x.replace(/^"(.*)"$/, '$1'));
+}
+
+interface Condition {
+  test: string;
+  variable: string;
+  values: string[];
+}
+interface Statement {
+  sid: string;
+  actions: string[];
+  resources: string[];
+  conditions: Condition[];
+}
+
+function statements(doc: string): Statement[] {
+  return [...blocks(doc, 'statement'), ...blocks(doc, 'content')]
+    .filter((b) => /\bsid\s*=/.test(b) && /\bactions\s*=/.test(b))
+    .map((b) => {
+      // Conditions are nested blocks; the statement's own arguments come before the first of them.
+      const own = b.split(/\n\s*(dynamic\s+"condition"|condition)\s*\{/)[0]!;
+      return {
+        sid: list(own, 'sid')[0]!.replace(/"/g, ''),
+        actions: list(own, 'actions'),
+        resources: list(own, 'resources'),
+        conditions: [
+          ...blocks(b, 'condition'),
+          ...blocks(b, 'dynamic "condition"').map((d) => blocks(d, 'content')[0]!),
+        ].map((c) => ({
+          test: list(c, 'test')[0]!.replace(/"/g, ''),
+          variable: list(c, 'variable')[0]!.replace(/"/g, ''),
+          values: list(c, 'values'),
+        })),
+      };
+    });
+}
+
+const workerDoc = block(main, 'data "aws_iam_policy_document" "worker" {')!.body;
+const worker = statements(workerDoc);
+const condition = (s: Statement, variable: string) => s.conditions.find((c) => c.variable === variable);
+
+const provisionTag = /const PROVISION_TAG = '([^']+)'/.exec(capacity)?.[1];
+const clusterTag = /\{ Key: '([^']+)', Value: this\.o\.cluster \}/.exec(capacity)?.[1];
+
+describe('terraform module: what the worker may do in EC2', () => {
+  it('reads the tags the worker puts on what it launches', () => {
+    assert.equal(provisionTag, 'spot-rescue.io/provisioned-for');
+    assert.equal(clusterTag, 'spot-rescue.io/cluster');
+    assert.match(capacity, /TagSpecifications: \[\{ ResourceType: 'instance', Tags: tags \}\]/);
+  });
+
+  it('launches only in its own region: every launch statement names it and no ARN has a wildcard region', () => {
+    const launches = worker.filter((s) => s.actions.some((a) => /ec2:(RunInstances|CreateFleet)/.test(a)));
+    assert.ok(launches.length >= 3, `launch statements: ${launches.map((s) => s.sid)}`);
+    for (const s of launches) {
+      assert.deepEqual(condition(s, 'aws:RequestedRegion'), {
+        test: 'StringEquals',
+        variable: 'aws:RequestedRegion',
+        values: ['local.region'],
+      });
+      for (const r of s.resources) assert.doesNotMatch(r, /:ec2:\*:/, `${s.sid}: ${r}`);
+    }
+  });
+
+  it('launches instances only from the configured templates, of the configured types, with its tags', () => {
+    const s = worker.find(
+      (x) => x.resources.some((r) => r.endsWith(':instance/*')) && x.actions.includes('ec2:RunInstances'),
+    );
+    assert.ok(s, 'a statement grants RunInstances on instances');
+    assert.equal(
+      worker.filter(
+        (x) => x.actions.includes('ec2:RunInstances') && x.resources.some((r) => r.endsWith(':instance/*')),
+      ).length,
+      1,
+      'and only one',
+    );
+    assert.deepEqual(condition(s, 'ec2:LaunchTemplate'), {
+      test: 'ArnLike',
+      variable: 'ec2:LaunchTemplate',
+      values: ['var.launch_template_arns'],
+    });
+    assert.deepEqual(condition(s, 'ec2:InstanceType')?.values, ['var.launch_instance_types']);
+    assert.deepEqual(condition(s, `aws:RequestTag/${clusterTag}`), {
+      test: 'StringEquals',
+      variable: `aws:RequestTag/${clusterTag}`,
+      values: ['var.cluster_name'],
+    });
+    assert.deepEqual(condition(s, `aws:RequestTag/${provisionTag}`), {
+      test: 'Null',
+      variable: `aws:RequestTag/${provisionTag}`,
+      values: ['false'],
+    });
+  });
+
+  it('terminates only instances carrying both of its tags', () => {
+    const terminate = worker.filter((s) => s.actions.some((a) => a.includes('TerminateInstances')));
+    assert.equal(terminate.length, 1);
+    const s = terminate[0]!;
+    assert.deepEqual(s.actions, ['ec2:TerminateInstances']);
+    assert.ok(s.resources.every((r) => r.endsWith(':instance/*')));
+    assert.deepEqual(condition(s, `aws:ResourceTag/${clusterTag}`)?.values, ['var.cluster_name']);
+    assert.deepEqual(condition(s, `aws:ResourceTag/${provisionTag}`), {
+      test: 'Null',
+      variable: `aws:ResourceTag/${provisionTag}`,
+      values: ['false'],
+    });
+  });
+
+  it('grants no EC2 or IAM action on every resource except Describe calls', () => {
+    for (const s of worker.filter((x) => x.resources.includes('*'))) {
+      for (const a of s.actions) assert.match(a, /^(ec2|autoscaling):Describe/, `${s.sid}: ${a} on *`);
+    }
+  });
+});
+
+describe('terraform module: Redis', () => {
+  const group = block(main, 'resource "aws_elasticache_replication_group" "this" {')!.body;
+
+  it('requires AUTH over TLS on the replication group it creates', () => {
+    assert.match(group, /\n\s*transit_encryption_enabled\s*=\s*true\n/);
+    assert.match(group, /\n\s*auth_token\s*=\s*local\.redis_auth_token\n/);
+    assert.match(main, /redis_auth_token = local\.create_redis \? sensitive\(/, 'the token is sensitive');
+  });
+
+  it('hands the chart a URL carrying the token', () => {
+    assert.match(
+      main,
+      /redis_url\s*=\s*local\.create_redis \? "rediss:\/\/:\$\{urlencode\(local\.redis_auth_token\)\}@/,
+    );
+    const release = block(main, 'resource "helm_release" "this" {')!.body;
+    assert.match(release, /set_sensitive[\s\S]*name\s*=\s*"redis\.url"[\s\S]*value\s*=\s*local\.redis_url/);
+  });
+
+  it('opens Redis only to the security groups it is given', () => {
+    const rules = [...main.matchAll(/resource "aws_vpc_security_group_ingress_rule" "(\w+)" \{/g)].map(
+      (m) => ({
+        name: m[1]!,
+        body: block(main, m[0])!.body,
+      }),
+    );
+    const redis = rules.filter((r) => r.body.includes('aws_security_group.redis'));
+    assert.equal(redis.length, 1);
+    const r = redis[0]!.body;
+    assert.match(r, /for_each\s*=.*var\.redis_allowed_security_group_ids/);
+    assert.match(r, /referenced_security_group_id\s*=\s*each\.value/);
+    assert.doesNotMatch(r, /cidr_ipv[46]/);
+    assert.match(r, /from_port\s*=\s*6379[\s\S]*to_port\s*=\s*6379/);
+  });
+});
