@@ -192,7 +192,9 @@ export class KubeletRuntime implements CheckpointRuntime {
       // Aborted at the deadline by the agent itself: the kubelet's own wait is 2 minutes at least.
       nodePath = await client.checkpoint(ref.namespace, ref.pod, ref.container, timeoutSeconds, signal);
     } catch (err) {
-      if (signal.aborted || !(err instanceof AgentFailure)) {
+      // A refused connection never reached the kubelet; anything else after sending may have started a dump.
+      const neverSent = (err as NodeJS.ErrnoException)?.code === 'ECONNREFUSED';
+      if (signal.aborted || (!(err instanceof AgentFailure) && !neverSent)) {
         // The node may still be dumping: its archive must not stay, nor the container stay frozen.
         const settled = watchForLateDump(
           {
