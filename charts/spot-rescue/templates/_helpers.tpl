@@ -80,17 +80,17 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
+{{/* The Redis URL carries its password: always from a Secret, never in the pod spec. */}}
+{{- define "spot-rescue.redisSecretName" -}}
+{{- default (printf "%s-redis" (include "spot-rescue.fullname" .)) .Values.redis.existingSecret }}
+{{- end }}
+
 {{- define "spot-rescue.redisEnv" -}}
-{{- if .Values.redis.existingSecret }}
 - name: SPOT_RESCUE_REDIS_URL
   valueFrom:
     secretKeyRef:
-      name: {{ .Values.redis.existingSecret }}
-      key: {{ .Values.redis.existingSecretKey }}
-{{- else }}
-- name: SPOT_RESCUE_REDIS_URL
-  value: {{ required "redis.url (or redis.existingSecret) is required" .Values.redis.url | quote }}
-{{- end }}
+      name: {{ include "spot-rescue.redisSecretName" . }}
+      key: {{ ternary .Values.redis.existingSecretKey "redis-url" (ne .Values.redis.existingSecret "") }}
 - name: SPOT_RESCUE_QUEUE_PREFIX
   value: {{ .Values.redis.queuePrefix | quote }}
 {{- end }}
