@@ -1,4 +1,5 @@
 import type { MigratePodJob } from '../common/jobs.js';
+import { AgentCallError } from './agent-client.js';
 import { budgetFor } from './migrate/budget.js';
 import { cannotCheckpoint } from './migrate/capabilities.js';
 import { askForCapacity } from './migrate/capacity.js';
@@ -200,7 +201,11 @@ async function migrate(run: Run): Promise<MigrateResult> {
     return run.finish({ outcome: 'restored', target, restoredPod: created.metadata?.name }, manifest);
   } catch (err) {
     if (err instanceof LeaseLost) throw err;
-    const reason = err instanceof FallBack ? err.message : `migration failed: ${(err as Error).message}`;
-    return await fallBack(run, reason);
+    if (err instanceof FallBack) return await fallBack(run, err.message);
+    // An agent's answer is final; anything else (an API 5xx, a timeout, Redis) may pass, and
+    // the next attempt carries on from the saved progress: falling back here would undo work
+    // already done, such as a Job's original deleted just before its copy's adoption.
+    if (!(err instanceof AgentCallError) && !run.handle.finalAttempt) throw err;
+    return await fallBack(run, `migration failed: ${(err as Error).message}`);
   }
 }

@@ -260,5 +260,16 @@ describe('worker crash points: the restored pod is refused at once', () => {
     assert.match(result?.reason ?? '', /scheduler refuses/);
     const copies = (await bed.pods()).filter((p) => p.metadata?.annotations?.[RESTORED_FROM_ANNOTATION]);
     assert.equal(copies.length, 0, 'the refused copy is removed');
+    // Before the drain, the source agent was asked to release (thaw) what its checkpoint left.
+    const metrics = await (await fetch(`${bed.agents[source]!.url}/metrics`)).text();
+    const releases = metrics
+      .split('\n')
+      .filter(
+        (l) => l.startsWith('spot_rescue_agent_operations_total{') && l.includes('operation="release"'),
+      );
+    assert.ok(
+      releases.some((l) => l.includes('outcome="ok"') && Number(l.split(' ').pop()) >= 1),
+      `a release on the source agent: ${releases.join('; ')}`,
+    );
   });
 });
