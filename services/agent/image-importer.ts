@@ -1,6 +1,6 @@
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run } from './process.js';
+import { processOutput, processReading, run } from './process.js';
 
 /** Puts a checkpoint image (an OCI layout directory) where the node's runtime can create a container from it. */
 export interface ImageImporter {
@@ -34,11 +34,32 @@ export class CommandImporter implements ImageImporter {
     /** A command line, or its words (no shell either way). */
     private readonly template: string | string[],
     private readonly tarBin = 'tar',
+    /**
+     * The command reads the oci-archive on stdin ({archive} becomes `-`): tar
+     * feeds it directly, so the layer (the whole checkpoint) is not written
+     * to disk once more before the runtime copies it into its store.
+     */
+    private readonly stream = false,
   ) {}
 
   async import(layoutDir: string, ref: string): Promise<string> {
     const archive = `${layoutDir}.oci.tar`;
     try {
+      if (this.stream) {
+        const args = commandArgs(this.template, { archive: '-', ref });
+        const tar = processOutput(this.tarBin, ['-C', layoutDir, '-cf', '-', '.']);
+        const importer = processReading(args[0]!, args.slice(1), tar.stdout);
+        // The importer holds its own copy of the pipe; ours must go, or it would never see the end.
+        tar.stdout.destroy();
+        try {
+          await Promise.all([tar.exited, importer.exited]);
+        } catch (err) {
+          tar.kill();
+          importer.kill();
+          throw err;
+        }
+        return ref;
+      }
       await run(this.tarBin, ['-C', layoutDir, '-cf', archive, '.']);
       const args = commandArgs(this.template, { archive, ref });
       await run(args[0]!, args.slice(1));
@@ -84,6 +105,7 @@ export class ContainerdImporter extends CommandImporter {
         '{archive}',
       ],
       o.tarBin,
+      true,
     );
   }
 }

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { AgentFailure } from '../../../services/agent/errors.js';
 import {
@@ -27,6 +30,26 @@ function argsOf(importer: unknown): string[] {
 }
 
 describe('checkpoint image importer per node runtime', () => {
+  test('the containerd importer streams the oci-archive into ctr (stdin), never writing it to disk', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'importer-'));
+    try {
+      const layout = join(dir, 'image');
+      await mkdir(join(layout, 'blobs', 'sha256'), { recursive: true });
+      await writeFile(join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+      await writeFile(join(layout, 'index.json'), '{}');
+      const listing = join(dir, 'listing');
+      // Stands in for ctr: lists the archive it reads on stdin.
+      const importer = new CommandImporter(['sh', '-c', 'tar -tf - > "$0"', listing], 'tar', true);
+      assert.equal(await importer.import(layout, 'localhost/x:y'), 'localhost/x:y');
+      const members = (await readFile(listing, 'utf8')).split('\n');
+      for (const m of ['./oci-layout', './index.json', './blobs/sha256/']) assert.ok(members.includes(m), m);
+      assert.deepEqual(await readdir(dir), ['listing'], 'no archive file, and the layout is gone');
+      assert.equal((importerFor(settings, 'containerd') as unknown as { stream: boolean }).stream, true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   test('auto: containerd through its socket with --index-name, into the kubelet namespace', () => {
     const i = importerFor(settings, 'containerd');
     assert.ok(i instanceof ContainerdImporter);
