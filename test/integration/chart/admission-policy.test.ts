@@ -289,6 +289,22 @@ describe('chart: admission policies against the real kube-apiserver', () => {
     }
   });
 
+  it('drops only the host-access rule with admissionPolicy.allowHostAccess', () => {
+    const messages = (set: string[]) =>
+      (
+        renderChart({ release, namespace: ns, values: [minimal], set }).find(
+          (o) => o.kind === 'ValidatingAdmissionPolicy' && o.metadata.name.endsWith('-worker-pods'),
+        ) as unknown as { spec: { validations: Array<{ message?: string; messageExpression?: string }> } }
+      ).spec.validations.map((v) => v.message ?? v.messageExpression ?? '');
+    const strict = messages([]);
+    const relaxed = messages(['admissionPolicy.allowHostAccess=true']);
+    assert.deepEqual(
+      strict.filter((m) => !relaxed.includes(m)),
+      [strict.find((m) => m.includes('host access'))],
+    );
+    assert.equal(relaxed.length, strict.length - 1);
+  });
+
   it('leaves every other identity alone: the admin creates a pod that did not opt in', async () => {
     const pod = original(appNs, 'admin-pod');
     delete pod.metadata!.uid;
