@@ -19,6 +19,7 @@ import {
   type ServiceProcess,
   startRescueDeployment,
 } from '../infra/sim/local-rescue.js';
+import { CgroupFreezer } from '../services/agent/container-freezer.js';
 import { type Manifest, manifestSchema } from '../services/common/agent-api.js';
 import { createEc2Client, createS3Client, createSqsClient } from '../services/common/aws.js';
 import { commonSettings, readConfig } from '../services/common/config.js';
@@ -28,6 +29,14 @@ import {
   NAMESPACE_OPT_IN_LABEL,
   RESTORED_FROM_ANNOTATION,
 } from '../services/common/labels.js';
+import { RealNodeBed } from '../test/e2e/real-nodes/harness.js';
+import {
+  clearInterruption,
+  deployRescuable,
+  optInNamespace,
+  type RealRescue,
+  startRealRescue,
+} from '../test/e2e/real-nodes/worker-deployment.js';
 
 /**
  * The demo: a stateful process under runc on a Spot node of a simulated
@@ -41,8 +50,12 @@ const program = new Command('demo')
   .option('--memory-mib <n>', 'memory the workload fills with its pattern', '512')
   .option('--json <path>', 'where to write the timeline as JSON')
   .option('--stay', 'keep the agents, listener and worker running after the verdict, until Ctrl-C')
+  .option(
+    '--real-nodes',
+    "on the stack's real kubelet + containerd nodes: a Deployment's pod moved by the kubelet path (slower)",
+  )
   .parse(process.argv);
-const opts = program.opts<{ memoryMib: string; json?: string; stay?: boolean }>();
+const opts = program.opts<{ memoryMib: string; json?: string; stay?: boolean; realNodes?: boolean }>();
 
 const cfg = readConfig(commonSettings);
 const stateDir = process.env['SPOT_RESCUE_STATE_DIR'];
@@ -387,8 +400,14 @@ async function main(): Promise<number> {
   }
 }
 
-async function readManifest(podUid: string): Promise<Manifest> {
-  const prefix = `${CLUSTER}/${NAMESPACE}/${POD}/${podUid}/`;
+async function readManifest(
+  podUid: string,
+  where: { bucket: string; prefix: string } = {
+    bucket: BUCKET,
+    prefix: `${CLUSTER}/${NAMESPACE}/${POD}/${podUid}/`,
+  },
+): Promise<Manifest> {
+  const { bucket: BUCKET, prefix } = where;
   const list = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix }));
   const key = list.Contents?.map((o) => o.Key).find((k) => k?.endsWith('/manifest.json'));
   if (!key) throw new Error(`no manifest under s3://${BUCKET}/${prefix}`);
@@ -398,7 +417,192 @@ async function readManifest(podUid: string): Promise<Manifest> {
   );
 }
 
-main().then(
+/**
+ * The same story on the stack's real nodes: a Deployment's pod on real-a
+ * (kubelet 1.34, containerd 2.2.4, runc 1.3.5, CRIU 4.2), checkpointed by its
+ * agent through the kubelet API, restored on real-b from a checkpoint image
+ * imported into its containerd, and put in the Deployment's place.
+ */
+async function realNodesMain(): Promise<number> {
+  await mkdir(demoDir, { recursive: true });
+  console.log('spot-rescue demo on real nodes: a Deployment pod survives a Spot interruption\n');
+  const bed = new RealNodeBed();
+  await bed.setUp();
+  let rescue: RealRescue | undefined;
+  try {
+    const [a, b] = [bed.node(0), bed.node(1)];
+    for (const n of bed.env.nodes) await clearInterruption(bed.core, n.name);
+    await optInNamespace(bed);
+    say(
+      'cluster',
+      `real nodes: ${bed.env.nodes.map((n) => `${n.name} (${n.zone}, ${n.instanceId})`).join(', ')}; namespace ${bed.namespace}`,
+    );
+    rescue = await startRealRescue(bed);
+    say('services', `started ${rescue.agents.size} agents (kubelet runtime), the listener and the worker`);
+    const pod = await deployRescuable(bed, POD, a, memoryMib);
+    const uid = pod.metadata?.uid as string;
+    const pidA = await bed.pidOf(a, pod);
+    const warm = await waitFor(
+      'the workload to fill its memory',
+      async () => {
+        const p = await bed.progress(pidA);
+        return p.sweeps >= 1 ? p : undefined;
+      },
+      300_000,
+    );
+    say(
+      'workload',
+      `Deployment pod ${pod.metadata?.name} running on ${a.name}: ${memoryMib} MiB of patterned memory, counter at ${fmtInt(warm.counter)}`,
+    );
+    // The last value the source showed before its freeze is "before".
+    let before = warm.counter;
+    let following = true;
+    const containerId = (pod.status?.containerStatuses?.[0]?.containerID ?? '').replace(
+      /^containerd:\/\//,
+      '',
+    );
+    const freezer = new CgroupFreezer('/sys/fs/cgroup');
+    const follow = (async () => {
+      while (following) {
+        const frozen = await freezer.isFrozen(containerId).catch(() => true);
+        if (!frozen) before = Math.max(before, (await bed.progress(pidA).catch(() => warm)).counter);
+        await sleep(50);
+      }
+    })();
+
+    const eventTime = new Date();
+    const deadline = eventTime.getTime() + 120_000;
+    await rescue.interrupt(a.instanceId, eventTime);
+    say('sent', `EC2 Spot Instance Interruption Warning for ${a.instanceId} sent to SQS`, {
+      instanceId: a.instanceId,
+      deadline: new Date(deadline).toISOString(),
+    });
+    const { listener, worker } = rescue;
+    const acted = await line(listener, 'acting on event');
+    const actedAt = new Date(String(acted.time));
+    say(
+      'received',
+      `event received (warning left: ${secs(deadline - actedAt.getTime())})`,
+      { warningLeftMs: deadline - actedAt.getTime() },
+      actedAt,
+    );
+    const cordoned = await line(listener, 'node tainted and cordoned');
+    say('cordoned', `node ${a.name} tainted and cordoned`, {}, new Date(String(cordoned.time)));
+    const enqueued = await line(listener, 'jobs enqueued');
+    say(
+      'enqueued',
+      `${enqueued['jobs']} jobs enqueued (${Date.parse(String(enqueued.time)) - actedAt.getTime()} ms after receipt)`,
+      { jobs: enqueued['jobs'] },
+      new Date(String(enqueued.time)),
+    );
+    await line(worker, 'checkpointed');
+    following = false;
+    await follow;
+    const manifest = await readManifest(uid, {
+      bucket: bed.bucket,
+      prefix: `real-nodes/${bed.namespace}/${pod.metadata?.name}/${uid}/`,
+    });
+    const archive = manifest.containers[0];
+    if (!archive) throw new Error('the manifest lists no container');
+    const uploadedAt = Date.parse(manifest.completedAt);
+    say(
+      'checkpoint',
+      `kubelet checkpoint (${mib(archive.bytesRaw)} -> ${mib(archive.bytesCompressed)} zstd, ${secs(archive.timings.checkpointMs)}, CRIU ${manifest.criuVersion})`,
+      {
+        bytesRaw: archive.bytesRaw,
+        bytesCompressed: archive.bytesCompressed,
+        checkpointMs: archive.timings.checkpointMs,
+      },
+      new Date(Date.parse(manifest.createdAt) + archive.timings.checkpointMs),
+    );
+    say(
+      'uploaded',
+      `uploaded to s3://${bed.bucket}/${archive.key} (${secs(archive.timings.uploadMs)}), sha256 ${archive.sha256.slice(0, 12)}...`,
+      {
+        key: archive.key,
+        uploadMs: archive.timings.uploadMs,
+        sha256: archive.sha256,
+        marginMs: deadline - uploadedAt,
+      },
+      new Date(uploadedAt),
+    );
+    const restored = await line(worker, 'restored on target agent');
+    const restoredPod = await waitFor(
+      'the restored pod running',
+      async () => {
+        const list = await bed.core.listNamespacedPod({ namespace: bed.namespace });
+        return list.items.find(
+          (p: V1Pod) =>
+            p.metadata?.annotations?.[RESTORED_FROM_ANNOTATION] === uid &&
+            p.status?.containerStatuses?.[0]?.state?.running,
+        );
+      },
+      120_000,
+    );
+    const target = restoredPod.spec?.nodeName as string;
+    say(
+      'restored',
+      `restored on ${target} from ${restoredPod.spec?.containers[0]?.image} by containerd (${secs(Number(restored['ms']))})`,
+      { node: target, restoreMs: restored['ms'], image: restoredPod.spec?.containers[0]?.image },
+      new Date(String(restored.time)),
+    );
+    const pidB = await bed.pidOf(target === b.name ? b : a, restoredPod);
+    const after = await bed.progress(pidB);
+    const verified = await waitFor(
+      'a full verification sweep of the restored memory',
+      async () => {
+        const p = await bed.progress(pidB);
+        return p.sweeps > after.sweeps ? p : undefined;
+      },
+      300_000,
+    );
+    const continued = after.counter >= before && verified.corrupt === 0;
+    say(
+      'progress',
+      `workload progress before: ${fmtInt(before)} after: ${fmtInt(after.counter)} ` +
+        (continued ? '(continued, not restarted)' : '(RESTARTED or corrupted)') +
+        `; memory pattern ${verified.corrupt === 0 ? 'intact' : 'CORRUPT'}`,
+      { before, after: after.counter, corrupt: verified.corrupt },
+    );
+    const finished = await line(worker, 'migration finished');
+    const original = await bed.core
+      .readNamespacedPod({ name: pod.metadata?.name as string, namespace: bed.namespace })
+      .then(
+        (p) => (p.metadata?.uid === uid ? p : undefined),
+        () => undefined,
+      );
+    const replicas = (
+      await bed.core.listNamespacedPod({ namespace: bed.namespace, labelSelector: `app=${POD}` })
+    ).items.filter((p) => !p.metadata?.deletionTimestamp).length;
+    const margin = deadline - uploadedAt;
+    say(
+      'done',
+      `${finished['outcome']}: rescued with ${secs(margin)} to spare; ${replicas} pod(s) of the Deployment` +
+        `${original ? ' (original pod still present!)' : ''}`,
+      { marginMs: margin, outcome: finished['outcome'], replicas },
+      new Date(String(finished.time)),
+    );
+    const ok = continued && !original && margin > 0 && target === b.name && replicas === 1;
+    await writeFile(
+      jsonPath,
+      `${JSON.stringify({ ok, realNodes: true, memoryMib, source: a.name, target, timeline }, null, 2)}\n`,
+    );
+    console.log(
+      `\n${ok ? 'PASS' : 'FAIL'}: ${
+        ok
+          ? `the Deployment's pod moved from ${a.name} to ${target} by the kubelet path and kept counting from ${fmtInt(before)}`
+          : 'the workload did not continue where it stopped, or the Deployment is not back to one pod'
+      }. Timeline: ${jsonPath}`,
+    );
+    return ok ? 0 : 1;
+  } finally {
+    await rescue?.stop();
+    for (const n of bed.env.nodes) await clearInterruption(bed.core, n.name).catch(() => {});
+    await bed.close();
+  }
+}
+
+(opts.realNodes ? realNodesMain() : main()).then(
   (code) => process.exit(code),
   async (err: Error) => {
     console.error(`\nFAIL: ${err.message}`);

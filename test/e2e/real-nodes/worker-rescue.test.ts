@@ -1,0 +1,169 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { AppsV1Api, type V1Pod } from '@kubernetes/client-node';
+import { CgroupFreezer } from '../../../services/agent/container-freezer.js';
+import { RESTORED_FROM_ANNOTATION } from '../../../services/common/labels.js';
+import { waitFor } from '../../support/stack.js';
+import { RealNodeBed, run } from './harness.js';
+import {
+  clearInterruption,
+  deployRescuable,
+  optInNamespace,
+  type RealRescue,
+  startRealRescue,
+} from './worker-deployment.js';
+
+/**
+ * The production flow on the stack's real nodes: a real-shaped Spot
+ * interruption warning for real-a's instance goes to the listener's SQS
+ * queue; the listener taints the node and enqueues the job, the worker has
+ * real-a's agent checkpoint the pod through the kubelet and real-b's agent
+ * restore it from a checkpoint image in containerd.
+ */
+describe('real nodes: the worker rescues a Deployment pod from real-a to real-b', () => {
+  const bed = new RealNodeBed();
+  const freezer = new CgroupFreezer('/sys/fs/cgroup');
+  let rescue: RealRescue | undefined;
+
+  before(async () => {
+    await bed.setUp();
+    await optInNamespace(bed);
+    for (const n of bed.env.nodes) await clearInterruption(bed.core, n.name);
+  });
+  after(async () => {
+    await rescue?.stop();
+    for (const n of bed.env.nodes) await clearInterruption(bed.core, n.name).catch(() => {});
+    await bed.close();
+  });
+
+  const containerIdOf = (p: V1Pod) =>
+    (p.status?.containerStatuses?.[0]?.containerID ?? '').replace(/^containerd:\/\//, '');
+
+  /** Follows the source process until it goes: the last counter it showed, and whether it was ever frozen. */
+  function followSource(pod: V1Pod, pid: number) {
+    const seen = { counter: -1, frozen: false, samples: 0, done: false };
+    const id = containerIdOf(pod);
+    const loop = (async () => {
+      while (!seen.done) {
+        try {
+          if (await freezer.isFrozen(id)) seen.frozen = true;
+          else seen.counter = Math.max(seen.counter, (await bed.progress(pid)).counter);
+          seen.samples++;
+        } catch {
+          // the process is gone
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    return {
+      seen,
+      stop: async () => {
+        seen.done = true;
+        await loop;
+      },
+    };
+  }
+
+  async function podsOf(app: string): Promise<V1Pod[]> {
+    return (await bed.core.listNamespacedPod({ namespace: bed.namespace, labelSelector: `app=${app}` }))
+      .items;
+  }
+
+  async function containersOnNode(nodeSocket: string, podUid: string): Promise<string> {
+    return (
+      await run(join(bed.env.runtimeBin, 'crictl'), [
+        ...['--runtime-endpoint', `unix://${nodeSocket}`, 'ps', '-q'],
+        ...['--label', `io.kubernetes.pod.uid=${podUid}`],
+      ])
+    ).stdout.trim();
+  }
+
+  test('the listener, the worker and the kubelet path move the pod with its memory; one replica, nothing frozen', async () => {
+    const [a, b] = [bed.node(0), bed.node(1)];
+    rescue = await startRealRescue(bed);
+    const original = await deployRescuable(bed, 'counter', a, 64);
+    const uid = original.metadata!.uid!;
+    const pidA = await bed.pidOf(a, original);
+    await waitFor(
+      'the workload to sweep its memory once',
+      async () => (await bed.progress(pidA)).sweeps >= 1,
+      {
+        timeoutMs: 60_000,
+      },
+    );
+    const source = followSource(original, pidA);
+
+    await rescue.interrupt(a.instanceId);
+    await rescue.listener.waitForLine((l) => l.msg === 'jobs enqueued', 60_000);
+    const finished = await rescue.worker.waitForLine((l) => l.msg === 'migration finished', 150_000);
+    await source.stop();
+    assert.equal(finished['outcome'], 'restored', JSON.stringify(finished));
+    assert.equal(finished['target'], b.name);
+    assert.ok(source.seen.frozen, 'the source was frozen for its checkpoint');
+    assert.ok(source.seen.counter > 0);
+
+    // The copy: on real-b, from a checkpoint image, in the Deployment's place.
+    const restored = await waitFor(
+      'the restored pod running on real-b',
+      async () =>
+        (await podsOf('counter')).find(
+          (p) =>
+            p.metadata?.annotations?.[RESTORED_FROM_ANNOTATION] === uid &&
+            p.status?.containerStatuses?.[0]?.state?.running,
+        ),
+      { timeoutMs: 30_000 },
+    );
+    assert.equal(restored.spec?.nodeName, b.name);
+    assert.match(restored.spec!.containers[0]!.image!, /^localhost\/spot-rescue\/checkpoint:/);
+    const pidB = await bed.pidOf(b, restored);
+    const resumed = await bed.progress(pidB);
+    assert.ok(
+      resumed.counter >= source.seen.counter,
+      `resumed at ${resumed.counter}, the source last showed ${source.seen.counter}`,
+    );
+    await waitFor(
+      'a full sweep of the restored memory',
+      async () => (await bed.progress(pidB)).sweeps > resumed.sweeps,
+      {
+        timeoutMs: 60_000,
+      },
+    );
+    const later = await bed.progress(pidB);
+    assert.equal(later.corrupt, 0, `memory pattern intact: ${later.raw}`);
+    assert.ok(later.counter > source.seen.counter, `counting on: ${later.counter} > ${source.seen.counter}`);
+
+    // The original is gone, its containers too, nothing frozen left on real-a.
+    await waitFor(
+      'the original pod to be gone',
+      async () =>
+        !(await bed.core.readNamespacedPod({ namespace: bed.namespace, name: original.metadata!.name! }).then(
+          (p) => p.metadata?.uid === uid,
+          () => false,
+        )),
+      { timeoutMs: 60_000 },
+    );
+    await waitFor(
+      'no container of the original on real-a',
+      async () => (await containersOnNode(a.containerdSocket, uid)) === '',
+      {
+        timeoutMs: 60_000,
+      },
+    );
+    assert.equal(await freezer.isFrozen(containerIdOf(original)).catch(() => false), false);
+
+    // The Deployment still has one replica, and exactly one pod runs: the restored one.
+    const apps = bed.kc.makeApiClient(AppsV1Api);
+    await new Promise((r) => setTimeout(r, 3_000));
+    const dep = await apps.readNamespacedDeployment({ namespace: bed.namespace, name: 'counter' });
+    assert.equal(dep.spec?.replicas, 1);
+    const live = (await podsOf('counter')).filter((p) => !p.metadata?.deletionTimestamp);
+    assert.deepEqual(
+      live.map((p) => p.metadata?.name),
+      [restored.metadata?.name],
+      'exactly one pod of the Deployment, the restored one',
+    );
+    await rescue.stop();
+    rescue = undefined;
+  });
+});
