@@ -317,4 +317,19 @@ describe('Dockerfile (static checks; no Docker engine here to build it)', () => 
     assert.equal(lastUser(agent), '0:0');
     assert.deepEqual(JSON.parse(agent.instructions.find((i) => i.op === 'CMD')!.args), ['agent']);
   });
+
+  it('ships what the kubelet runtime needs on EKS: the CRIU 4.2 bundle, ctr and skopeo', () => {
+    const agent = stageByName('agent');
+    const copies = agent.instructions.filter((i) => i.op === 'COPY').map((i) => i.args);
+    // The path install-criu reads by default (SPOT_RESCUE_CRIU_BUNDLE).
+    assert.ok(copies.some((c) => /--from=criu \/opt\/spot-rescue\/criu \/opt\/spot-rescue\/criu/.test(c)));
+    assert.ok(copies.some((c) => /--from=ctr \S+ \/usr\/local\/bin\/ctr/.test(c)));
+    assert.match(runs(agent), /apt-get install[^\n]*\bskopeo\b/);
+    assert.match(runs(agent), /Version: 4\\\.\[2-9\]/, 'the build fails unless the bundle is CRIU 4.2+');
+    // The bundle comes from the script the local stack's test of it runs.
+    assert.match(runs(stageByName('criu')), /infra\/lib\/criu-bundle\.sh \/opt\/spot-rescue\/criu/);
+    const pinned = /^CONTAINERD_VERSION=(\S+)/m.exec(read('infra/lib/build-node-runtime.sh'))?.[1];
+    assert.ok(pinned);
+    assert.match(stageByName('ctr').instructions.map((i) => i.args).join('\n'), new RegExp(`CONTAINERD_VERSION=${pinned}`));
+  });
 });
