@@ -330,6 +330,11 @@ describe('Dockerfile (static checks; no Docker engine here to build it)', () => 
     assert.match(runs(stageByName('criu')), /infra\/lib\/criu-bundle\.sh \/opt\/spot-rescue\/criu/);
     const pinned = /^CONTAINERD_VERSION=(\S+)/m.exec(read('infra/lib/build-node-runtime.sh'))?.[1];
     assert.ok(pinned);
-    assert.match(stageByName('ctr').instructions.map((i) => i.args).join('\n'), new RegExp(`CONTAINERD_VERSION=${pinned}`));
+    assert.match(
+      stageByName('ctr')
+        .instructions.map((i) => i.args)
+        .join('\n'),
+      new RegExp(`CONTAINERD_VERSION=${pinned}`),
+    );
   });
 });
