@@ -19,7 +19,6 @@ import {
   type ServiceProcess,
   startRescueDeployment,
 } from '../infra/sim/local-rescue.js';
-import { CgroupFreezer } from '../services/agent/container-freezer.js';
 import { type Manifest, manifestSchema } from '../services/common/agent-api.js';
 import { createEc2Client, createS3Client, createSqsClient } from '../services/common/aws.js';
 import { commonSettings, readConfig } from '../services/common/config.js';
@@ -454,21 +453,10 @@ async function realNodesMain(): Promise<number> {
       'workload',
       `Deployment pod ${pod.metadata?.name} running on ${a.name}: ${memoryMib} MiB of patterned memory, counter at ${fmtInt(warm.counter)}`,
     );
-    // The last value the source showed before its freeze is "before".
-    let before = warm.counter;
-    let following = true;
-    const containerId = (pod.status?.containerStatuses?.[0]?.containerID ?? '').replace(
-      /^containerd:\/\//,
-      '',
-    );
-    const freezer = new CgroupFreezer('/sys/fs/cgroup');
-    const follow = (async () => {
-      while (following) {
-        const frozen = await freezer.isFrozen(containerId).catch(() => true);
-        if (!frozen) before = Math.max(before, (await bed.progress(pidA).catch(() => warm)).counter);
-        await sleep(50);
-      }
-    })();
+    // "Before" is the last value the source showed before the warning: containerd resumes the
+    // container after its dump and the agent freezes it only then, so what it counts past the
+    // dump is not in the checkpoint.
+    const before = (await bed.progress(pidA)).counter;
 
     const eventTime = new Date();
     const deadline = eventTime.getTime() + 120_000;
@@ -496,8 +484,6 @@ async function realNodesMain(): Promise<number> {
       new Date(String(enqueued.time)),
     );
     await line(worker, 'checkpointed');
-    following = false;
-    await follow;
     const manifest = await readManifest(uid, {
       bucket: bed.bucket,
       prefix: `real-nodes/${bed.namespace}/${pod.metadata?.name}/${uid}/`,
