@@ -87,14 +87,17 @@ async function replaceUnderSameName(cluster: Cluster, desired: V1Pod, originalUi
  * goes. A Job controller ignores pod-deletion-cost: seeing two active pods
  * it would remove the newer one, the restored copy. So a Job's original
  * goes first; the controller counts it failed and waits out its backoff
- * (10 s) before starting another, long after the adoption below.
+ * (10 s) before starting another, long after the adoption below. It goes
+ * through the Eviction API, as a drain's would: the pod gets the
+ * DisruptionTarget condition, so a Job whose podFailurePolicy ignores
+ * disruptions does not spend its backoffLimit on the move.
  */
 export async function adopt(run: Run, base: V1Pod, created: V1Pod): Promise<V1Pod> {
   if (!isStaged(created)) return created;
   const { d, namespace, name, uid } = run;
   await run.lease?.assertHeld();
   const jobOwned = controllerOf(base)?.kind === 'Job';
-  if (jobOwned) await d.cluster.deletePod(namespace, name, uid, 0);
+  if (jobOwned) await removeOriginalAsADrainWould(run);
   else {
     const orig = await d.cluster.getPod(namespace, name);
     if (orig && orig.metadata?.uid === uid) {

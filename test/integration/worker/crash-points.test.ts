@@ -84,16 +84,20 @@ describe('worker crash points: a Job’s original deleted, then the worker fails
   const target = bed.node('dst');
   let crashed = false;
 
-  // The crash: right after the Job's original is deleted (the step before adoption), this attempt dies.
+  // The crash: right after the Job's original is removed (evicted, as a drain
+  // would, or deleted at the deadline; the step before adoption), this attempt dies.
   const crashAfterOriginalDelete = (cluster: Cluster): Cluster =>
     new Proxy(cluster, {
       get(c, prop) {
-        if (prop === 'deletePod') {
-          return async (namespace: string, name: string, uid: string, grace?: number) => {
-            const r = await c.deletePod(namespace, name, uid, grace);
+        if (prop === 'deletePod' || prop === 'evictPod') {
+          return async (namespace: string, name: string, uid: string, grace: number) => {
+            const r =
+              prop === 'evictPod'
+                ? await c.evictPod(namespace, name, uid, grace)
+                : await c.deletePod(namespace, name, uid, grace);
             if (!crashed && namespace === ns && name.startsWith('work-') && !/-r[0-9a-f]{5}$/.test(name)) {
               crashed = true;
-              throw new Error('worker lost between deleting the original and adopting the copy');
+              throw new Error('worker lost between removing the original and adopting the copy');
             }
             return r;
           };
