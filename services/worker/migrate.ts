@@ -108,6 +108,17 @@ async function handledElsewhere(run: Run): Promise<boolean> {
   return (await findRestored(run.d.cluster, run.namespace, run.uid)) !== null;
 }
 
+/** True when the other nodes with an agent all say they cannot restore (false when there are none). */
+async function noNodeRestores(run: Run): Promise<boolean> {
+  const { d, job } = run;
+  const others = (await d.cluster.listNodes())
+    .map((n) => n.metadata?.name as string)
+    .filter((n) => n && n !== job.node.name);
+  const withAgents = [...(await d.agents.withAgents(others))];
+  if (withAgents.length === 0) return false;
+  return (await d.capabilities.restoreRefusals(withAgents)).size === withAgents.length;
+}
+
 async function migrate(run: Run): Promise<MigrateResult> {
   const { d, job } = run;
   const resumed = await resume(run);
@@ -135,7 +146,11 @@ async function migrate(run: Run): Promise<MigrateResult> {
       // Look for a target before dumping so capacity can be provisioned while the checkpoint runs.
       const early = await d.metrics.stage('placement', () => place(run, original));
       if (early) await run.save({ target: early });
-      else {
+      else if (d.config.provisionMode === 'none' && (await noNodeRestores(run))) {
+        // Nothing will be provisioned and every other node's agent says it cannot restore: a
+        // checkpoint would only freeze the pod until the fallback, so it is drained now.
+        return await evictOriginal(run, 'no other node can restore the pod and none is provisioned');
+      } else {
         await askForCapacity(run, original);
         if (d.config.provisionMode === 'karpenter') await showDemand(run, original);
       }

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { AppsV1Api, type V1Pod } from '@kubernetes/client-node';
 import { CgroupFreezer } from '../../../services/agent/container-freezer.js';
 import { RESTORED_FROM_ANNOTATION } from '../../../services/common/labels.js';
@@ -19,7 +21,8 @@ import {
  * interruption warning for real-a's instance goes to the listener's SQS
  * queue; the listener taints the node and enqueues the job, the worker has
  * real-a's agent checkpoint the pod through the kubelet and real-b's agent
- * restore it from a checkpoint image in containerd.
+ * restore it from a checkpoint image in containerd. And when real-b cannot
+ * restore, the worker drains the pod at once without freezing it.
  */
 describe('real nodes: the worker rescues a Deployment pod from real-a to real-b', () => {
   const bed = new RealNodeBed();
@@ -168,5 +171,70 @@ describe('real nodes: the worker rescues a Deployment pod from real-a to real-b'
     );
     await rescue.stop();
     rescue = undefined;
+  });
+
+  test('real-b cannot restore: the worker drains the pod from real-a at once, without a checkpoint or a freeze', async () => {
+    const [a, b] = [bed.node(0), bed.node(1)];
+    await clearInterruption(bed.core, a.name);
+    // real-b's agent as on a node where CRIU was never installed: it reports restore (and checkpoint) impossible.
+    rescue = await startRealRescue(bed, {
+      agentEnv: { [b.name]: { SPOT_RESCUE_NODE_CRIU: join(bed.dir, 'no-criu-here') } },
+    });
+    const original = await deployRescuable(bed, 'drained', a, 64);
+    const uid = original.metadata!.uid!;
+    const pidA = await bed.pidOf(a, original);
+    await waitFor(
+      'the workload to sweep its memory once',
+      async () => (await bed.progress(pidA)).sweeps >= 1,
+      {
+        timeoutMs: 60_000,
+      },
+    );
+    const source = followSource(original, pidA);
+
+    await rescue.interrupt(a.instanceId);
+    await rescue.listener.waitForLine((l) => l.msg === 'jobs enqueued', 60_000);
+    const finished = await rescue.worker.waitForLine((l) => l.msg === 'migration finished', 150_000);
+    await source.stop();
+    assert.equal(finished['outcome'], 'evicted', JSON.stringify(finished));
+    assert.ok(source.seen.samples > 0);
+    assert.equal(source.seen.frozen, false, 'the source was never frozen');
+    assert.ok(
+      !rescue.worker.lines.some((l) => l.msg === 'checkpointed'),
+      'the worker asked for no checkpoint',
+    );
+    const agentA = rescue.agents.get(a.name)!;
+    assert.ok(!agentA.lines.some((l) => l.msg === 'container archived'), "real-a's agent archived nothing");
+    assert.deepEqual(
+      (await readdir(a.checkpointsDir)).filter((f) => f.includes(bed.namespace)),
+      [],
+      'the kubelet made no checkpoint',
+    );
+    const stored = await bed.s3.send(
+      new ListObjectsV2Command({ Bucket: bed.bucket, Prefix: `real-nodes/${bed.namespace}/drained-` }),
+    );
+    assert.equal(stored.KeyCount ?? 0, 0, 'nothing stored for the drained pod');
+
+    // Drained as a drain would: the original goes and the ReplicaSet starts a fresh pod on real-b.
+    const fresh = await waitFor(
+      'a fresh pod of the Deployment running on real-b',
+      async () =>
+        (await podsOf('drained')).find(
+          (p) =>
+            p.metadata?.uid !== uid &&
+            !p.metadata?.annotations?.[RESTORED_FROM_ANNOTATION] &&
+            p.spec?.nodeName === b.name &&
+            p.status?.containerStatuses?.[0]?.state?.running,
+        ),
+      { timeoutMs: 90_000, intervalMs: 500 },
+    );
+    assert.equal(fresh.spec!.containers[0]!.image, bed.env.workloadImage);
+    await waitFor(
+      'no container of the original on real-a',
+      async () => (await containersOnNode(a.containerdSocket, uid)) === '',
+      {
+        timeoutMs: 60_000,
+      },
+    );
   });
 });
