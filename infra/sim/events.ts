@@ -177,10 +177,15 @@ export function buildEvent(kind: SimulatedKind, input: SimulatedEventInput): obj
             Threshold: 0,
           },
         },
-        `arn:aws:sns:${region}:${account}:spot-rescue-alarms`,
+        simulatedAlarmTopicArn(region, account),
         time,
       );
   }
+}
+
+/** The SNS topic simulated alarms come through: a listener must accept it (SPOT_RESCUE_SNS_TOPIC_ARNS). */
+export function simulatedAlarmTopicArn(region = 'us-east-1', account = '111122223333'): string {
+  return `arn:aws:sns:${region}:${account}:spot-rescue-alarms`;
 }
 
 /** Wraps a message the way SNS delivers it to an SQS subscription (raw delivery off). */

@@ -9,6 +9,7 @@ import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { AGENT_TOKEN_AUDIENCE } from '../../services/common/agent-api.js';
+import { simulatedAlarmTopicArn } from './events.js';
 
 /**
  * spot-rescue deployed on the local stack the way the Helm chart deploys it
@@ -427,6 +428,8 @@ export async function startRescueDeployment(o: {
       {
         ...shared,
         SPOT_RESCUE_QUEUE_URL: o.queues.queueUrl,
+        // Simulated CloudWatch alarms arrive through this topic (scripts/simulate-interruption).
+        SPOT_RESCUE_SNS_TOPIC_ARNS: simulatedAlarmTopicArn(),
         SPOT_RESCUE_DLQ_URL: o.queues.dlqUrl,
       },
       logFile('listener'),

@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { buildEvent, SIMULATED_KINDS, type SimulatedKind } from '../../../infra/sim/events.js';
+import {
+  buildEvent,
+  SIMULATED_KINDS,
+  type SimulatedKind,
+  simulatedAlarmTopicArn,
+} from '../../../infra/sim/events.js';
 import { readConfig } from '../../../services/common/config.js';
 import { classifyMessage } from '../../../services/listener/classify.js';
 import { classifySettings } from '../../../services/listener/settings.js';
@@ -21,7 +26,8 @@ for (const kind of SIMULATED_KINDS) {
   test(`a simulated ${kind} event is classified as ${expected[kind]} for its instance`, () => {
     const time = new Date('2026-09-01T12:00:00Z');
     const body = JSON.stringify(buildEvent(kind, { instanceId: 'i-0123456789abcdef0', time }));
-    const c = classifyMessage(body, { now: time, config: readConfig(classifySettings, {}) });
+    const config = readConfig(classifySettings, { SPOT_RESCUE_SNS_TOPIC_ARNS: simulatedAlarmTopicArn() });
+    const c = classifyMessage(body, { now: time, config });
     assert.equal(c.outcome, 'act', JSON.stringify(c));
     if (c.outcome !== 'act') return;
     assert.equal(c.event.kind, expected[kind]);
