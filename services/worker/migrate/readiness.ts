@@ -10,7 +10,7 @@ const MAX_RECREATES = 3;
  * restore deadline. Its process already runs on the target; if only the Pod
  * object went (a delete of the original by name alone can land on a
  * same-name successor created a moment later: kwok does this, a kubelet
- * checks the uid), it is created again.
+ * checks the uid), or another pod took its name, it is created again.
  */
 export async function waitRunning(run: Run, created: V1Pod, create: () => Promise<V1Pod>): Promise<V1Pod> {
   const { d } = run;
@@ -19,12 +19,19 @@ export async function waitRunning(run: Run, created: V1Pod, create: () => Promis
   const p = await d.metrics.stage('ready', () =>
     waitFor(
       async () => {
-        const p = await d.cluster.getPod(run.namespace, current.metadata?.name ?? '');
+        const named = await d.cluster.getPod(run.namespace, current.metadata?.name ?? '');
+        // By uid, not by name: under a StatefulSet's (or a bare pod's) name, the pod
+        // found may be one its controller started afresh after our copy went, and
+        // reporting that as restored would hide a lost state.
+        const uid = current.metadata?.uid;
+        const p = named && (!uid || named.metadata?.uid === uid) ? named : null;
         if (!p && recreated < MAX_RECREATES) {
           recreated++;
           run.log.warn(
-            { restoredPod: current.metadata?.name, recreated },
-            'restored pod vanished; creating it again',
+            { restoredPod: current.metadata?.name, recreated, replacedBy: named?.metadata?.uid },
+            named
+              ? 'restored pod replaced by another under its name; creating it again'
+              : 'restored pod vanished; creating it again',
           );
           current = await create();
           return null;

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
-import { restoredPodFailure } from '../../../../services/worker/migrate/readiness.js';
+import type { Run } from '../../../../services/worker/migrate/context.js';
+import { restoredPodFailure, waitRunning } from '../../../../services/worker/migrate/readiness.js';
 
 function pod(phase: string, statuses: Partial<V1ContainerStatus>[] = []): V1Pod {
   return {
@@ -65,5 +66,62 @@ describe('restoredPodFailure', () => {
         restoredPodFailure(pod('Pending', [{ state: { waiting: { reason } } }])) ?? '',
         new RegExp(reason),
       );
+  });
+});
+
+describe('waitRunning', () => {
+  const running = (uid: string): V1Pod => ({
+    metadata: { name: 'db-0', uid },
+    status: {
+      phase: 'Running',
+      conditions: [
+        { type: 'ContainersReady', status: 'True' },
+        { type: 'Ready', status: 'True' },
+      ],
+      containerStatuses: [{ name: 'c', image: 'i', imageID: '', ready: true, restartCount: 0 }],
+    },
+  });
+
+  /** A run whose cluster answers getPod from `holder`, the pod now holding the name. */
+  function fakeRun(holder: { pod: V1Pod | null }) {
+    let clock = 0;
+    const warnings: string[] = [];
+    const run = {
+      namespace: 'ns',
+      restoreDeadline: 60_000,
+      pollMs: 100,
+      now: () => clock,
+      sleep: async (ms: number) => {
+        clock += ms;
+      },
+      log: { warn: (_o: unknown, msg: string) => warnings.push(msg) },
+      d: {
+        cluster: { getPod: async () => holder.pod },
+        metrics: { stage: <T>(_name: string, f: () => Promise<T>) => f() },
+      },
+    } as unknown as Run;
+    return { run, warnings };
+  }
+
+  it('a pod its controller started afresh under the name is not taken for the restored copy', async () => {
+    const holder: { pod: V1Pod | null } = { pod: running('controllers-fresh-pod') };
+    const { run, warnings } = fakeRun(holder);
+    let creates = 0;
+    const ours = running('restored-copy');
+    const p = await waitRunning(run, ours, async () => {
+      creates++;
+      holder.pod = ours; // the name is taken back: the impostor removed, the copy created again
+      return ours;
+    });
+    assert.equal(creates, 1);
+    assert.equal(p.metadata?.uid, 'restored-copy');
+    assert.match(warnings[0] ?? '', /replaced by another under its name/);
+  });
+
+  it('the restored copy itself running is returned without creating anything', async () => {
+    const ours = running('restored-copy');
+    const { run } = fakeRun({ pod: ours });
+    const p = await waitRunning(run, ours, async () => assert.fail('nothing to create'));
+    assert.equal(p.metadata?.uid, 'restored-copy');
   });
 });
