@@ -9,6 +9,7 @@ import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import { CoordinationV1Api, CoreV1Api, RbacAuthorizationV1Api, type V1Node } from '@kubernetes/client-node';
 import { createEc2Client } from '../../../services/common/aws.js';
 import { loadKubeConfig } from '../../../services/common/kube.js';
+import { type RealNode, realNodes } from '../../support/real-nodes.js';
 import { awsSettings, stackEnv, uniqueName, waitFor } from '../../support/stack.js';
 
 const run = promisify(execFile);
@@ -19,47 +20,6 @@ const run = promisify(execFile);
  * path needs from them: they run a pod for real, and their kubelet's
  * checkpoint API answers only to a caller allowed `create nodes/checkpoint`.
  */
-
-interface RealNode {
-  name: string;
-  kubeletUrl: string;
-  containerdSocket: string;
-  checkpointsDir: string;
-  zone: string;
-  instanceId: string;
-}
-
-function realNodes(): { nodes: RealNode[]; ca: string; runtimeBin: string; workloadImage: string } {
-  stackEnv();
-  const names = (process.env['SPOT_RESCUE_REAL_NODES'] ?? '').split(' ').filter(Boolean);
-  if (names.length < 2) {
-    throw new Error(
-      'the stack has no real nodes (SPOT_RESCUE_REAL_NODES is empty): bring it up without SPOT_RESCUE_REAL_NODES=0 ' +
-        'and `eval "$(infra/stack env)"`',
-    );
-  }
-  const need = (v: string): string => {
-    const value = process.env[v];
-    if (!value) throw new Error(`${v} is not set: \`eval "$(infra/stack env)"\``);
-    return value;
-  };
-  return {
-    nodes: names.map((name) => {
-      const p = `SPOT_RESCUE_REAL_NODE_${name.toUpperCase().replaceAll('-', '_')}`;
-      return {
-        name,
-        kubeletUrl: need(`${p}_KUBELET_URL`),
-        containerdSocket: need(`${p}_CONTAINERD_SOCKET`),
-        checkpointsDir: need(`${p}_CHECKPOINTS_DIR`),
-        zone: need(`${p}_ZONE`),
-        instanceId: need(`${p}_INSTANCE_ID`),
-      };
-    }),
-    ca: need('SPOT_RESCUE_REAL_NODE_CA'),
-    runtimeBin: need('SPOT_RESCUE_NODE_RUNTIME_BIN'),
-    workloadImage: need('SPOT_RESCUE_WORKLOAD_IMAGE'),
-  };
-}
 
 /** A POST to the kubelet's own HTTPS server (not through the API server), as the agent makes it. */
 async function kubeletPost(
