@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { RESTORED_FROM_ANNOTATION } from '../../../services/common/labels.js';
 import type { MigrateResult } from '../../../services/worker/migrate.js';
-import { counterContainer, eventRef, isReady, TestBed, waitJobsDone } from './harness.js';
+import { eventRef, isReady, TestBed, waitJobsDone } from './harness.js';
 
 /**
  * Two events for one node (the Spot warning and the ASG's lifecycle hook)
@@ -23,17 +23,7 @@ describe('worker: two events, one migration per pod', () => {
   after(() => bed.close());
 
   test('one job restores the pod, the other ends as duplicate; one copy runs with its state', async () => {
-    await bed.createPod(
-      'solo',
-      bed.podSpec([counterContainer({ requests: { cpu: '100m', memory: '64Mi' } })]),
-    );
-    const [original] = await bed.waitPods(
-      'the pod running on the source node',
-      (pods) => pods.length === 1 && isReady(pods[0]!) && pods[0]!.spec?.nodeName === source,
-    );
-    await bed.startCounters(source, [original!]);
-    await bed.markInterrupted(source);
-    await bed.setSchedulable(target, true);
+    const original = await bed.soloPodToMove(source, target);
 
     const node = { name: source, instanceId: 'i-0123456789abcdef5' };
     const spot = eventRef(120_000);

@@ -335,6 +335,25 @@ export class TestBed {
     await this.k.core.patchNode({ name, body: { spec: { unschedulable: !schedulable } } }, mergePatch);
   }
 
+  /**
+   * The common start of a one-pod rescue: a bare counting pod `solo` running
+   * on `source`, its counter started, `source` interrupted and `target` open.
+   */
+  async soloPodToMove(source: string, target: string): Promise<V1Pod> {
+    await this.createPod(
+      'solo',
+      this.podSpec([counterContainer({ requests: { cpu: '100m', memory: '64Mi' } })]),
+    );
+    const [original] = await this.waitPods(
+      'the pod running on the source node',
+      (pods) => pods.length === 1 && isReady(pods[0]!) && pods[0]!.spec?.nodeName === source,
+    );
+    await this.startCounters(source, [original!]);
+    await this.markInterrupted(source);
+    await this.setSchedulable(target, true);
+    return original!;
+  }
+
   /** A real agent process (runc runtime) serving one simulated node, which need not exist yet. */
   async startAgent(node: string, env?: Record<string, string>): Promise<AgentHandle> {
     const a = await startLocalAgent({

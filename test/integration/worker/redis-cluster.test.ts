@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { RESTORED_FROM_ANNOTATION } from '../../../services/common/labels.js';
 import type { MigrateResult } from '../../../services/worker/migrate.js';
 import { uniqueName } from '../../support/stack.js';
-import { counterContainer, eventRef, isReady, TestBed, TestQueues, waitJobsDone } from './harness.js';
+import { eventRef, isReady, TestBed, TestQueues, waitJobsDone } from './harness.js';
 
 /** The stack's Redis Cluster (infra/lib/redis-cluster.sh): three masters on loopback. */
 function clusterUrl(): string {
@@ -38,17 +38,7 @@ describe('worker: a rescue on a Redis Cluster', () => {
   after(() => bed.close());
 
   test('the pod is checkpointed, restored on the other node and keeps its state', async () => {
-    await bed.createPod(
-      'solo',
-      bed.podSpec([counterContainer({ requests: { cpu: '100m', memory: '64Mi' } })]),
-    );
-    const [original] = await bed.waitPods(
-      'the pod running on the source node',
-      (pods) => pods.length === 1 && isReady(pods[0]!) && pods[0]!.spec?.nodeName === source,
-    );
-    await bed.startCounters(source, [original!]);
-    await bed.markInterrupted(source);
-    await bed.setSchedulable(target, true);
+    const original = await bed.soloPodToMove(source, target);
 
     const job = await bed.queues.migrate(
       eventRef(120_000),

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { RESTORED_FROM_ANNOTATION } from '../../../services/common/labels.js';
 import type { Cluster } from '../../../services/worker/cluster.js';
-import { counterContainer, eventRef, isReady, TestBed } from './harness.js';
+import { eventRef, isReady, TestBed } from './harness.js';
 
 /**
  * The restored pod is deleted by name before it runs, as kwok's delete of the
@@ -55,17 +55,7 @@ describe('worker: a restored pod deleted before it runs', () => {
   after(() => bed.close());
 
   test('is created again and ends running with its process going on', async () => {
-    await bed.createPod(
-      'solo',
-      bed.podSpec([counterContainer({ requests: { cpu: '100m', memory: '64Mi' } })]),
-    );
-    const [original] = await bed.waitPods(
-      'the pod running on the source node',
-      (pods) => pods.length === 1 && isReady(pods[0]!) && pods[0]!.spec?.nodeName === source,
-    );
-    await bed.startCounters(source, [original!]);
-    await bed.markInterrupted(source);
-    await bed.setSchedulable(target, true);
+    const original = await bed.soloPodToMove(source, target);
 
     const event = eventRef(120_000);
     const results = await bed.migrateAll(event, { name: source, instanceId: 'i-0123456789abcdef0' }, [
