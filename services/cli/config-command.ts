@@ -10,10 +10,12 @@ export interface EffectiveSetting {
 
 /** Passwords ride in Redis URLs (rediss://:secret@host): never print them. */
 export function redact(value: string): string {
-  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^@/]*)@/i, (_, scheme: string, userinfo: string) => {
-    const user = userinfo.split(':')[0] ?? '';
-    return `${scheme}${user}${userinfo.includes(':') ? ':***' : ''}@`;
-  });
+  return value
+    .replace(/([?&]sentinelPassword=)[^&]*/g, '$1***')
+    .replace(/^([a-z][a-z0-9+.-]*:\/\/)([^@/]*)@/i, (_, scheme: string, userinfo: string) => {
+      const user = userinfo.split(':')[0] ?? '';
+      return `${scheme}${user}${userinfo.includes(':') ? ':***' : ''}@`;
+    });
 }
 
 const show = (v: unknown): string =>

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseSentinelUrl } from './redis-sentinel-url.js';
 
 /**
  * One setting: the environment variable it is read from, its schema (with a
@@ -97,7 +98,21 @@ export const commonSettings = {
     z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
     'pino log level',
   ),
-  redisUrl: setting('SPOT_RESCUE_REDIS_URL', str.url().default('redis://127.0.0.1:6379'), 'Redis for BullMQ'),
+  redisUrl: setting(
+    'SPOT_RESCUE_REDIS_URL',
+    z
+      .string()
+      .superRefine((url, ctx) => {
+        try {
+          if (parseSentinelUrl(url) || URL.canParse(url)) return;
+          ctx.addIssue({ code: 'custom', message: 'must be a URL' });
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        }
+      })
+      .default('redis://127.0.0.1:6379'),
+    'Redis for BullMQ: redis[s]://, redis[s]+cluster:// (Redis Cluster) or redis[s]+sentinel://host:port,.../<master> (Sentinel)',
+  ),
   queuePrefix: setting(
     'SPOT_RESCUE_QUEUE_PREFIX',
     z

@@ -1,4 +1,5 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { parseSentinelUrl } from './redis-sentinel-url.js';
 
 export type { Redis };
 
@@ -63,6 +64,24 @@ export function createRedisConnection(url: string, options: RedisOptions = {}): 
     retryStrategy: (times) => Math.min(times * 200, 2000),
     ...options,
   };
+  const sentinel = parseSentinelUrl(url);
+  if (sentinel) {
+    const { sentinels, name, username, password, sentinelPassword, db, tls } = sentinel;
+    return new Redis({
+      ...base,
+      sentinels,
+      name,
+      db,
+      ...(username ? { username } : {}),
+      ...(password ? { password } : {}),
+      ...(sentinelPassword ? { sentinelPassword } : {}),
+      ...(tls ? { tls: {}, enableTLSForSentinelMode: true } : {}),
+      // After a failover the old master may still answer as a replica for a while: writes there fail with
+      // READONLY, and reconnecting makes ioredis ask the sentinels for the new master.
+      reconnectOnError: (err) => err.message.startsWith('READONLY'),
+      sentinelRetryStrategy: (times) => Math.min(times * 200, 2000),
+    });
+  }
   if (!isClusterUrl(url)) return new Redis(url, base);
   const u = new URL(url.replace(/^(rediss?)\+cluster:/i, '$1:'));
   const tls = u.protocol === 'rediss:';

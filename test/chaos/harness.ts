@@ -1,7 +1,5 @@
 import { execFile } from 'node:child_process';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
@@ -51,9 +49,9 @@ import {
   TAINT_KEY,
 } from '../../services/common/labels.js';
 import { createRedisConnection, type Redis } from '../../services/common/redis.js';
+import { freePort, RedisServerProcess } from '../support/redis-server.js';
 import { PausableTcpProxy } from './api-proxy.js';
 import { AwsOutageProxy } from './aws-outage-proxy.js';
-import { ChaosRedis } from './redis-server.js';
 
 /**
  * The fault harness: the real listener, worker and agents (each its own
@@ -124,14 +122,6 @@ const run = promisify(execFile);
 const COUNTER_ARGS = ['/usr/local/bin/counter', '8', '/state/progress', '100', '64'];
 const TRIGGER_TIMEOUT_MS = 90_000;
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
 interface Original {
   uid: string;
   name: string;
@@ -158,7 +148,7 @@ export class ChaosBed {
   private readonly bucket: string;
   private queues: RescueQueues | undefined;
   private identity: WorkerIdentity | undefined;
-  private redis: ChaosRedis | undefined;
+  private redis: RedisServerProcess | undefined;
   private bull: Redis | undefined;
   private rescueQueue: Queue | undefined;
   private apiProxy: PausableTcpProxy | undefined;
@@ -197,7 +187,7 @@ export class ChaosBed {
   async setUp(): Promise<void> {
     const t0 = Date.now();
     await mkdir(this.workDir, { recursive: true });
-    this.redis = new ChaosRedis(await freePort(), join(this.workDir, 'redis'));
+    this.redis = new RedisServerProcess(await freePort(), { dir: join(this.workDir, 'redis') });
     await this.redis.start();
     this.bull = createRedisConnection(this.redis.url, { maxRetriesPerRequest: 1 });
     this.bull.on('error', () => {});
@@ -252,7 +242,7 @@ export class ChaosBed {
   private serviceEnv(): Record<string, string> {
     return {
       KUBECONFIG: this.proxiedKubeconfig,
-      SPOT_RESCUE_REDIS_URL: (this.redis as ChaosRedis).url,
+      SPOT_RESCUE_REDIS_URL: (this.redis as RedisServerProcess).url,
       SPOT_RESCUE_CLUSTER_NAME: this.id,
       SPOT_RESCUE_QUEUE_PREFIX: this.id,
       SPOT_RESCUE_OPS_HOST: '127.0.0.1',
@@ -537,9 +527,9 @@ export class ChaosBed {
         case 'redis-restart': {
           await when('a migration in flight', atStage(['started', 'checkpointed']));
           const what = `Redis SIGKILL and restart (${at()})`;
-          await (this.redis as ChaosRedis).kill();
+          await (this.redis as RedisServerProcess).kill();
           await sleep(2000);
-          await (this.redis as ChaosRedis).start();
+          await (this.redis as RedisServerProcess).start();
           return { what, ok: true };
         }
         case 's3-outage': {

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { type Job, Queue, Worker } from 'bullmq';
 import type { StatusReport } from '../../../services/cli/status-view.js';
-import { jobId, QUEUES } from '../../../services/common/jobs.js';
+import { QUEUES } from '../../../services/common/jobs.js';
 import { createRedisConnection } from '../../../services/common/redis.js';
 import { BullJobSink } from '../../../services/listener/enqueue.js';
-import type { PlannedJob } from '../../../services/listener/plan.js';
+import { plannedMigration } from '../../support/planned-migration.js';
 import { stackEnv, uniqueName, waitFor } from '../../support/stack.js';
 import { runCli } from './cli.js';
 
@@ -25,27 +25,7 @@ after(async () => {
   connection.disconnect();
 });
 
-function planned(pod: string, deadline: Date): PlannedJob {
-  const eventId = `e-${prefix}`;
-  return {
-    queue: QUEUES.rescue,
-    name: 'migrate-pod',
-    jobId: jobId('migrate-pod', eventId, `uid-${pod}`),
-    priority: 1,
-    data: {
-      event: {
-        id: eventId,
-        kind: 'spot-interruption',
-        deadline: deadline.toISOString(),
-        receivedAt: new Date().toISOString(),
-        eventTime: new Date().toISOString(),
-      },
-      node: { name: 'node-a', instanceId: 'i-0abc123def4567890' },
-      pod: { namespace: 'shop', name: pod, uid: `uid-${pod}` },
-      deadline: deadline.toISOString(),
-    },
-  };
-}
+const planned = (pod: string, deadline: Date) => plannedMigration(pod, deadline, `e-${prefix}`);
 
 const status = async () => {
   const r = await runCli(['status', '--json'], env);

@@ -1,58 +1,23 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { RunningListener } from '../../../services/listener/service.js';
+import { freePort, RedisServerProcess } from '../../support/redis-server.js';
 import { waitFor } from '../../support/stack.js';
 import { counterValue, inProcessListener, sampleEvent, TestQueues } from './harness.js';
 import { SimCluster } from './sim-cluster.js';
 
-/** A Redis of this test's own, so it can be stopped without touching the shared one. */
-class OwnRedis {
-  private proc: ChildProcess | undefined;
-  constructor(readonly port: number) {}
-
-  async start() {
-    this.proc = spawn(
-      'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-      {
-        stdio: 'ignore',
-      },
-    );
-    await waitFor('own redis up', async () => {
-      const s = createServer();
-      // Up when the port is taken.
-      return new Promise<boolean>((resolve) => {
-        s.once('error', () => resolve(true));
-        s.listen(this.port, '127.0.0.1', () => s.close(() => resolve(false)));
-      });
-    });
-  }
-
-  async stop() {
-    if (!this.proc || this.proc.exitCode !== null) return;
-    this.proc.kill('SIGKILL');
-    await once(this.proc, 'exit');
-  }
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
 const cluster = new SimCluster();
-let redis: OwnRedis;
+let redis: RedisServerProcess;
+let redisDir: string;
 let queues: TestQueues;
 let listener: RunningListener | undefined;
 
 before(async () => {
-  redis = new OwnRedis(await freePort());
+  redisDir = await mkdtemp(join(tmpdir(), 'sr-redis-'));
+  redis = new RedisServerProcess(await freePort(), { dir: redisDir, args: ['--appendonly', 'no'] });
   await redis.start();
   queues = await new TestQueues(`redis://127.0.0.1:${redis.port}`).create();
 });
@@ -62,6 +27,7 @@ after(async () => {
   await cluster.cleanup();
   await queues.cleanup();
   await redis.stop();
+  await rm(redisDir, { recursive: true, force: true });
 });
 
 describe('Redis down', () => {
