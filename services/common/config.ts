@@ -55,8 +55,15 @@ export function readConfig<T extends SettingsSpec>(
 export function describeSettings(spec: SettingsSpec): string {
   const rows = Object.values(spec).map((s) => {
     const d = s.schema.safeParse(undefined);
-    const def = d.success && d.data !== undefined ? `\`${String(d.data)}\`` : 'required';
-    return `| \`${s.env}\` | ${def} | ${s.doc} |`;
+    // An optional setting parses "not set" to undefined; only one that fails without a value is required.
+    const def = !d.success
+      ? 'required'
+      : d.data === undefined
+        ? 'unset'
+        : Array.isArray(d.data) && d.data.length === 0
+          ? 'none'
+          : `\`${Array.isArray(d.data) ? d.data.join(',') : typeof d.data === 'object' ? JSON.stringify(d.data) : String(d.data)}\``;
+    return `| \`${s.env}\` | ${def} | ${s.doc.replace(/\|/g, '\\|')} |`;
   });
   return ['| variable | default | meaning |', '|---|---|---|', ...rows].join('\n');
 }

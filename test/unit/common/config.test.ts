@@ -61,7 +61,13 @@ test('describeSettings documents every variable with its default', () => {
   const doc = describeSettings({
     a: setting('A_VAR', z.string().default('x'), 'the a'),
     b: setting('B_VAR', z.string(), 'the b'),
+    c: setting('C_VAR', z.string().optional(), 'the c, a | b'),
+    d: setting('D_VAR', str.list(), 'the d'),
+    e: setting('E_VAR', str.list().default(['p', 'q'].join(',')), 'the e'),
   });
   assert.match(doc, /\| `A_VAR` \| `x` \| the a \|/);
   assert.match(doc, /\| `B_VAR` \| required \| the b \|/);
+  assert.match(doc, /\| `C_VAR` \| unset \| the c, a \\\| b \|/, 'optional is not required; a pipe in the text is escaped');
+  assert.match(doc, /\| `D_VAR` \| required \| the d \|/);
+  assert.match(doc, /\| `E_VAR` \| `p,q` \| the e \|/);
 });
