@@ -63,7 +63,7 @@ test('describeSettings documents every variable with its default', () => {
     b: setting('B_VAR', z.string(), 'the b'),
     c: setting('C_VAR', z.string().optional(), 'the c, a | b'),
     d: setting('D_VAR', str.list(), 'the d'),
-    e: setting('E_VAR', str.list().default(['p', 'q'].join(',')), 'the e'),
+    e: setting('E_VAR', str.list().default(['p', 'q']), 'the e'),
   });
   assert.match(doc, /\| `A_VAR` \| `x` \| the a \|/);
   assert.match(doc, /\| `B_VAR` \| required \| the b \|/);
