@@ -23,12 +23,16 @@ const END = '<!-- /settings -->';
 export function fillSettingsTable(markdown: string, component: string, table: string): string {
   const start = markdown.indexOf(begin(component));
   const end = markdown.indexOf(END, start);
-  if (start === -1 || end === -1) throw new Error(`no settings markers for ${component}: add\n${begin(component)}\n${END}`);
+  if (start === -1 || end === -1)
+    throw new Error(`no settings markers for ${component}: add\n${begin(component)}\n${END}`);
   return `${markdown.slice(0, start)}${begin(component)}\n\n${table}\n\n${markdown.slice(end)}`;
 }
 
 /** What the README should hold: the file as it is, with its table as the code says. */
-export async function expectedReadme(file: string, component: string): Promise<{ actual: string; expected: string }> {
+export async function expectedReadme(
+  file: string,
+  component: string,
+): Promise<{ actual: string; expected: string }> {
   const spec = await COMPONENT_SETTINGS[component]!();
   const actual = await readFile(`${ROOT}${file}`, 'utf8');
   return { actual, expected: fillSettingsTable(actual, component, describeSettings(spec)) };

@@ -67,7 +67,11 @@ test('describeSettings documents every variable with its default', () => {
   });
   assert.match(doc, /\| `A_VAR` \| `x` \| the a \|/);
   assert.match(doc, /\| `B_VAR` \| required \| the b \|/);
-  assert.match(doc, /\| `C_VAR` \| unset \| the c, a \\\| b \|/, 'optional is not required; a pipe in the text is escaped');
+  assert.match(
+    doc,
+    /\| `C_VAR` \| unset \| the c, a \\\| b \|/,
+    'optional is not required; a pipe in the text is escaped',
+  );
   assert.match(doc, /\| `D_VAR` \| required \| the d \|/);
   assert.match(doc, /\| `E_VAR` \| `p,q` \| the e \|/);
 });
