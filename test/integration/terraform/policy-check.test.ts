@@ -279,6 +279,7 @@ describe('terraform module: who reaches the archives', () => {
     );
     assert.deepEqual(new Set(granted.flatMap((s) => s.actions)), used);
     const objects = granted.find((s) => s.actions.includes('s3:GetObject'))!;
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Terraform's interpolation, as main.tf writes it
     assert.deepEqual(objects.resources, ['${aws_s3_bucket.this[0].arn}/${local.archive_prefix}*']);
     assert.deepEqual(granted.find((s) => s.actions.includes('kms:Decrypt'))?.resources, [
       'local.kms_key_arn',
@@ -294,6 +295,7 @@ describe('terraform module: who reaches the archives', () => {
     assert.ok(deny, 'a statement on s3:GetObject');
     assert.match(bucket, new RegExp(`sid\\s*=\\s*"${deny.sid}"\\s*\\n\\s*effect\\s*=\\s*"Deny"`));
     assert.deepEqual(deny.actions, ['s3:GetObject', 's3:GetObjectVersion']);
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Terraform's interpolation, as main.tf writes it
     assert.deepEqual(deny.resources, ['${aws_s3_bucket.this[0].arn}/*']);
     assert.deepEqual(principalsOf(bucket, deny.sid), ['*:*']);
     const except = condition(deny, 'aws:PrincipalArn');

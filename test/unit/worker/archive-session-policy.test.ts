@@ -78,6 +78,7 @@ describe('the session policy of an agent operation', () => {
       '/prod',
       'prod/../other',
       'prod//x',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: an IAM policy variable, not a JavaScript one
       'prod/${aws:username}',
       'a?b',
     ])
