@@ -9,46 +9,12 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { ArchiveCredentials, Manifest, RestoreResponse } from '../../../services/common/agent-api.js';
 import { StsArchiveAccess } from '../../../services/worker/archive-access.js';
+import { SigningRecorder } from '../../support/signing-recorder.js';
 import { awsSettings, stackEnv, waitFor } from '../../support/stack.js';
 import { AgentBed, type AgentProcess, call } from './harness.js';
-import { forward } from './s3-fault-proxy.js';
-
-/** A hop in front of moto that notes the access key each request was signed with. */
-class SigningRecorder {
-  seen: { method: string; path: string; accessKeyId: string; sessionToken: boolean }[] = [];
-  private server: Server | undefined;
-
-  async start(upstream: string): Promise<string> {
-    const up = new URL(upstream);
-    this.server = createServer((req, res) => {
-      const auth = String(req.headers.authorization ?? '');
-      this.seen.push({
-        method: req.method ?? '',
-        path: req.url ?? '',
-        accessKeyId: /Credential=([^/]+)\//.exec(auth)?.[1] ?? '(unsigned)',
-        sessionToken: req.headers['x-amz-security-token'] !== undefined,
-      });
-      forward(up, req, res);
-    });
-    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  take() {
-    const out = this.seen;
-    this.seen = [];
-    return out;
-  }
-
-  close(): void {
-    this.server?.close();
-  }
-}
 
 describe('agent: S3 through the per-operation session the worker hands it', () => {
   const bed = new AgentBed();
