@@ -235,6 +235,9 @@ export async function removeSimNodeState(stateDir: string, nodes: string[]): Pro
   }
 }
 
+/** The archive-access role of the simulation, in moto's default account. */
+export const SIM_ARCHIVE_ROLE_ARN = 'arn:aws:iam::123456789012:role/spot-rescue-archive-access';
+
 export interface WorkerIdentity {
   serviceAccount: string;
   /**
@@ -441,6 +444,9 @@ export async function startRescueDeployment(o: {
         SPOT_RESCUE_AGENT_LOCATOR: 'static',
         SPOT_RESCUE_AGENT_ENDPOINTS: [...agents].map(([n, a]) => `${n}=${a.url}`).join(','),
         SPOT_RESCUE_WORKER_SERVICE_ACCOUNT: o.worker.serviceAccount,
+        // As on EKS: every checkpoint and restore gets its own STS session (moto's AssumeRole;
+        // moto does not enforce the session policy, IAM does).
+        SPOT_RESCUE_ARCHIVE_ROLE_ARN: SIM_ARCHIVE_ROLE_ARN,
         ...o.workerEnv,
       },
       logFile('worker'),

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { SIM_ARCHIVE_ROLE_ARN } from '../../../infra/sim/local-rescue.js';
 import { SigningRecorder } from '../../support/signing-recorder.js';
 import { stackEnv } from '../../support/stack.js';
 import { eventRef, TestBed } from './harness.js';
@@ -29,7 +30,7 @@ describe('worker: agents reach S3 through the sessions the worker hands them', (
       ],
     });
     await bed.startWorker({
-      extra: { SPOT_RESCUE_ARCHIVE_ROLE_ARN: 'arn:aws:iam::123456789012:role/spot-rescue-archive-access' },
+      extra: { SPOT_RESCUE_ARCHIVE_ROLE_ARN: SIM_ARCHIVE_ROLE_ARN },
     });
   });
 
