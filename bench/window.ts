@@ -136,7 +136,7 @@ async function main() {
   await core.createNamespace({ body: { metadata: { name: `${NS}-sys` } } });
   await ensureBucket(s3, BUCKET);
   const queues = await ensureQueues(sqs, CLUSTER);
-  const worker = await createWorkerIdentity(kc, `${NS}-sys`, workDir);
+  const worker = await createWorkerIdentity(kc, `${NS}-sys`);
 
   const real: RealPod[] = [];
   const deployment = await startRescueDeployment({
@@ -193,7 +193,7 @@ async function main() {
     }
     for (const p of real) {
       const agent = agents.get(p.node) as AgentHandle;
-      const r = await callAgent(agent.url, worker.token, 'POST', '/v1/local/containers', {
+      const r = await callAgent(agent.url, await worker.tokenFor(p.node), 'POST', '/v1/local/containers', {
         namespace: NS,
         pod: p.name,
         podUid: p.uid,
@@ -215,7 +215,7 @@ async function main() {
     const progress = async (node: string, pod: string) => {
       const r = await callAgent<{ status: string; progress?: string }>(
         (agents.get(node) as AgentHandle).url,
-        worker.token,
+        await worker.tokenFor(node),
         'GET',
         `/v1/local/containers/${NS}/${pod}/app`,
       );

@@ -188,7 +188,7 @@ async function main(): Promise<number> {
   await ensureNamespace(NAMESPACE, { [NAMESPACE_OPT_IN_LABEL]: 'enabled' });
   await ensureBucket(s3, BUCKET);
   const queues = await ensureQueues(sqs, QUEUE);
-  const worker = await createWorkerIdentity(kc, SYSTEM_NAMESPACE, demoDir);
+  const worker = await createWorkerIdentity(kc, SYSTEM_NAMESPACE);
 
   const deployment = await startRescueDeployment({
     cluster: CLUSTER,
@@ -222,19 +222,25 @@ async function main(): Promise<number> {
       },
     });
     const sourceAgent = agents.get(source.name) as AgentHandle;
-    const started = await callAgent(sourceAgent.url, worker.token, 'POST', '/v1/local/containers', {
-      namespace: NAMESPACE,
-      pod: POD,
-      podUid: pod.metadata?.uid,
-      container: CONTAINER,
-      args: ['/usr/local/bin/counter', String(memoryMib), '/state/progress'],
-    });
+    const started = await callAgent(
+      sourceAgent.url,
+      await worker.tokenFor(source.name),
+      'POST',
+      '/v1/local/containers',
+      {
+        namespace: NAMESPACE,
+        pod: POD,
+        podUid: pod.metadata?.uid,
+        container: CONTAINER,
+        args: ['/usr/local/bin/counter', String(memoryMib), '/state/progress'],
+      },
+    );
     if (started.status !== 201)
       throw new Error(`could not start the workload: ${JSON.stringify(started.body)}`);
     const progressOn = async (agent: AgentHandle, podName: string): Promise<Progress | undefined> => {
       const r = await callAgent<{ status: string; progress?: string }>(
         agent.url,
-        worker.token,
+        await worker.tokenFor(agent.node),
         'GET',
         `/v1/local/containers/${NAMESPACE}/${podName}/${CONTAINER}`,
       );

@@ -427,6 +427,26 @@ data "aws_iam_policy_document" "bucket" {
     }
   }
 
+  # Archives are process memory: only the worker (manifests) and the archive-access role (the
+  # agents' per-checkpoint sessions) may read them, whatever other policies in the account allow.
+  statement {
+    sid       = "DenyReadsButArchiveRoles"
+    effect    = "Deny"
+    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
+    resources = ["${aws_s3_bucket.this[0].arn}/*"]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "ArnNotEquals"
+      variable = "aws:PrincipalArn"
+      values   = concat([aws_iam_role.this["worker"].arn, aws_iam_role.archive_access[0].arn], var.archive_readers)
+    }
+  }
+
   statement {
     sid       = "DenyOtherEncryption"
     effect    = "Deny"
@@ -753,37 +773,81 @@ data "aws_iam_policy_document" "worker" {
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [local.kms_key_arn]
   }
+
+  # For each checkpoint and restore, a session of the archive-access role limited (session
+  # policy) to that pod's checkpoint prefix, handed to the agent doing it.
+  statement {
+    sid       = "AssumeArchiveAccess"
+    actions   = ["sts:AssumeRole"]
+    resources = [aws_iam_role.archive_access[0].arn]
+  }
 }
 
-# agent: stream archives to and from its prefix, encrypted with the archive key.
-data "aws_iam_policy_document" "agent" {
+# agent: no policy of its own. Its S3 access is the session the worker hands it per operation
+# (archive-access role, below), so a node reaches only the checkpoints it is working on.
+
+# archive-access: what agents' sessions may do at most; each session is narrowed further to one
+# checkpoint prefix by the worker's session policy (services/worker/archive-session-policy.ts).
+data "aws_iam_policy_document" "archive_access_assume" {
   count = local.create ? 1 : 0
 
   statement {
-    sid = "ArchiveObjects"
-    actions = [
-      "s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts",
-    ]
+    sid     = "WorkerOnly"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [aws_iam_role.this["worker"].arn]
+    }
+  }
+}
+
+resource "aws_iam_role" "archive_access" {
+  count = local.create ? 1 : 0
+
+  name                 = "${local.name}-archive-access"
+  path                 = var.iam_role_path
+  description          = "spot-rescue agents' per-checkpoint archive sessions of ${var.cluster_name}, assumed by the worker"
+  assume_role_policy   = data.aws_iam_policy_document.archive_access_assume[0].json
+  permissions_boundary = var.iam_role_permissions_boundary
+  max_session_duration = 3600
+
+  tags = local.tags
+}
+
+data "aws_iam_policy_document" "archive_access" {
+  count = local.create ? 1 : 0
+
+  statement {
+    sid       = "ArchiveObjects"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"]
     resources = ["${aws_s3_bucket.this[0].arn}/${local.archive_prefix}*"]
   }
 
   statement {
     sid       = "ArchiveKey"
-    actions   = ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"]
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [local.kms_key_arn]
   }
+}
+
+resource "aws_iam_role_policy" "archive_access" {
+  count = local.create ? 1 : 0
+
+  name   = "spot-rescue-archive-access"
+  role   = aws_iam_role.archive_access[0].id
+  policy = data.aws_iam_policy_document.archive_access[0].json
 }
 
 locals {
   role_policies = {
     listener = try(data.aws_iam_policy_document.listener[0].json, null)
     worker   = try(data.aws_iam_policy_document.worker[0].json, null)
-    agent    = try(data.aws_iam_policy_document.agent[0].json, null)
   }
 }
 
 resource "aws_iam_role_policy" "this" {
-  for_each = local.create ? local.service_accounts : {}
+  for_each = local.create ? { for k, v in local.service_accounts : k => v if k != "agent" } : {}
 
   name   = "spot-rescue-${each.key}"
   role   = aws_iam_role.this[each.key].id
@@ -995,8 +1059,9 @@ locals {
     queueUrl    = try(aws_sqs_queue.this[0].url, "")
     dlqUrl      = try(aws_sqs_queue.dlq[0].url, "")
     s3 = {
-      bucket   = try(aws_s3_bucket.this[0].id, "")
-      kmsKeyId = local.kms_key_arn
+      bucket         = try(aws_s3_bucket.this[0].id, "")
+      kmsKeyId       = local.kms_key_arn
+      archiveRoleArn = try(aws_iam_role.archive_access[0].arn, "")
     }
     rebalance                  = { policy = var.rebalance_policy }
     provisioning               = { mode = var.provisioning_mode, ec2 = { instanceTypes = var.launch_instance_types } }
@@ -1041,5 +1106,5 @@ resource "helm_release" "this" {
     },
   ]
 
-  depends_on = [aws_eks_pod_identity_association.this, aws_iam_role_policy.this]
+  depends_on = [aws_eks_pod_identity_association.this, aws_iam_role_policy.this, aws_iam_role_policy.archive_access]
 }

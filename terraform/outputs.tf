@@ -55,6 +55,11 @@ output "s3_bucket_id" {
   value       = try(aws_s3_bucket.this[0].id, null)
 }
 
+output "archive_access_role_arn" {
+  description = "Role the worker assumes for each checkpoint and restore, narrowed to that checkpoint by a session policy"
+  value       = try(aws_iam_role.archive_access[0].arn, null)
+}
+
 output "s3_bucket_arn" {
   description = "ARN of the archive bucket"
   value       = try(aws_s3_bucket.this[0].arn, null)

@@ -168,6 +168,12 @@ variable "iam_role_path" {
   default     = "/"
 }
 
+variable "archive_readers" {
+  description = "IAM role ARNs that may read archives besides the worker and the archive-access role (break-glass); the bucket policy denies reads to everyone else"
+  type        = list(string)
+  default     = []
+}
+
 variable "iam_role_permissions_boundary" {
   description = "ARN of the permissions boundary of the IAM roles"
   type        = string

@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
+import { readdir, rm, rmdir } from 'node:fs/promises';
 import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { AGENT_TOKEN_AUDIENCE } from '../../services/common/agent-api.js';
+import { AgentTokens, KubeTokenMinter } from '../../services/worker/agent-tokens.js';
 import { simulatedAlarmTopicArn } from './events.js';
 
 /**
@@ -235,35 +235,35 @@ export async function removeSimNodeState(stateDir: string, nodes: string[]): Pro
   }
 }
 
+/** The archive-access role of the simulation, in moto's default account. */
+export const SIM_ARCHIVE_ROLE_ARN = 'arn:aws:iam::123456789012:role/spot-rescue-archive-access';
+
 export interface WorkerIdentity {
   serviceAccount: string;
-  token: string;
-  tokenFile: string;
+  /**
+   * The token the worker presents to one node's agent, minted as the worker
+   * mints it (TokenRequest, that node's audience): what the simulation uses
+   * to play the kubelet's part on a node's agent.
+   */
+  tokenFor(node: string): Promise<string>;
 }
 
-/** The worker's ServiceAccount and a projected-style token for the agents' audience, written to a file. */
-export async function createWorkerIdentity(
-  kc: KubeConfig,
-  namespace: string,
-  dir: string,
-): Promise<WorkerIdentity> {
+/** The worker's ServiceAccount; the worker process mints its per-node agent tokens from it as in a cluster. */
+export async function createWorkerIdentity(kc: KubeConfig, namespace: string): Promise<WorkerIdentity> {
   const core = kc.makeApiClient(CoreV1Api);
   await core
     .createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'spot-rescue-worker' } } })
     .catch((err) => {
       if ((err as { code?: number }).code !== 409) throw err;
     });
-  const tr = await core.createNamespacedServiceAccountToken({
-    name: 'spot-rescue-worker',
-    namespace,
-    body: { spec: { audiences: [AGENT_TOKEN_AUDIENCE], expirationSeconds: 3600 } },
+  const tokens = new AgentTokens(new KubeTokenMinter(core, { namespace, name: 'spot-rescue-worker' }), {
+    expirationSeconds: 600,
+    renewBeforeMs: 120_000,
   });
-  const token = tr.status?.token;
-  if (!token) throw new Error('TokenRequest returned no token');
-  await mkdir(dir, { recursive: true });
-  const tokenFile = join(dir, 'worker-token');
-  await writeFile(tokenFile, token, { mode: 0o600 });
-  return { serviceAccount: `system:serviceaccount:${namespace}:spot-rescue-worker`, token, tokenFile };
+  return {
+    serviceAccount: `system:serviceaccount:${namespace}:spot-rescue-worker`,
+    tokenFor: (node) => tokens.tokenFor(node),
+  };
 }
 
 export interface RescueQueues {
@@ -443,7 +443,10 @@ export async function startRescueDeployment(o: {
         SPOT_RESCUE_S3_BUCKET: o.bucket,
         SPOT_RESCUE_AGENT_LOCATOR: 'static',
         SPOT_RESCUE_AGENT_ENDPOINTS: [...agents].map(([n, a]) => `${n}=${a.url}`).join(','),
-        SPOT_RESCUE_AGENT_TOKEN_FILE: o.worker.tokenFile,
+        SPOT_RESCUE_WORKER_SERVICE_ACCOUNT: o.worker.serviceAccount,
+        // As on EKS: every checkpoint and restore gets its own STS session (moto's AssumeRole;
+        // moto does not enforce the session policy, IAM does).
+        SPOT_RESCUE_ARCHIVE_ROLE_ARN: SIM_ARCHIVE_ROLE_ARN,
         ...o.workerEnv,
       },
       logFile('worker'),

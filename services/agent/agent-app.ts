@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
+import { agentTokenAudience } from '../common/agent-api.js';
 import type { ConfigOf } from '../common/config.js';
 import { loadKubeConfig } from '../common/kube.js';
 import { createLogger } from '../common/logger.js';
@@ -7,6 +8,7 @@ import { createMetricsRegistry } from '../common/metrics.js';
 import { AgentMetrics } from './agent-metrics.js';
 import { createAgentS3Client } from './agent-s3-client.js';
 import { AgentService } from './agent-service.js';
+import { ArchiveStores } from './archive-scope.js';
 import { S3ArchiveStore } from './archive-store.js';
 import { CallerAuthenticator, KubeTokenReviewer } from './auth.js';
 import { runcCapabilitySources } from './capability-sources.js';
@@ -78,19 +80,26 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
       ? { cert: await readFile(c.tlsCertFile), key: await readFile(c.tlsKeyFile) }
       : undefined;
   const kc = loadKubeConfig(c.kubeconfig);
-  const s3 = createAgentS3Client({ ...c, requestTimeoutSeconds: c.s3RequestTimeoutSeconds });
-  const store = new S3ArchiveStore(s3, {
+  const s3Settings = { ...c, requestTimeoutSeconds: c.s3RequestTimeoutSeconds };
+  const tuning = {
     partSizeBytes: c.partSizeMiB * 1024 * 1024,
     queueSize: c.queueSize,
     sse: c.sse,
     sseKmsKeyId: c.sseKmsKeyId,
-  });
+  };
+  const store = new S3ArchiveStore(createAgentS3Client(s3Settings), tuning);
+  const stores = new ArchiveStores(
+    store,
+    (credentials) => createAgentS3Client(s3Settings, credentials),
+    (client) => new S3ArchiveStore(client, tuning),
+  );
   const service = new AgentService({
     cluster: c.clusterName,
     node: c.nodeName,
     instanceId: c.instanceId,
     runtime,
     store,
+    stores,
     zstd: { bin: c.zstdBin, level: c.zstdLevel, threads: c.zstdThreads },
     slots: new CheckpointSlots(c.maxConcurrentCheckpoints, ({ active, waiting }) => {
       metrics.checkpointSlots.set({ state: 'active' }, active);
@@ -104,7 +113,11 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
   const app = buildAgentServer({
     service,
     capabilities: () => capabilities.current(),
-    auth: new CallerAuthenticator(new KubeTokenReviewer(kc), c.allowedServiceAccount),
+    auth: new CallerAuthenticator(
+      new KubeTokenReviewer(kc),
+      c.allowedServiceAccount,
+      agentTokenAudience(c.nodeName),
+    ),
     runtime,
     registry,
     log,
@@ -117,7 +130,15 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
   const port = typeof addr === 'object' && addr ? addr.port : c.port;
   const host = c.host === '0.0.0.0' ? '127.0.0.1' : c.host;
   const url = `${tls ? 'https' : 'http'}://${host}:${port}`;
-  log.info({ url, runtime: runtime.name, allowed: c.allowedServiceAccount }, 'agent listening');
+  log.info(
+    {
+      url,
+      runtime: runtime.name,
+      allowed: c.allowedServiceAccount,
+      audience: agentTokenAudience(c.nodeName),
+    },
+    'agent listening',
+  );
   return {
     app,
     url,

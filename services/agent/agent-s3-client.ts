@@ -1,4 +1,5 @@
 import { S3Client } from '@aws-sdk/client-s3';
+import type { ArchiveCredentials } from '../common/agent-api.js';
 import { type AwsSettings, awsClientConfig } from '../common/aws.js';
 
 /**
@@ -9,9 +10,23 @@ import { type AwsSettings, awsClientConfig } from '../common/aws.js';
  * request must end too: lib-storage does not cancel parts already in flight
  * when an upload is aborted.
  */
-export function createAgentS3Client(s: AwsSettings & { requestTimeoutSeconds: number }): S3Client {
+export function createAgentS3Client(
+  s: AwsSettings & { requestTimeoutSeconds: number },
+  credentials?: ArchiveCredentials,
+): S3Client {
   return new S3Client({
     ...awsClientConfig(s),
+    // A session the worker obtained for one operation; without it, the default provider chain.
+    ...(credentials
+      ? {
+          credentials: {
+            accessKeyId: credentials.accessKeyId,
+            secretAccessKey: credentials.secretAccessKey,
+            sessionToken: credentials.sessionToken,
+            expiration: new Date(credentials.expiration),
+          },
+        }
+      : {}),
     forcePathStyle: Boolean(s.awsEndpoint),
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',

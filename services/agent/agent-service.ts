@@ -12,6 +12,7 @@ import {
 } from '../common/agent-api.js';
 import type { AgentMetrics } from './agent-metrics.js';
 import { archiveKey, buildManifest, manifestKey, selectContainers } from './archive-layout.js';
+import type { ArchiveStores, ScopedStore } from './archive-scope.js';
 import type { ArchiveStore } from './archive-store.js';
 import { streamArchiveToStore, type ZstdOptions } from './checkpoint-pipeline.js';
 import { CheckpointSlots } from './checkpoint-slots.js';
@@ -27,6 +28,8 @@ export interface AgentServiceOptions {
   instanceId?: string | undefined;
   runtime: CheckpointRuntime;
   store: ArchiveStore;
+  /** Each operation's S3 access: the session credentials of its request when it carries them, else `store`. */
+  stores?: ArchiveStores;
   zstd: ZstdOptions;
   /** Checkpoints that may dump and upload at once on this node (default: no limit). */
   slots?: CheckpointSlots;
@@ -107,8 +110,15 @@ export class AgentService {
     }
   }
 
+  /** The store of one operation; `release` it when the operation ends. */
+  private scoped(credentials: CheckpointRequest['credentials']): ScopedStore {
+    return this.o.stores?.forOperation(credentials) ?? { store: this.o.store, release: () => {} };
+  }
+
   private async checkpointLocked(req: CheckpointRequest): Promise<Manifest> {
-    const { runtime, store, metrics, log } = this.o;
+    const { runtime, metrics, log } = this.o;
+    const scoped = this.scoped(req.credentials);
+    const { store } = scoped;
     const deadline = deadlineSignal(req.deadline);
     const { signal } = deadline;
     const createdAt = new Date();
@@ -205,6 +215,7 @@ export class AgentService {
     } finally {
       release();
       deadline.dispose();
+      scoped.release();
     }
   }
 
@@ -220,12 +231,14 @@ export class AgentService {
   }
 
   private async restoreLocked(req: RestoreRequest): Promise<RestoreResponse> {
-    const { runtime, store, metrics, log } = this.o;
+    const { runtime, metrics, log } = this.o;
+    const scoped = this.scoped(req.credentials);
+    const { store } = scoped;
     const deadline = deadlineSignal(req.deadline);
     const { signal } = deadline;
     const sinks: RestoreSink[] = [];
     try {
-      const manifest = await this.readManifest(req, signal);
+      const manifest = await this.readManifest(store, req, signal);
       let chosen: ContainerArchive[];
       try {
         chosen = selectContainers(manifest, req.containers);
@@ -289,13 +302,18 @@ export class AgentService {
       throw failure;
     } finally {
       deadline.dispose();
+      scoped.release();
     }
   }
 
-  private async readManifest(req: RestoreRequest, signal: AbortSignal): Promise<Manifest> {
+  private async readManifest(
+    store: ArchiveStore,
+    req: RestoreRequest,
+    signal: AbortSignal,
+  ): Promise<Manifest> {
     let raw: unknown;
     try {
-      raw = await this.o.store.getJson(req.manifest.bucket, req.manifest.key, signal);
+      raw = await store.getJson(req.manifest.bucket, req.manifest.key, signal);
     } catch (err) {
       if (signal.aborted) throw err;
       const name = (err as Error).name;

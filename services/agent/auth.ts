@@ -1,5 +1,4 @@
 import { AuthenticationV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { AGENT_TOKEN_AUDIENCE } from '../common/agent-api.js';
 import { AgentFailure } from './errors.js';
 
 export interface TokenIdentity {
@@ -39,9 +38,11 @@ export class KubeTokenReviewer implements TokenReviewer {
 }
 
 /**
- * Only the worker's ServiceAccount, presenting a token minted for the
- * agent's audience, gets in: checkpoints hold process memory and secrets.
- * No token or a token the cluster rejects: 401; anyone else: 403.
+ * Only the worker's ServiceAccount, presenting a token minted for this
+ * node's agent (`audience`, agentTokenAudience(node)), gets in: checkpoints
+ * hold process memory and secrets. A token for another node's agent, or for
+ * the shared audience of earlier versions, is rejected by the TokenReview
+ * itself. No token or a token the cluster rejects: 401; anyone else: 403.
  */
 export class CallerAuthenticator {
   private readonly cache = new Map<string, { username: string; until: number }>();
@@ -49,6 +50,7 @@ export class CallerAuthenticator {
   constructor(
     private readonly reviewer: TokenReviewer,
     private readonly allowed: string,
+    readonly audience: string,
     private readonly cacheMs = 10_000,
   ) {}
 
@@ -63,7 +65,7 @@ export class CallerAuthenticator {
     } else {
       let id: TokenIdentity;
       try {
-        id = await this.reviewer.review(token, AGENT_TOKEN_AUDIENCE);
+        id = await this.reviewer.review(token, this.audience);
       } catch (err) {
         throw new AgentFailure(
           'unauthenticated',
@@ -73,8 +75,9 @@ export class CallerAuthenticator {
       if (!id.authenticated || !id.username) {
         throw new AgentFailure('unauthenticated', `the token was rejected${id.error ? `: ${id.error}` : ''}`);
       }
-      if (id.audiences && !id.audiences.includes(AGENT_TOKEN_AUDIENCE)) {
-        throw new AgentFailure('unauthenticated', `the token is not meant for ${AGENT_TOKEN_AUDIENCE}`);
+      // The API server answers with the audiences the token and the review share; this node's must be one.
+      if (!id.audiences?.includes(this.audience)) {
+        throw new AgentFailure('unauthenticated', `the token is not meant for ${this.audience}`);
       }
       username = id.username;
       // Short cache: a deleted ServiceAccount loses access within seconds, and a burst of checkpoints costs one review.

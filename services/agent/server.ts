@@ -49,6 +49,7 @@ export function buildAgentServer(o: AgentServerOptions): FastifyInstance {
       : Fastify({ logger: false })
   ) as FastifyInstance;
 
+  // An onRequest hook: a caller is authenticated before its body is read or parsed.
   const authenticate = async (req: FastifyRequest) => {
     const caller = await o.auth.authenticate(req.headers.authorization);
     o.log.debug({ caller, url: req.url }, 'authenticated');
@@ -91,16 +92,16 @@ export function buildAgentServer(o: AgentServerOptions): FastifyInstance {
     return o.registry.metrics();
   });
 
-  app.post('/v1/checkpoints', { preHandler: authenticate }, async (req) =>
+  app.post('/v1/checkpoints', { onRequest: authenticate }, async (req) =>
     o.service.checkpoint(parse(checkpointRequestSchema, req.body)),
   );
-  app.post('/v1/restores', { preHandler: authenticate }, async (req) =>
+  app.post('/v1/restores', { onRequest: authenticate }, async (req) =>
     o.service.restore(parse(restoreRequestSchema, req.body)),
   );
-  app.post('/v1/releases', { preHandler: authenticate }, async (req) =>
+  app.post('/v1/releases', { onRequest: authenticate }, async (req) =>
     o.service.release(parse(releaseRequestSchema, req.body)),
   );
-  app.get('/v1/capabilities', { preHandler: authenticate }, async () => {
+  app.get('/v1/capabilities', { onRequest: authenticate }, async () => {
     if (!o.capabilities) throw new AgentFailure('not-found', 'this agent does not measure its capabilities');
     return o.capabilities();
   });
@@ -108,18 +109,18 @@ export function buildAgentServer(o: AgentServerOptions): FastifyInstance {
   const local = o.localContainers;
   if (local) {
     type Key = { namespace: string; pod: string; container: string };
-    app.post('/v1/local/containers', { preHandler: authenticate }, async (req, reply) => {
+    app.post('/v1/local/containers', { onRequest: authenticate }, async (req, reply) => {
       const status = await local.start(parse(startContainerSchema, req.body), o.node);
       return reply.code(201).send(status);
     });
     app.get<{ Params: Key }>(
       '/v1/local/containers/:namespace/:pod/:container',
-      { preHandler: authenticate },
+      { onRequest: authenticate },
       async (req) => local.status(req.params.namespace, req.params.pod, req.params.container),
     );
     app.delete<{ Params: Key }>(
       '/v1/local/containers/:namespace/:pod/:container',
-      { preHandler: authenticate },
+      { onRequest: authenticate },
       async (req, reply) => {
         await local.remove(req.params.namespace, req.params.pod, req.params.container);
         return reply.code(204).send();

@@ -36,7 +36,7 @@ export const agentSettings = {
   allowedServiceAccount: setting(
     'SPOT_RESCUE_AGENT_ALLOWED_SA',
     serviceAccountName,
-    'the only identity allowed to call the agent (the worker ServiceAccount)',
+    'the only identity allowed to call the agent (the worker ServiceAccount), with a token of audience spot-rescue-agent/<SPOT_RESCUE_NODE_NAME>: one minted for another node is refused',
   ),
   runtime: setting(
     'SPOT_RESCUE_AGENT_RUNTIME',

@@ -16,6 +16,20 @@ export const s3LocationSchema = z.object({
 });
 export type S3Location = z.infer<typeof s3LocationSchema>;
 
+/**
+ * Short-lived S3 credentials the worker obtained for one operation (an STS
+ * session of the archive-access role, limited by a session policy to that
+ * operation's prefix). The agent uses them for that operation's S3 calls
+ * only, and never logs them. Absent: the agent uses its own credentials.
+ */
+export const archiveCredentialsSchema = z.object({
+  accessKeyId: z.string().min(16).max(128),
+  secretAccessKey: z.string().min(1).max(256),
+  sessionToken: z.string().min(1).max(8192),
+  expiration: z.string().datetime(),
+});
+export type ArchiveCredentials = z.infer<typeof archiveCredentialsSchema>;
+
 export const checkpointRequestSchema = z.object({
   namespace: dnsLabel,
   pod: dnsLabel,
@@ -29,6 +43,7 @@ export const checkpointRequestSchema = z.object({
   /** The original pod spec, recorded in the manifest so a restore can rebuild the pod. */
   podSpec: z.unknown().optional(),
   eventId: z.string().optional(),
+  credentials: archiveCredentialsSchema.optional(),
 });
 export type CheckpointRequest = z.infer<typeof checkpointRequestSchema>;
 
@@ -79,6 +94,7 @@ export const restoreRequestSchema = z.object({
   /** Containers to restore; all of the manifest's when omitted. */
   containers: z.array(dnsLabel).optional(),
   deadline: z.string().datetime().optional(),
+  credentials: archiveCredentialsSchema.optional(),
 });
 export type RestoreRequest = z.infer<typeof restoreRequestSchema>;
 
@@ -161,5 +177,14 @@ export const agentErrorSchema = z.object({
 });
 export type AgentError = z.infer<typeof agentErrorSchema>;
 
-/** The audience of the projected ServiceAccount token the worker presents to agents. */
+/** The shared audience of earlier versions; no agent accepts it any more (a token for it opened every agent). */
 export const AGENT_TOKEN_AUDIENCE = 'spot-rescue-agent';
+
+/**
+ * The audience of the token the worker presents to one node's agent: a token
+ * is good for that node only, so an agent (or anyone on its node) that
+ * replays the worker's token reaches no other agent.
+ */
+export function agentTokenAudience(node: string): string {
+  return `${AGENT_TOKEN_AUDIENCE}/${node}`;
+}

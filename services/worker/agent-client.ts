@@ -16,6 +16,7 @@ import {
   restoreResponseSchema,
 } from '../common/agent-api.js';
 import type { AgentLocator } from './agent-locator.js';
+import type { AgentTokenSource } from './agent-tokens.js';
 
 /** An agent answered with an error (or not at all); `code` is the contract's error code or a transport one. */
 export class AgentCallError extends Error {
@@ -49,8 +50,8 @@ export interface AgentClient {
 
 export interface HttpAgentClientOptions {
   locator: AgentLocator;
-  /** Projected ServiceAccount token; read on every call because the kubelet rotates it. */
-  tokenFile: string;
+  /** The worker's token for each node's agent (per-node audience, services/worker/agent-tokens.ts). */
+  tokens: AgentTokenSource;
   caFile?: string | undefined;
   /** Verify agents' certificates against this name instead of the pod IP dialled. */
   tlsServerName?: string | undefined;
@@ -89,7 +90,12 @@ export class HttpAgentClient implements AgentClient {
   ): Promise<T> {
     const base = await this.o.locator.locate(node);
     if (!base) throw new AgentCallError('no-agent', `no agent found on node ${node}`);
-    const token = (await readFile(this.o.tokenFile, 'utf8')).trim();
+    let token: string;
+    try {
+      token = await this.o.tokens.tokenFor(node);
+    } catch (err) {
+      throw new AgentCallError('unreachable', `no token for the agent on ${node}: ${(err as Error).message}`);
+    }
     const ca = this.o.caFile ? await readFile(this.o.caFile) : undefined;
     const { status, text } = await requestJson(
       `${base}${path}`,

@@ -27,6 +27,7 @@ import { startOpsServer } from '../common/ops-server.js';
 import { createRedisConnection } from '../common/redis.js';
 import { type AgentClient, HttpAgentClient } from './agent-client.js';
 import { type AgentLocator, DaemonSetAgentLocator, StaticAgentLocator } from './agent-locator.js';
+import { agentTokens, createArchiveAccess } from './agent-trust.js';
 import { ThroughputEstimate } from './budget.js';
 import {
   AsgCapacity,
@@ -114,13 +115,14 @@ export async function startWorkerService(
     o.agents ??
     new HttpAgentClient({
       locator,
-      tokenFile: config.agentTokenFile,
+      tokens: agentTokens(core, config),
       caFile: config.agentCaFile,
       tlsServerName: config.agentTlsServerName,
     });
   const reservations = new RedisReservations(redis, config.queuePrefix, config.reservationTtlSeconds * 1000);
   const leases = new RedisPodLeases(redis, config.queuePrefix, config.podLeaseTtlSeconds * 1000);
   const capabilities = new NodeCapabilityCache(agents, log);
+  const archiveAccess = createArchiveAccess(config, aws, log);
   const throughput = new ThroughputEstimate(config.throughputMiBps * 2 ** 20);
   metrics.throughput.set(throughput.bytesPerSec);
   const emf = createEmfRecorder(config);
@@ -224,6 +226,7 @@ export async function startWorkerService(
           capabilities,
           leases,
           manifests: new S3ManifestStore(createS3Client(aws)),
+          archiveAccess,
           reservations,
           throughput,
           metrics,
@@ -315,6 +318,7 @@ export async function startWorkerService(
       await redis.quit();
       ec2.destroy();
       autoscaling.destroy();
+      archiveAccess.close();
       await cluster.stop();
     },
   };

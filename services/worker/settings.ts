@@ -100,10 +100,36 @@ export const workerSettings = {
     z.string().optional(),
     'name the agents’ certificates carry (agents are dialled by pod IP, which certificates do not name)',
   ),
-  agentTokenFile: setting(
-    'SPOT_RESCUE_AGENT_TOKEN_FILE',
-    z.string().min(1).default('/var/run/secrets/spot-rescue/agent-token'),
-    'projected ServiceAccount token (audience spot-rescue-agent), re-read on every call',
+  serviceAccount: setting(
+    'SPOT_RESCUE_WORKER_SERVICE_ACCOUNT',
+    z
+      .string()
+      .regex(
+        /^system:serviceaccount:[a-z0-9][a-z0-9-]{0,62}:[a-z0-9][a-z0-9.-]{0,252}$/,
+        'must be system:serviceaccount:<namespace>:<name>',
+      ),
+    'the worker’s own ServiceAccount: it mints a token of it per node for that node’s agent (TokenRequest, audience spot-rescue-agent/<node>); the agents’ SPOT_RESCUE_AGENT_ALLOWED_SA',
+  ),
+  agentTokenExpirationSeconds: setting(
+    'SPOT_RESCUE_AGENT_TOKEN_EXPIRATION_SECONDS',
+    str.int(600, 86_400).default(600),
+    'lifetime of each per-node agent token (the API server’s minimum is 600); one is reused until a fifth of it is left',
+  ),
+  archiveRoleArn: setting(
+    'SPOT_RESCUE_ARCHIVE_ROLE_ARN',
+    z
+      .string()
+      .regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/, 'must be an IAM role ARN')
+      .optional(),
+    'role the worker assumes for each checkpoint and restore, with a session policy limited to that pod’s checkpoint prefix, and hands to the agent; unset: agents use their own S3 credentials on the whole bucket (local stack, or a node role that keeps bucket access)',
+  ),
+  archiveKmsKeyArn: setting(
+    'SPOT_RESCUE_ARCHIVE_KMS_KEY_ARN',
+    z
+      .string()
+      .regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[\w-]+$/, 'must be a KMS key ARN')
+      .optional(),
+    'with SPOT_RESCUE_ARCHIVE_ROLE_ARN: the archives’ KMS key, the only key the session may encrypt and decrypt with (SSE-KMS)',
   ),
   throughputMiBps: setting(
     'SPOT_RESCUE_THROUGHPUT_MIBPS',

@@ -224,7 +224,7 @@ export class ChaosBed {
     const sys = `${this.id}-sys`;
     await this.core.createNamespace({ body: { metadata: { name: sys } } });
     this.namespaces.push(sys);
-    this.identity = await createWorkerIdentity(this.kc, sys, this.workDir);
+    this.identity = await createWorkerIdentity(this.kc, sys);
     await ensureBucket(this.s3, this.bucket);
     this.queues = await ensureQueues(this.sqs, this.id);
 
@@ -292,7 +292,7 @@ export class ChaosBed {
         SPOT_RESCUE_S3_BUCKET: this.bucket,
         SPOT_RESCUE_AGENT_LOCATOR: 'static',
         SPOT_RESCUE_AGENT_ENDPOINTS: [...this.agents].map(([n, a]) => `${n}=${a.url}`).join(','),
-        SPOT_RESCUE_AGENT_TOKEN_FILE: (this.identity as WorkerIdentity).tokenFile,
+        SPOT_RESCUE_WORKER_SERVICE_ACCOUNT: (this.identity as WorkerIdentity).serviceAccount,
         SPOT_RESCUE_WORKER_LOCK_MS: String(this.o.workerLockMs),
       },
       this.logFile('worker'),
@@ -354,7 +354,7 @@ export class ChaosBed {
       throw new Error(`${err.message} (saw ${seen})`);
     });
     const agent = this.agents.get(doomed.name) as AgentHandle;
-    const token = (this.identity as WorkerIdentity).token;
+    const token = await (this.identity as WorkerIdentity).tokenFor(doomed.name);
     for (const p of pods) {
       const r = await callAgent(agent.url, token, 'POST', '/v1/local/containers', {
         namespace: ns,
@@ -748,7 +748,7 @@ export class ChaosBed {
     if (!a) return undefined;
     const r = await callAgent<{ status: string; progress?: string }>(
       a.url,
-      (this.identity as WorkerIdentity).token,
+      await (this.identity as WorkerIdentity).tokenFor(node),
       'GET',
       `/v1/local/containers/${ns}/${pod}/app`,
     );

@@ -12,6 +12,13 @@ import { type Run, strip } from './context.js';
  */
 export async function checkpoint(run: Run, original: V1Pod, checkpointBy: number): Promise<Manifest> {
   const { d, job } = run;
+  const credentials = await d.archiveAccess?.credentialsFor({
+    operation: 'checkpoint',
+    node: job.node.name,
+    bucket: d.config.s3Bucket,
+    prefix: run.prefix,
+    until: checkpointBy,
+  });
   // Saved before the call: from here on, whatever ends the job releases (thaws) the original.
   await run.save({ checkpointRequested: true });
   const signal = AbortSignal.timeout(Math.max(1, checkpointBy - run.now()));
@@ -30,6 +37,7 @@ export async function checkpoint(run: Run, original: V1Pod, checkpointBy: number
           s3: { bucket: d.config.s3Bucket, prefix: run.prefix },
           podSpec: strip(original),
           eventId: job.event.id,
+          ...(credentials ? { credentials } : {}),
         },
         signal,
       ),

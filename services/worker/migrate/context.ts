@@ -3,6 +3,7 @@ import type { Manifest, RestoreResponse } from '../../common/agent-api.js';
 import type { MigratePodJob, ProvisionCapacityJob } from '../../common/jobs.js';
 import type { Logger } from '../../common/logger.js';
 import type { AgentClient } from '../agent-client.js';
+import type { ArchiveAccess } from '../archive-access.js';
 import type { ThroughputEstimate } from '../budget.js';
 import type { Cluster } from '../cluster.js';
 import type { ManifestStore } from '../manifest-store.js';
@@ -41,6 +42,8 @@ export interface MigrateDeps {
   capabilities: NodeCapabilityCache;
   leases: PodLeases;
   manifests: ManifestStore;
+  /** Scoped S3 credentials handed to the agents for each checkpoint and restore; absent: agents use their own. */
+  archiveAccess?: ArchiveAccess;
   reservations: Reservations;
   throughput: ThroughputEstimate;
   metrics: WorkerMetrics;

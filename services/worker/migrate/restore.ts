@@ -8,6 +8,13 @@ import type { Run } from './context.js';
 export async function restoreOnTarget(run: Run, base: V1Pod, target: string): Promise<RestoreResponse> {
   const { d } = run;
   const t0 = run.now();
+  const credentials = await d.archiveAccess?.credentialsFor({
+    operation: 'restore',
+    node: target,
+    bucket: d.config.s3Bucket,
+    prefix: run.prefix,
+    until: run.restoreDeadline,
+  });
   const restore = await d.metrics.stage('restore', () =>
     retryTransient(
       () =>
@@ -23,6 +30,7 @@ export async function restoreOnTarget(run: Run, base: V1Pod, target: string): Pr
                   .metadata?.name ?? run.name,
             },
             deadline: new Date(run.restoreDeadline).toISOString(),
+            ...(credentials ? { credentials } : {}),
           },
           AbortSignal.timeout(Math.max(1, run.restoreDeadline - run.now())),
         ),

@@ -12,6 +12,7 @@ import { parseProgress } from '../../../services/agent/local-containers.js';
 import { AGENT_TOKEN_AUDIENCE } from '../../../services/common/agent-api.js';
 import { createS3Client } from '../../../services/common/aws.js';
 import { loadKubeConfig } from '../../../services/common/kube.js';
+import { AgentTokens, KubeTokenMinter } from '../../../services/worker/agent-tokens.js';
 import { awsSettings, stackEnv, uniqueName, waitFor } from '../../support/stack.js';
 
 /** A real agent process serving one simulated node, as the demo and production run it. */
@@ -48,17 +49,25 @@ export interface CallResult<T = unknown> {
   body: T;
 }
 
+/** A bearer token, or a source of one per node (the worker's tokens are each good for one node's agent). */
+export type CallerToken = string | ((node: string) => Promise<string>);
+
+export async function bearer(token: CallerToken, node: string): Promise<string> {
+  return typeof token === 'string' ? token : token(node);
+}
+
 export async function call<T = Record<string, unknown>>(
-  agent: { url: string },
+  agent: { url: string; node: string },
   method: string,
   path: string,
-  token: string | undefined,
+  token: CallerToken | undefined,
   body?: unknown,
 ): Promise<CallResult<T>> {
+  const resolved = token === undefined ? undefined : await bearer(token, agent.node);
   const res = await fetch(`${agent.url}${path}`, {
     method,
     headers: {
-      ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}),
+      ...(resolved !== undefined ? { authorization: `Bearer ${resolved}` } : {}),
       ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
     },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
@@ -67,14 +76,19 @@ export async function call<T = Record<string, unknown>>(
   return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
 }
 
-/** A namespace with the worker's ServiceAccount and a stranger, and tokens for both minted for the agent. */
+/**
+ * A namespace with the worker's ServiceAccount and a stranger, and tokens of
+ * both minted per node as the worker mints its own (services/worker/agent-tokens.ts).
+ */
 export interface Identities {
   namespace: string;
   allowedSa: string;
-  workerToken: string;
-  strangerToken: string;
+  workerToken: (node: string) => Promise<string>;
+  strangerToken: (node: string) => Promise<string>;
   /** A real token of the worker, but minted for another audience. */
   wrongAudienceToken: string;
+  /** A real token of the worker for the audience every agent shared before tokens were per node. */
+  sharedAudienceToken: string;
   cleanup(): Promise<void>;
 }
 
@@ -96,12 +110,20 @@ export async function createIdentities(): Promise<Identities> {
   for (const name of ['worker', 'stranger']) {
     await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name } } });
   }
+  const perNode = (name: string) => {
+    const tokens = new AgentTokens(new KubeTokenMinter(core, { namespace, name }), {
+      expirationSeconds: 600,
+      renewBeforeMs: 120_000,
+    });
+    return (node: string) => tokens.tokenFor(node);
+  };
   return {
     namespace,
     allowedSa: `system:serviceaccount:${namespace}:worker`,
-    workerToken: await token('worker', AGENT_TOKEN_AUDIENCE),
-    strangerToken: await token('stranger', AGENT_TOKEN_AUDIENCE),
+    workerToken: perNode('worker'),
+    strangerToken: perNode('stranger'),
     wrongAudienceToken: await token('worker', 'some-other-service'),
+    sharedAudienceToken: await token('worker', AGENT_TOKEN_AUDIENCE),
     cleanup: async () => {
       await core.deleteNamespace({ name: namespace }).catch(() => {});
     },

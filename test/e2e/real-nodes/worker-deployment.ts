@@ -5,7 +5,6 @@
  * each a real `spot-rescue <service>` process. Used by the worker-rescue e2e
  * test and by `scripts/demo --real-nodes`.
  */
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import {
@@ -63,8 +62,6 @@ export async function startRealRescue(
     const queuePrefix = uniqueName('rn-rescue');
     const sqs = createSqsClient(awsSettings());
     const queues = await ensureQueues(sqs, queuePrefix);
-    const tokenFile = join(bed.dir, 'worker-token');
-    await writeFile(tokenFile, bed.ids.workerToken, { mode: 0o600 });
     const shared = {
       SPOT_RESCUE_CLUSTER_NAME: 'real-nodes',
       SPOT_RESCUE_QUEUE_PREFIX: queuePrefix,
@@ -87,7 +84,7 @@ export async function startRealRescue(
         SPOT_RESCUE_S3_BUCKET: bed.bucket,
         SPOT_RESCUE_AGENT_LOCATOR: 'static',
         SPOT_RESCUE_AGENT_ENDPOINTS: [...agents].map(([n, a]) => `${n}=${a.url}`).join(','),
-        SPOT_RESCUE_AGENT_TOKEN_FILE: tokenFile,
+        SPOT_RESCUE_WORKER_SERVICE_ACCOUNT: bed.ids.allowedSa,
         ...o.workerEnv,
       },
       join(bed.dir, 'worker.log'),

@@ -11,6 +11,8 @@ import { agentSettings } from '../../../services/agent/settings.js';
 import { nodeCapabilitiesSchema, releaseResponseSchema } from '../../../services/common/agent-api.js';
 import { readConfig } from '../../../services/common/config.js';
 import {
+  bearer,
+  type CallerToken,
   createBucket,
   createIdentities,
   deleteBucket,
@@ -62,7 +64,8 @@ describe('agent server', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  function call(method: string, path: string, token?: string, body?: unknown) {
+  async function call(method: string, path: string, token?: CallerToken, body?: unknown) {
+    const resolved = token === undefined ? undefined : await bearer(token, node);
     return new Promise<{ status: number; text: string }>((resolve, reject) => {
       const req = request(
         new URL(path, agent.url),
@@ -70,7 +73,7 @@ describe('agent server', () => {
           method,
           ca,
           headers: {
-            ...(token ? { authorization: `Bearer ${token}` } : {}),
+            ...(resolved ? { authorization: `Bearer ${resolved}` } : {}),
             ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
           },
         },

@@ -44,6 +44,7 @@ const KINDS: Record<string, string> = {
   PersistentVolumeClaim: 'core persistentvolumeclaims',
   PersistentVolume: 'core persistentvolumes',
   TokenReview: 'authentication.k8s.io tokenreviews',
+  ServiceAccountToken: 'core serviceaccounts/token',
 };
 const VERBS: Record<string, string> = {
   list: 'list',
@@ -220,21 +221,19 @@ describe('chart: lint and render', () => {
     assert.equal(env['SPOT_RESCUE_AGENT_ALLOWED_SA'], `system:serviceaccount:${NS}:${workerSa}`);
     assert.equal(env['SPOT_RESCUE_KUBELET_URL'], 'https://10.0.1.23:10250');
 
-    // The worker presents a token minted for the agents only.
+    // The worker mints its agent tokens per node for the very identity the agents accept; none is mounted.
     const worker = podSpec(find(objects, 'Deployment', '-worker')) as {
       serviceAccountName: string;
-      volumes: { projected?: { sources: { serviceAccountToken?: { audience: string; path: string } }[] } }[];
+      volumes: { projected?: { sources: { serviceAccountToken?: unknown }[] } }[];
     };
     assert.equal(worker.serviceAccountName, workerSa);
-    const token = worker.volumes
-      .flatMap((v) => v.projected?.sources ?? [])
-      .find((s) => s.serviceAccountToken);
-    assert.equal(token?.serviceAccountToken?.audience, 'spot-rescue-agent');
-    const workerEnv = resolveEnv(container(find(objects, 'Deployment', '-worker')).env);
-    assert.equal(
-      workerEnv['SPOT_RESCUE_AGENT_TOKEN_FILE'],
-      `/var/run/secrets/spot-rescue/${token?.serviceAccountToken?.path}`,
+    assert.ok(
+      !worker.volumes.some((v) => v.projected?.sources.some((s) => s.serviceAccountToken)),
+      'no projected token: one audience for every agent would let any node replay it to all',
     );
+    const workerEnv = resolveEnv(container(find(objects, 'Deployment', '-worker')).env);
+    assert.equal(workerEnv['SPOT_RESCUE_WORKER_SERVICE_ACCOUNT'], env['SPOT_RESCUE_AGENT_ALLOWED_SA']);
+    assert.equal(workerEnv['SPOT_RESCUE_AGENT_TOKEN_FILE'], undefined);
     // The worker finds agents by the labels the DaemonSet's pods carry.
     const agentLabels = (ds['spec'] as { template: { metadata: { labels: Record<string, string> } } })
       .template.metadata.labels;
@@ -279,6 +278,28 @@ describe('chart: lint and render', () => {
     }
   });
 
+  it('hands the worker the archive-access role and the one key its sessions may use', () => {
+    const workerEnv = (values: string[], set: string[] = []) =>
+      resolveEnv(container(find(renderChart({ namespace: NS, values, set }), 'Deployment', '-worker')).env);
+    const env = workerEnv([minimal]);
+    assert.equal(
+      env['SPOT_RESCUE_ARCHIVE_ROLE_ARN'],
+      'arn:aws:iam::111122223333:role/prod-eu-1-spot-rescue-archive-access',
+    );
+    assert.equal(
+      env['SPOT_RESCUE_ARCHIVE_KMS_KEY_ARN'],
+      'arn:aws:kms:eu-west-1:111122223333:key/0f3c2a9e-8a47-4a55-9b8e-1c2d3e4f5a6b',
+    );
+    const unscoped = workerEnv([minimal], ['s3.archiveRoleArn=']);
+    assert.equal(unscoped['SPOT_RESCUE_ARCHIVE_ROLE_ARN'], undefined);
+    assert.equal(unscoped['SPOT_RESCUE_ARCHIVE_KMS_KEY_ARN'], undefined);
+    // A session policy names a key by its ARN: an alias would leave SSE-KMS uploads denied.
+    assert.throws(
+      () => renderChart({ namespace: NS, values: [minimal], set: ['s3.kmsKeyId=alias/archives'] }),
+      /s3\.kmsKeyId must be the key's ARN with s3\.archiveRoleArn/,
+    );
+  });
+
   it('leaves the worker replica count to the HPA when autoscaling is on', () => {
     const file = exampleFiles.find((f) => f.endsWith('irsa-autoscaled.yaml'))!;
     const objects = renderChart({ namespace: NS, values: [file] });
@@ -321,13 +342,40 @@ describe('chart: RBAC is least privilege', () => {
       assert.ok(existsSync(join(repoRoot, path)), `${path} still exists`);
     for (const component of ['listener', 'worker', 'agent']) {
       const role = find(objects, 'ClusterRole', `-${component}`);
+      const own = roles.filter(
+        (r) => r.kind === 'Role' && r.metadata.labels?.['app.kubernetes.io/component'] === component,
+      );
       assert.deepEqual(
-        permissions(role['rules'] as Rule[]),
+        permissions([role, ...own].flatMap((r) => r['rules'] as Rule[])).sort(),
         permissionsUsedBy(component),
         `${component} permissions`,
       );
     }
-    assert.equal(roles.length, 3, 'no other roles');
+    assert.equal(roles.length, 4, 'no other roles');
+  });
+
+  it('lets the worker mint tokens of its own ServiceAccount only, in its own namespace', () => {
+    const role = find(objects, 'Role', '-worker-agent-tokens');
+    const workerSa = find(objects, 'ServiceAccount', '-worker').metadata.name;
+    assert.equal(role.metadata.namespace, NS);
+    assert.deepEqual(role['rules'], [
+      { apiGroups: [''], resources: ['serviceaccounts/token'], verbs: ['create'], resourceNames: [workerSa] },
+    ]);
+    const binding = find(objects, 'RoleBinding', '-worker-agent-tokens') as K8sObject & {
+      roleRef: { kind: string; name: string };
+      subjects: { kind: string; name: string; namespace: string }[];
+    };
+    assert.deepEqual(binding.roleRef, {
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'Role',
+      name: role.metadata.name,
+    });
+    assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: workerSa, namespace: NS }]);
+    for (const r of roles.filter((x) => x.kind === 'ClusterRole'))
+      assert.ok(
+        !(r['rules'] as Rule[]).some((rule) => rule.resources.includes('serviceaccounts/token')),
+        `${r.metadata.name}: no cluster-wide token minting`,
+      );
   });
 
   it("gives the agent the kubelet's checkpoint endpoint and token reviews, not nodes/proxy", () => {
@@ -352,7 +400,7 @@ describe('chart: RBAC is least privilege', () => {
 
   it('binds each ServiceAccount to its own role only, never cluster-admin', () => {
     const bindings = objects.filter((o) => o.kind === 'ClusterRoleBinding' || o.kind === 'RoleBinding');
-    assert.equal(bindings.length, 3);
+    assert.equal(bindings.length, 4);
     for (const component of ['listener', 'worker', 'agent']) {
       const b = find(objects, 'ClusterRoleBinding', `-${component}`) as K8sObject & {
         roleRef: { name: string; kind: string };

@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { archiveSessionPolicy } from '../../../services/worker/archive-session-policy.js';
 
 const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
 const main = readFileSync(join(repoRoot, 'terraform/main.tf'), 'utf8');
@@ -40,14 +41,31 @@ function blocks(text: string, name: string): string[] {
 }
 
 function list(body: string, arg: string): string[] {
-  const m = new RegExp(`\\b${arg}\\s*=\\s*(\\[[\\s\\S]*?\\]|[^\\n]+)`).exec(body);
+  const m = new RegExp(`\\b${arg}\\s*=\\s*`).exec(body);
   if (!m) return [];
-  const v = m[1]!.trim();
-  if (!v.startsWith('[')) return [v];
-  // Elements as written: "literal" unquoted, references (var.x, local.y) as they are.
-  return v
-    .slice(1, -1)
-    .split(/,\s*/)
+  const start = m.index + m[0].length;
+  if (body[start] !== '[') return [body.slice(start).split('\n')[0]!.trim()];
+  // Elements as written: "literal" unquoted, references (var.x, local.y, a.b["k"].arn) as they are;
+  // brackets and quotes inside an element do not end it.
+  const out: string[] = [];
+  let depth = 0;
+  let quoted = false;
+  let item = '';
+  for (let i = start; i < body.length; i++) {
+    const ch = body[i]!;
+    if (ch === '"' && body[i - 1] !== '\\') quoted = !quoted;
+    if (!quoted && (ch === '[' || ch === '(' || ch === '{')) depth++;
+    if (!quoted && (ch === ']' || ch === ')' || ch === '}')) depth--;
+    if (depth === 0) break;
+    if (!quoted && depth === 1 && (ch === ',' || ch === '[')) {
+      if (ch === ',') out.push(item);
+      item = ch === ',' ? '' : item;
+      continue;
+    }
+    item += ch;
+  }
+  out.push(item);
+  return out
     .map((x) => x.trim())
     .filter((x) => x !== '')
     .map((x) => x.replace(/^"(.*)"$/, '$1'));
@@ -197,5 +215,91 @@ describe('terraform module: Redis', () => {
     assert.match(r, /referenced_security_group_id\s*=\s*each\.value/);
     assert.doesNotMatch(r, /cidr_ipv[46]/);
     assert.match(r, /from_port\s*=\s*6379[\s\S]*to_port\s*=\s*6379/);
+  });
+});
+
+/** Principal identifiers of a statement block, as written (`type:identifier`). */
+function principalsOf(doc: string, sid: string): string[] {
+  const body = [...blocks(doc, 'statement'), ...blocks(doc, 'content')].find((b) =>
+    new RegExp(`\\bsid\\s*=\\s*"${sid}"`).test(b),
+  );
+  assert.ok(body, `statement ${sid}`);
+  return blocks(body, 'principals').flatMap((p) =>
+    list(p, 'identifiers').map((i) => `${list(p, 'type')[0]!.replace(/"/g, '')}:${i}`),
+  );
+}
+
+describe('terraform module: who reaches the archives', () => {
+  const doc = (name: string) => block(main, `data "aws_iam_policy_document" "${name}" {`)?.body;
+  const archiveRole = 'aws_iam_role.archive_access[0].arn';
+  const workerRole = 'aws_iam_role.this["worker"].arn';
+
+  it('gives the agents no S3 or KMS access of their own: only the sessions the worker hands them', () => {
+    const agent = doc('agent');
+    if (agent) {
+      for (const s of statements(agent))
+        for (const a of s.actions) assert.doesNotMatch(a, /^(s3|kms):/, `agent ${s.sid}: ${a}`);
+    }
+    const policies = block(main, 'resource "aws_iam_role_policy" "this" {')!.body;
+    assert.match(policies, /if k != "agent"/, 'no inline policy on the agent role');
+    assert.doesNotMatch(main, /\bagent\s*=\s*try\(data\.aws_iam_policy_document\.agent/);
+  });
+
+  it('lets only the worker assume the archive-access role, and the worker assume nothing else', () => {
+    const trust = statements(doc('archive_access_assume')!);
+    assert.deepEqual(
+      trust.map((s) => s.actions),
+      [['sts:AssumeRole']],
+    );
+    assert.deepEqual(principalsOf(doc('archive_access_assume')!, 'WorkerOnly'), [`AWS:${workerRole}`]);
+    const role = block(main, 'resource "aws_iam_role" "archive_access" {')!.body;
+    assert.match(
+      role,
+      /assume_role_policy\s*=\s*data\.aws_iam_policy_document\.archive_access_assume\[0\]\.json/,
+    );
+    const assume = worker.filter((s) => s.actions.some((a) => a.startsWith('sts:')));
+    assert.deepEqual(
+      assume.map((s) => ({ actions: s.actions, resources: s.resources })),
+      [{ actions: ['sts:AssumeRole'], resources: [archiveRole] }],
+    );
+  });
+
+  it("grants the archive-access role what the agents' session policies use, on the cluster's prefix only", () => {
+    const granted = statements(doc('archive_access')!);
+    const used = new Set(
+      (['checkpoint', 'restore'] as const).flatMap((operation) =>
+        archiveSessionPolicy({
+          operation,
+          partition: 'aws',
+          bucket: 'archives',
+          prefix: 'c/ns/pod/uid/ck',
+          kmsKeyArn: 'arn:aws:kms:eu-west-1:111122223333:key/k',
+        }).Statement.flatMap((s) => s.Action),
+      ),
+    );
+    assert.deepEqual(new Set(granted.flatMap((s) => s.actions)), used);
+    const objects = granted.find((s) => s.actions.includes('s3:GetObject'))!;
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Terraform's interpolation, as main.tf writes it
+    assert.deepEqual(objects.resources, ['${aws_s3_bucket.this[0].arn}/${local.archive_prefix}*']);
+    assert.deepEqual(granted.find((s) => s.actions.includes('kms:Decrypt'))?.resources, [
+      'local.kms_key_arn',
+    ]);
+    const release = block(main, 'resource "helm_release" "this" {')!.body;
+    assert.match(main, /archiveRoleArn\s*=\s*try\(aws_iam_role\.archive_access\[0\]\.arn, ""\)/);
+    assert.match(release, /aws_iam_role_policy\.archive_access/);
+  });
+
+  it('denies reads of the bucket to everyone but the worker and the archive-access role', () => {
+    const bucket = doc('bucket')!;
+    const deny = statements(bucket).find((s) => s.actions.includes('s3:GetObject'));
+    assert.ok(deny, 'a statement on s3:GetObject');
+    assert.match(bucket, new RegExp(`sid\\s*=\\s*"${deny.sid}"\\s*\\n\\s*effect\\s*=\\s*"Deny"`));
+    assert.deepEqual(deny.actions, ['s3:GetObject', 's3:GetObjectVersion']);
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Terraform's interpolation, as main.tf writes it
+    assert.deepEqual(deny.resources, ['${aws_s3_bucket.this[0].arn}/*']);
+    assert.deepEqual(principalsOf(bucket, deny.sid), ['*:*']);
+    const except = condition(deny, 'aws:PrincipalArn');
+    assert.equal(except?.test, 'ArnNotEquals');
+    assert.deepEqual(except?.values, [`concat([${workerRole}, ${archiveRole}], var.archive_readers)`]);
   });
 });

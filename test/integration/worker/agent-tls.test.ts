@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,13 +14,14 @@ import { selfSignedCert, signedCert } from '../../support/tls.js';
 let dir: string;
 let url: string;
 let server: ReturnType<typeof createServer>;
+/** These tests are about TLS; the token is whatever the source gives. */
+const tokens = { tokenFor: async () => 'token-for-test' };
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'agent-tls-'));
   const o = (f: string) => join(dir, f);
   await selfSignedCert(dir, 'ca', '/CN=test-ca');
   await signedCert(dir, 'agent', 'ca', 'spot-rescue-agent.spot-rescue.svc');
-  await writeFile(o('token'), 'token-for-test');
   server = createServer(
     { key: await readFile(o('agent.key')), cert: await readFile(o('agent.crt')) },
     (req, res) => {
@@ -49,7 +50,7 @@ const restore = (client: HttpAgentClient) =>
 test('an agent dialled by IP is verified against the configured server name', async () => {
   const client = new HttpAgentClient({
     locator: new StaticAgentLocator({ n: url }),
-    tokenFile: join(dir, 'token'),
+    tokens,
     caFile: join(dir, 'ca.crt'),
     tlsServerName: 'spot-rescue-agent.spot-rescue.svc',
   });
@@ -60,7 +61,7 @@ test('an agent dialled by IP is verified against the configured server name', as
 test('without the server name the IP is checked and the certificate refused', async () => {
   const client = new HttpAgentClient({
     locator: new StaticAgentLocator({ n: url }),
-    tokenFile: join(dir, 'token'),
+    tokens,
     caFile: join(dir, 'ca.crt'),
   });
   await assert.rejects(
@@ -73,7 +74,7 @@ test('a certificate from another CA is refused even with the right name', async 
   const other = await selfSignedCert(dir, 'other', '/CN=other');
   const client = new HttpAgentClient({
     locator: new StaticAgentLocator({ n: url }),
-    tokenFile: join(dir, 'token'),
+    tokens,
     caFile: other,
     tlsServerName: 'spot-rescue-agent.spot-rescue.svc',
   });

@@ -256,6 +256,7 @@ describe('the worker cluster cache against the API server', () => {
         ...process.env,
         SPOT_RESCUE_QUEUE_PREFIX: '${uniqueName('cc-svc')}',
         SPOT_RESCUE_AGENT_LOCATOR: 'static',
+        SPOT_RESCUE_WORKER_SERVICE_ACCOUNT: 'system:serviceaccount:spot-rescue:spot-rescue-worker',
         SPOT_RESCUE_LOG_LEVEL: 'info',
       });
       const svc = await startWorkerService(config, { registry: createMetricsRegistry('worker', false) });

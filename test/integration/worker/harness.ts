@@ -271,7 +271,7 @@ export class TestBed {
       },
     });
     this.dir = await mkdtemp(join(tmpdir(), 'worker-test-'));
-    this.id = await createWorkerIdentity(this.k.kc, this.ns, this.dir);
+    this.id = await createWorkerIdentity(this.k.kc, this.ns);
     await ensureBucket(this.s3, this.bucket);
     const nodes = o.nodes ?? [];
     for (const n of nodes) await this.addNode({ ...n, name: this.node(n.suffix) });
@@ -381,7 +381,7 @@ export class TestBed {
       SPOT_RESCUE_AGENT_ENDPOINTS: Object.entries(agents)
         .map(([n, u]) => `${n}=${u}`)
         .join(','),
-      SPOT_RESCUE_AGENT_TOKEN_FILE: this.id.tokenFile,
+      SPOT_RESCUE_WORKER_SERVICE_ACCOUNT: this.id.serviceAccount,
       SPOT_RESCUE_WORKER_LOCK_MS: '4000',
       SPOT_RESCUE_LOG_LEVEL: 'warn',
       SPOT_RESCUE_OPS_PORT: '0',
@@ -509,20 +509,26 @@ export class TestBed {
 
   /** Starts the pod's workload as a real runc process on the node's agent (the kubelet's part, locally). */
   async startCounter(node: string, pod: V1Pod, mib = 8): Promise<void> {
-    const r = await callAgent(this.agents[node]!.url, this.id.token, 'POST', '/v1/local/containers', {
-      namespace: pod.metadata?.namespace,
-      pod: pod.metadata?.name,
-      podUid: pod.metadata?.uid,
-      container: pod.spec?.containers[0]?.name,
-      args: ['/usr/local/bin/counter', String(mib), '/state/progress'],
-    });
+    const r = await callAgent(
+      this.agents[node]!.url,
+      await this.id.tokenFor(node),
+      'POST',
+      '/v1/local/containers',
+      {
+        namespace: pod.metadata?.namespace,
+        pod: pod.metadata?.name,
+        podUid: pod.metadata?.uid,
+        container: pod.spec?.containers[0]?.name,
+        args: ['/usr/local/bin/counter', String(mib), '/state/progress'],
+      },
+    );
     if (r.status !== 201) throw new Error(`could not start counter: ${r.status} ${JSON.stringify(r.body)}`);
   }
 
   async counterOf(node: string, pod: string, container = 'counter'): Promise<CounterState | null> {
     const r = await callAgent<{ status: string; progress?: string }>(
       this.agents[node]!.url,
-      this.id.token,
+      await this.id.tokenFor(node),
       'GET',
       `/v1/local/containers/${this.ns}/${pod}/${container}`,
     );
@@ -623,7 +629,7 @@ export class TestBed {
         for (const c of p.spec?.containers ?? []) {
           await callAgent(
             a.url,
-            this.id.token,
+            await this.id.tokenFor(a.node),
             'DELETE',
             `/v1/local/containers/${this.ns}/${p.metadata?.name}/${c.name}`,
           ).catch(() => {});

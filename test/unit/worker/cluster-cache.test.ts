@@ -198,6 +198,7 @@ describe('CachedCluster without its API server', () => {
     const config = readConfig(allWorkerSettings, {
       SPOT_RESCUE_REDIS_URL: 'redis://127.0.0.1:1',
       SPOT_RESCUE_AGENT_LOCATOR: 'static',
+      SPOT_RESCUE_WORKER_SERVICE_ACCOUNT: 'system:serviceaccount:spot-rescue:spot-rescue-worker',
       SPOT_RESCUE_WORKER_CACHE_SYNC_TIMEOUT_SECONDS: '1',
     }) as FullWorkerConfig;
     await assert.rejects(
