@@ -2,6 +2,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { Manifest } from '../../common/agent-api.js';
 import { AgentCallError } from '../agent-client.js';
 import { manifestThroughput } from '../budget.js';
+import { admissionFields, checkpointAdmitted } from './admission.js';
 import { type Run, strip } from './context.js';
 
 /**
@@ -14,12 +15,11 @@ export async function checkpoint(run: Run, original: V1Pod, checkpointBy: number
   const { d, job } = run;
   // Saved before the call: from here on, whatever ends the job releases (thaws) the original.
   await run.save({ checkpointRequested: true });
-  const signal = AbortSignal.timeout(Math.max(1, checkpointBy - run.now()));
   const t0 = run.now();
   await d.metrics.stage('checkpoint', () =>
     askOnce(run, checkpointBy, () =>
-      d.agents.checkpoint(
-        job.node.name,
+      checkpointAdmitted(
+        run,
         {
           namespace: run.namespace,
           pod: run.name,
@@ -30,8 +30,9 @@ export async function checkpoint(run: Run, original: V1Pod, checkpointBy: number
           s3: { bucket: d.config.s3Bucket, prefix: run.prefix },
           podSpec: strip(original),
           eventId: job.event.id,
+          ...admissionFields(run, original),
         },
-        signal,
+        checkpointBy,
       ),
     ),
   );
