@@ -320,7 +320,9 @@ async function main() {
     }
     console.log(`  ${K} Spot interruption warnings sent at ${eventTime.toISOString()}`);
 
-    const finished = () => workerProc.lines.filter((l) => l.msg === 'migration finished');
+    // Only this run's pods: the listener also re-plans tainted nodes other runs left in the cluster.
+    const finished = () =>
+      workerProc.lines.filter((l) => l.msg === 'migration finished' && String(l['pod']).startsWith(`${NS}/`));
     const waitEnd = Date.now() + 300_000;
     while (finished().length < real.length && Date.now() < waitEnd) await sleep(500);
     const handledAt = Date.now();

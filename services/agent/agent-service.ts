@@ -335,7 +335,8 @@ export class AgentService {
       throw failure;
     } finally {
       release();
-      admitted?.finished(sample);
+      if (admitted) admitted.finished(sample);
+      else if (sample) this.o.admission?.observe(sample);
       deadline.dispose();
     }
   }

@@ -87,6 +87,12 @@ export class CheckpointAdmission {
     };
   }
 
+  /** A checkpoint that was not admitted (no memory given) still tells how fast this node is. */
+  observe(sample: CheckpointSample): void {
+    this.estimate.observe(sample);
+    this.replan();
+  }
+
   /** Epoch ms the checkpoint is expected to be stored, as last planned (undefined once it ended). */
   estimatedStoredAt(id: string): number | undefined {
     const e = this.entries.get(id);

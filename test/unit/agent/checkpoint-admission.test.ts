@@ -77,3 +77,20 @@ describe('checkpoint admission', () => {
     assert.deepEqual(r('b', 10 * MiB), [60_000, 10 * MiB, 0], 'no start known: as if it started now');
   });
 });
+
+describe('checkpoint admission: checkpoints asked without a memory size', () => {
+  test('still teach it the throughput, and the queue is planned again with it', () => {
+    let now = 0;
+    const estimate = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 0 });
+    const admission = new CheckpointAdmission(
+      estimate,
+      () => 1,
+      () => now,
+    );
+    const waiting = admission.admit({ id: 'w', bytes: 500 * MiB, cutoff: 60_000 });
+    assert.equal(waiting.estimatedStoredAt, 50_000);
+    now = 1000;
+    admission.observe({ bytes: 100 * MiB, ms: 50_000 });
+    assert.equal(waiting.dropped.aborted, true, 'at the 2 MiB/s measured, 500 MiB no longer fits');
+  });
+});
