@@ -125,7 +125,11 @@ function bestOnOneSlot(all: WaitingCheckpoint[]): number {
   for (let mask = 0; mask < 1 << all.length; mask++) {
     const set = all.filter((_, i) => mask & (1 << i)).sort((a, b) => a.cutoff - b.cutoff);
     let t = 0;
-    if (set.every((x) => (t += x.durationMs) <= x.cutoff)) best = Math.max(best, set.length);
+    const onTime = set.every((x) => {
+      t += x.durationMs;
+      return t <= x.cutoff;
+    });
+    if (onTime) best = Math.max(best, set.length);
   }
   return best;
 }
