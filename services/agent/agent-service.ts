@@ -173,7 +173,7 @@ export class AgentService {
   private statusOf(checkpointId: string, t: TrackedCheckpoint): CheckpointStatus {
     const at =
       t.state === 'queued' || t.state === 'running'
-        ? (this.o.admission?.estimatedStoredAt(checkpointId) ?? t.admitted?.estimatedStoredAt)
+        ? t.admitted && this.o.admission?.estimatedStoredAt(checkpointId)
         : undefined;
     return {
       checkpointId,

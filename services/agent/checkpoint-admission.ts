@@ -93,8 +93,14 @@ export class CheckpointAdmission {
     this.replan();
   }
 
-  /** Epoch ms the checkpoint is expected to be stored, as last planned (undefined once it ended). */
+  /**
+   * Epoch ms the checkpoint is expected to be stored, planned again now
+   * (undefined once it ended, or if this plan drops it): a running
+   * checkpoint past its estimate pushes the waiting ones back, and the
+   * caller must never read a stale time that has already passed.
+   */
   estimatedStoredAt(id: string): number | undefined {
+    this.replan();
     const e = this.entries.get(id);
     if (!e) return undefined;
     if (e.runningSince !== undefined)

@@ -94,3 +94,25 @@ describe('checkpoint admission: checkpoints asked without a memory size', () => 
     assert.equal(waiting.dropped.aborted, true, 'at the 2 MiB/s measured, 500 MiB no longer fits');
   });
 });
+
+describe('checkpoint admission: estimates as time passes', () => {
+  test('a waiting checkpoint is pushed back while the one ahead overruns, and dropped once it cannot fit', () => {
+    let now = 0;
+    const estimate = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 0 });
+    const admission = new CheckpointAdmission(
+      estimate,
+      () => 1,
+      () => now,
+    );
+    const first = admission.admit({ id: 'first', bytes: 100 * MiB, cutoff: 60_000 });
+    first.started();
+    const second = admission.admit({ id: 'second', bytes: 200 * MiB, cutoff: 60_000 });
+    assert.equal(second.estimatedStoredAt, 30_000);
+    now = 25_000; // the first should have ended at 10 s and is still running
+    assert.equal(admission.estimatedStoredAt('second'), 45_000, 'never a time already past');
+    now = 45_000;
+    assert.equal(admission.estimatedStoredAt('second'), undefined);
+    assert.equal(second.dropped.aborted, true, 'no longer fits before 60 s: dropped while it waits');
+    assert.equal(first.dropped.aborted, false);
+  });
+});
