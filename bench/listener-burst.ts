@@ -4,7 +4,14 @@
  * once. Prints the time until every node is cordoned and every job enqueued,
  * event-to-enqueue latency percentiles, and, as baselines measured in the
  * same run, single events on the idle listener and the stack's SQS alone
- * (the same number of messages sent and drained with no work).
+ * (the same number of messages sent and drained with no work), and the
+ * burst's ratio to that floor (target <= 1.2x). What grows with the size is
+ * printed per node so two sizes can be compared: the listener's heap after
+ * its informers synced, Redis commands, and node PATCH calls (taint and
+ * cordon) as the API server counted them.
+ *
+ * At 1,000 nodes x 30 pods (30,000 pods) the set-up alone creates 31,000
+ * objects; it runs, but give the machine to it.
  *
  *   eval "$(infra/stack env)"; npm run bench:listener -- [--nodes 200] [--pods 30] [--idle 25] [--json out/listener-burst.json]
  *
@@ -12,6 +19,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -72,6 +80,43 @@ async function pool<T>(items: readonly T[], width: number, fn: (t: T) => Promise
     }),
   );
 }
+
+/** The API server's count of node PATCH requests (taint, cordon), from its own metrics. */
+async function nodePatchCalls(): Promise<number> {
+  const server = new URL(kc.getCurrentCluster()!.server);
+  const opts: https.RequestOptions = {
+    method: 'GET',
+    hostname: server.hostname,
+    port: server.port,
+    path: '/metrics',
+  };
+  await kc.applyToHTTPSOptions(opts);
+  const text = await new Promise<string>((resolve, reject) => {
+    const req = https.request(opts, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  let n = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('apiserver_request_total{')) continue;
+    if (!/resource="nodes"/.test(line) || !/verb="PATCH"/.test(line) || /subresource="status"/.test(line))
+      continue;
+    n += Number(line.split(' ').at(-1));
+  }
+  return n;
+}
+
+/** Commands Redis has processed, all clients together (the stack's Redis is shared: a rough figure). */
+async function redisCommands(): Promise<number> {
+  const info = await redis.info('stats');
+  return Number(/total_commands_processed:(\d+)/.exec(info)?.[1] ?? Number.NaN);
+}
+
+const heapMiB = () => process.memoryUsage().heapUsed / 2 ** 20;
 
 const percentile = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -221,6 +266,8 @@ async function main() {
       SPOT_RESCUE_QUEUE_PREFIX: prefix,
       SPOT_RESCUE_LOG_LEVEL: 'warn',
     });
+    globalThis.gc?.();
+    const heapBefore = heapMiB();
     const sentAt = new Map<string, number>();
     const handled = new Map<string, HandledNode & { sentAt: number }>();
     let onHandled: (() => void) | undefined;
@@ -232,6 +279,9 @@ async function main() {
       },
     });
     stop = running.stop;
+    globalThis.gc?.();
+    // The listener started once its caches had synced: this is what it holds for the cluster's nodes and pods.
+    const listenerHeapMiB = heapMiB() - heapBefore;
     const until = (n: number) =>
       new Promise<void>((resolve) => {
         const check = () => {
@@ -259,6 +309,8 @@ async function main() {
     const raw = await rawSqsDrain(burstNodes.length, config.pollers);
 
     // The burst.
+    const redisBefore = await redisCommands();
+    const patchesBefore = await nodePatchCalls().catch(() => Number.NaN);
     const bodies = burstNodes.map((n) => spotWarning(n.instanceId));
     const t0 = Date.now();
     for (const n of burstNodes) sentAt.set(n.instanceId, t0);
@@ -268,6 +320,8 @@ async function main() {
     // Done = cordoned and enqueued (the listener does both before it reports a node).
     const lastDone = Math.max(...[...handled.values()].map((h) => h.doneAt.getTime()));
     const burstMs = lastDone - t0;
+    const redisDuring = (await redisCommands()) - redisBefore;
+    const patchesDuring = (await nodePatchCalls().catch(() => Number.NaN)) - patchesBefore;
     const burstLatency = [...handled.values()].map((h) => h.enqueuedAt.getTime() - h.sentAt);
     const burstListener = [...handled.values()].map((h) => h.enqueuedAt.getTime() - h.receivedAt.getTime());
     const stepNames = ['queued', 'claim', 'plan', 'taint', 'enqueue'] as const;
@@ -341,12 +395,20 @@ async function main() {
         receiveToEnqueueMs: { p50: ms(percentile(idleListener, 50)), p99: ms(percentile(idleListener, 99)) },
       },
       rawSqsBaseline: { messages: burstNodes.length, pollers: config.pollers, ...raw },
+      growth: {
+        listenerHeapMiB: ms(listenerHeapMiB),
+        listenerHeapKiBPerPod: ms((listenerHeapMiB * 1024) / ((burstNodes.length + idleNodes.length) * PODS)),
+        redisCommandsDuringBurst: redisDuring,
+        redisCommandsPerNode: ms(redisDuring / burstNodes.length),
+        nodePatchesDuringBurst: patchesDuring,
+        nodePatchesPerNode: ms(patchesDuring / burstNodes.length),
+      },
       ratios: {
         burstOverRawSqsDrain: ms(burstMs / raw.drainMs),
         burstP50OverIdleP50: ms(percentile(burstLatency, 50) / percentile(idleLatency, 50)),
         burstPerNodeMsOverIdleP50: ms(burstMs / burstNodes.length / percentile(idleLatency, 50)),
       },
-      targets: { burstUnderMs: 5000, idleP99UnderMs: 250 },
+      targets: { burstUnderMs: 5000, idleP99UnderMs: 250, burstOverRawSqsDrainAtMost: 1.2 },
       queueLeft:
         Number(depth.Attributes?.ApproximateNumberOfMessages ?? 0) +
         Number(depth.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0),
@@ -363,7 +425,10 @@ async function main() {
         `idle listener, ${result.idleBaseline.events} single events:`,
         `  event-to-enqueue p50 ${result.idleBaseline.eventToEnqueueMs.p50} ms, p99 ${result.idleBaseline.eventToEnqueueMs.p99} ms (target p99 < 250 ms); receive-to-enqueue p50 ${result.idleBaseline.receiveToEnqueueMs.p50}, p99 ${result.idleBaseline.receiveToEnqueueMs.p99}`,
         `baseline, the stack's SQS alone: ${result.nodes} messages sent in ${raw.sendMs} ms, sent and drained (no work, ${config.pollers} long-polls) in ${raw.drainMs} ms`,
-        `ratios: burst / raw SQS drain ${result.ratios.burstOverRawSqsDrain}; burst p50 / idle p50 ${result.ratios.burstP50OverIdleP50}`,
+        `ratios: burst / raw SQS drain ${result.ratios.burstOverRawSqsDrain}x (target <= 1.2x); burst p50 / idle p50 ${result.ratios.burstP50OverIdleP50}`,
+        `what grows with size: listener heap ${result.growth.listenerHeapMiB} MiB after sync (${result.growth.listenerHeapKiBPerPod} KiB per pod); ` +
+          `Redis ${result.growth.redisCommandsPerNode} commands per node (${redisDuring} in the burst, every client of the shared Redis); ` +
+          `node PATCH calls ${result.growth.nodePatchesPerNode} per node (${patchesDuring})`,
       ].join('\n'),
     );
     mkdirSync(dirname(args.json!), { recursive: true });

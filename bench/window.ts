@@ -14,13 +14,21 @@
  * priority, since on EKS they would not take CPU from the doomed nodes. Each
  * agent is still its own agent, with its own port, runc root and state.
  *
- * Prints (and writes as JSON): the share of pods restored before their
- * deadline, evicted and lost; the warning time left when each upload finished
+ * Before the burst, with nothing else running, it measures what the
+ * pipeline moves on this machine (one node's checkpoint slots full, then
+ * every interrupted node's at once) and moto's S3 alone. `--load X` sizes
+ * the processes so that they add up to X times what the machine can move
+ * before the cut-off; the oracle is the most pods any schedule could have
+ * stored before it, given the measured per-pod times.
+ *
+ * Prints (and writes as JSON): capacity, offered load, the oracle and
+ * restored / oracle; how soon after the warning each drained pod was
+ * decided; the share of pods restored before their deadline, evicted and lost; the warning time left when each upload finished
  * (margin) p50/p99; bytes moved and aggregate throughput; and, for the same
  * processes, the work a plain drain (aws-node-termination-handler) throws
  * away next to what spot-rescue lost.
  *
- *   eval "$(infra/stack env)"; npm run bench:window -- [--nodes 50] [--pods 20] [--interrupt 10] [--large 40]
+ *   eval "$(infra/stack env)"; npm run bench:window -- [--nodes 50] [--pods 20] [--interrupt 10] [--large 40] [--load 0.5|1|2]
  *
  * Every process's log is kept in .stack/bench/<run>/ for reading afterwards.
  */
@@ -49,6 +57,8 @@ import { commonSettings, readConfig } from '../services/common/config.js';
 import { loadKubeConfig } from '../services/common/kube.js';
 import { MIGRATE_ANNOTATION, RESTORED_FROM_ANNOTATION } from '../services/common/labels.js';
 import { cpuBetween, cpuSnapshot } from './cpu-usage.js';
+import { calibrate, cutoffSeconds, probeS3 } from './window-calibration.js';
+import { oracleStored, sizesForLoad } from './window-capacity.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -69,6 +79,11 @@ const { values: args } = parseArgs({
     'work-dir': { type: 'string', default: '' },
     // One worker standing in for the chart's two replicas of 64.
     'worker-concurrency': { type: 'string', default: '128' },
+    // Offered load as a multiple of the measured capacity; empty: the sizes above as given.
+    load: { type: 'string', default: '' },
+    // Calibration: processes of this size, this many per node at once (default: the agent's slots).
+    'calib-mib': { type: 'string', default: '128' },
+    'calib-per-node': { type: 'string', default: '' },
     json: { type: 'string', default: 'out/bench-window.json' },
   },
 });
@@ -162,14 +177,50 @@ async function main() {
       `  ${agents.size} agents, listener and worker up after ${((Date.now() - t0) / 1000).toFixed(0)} s`,
     );
 
+    // Capacity, measured with nothing else running: no workload process has started yet.
+    const doomedNodeNames = doomed.map((n) => n.name);
+    const perNode = Number(args['calib-per-node'] || args['agent-slots'] || 2);
+    const calibration = await calibrate(
+      { agents, tokenFor: (node) => worker.tokenFor(node), namespace: NS, bucket: BUCKET, tickMs: TICK_MS },
+      doomedNodeNames,
+      { mib: Number(args['calib-mib']), perNode, smallMib: SMALL_MIB },
+    );
+    const s3Alone = await probeS3(s3, BUCKET, { streams: K, mibEach: 32, partSizeMiB: 16, queueSize: 4 });
+    const windowS = cutoffSeconds();
+    const capacityMiB = calibration.allNodes.rawMiBps * windowS;
+    const s3Share = calibration.allNodes.compressedMiBps / s3Alone.MiBps;
+    console.log(
+      `  capacity, nothing else running: one node ${calibration.oneNode.rawMiBps.toFixed(1)} MiB/s raw ` +
+        `(${perNode} x ${args['calib-mib']} MiB at once); all ${K} nodes ${calibration.allNodes.rawMiBps.toFixed(1)} MiB/s raw, ` +
+        `${calibration.allNodes.compressedMiBps.toFixed(1)} MiB/s zstd into S3; fixed cost per checkpoint ${calibration.overheadMs.toFixed(0)} ms`,
+    );
+    console.log(
+      `  moto's S3 alone: ${s3Alone.MiBps.toFixed(1)} MiB/s with ${K} uploads at once; the pipeline's S3 rate is ` +
+        `${(s3Share * 100).toFixed(0)} % of it: ${s3Share >= 0.8 ? "moto's S3 is the limit" : "moto's S3 is not the limit"}`,
+    );
+
     // Pods: on doomed nodes, real processes (LARGE large ones spread over them, the rest small).
     let largeIndex = 0;
+    const shape = nodes.map((_, ni) =>
+      Array.from({ length: M }, (_, pi) => {
+        const large = ni < K && largeIndex < LARGE && pi < Math.ceil(LARGE / K) ? largeIndex++ : -1;
+        return ni >= K ? 64 : large >= 0 ? largeMib(large) : SMALL_MIB;
+      }),
+    );
+    if (args.load) {
+      const scaled = sizesForLoad(shape.slice(0, K).flat(), {
+        load: Number(args.load),
+        capacityMiBps: calibration.allNodes.rawMiBps,
+        windowSeconds: windowS,
+        minMiB: 4,
+      });
+      for (let ni = 0; ni < K; ni++) shape[ni] = scaled.slice(ni * M, (ni + 1) * M);
+    }
     for (const [ni, node] of nodes.entries()) {
       const isDoomed = ni < K;
       await Promise.all(
         Array.from({ length: M }, async (_, pi) => {
-          const large = isDoomed && largeIndex < LARGE && pi < Math.ceil(LARGE / K) ? largeIndex++ : -1;
-          const memMib = !isDoomed ? 64 : large >= 0 ? largeMib(large) : SMALL_MIB;
+          const memMib = shape[ni]?.[pi] as number;
           const name = `p-${ni}-${pi}`;
           const pod = await core.createNamespacedPod({
             namespace: NS,
@@ -269,7 +320,9 @@ async function main() {
     }
     console.log(`  ${K} Spot interruption warnings sent at ${eventTime.toISOString()}`);
 
-    const finished = () => workerProc.lines.filter((l) => l.msg === 'migration finished');
+    // Only this run's pods: the listener also re-plans tainted nodes other runs left in the cluster.
+    const finished = () =>
+      workerProc.lines.filter((l) => l.msg === 'migration finished' && String(l['pod']).startsWith(`${NS}/`));
     const waitEnd = Date.now() + 300_000;
     while (finished().length < real.length && Date.now() < waitEnd) await sleep(500);
     const handledAt = Date.now();
@@ -335,6 +388,15 @@ async function main() {
     const restored = outcomes.get('restored') ?? 0;
     const evicted = outcomes.get('evicted') ?? 0;
     const lost = real.length - restored - evicted;
+    const oracle = oracleStored(
+      calibration.model,
+      real.map((p) => ({ node: p.node, bytes: p.mib * 2 ** 20, cutoffMs: windowS * 1000 })),
+    );
+    // When each pod that was drained instead was decided: its outcome, as the worker logged it.
+    const decidedS = finished()
+      .filter((l) => l['outcome'] !== 'restored')
+      .map((l) => (Date.parse(String(l['time'])) - eventTime.getTime()) / 1000)
+      .filter((x) => Number.isFinite(x));
 
     const result = {
       machine: `${(await run('nproc')).stdout.trim()} cores`,
@@ -344,6 +406,25 @@ async function main() {
       pods: real.length,
       largeProcesses: LARGE,
       memoryMiB: totalMib,
+      capacity: {
+        oneNodeMiBps: calibration.oneNode.rawMiBps,
+        allNodesMiBps: calibration.allNodes.rawMiBps,
+        allNodesCompressedMiBps: calibration.allNodes.compressedMiBps,
+        overheadMs: calibration.overheadMs,
+        windowSeconds: windowS,
+        mibBeforeCutoff: capacityMiB,
+        s3AloneMiBps: s3Alone.MiBps,
+        s3Share,
+      },
+      offeredLoad: totalMib / capacityMiB,
+      oracle,
+      restoredOverOracle: oracle > 0 ? restoredBeforeDeadline / oracle : Number.NaN,
+      drainedDecidedSeconds: {
+        p50: pct(decidedS, 50),
+        max: decidedS.length ? Math.max(...decidedS) : Number.NaN,
+        within10s: decidedS.filter((x) => x <= 10).length,
+        count: decidedS.length,
+      },
       outcomes: Object.fromEntries(outcomes),
       fallbackReasons: Object.fromEntries(reasons),
       shareRestoredBeforeDeadline: restoredBeforeDeadline / real.length,
@@ -364,6 +445,9 @@ async function main() {
     };
     console.log(`
 pods on interrupted nodes     ${real.length} (all real runc processes, ${totalMib} MiB)
+offered load                  ${result.offeredLoad.toFixed(2)} x capacity (${totalMib} MiB against ${capacityMiB.toFixed(0)} MiB movable in the ${windowS.toFixed(0)} s before the cut-off)
+oracle                        ${oracle} pods could have been stored; restored ${restoredBeforeDeadline} = ${(result.restoredOverOracle * 100).toFixed(1)} % of the oracle
+drained pods decided          ${decidedS.length ? `p50 ${result.drainedDecidedSeconds.p50.toFixed(1)} s, max ${result.drainedDecidedSeconds.max.toFixed(1)} s after the warning; ${result.drainedDecidedSeconds.within10s} of ${decidedS.length} within 10 s` : 'none drained'}
 restored before deadline      ${(result.shareRestoredBeforeDeadline * 100).toFixed(1)} %
 evicted                       ${(result.shareEvicted * 100).toFixed(1)} %
 lost                          ${(result.shareLost * 100).toFixed(1)} %   (${JSON.stringify(result.outcomes)})

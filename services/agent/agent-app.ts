@@ -12,6 +12,8 @@ import { ArchiveStores } from './archive-scope.js';
 import { S3ArchiveStore } from './archive-store.js';
 import { CallerAuthenticator, KubeTokenReviewer } from './auth.js';
 import { runcCapabilitySources } from './capability-sources.js';
+import { CheckpointAdmission } from './checkpoint-admission.js';
+import { CheckpointEstimate } from './checkpoint-estimate.js';
 import { CheckpointSlots } from './checkpoint-slots.js';
 import { ContainerOperations } from './container-operations.js';
 import { createKubeletRuntime } from './kubelet-runtime-factory.js';
@@ -93,6 +95,14 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
     (credentials) => createAgentS3Client(s3Settings, credentials),
     (client) => new S3ArchiveStore(client, tuning),
   );
+  const slots = new CheckpointSlots(c.maxConcurrentCheckpoints, ({ active, waiting }) => {
+    metrics.checkpointSlots.set({ state: 'active' }, active);
+    metrics.checkpointSlots.set({ state: 'waiting' }, waiting);
+  });
+  const estimate = new CheckpointEstimate({
+    assumedBytesPerSec: c.assumedCheckpointMiBps * 2 ** 20,
+    overheadMs: c.checkpointOverheadMs,
+  });
   const service = new AgentService({
     cluster: c.clusterName,
     node: c.nodeName,
@@ -101,10 +111,8 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
     store,
     stores,
     zstd: { bin: c.zstdBin, level: c.zstdLevel, threads: c.zstdThreads },
-    slots: new CheckpointSlots(c.maxConcurrentCheckpoints, ({ active, waiting }) => {
-      metrics.checkpointSlots.set({ state: 'active' }, active);
-      metrics.checkpointSlots.set({ state: 'waiting' }, waiting);
-    }),
+    slots,
+    admission: new CheckpointAdmission(estimate, () => slots.size),
     operations,
     capabilities: () => capabilities.current(),
     metrics,

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import {
   type CheckpointRequest,
+  type CheckpointStatus,
   type ContainerArchive,
   type Manifest,
   manifestSchema,
@@ -14,6 +15,7 @@ import type { AgentMetrics } from './agent-metrics.js';
 import { archiveKey, buildManifest, manifestKey, selectContainers } from './archive-layout.js';
 import type { ArchiveStores, ScopedStore } from './archive-scope.js';
 import type { ArchiveStore } from './archive-store.js';
+import type { Admitted, CheckpointAdmission } from './checkpoint-admission.js';
 import { streamArchiveToStore, type ZstdOptions } from './checkpoint-pipeline.js';
 import { CheckpointSlots } from './checkpoint-slots.js';
 import { ContainerOperations } from './container-operations.js';
@@ -33,12 +35,36 @@ export interface AgentServiceOptions {
   zstd: ZstdOptions;
   /** Checkpoints that may dump and upload at once on this node (default: no limit). */
   slots?: CheckpointSlots;
+  /**
+   * Judges requests that carry the pod's memory: refused at once if they
+   * cannot be stored before their deadline behind this node's queue.
+   */
+  admission?: CheckpointAdmission;
+  /** How long a finished checkpoint's status stays readable (GET /v1/checkpoints/:id). */
+  statusTtlMs?: number;
   /** One operation per container (shared with the runtime, which holds containers after an abandoned dump). */
   operations?: ContainerOperations;
   /** What this node can do: a checkpoint or restore it cannot do is refused (422 unsupported) before anything is touched. */
   capabilities?: () => Promise<NodeCapabilities>;
   metrics: AgentMetrics;
   log: Logger;
+}
+
+/** A checkpoint this agent started, readable by its id until a while after it ended. */
+interface TrackedCheckpoint {
+  req: CheckpointRequest;
+  state: CheckpointStatus['state'];
+  admitted?: Admitted | undefined;
+  error?: AgentFailure;
+  stored: Promise<Manifest>;
+  /** Settles (never rejects) when the checkpoint ends. */
+  ended: Promise<void>;
+}
+
+export interface StartedCheckpoint {
+  status: CheckpointStatus;
+  /** The stored manifest, or the failure, once the checkpoint ends. */
+  stored: Promise<Manifest>;
 }
 
 function keysOf(namespace: string, pod: string, containers: string[]): string[] {
@@ -49,6 +75,7 @@ function keysOf(namespace: string, pod: string, containers: string[]): string[] 
 export class AgentService {
   private readonly slots: CheckpointSlots;
   readonly operations: ContainerOperations;
+  private readonly tracked = new Map<string, TrackedCheckpoint>();
 
   constructor(private readonly o: AgentServiceOptions) {
     this.slots = o.slots ?? new CheckpointSlots(Number.POSITIVE_INFINITY);
@@ -70,13 +97,103 @@ export class AgentService {
   }
 
   async checkpoint(req: CheckpointRequest): Promise<Manifest> {
+    return (await this.startCheckpoint(req)).stored;
+  }
+
+  /**
+   * Answers at once: the checkpoint is refused (what the node cannot do,
+   * another operation on the container, an archive that would miss its
+   * deadline) before anything is frozen, or accepted and started, with an
+   * estimate of when it will be stored. Asking again for a checkpoint id
+   * that is in progress or stored answers with that one (a worker's retry).
+   */
+  async startCheckpoint(req: CheckpointRequest): Promise<StartedCheckpoint> {
+    const known = this.tracked.get(req.checkpointId);
+    if (known && known.state !== 'failed' && known.req.podUid === req.podUid) {
+      return { status: this.statusOf(req.checkpointId, known), stored: known.stored };
+    }
     await this.requireCapability('checkpoint');
     const unlock = this.operations.acquire(keysOf(req.namespace, req.pod, req.containers), 'checkpoint');
+    let admitted: Admitted | undefined;
     try {
-      return await this.checkpointLocked(req);
-    } finally {
+      admitted = this.admit(req);
+    } catch (err) {
       unlock();
+      const failure = asAgentFailure(err, undefined, 'runtime-failed');
+      this.o.metrics.operations.inc({ operation: 'checkpoint', outcome: failure.code });
+      this.o.log.info({ checkpointId: req.checkpointId, message: failure.message }, 'checkpoint refused');
+      throw failure;
     }
+    const track: Partial<TrackedCheckpoint> & { req: CheckpointRequest } = {
+      req,
+      state: 'queued',
+      admitted,
+    };
+    const stored = this.checkpointLocked(req, admitted, () => {
+      track.state = 'running';
+    }).finally(unlock);
+    track.stored = stored;
+    track.ended = stored.then(
+      () => {
+        track.state = 'stored';
+      },
+      (err: unknown) => {
+        track.state = 'failed';
+        track.error = asAgentFailure(err, undefined, 'runtime-failed');
+      },
+    );
+    const tracked = track as TrackedCheckpoint;
+    this.tracked.set(req.checkpointId, tracked);
+    void tracked.ended.then(() => {
+      const forget = setTimeout(() => {
+        if (this.tracked.get(req.checkpointId) === tracked) this.tracked.delete(req.checkpointId);
+      }, this.o.statusTtlMs ?? 600_000);
+      forget.unref();
+    });
+    return { status: this.statusOf(req.checkpointId, tracked), stored };
+  }
+
+  /**
+   * A started checkpoint's state; waits up to `waitMs` for it to end first,
+   * so the worker learns of the end at once without polling hard.
+   */
+  async checkpointStatus(checkpointId: string, waitMs = 0): Promise<CheckpointStatus> {
+    const t = this.tracked.get(checkpointId);
+    if (!t) throw new AgentFailure('not-found', `no checkpoint ${checkpointId} on this agent`);
+    if (waitMs > 0 && (t.state === 'queued' || t.state === 'running')) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        t.ended,
+        new Promise<void>((r) => {
+          timer = setTimeout(r, waitMs);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    return this.statusOf(checkpointId, t);
+  }
+
+  private statusOf(checkpointId: string, t: TrackedCheckpoint): CheckpointStatus {
+    const at =
+      t.state === 'queued' || t.state === 'running'
+        ? t.admitted && this.o.admission?.estimatedStoredAt(checkpointId)
+        : undefined;
+    return {
+      checkpointId,
+      state: t.state,
+      ...(at !== undefined && Number.isFinite(at) ? { estimatedStoredAt: new Date(at).toISOString() } : {}),
+      ...(t.error ? { error: t.error.toBody() } : {}),
+    };
+  }
+
+  private admit(req: CheckpointRequest): Admitted | undefined {
+    if (!this.o.admission || req.memoryBytes === undefined) return undefined;
+    return this.o.admission.admit({
+      id: req.checkpointId,
+      bytes: req.memoryBytes,
+      cutoff: Date.parse(req.deadline),
+      startedAt: req.podStartedAt ? Date.parse(req.podStartedAt) : undefined,
+    });
   }
 
   /**
@@ -115,22 +232,32 @@ export class AgentService {
     return this.o.stores?.forOperation(credentials) ?? { store: this.o.store, release: () => {} };
   }
 
-  private async checkpointLocked(req: CheckpointRequest): Promise<Manifest> {
+  private async checkpointLocked(
+    req: CheckpointRequest,
+    admitted: Admitted | undefined,
+    onRunning: () => void,
+  ): Promise<Manifest> {
     const { runtime, metrics, log } = this.o;
     const scoped = this.scoped(req.credentials);
     const { store } = scoped;
     const deadline = deadlineSignal(req.deadline);
+    // Until it has a slot, a re-plan may drop it too; once it runs, only the deadline ends it.
+    const waitSignal = admitted ? AbortSignal.any([deadline.signal, admitted.dropped]) : deadline.signal;
     const { signal } = deadline;
+    let sample: { bytes: number; ms: number } | undefined;
     const createdAt = new Date();
     const dumped: CheckpointedContainer[] = [];
     const uploaded: string[] = [];
     const archives: ContainerArchive[] = [];
     let release = () => {};
     try {
-      throwIfAborted(signal);
+      throwIfAborted(waitSignal);
       const criuVersion = await runtime.criuVersion();
       const queuedAt = performance.now();
-      release = await this.slots.acquire(signal);
+      release = await this.slots.acquire(waitSignal, admitted?.rank);
+      throwIfAborted(waitSignal);
+      admitted?.started();
+      onRunning();
       let queuedMs = performance.now() - queuedAt;
       for (const container of req.containers) {
         const key = archiveKey(req.s3.prefix, container);
@@ -196,9 +323,13 @@ export class AgentService {
       }
       for (const cp of dumped) await cp.commit();
       metrics.operations.inc({ operation: 'checkpoint', outcome: 'ok' });
+      sample = {
+        bytes: archives.reduce((n, a) => n + a.bytesRaw, 0),
+        ms: archives.reduce((n, a) => n + a.timings.totalMs, 0),
+      };
       return manifest;
     } catch (err) {
-      const failure = asAgentFailure(err, signal, 'runtime-failed');
+      const failure = asAgentFailure(err, waitSignal, 'runtime-failed');
       metrics.operations.inc({ operation: 'checkpoint', outcome: failure.code });
       log.warn(
         { checkpointId: req.checkpointId, error: failure.code, message: failure.message },
@@ -214,6 +345,8 @@ export class AgentService {
       throw failure;
     } finally {
       release();
+      if (admitted) admitted.finished(sample);
+      else if (sample) this.o.admission?.observe(sample);
       deadline.dispose();
       scoped.release();
     }

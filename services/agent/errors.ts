@@ -13,6 +13,7 @@ const HTTP_STATUS: Record<AgentErrorCode, number> = {
   'storage-failed': 502,
   conflict: 409,
   unsupported: 422,
+  'would-miss-deadline': 422,
 };
 
 /** A failure the agent reports to its caller as { error, message } with a fitting HTTP status. */

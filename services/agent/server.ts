@@ -1,8 +1,9 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { z } from 'zod';
+import { z } from 'zod';
 import {
+  checkpointIdSchema,
   checkpointRequestSchema,
   type NodeCapabilities,
   releaseRequestSchema,
@@ -27,6 +28,10 @@ export interface AgentServerOptions {
   localContainers?: LocalContainers | undefined;
   tls?: { cert: string | Buffer; key: string | Buffer } | undefined;
 }
+
+const checkpointIdParams = z.object({ checkpointId: checkpointIdSchema });
+/** A status read may wait this long for the checkpoint to end (long poll). */
+const statusQuery = z.object({ waitSeconds: z.coerce.number().min(0).max(60).default(0) });
 
 function parse<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
   const r = schema.safeParse(body);
@@ -92,9 +97,20 @@ export function buildAgentServer(o: AgentServerOptions): FastifyInstance {
     return o.registry.metrics();
   });
 
-  app.post('/v1/checkpoints', { onRequest: authenticate }, async (req) =>
-    o.service.checkpoint(parse(checkpointRequestSchema, req.body)),
-  );
+  // `Prefer: respond-async` (RFC 7240): 202 with the admission at once, the end read from GET below.
+  // Without it the call answers with the stored manifest, as before; a refusal is immediate either way.
+  app.post('/v1/checkpoints', { onRequest: authenticate }, async (req, reply) => {
+    const started = await o.service.startCheckpoint(parse(checkpointRequestSchema, req.body));
+    if (/\brespond-async\b/.test(String(req.headers.prefer ?? ''))) {
+      return reply.code(202).send(started.status);
+    }
+    return started.stored;
+  });
+  app.get('/v1/checkpoints/:checkpointId', { onRequest: authenticate }, async (req) => {
+    const { checkpointId } = parse(checkpointIdParams, req.params);
+    const { waitSeconds } = parse(statusQuery, req.query);
+    return o.service.checkpointStatus(checkpointId, waitSeconds * 1000);
+  });
   app.post('/v1/restores', { onRequest: authenticate }, async (req) =>
     o.service.restore(parse(restoreRequestSchema, req.body)),
   );

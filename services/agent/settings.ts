@@ -63,6 +63,17 @@ export const agentSettings = {
     str.int(1, 64).default(2),
     'checkpoints that dump and upload at once on the node; the rest wait their turn, still running',
   ),
+  assumedCheckpointMiBps: setting(
+    'SPOT_RESCUE_AGENT_ASSUMED_CHECKPOINT_MIBPS',
+    str.num(0.1).default(32),
+    'dump + compress + upload throughput (MiB/s) assumed until this node has measured its own; on the slow side, ' +
+      'since a too-fast guess admits checkpoints their deadline then cuts',
+  ),
+  checkpointOverheadMs: setting(
+    'SPOT_RESCUE_AGENT_CHECKPOINT_OVERHEAD_MS',
+    str.int(0, 600_000).default(1500),
+    'the part of a checkpoint that does not grow with memory (freeze, runtime calls, manifest), in admission estimates',
+  ),
   partSizeMiB: setting(
     'SPOT_RESCUE_AGENT_PART_SIZE_MIB',
     str.int(5, 5120).default(16),

@@ -6,7 +6,7 @@ import { z } from 'zod';
  */
 
 const dnsLabel = z.string().min(1).max(253);
-const checkpointIdSchema = z
+export const checkpointIdSchema = z
   .string()
   .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits, dashes');
 
@@ -44,8 +44,34 @@ export const checkpointRequestSchema = z.object({
   podSpec: z.unknown().optional(),
   eventId: z.string().optional(),
   credentials: archiveCredentialsSchema.optional(),
+  /**
+   * Memory the dump will write (all containers). With it the agent admits the
+   * checkpoint only if its estimate, behind the node's queue, stores the
+   * archive before `deadline`, and refuses it at once otherwise (422
+   * would-miss-deadline, nothing frozen). Without it there is no estimate and
+   * only the deadline bounds the checkpoint.
+   */
+  memoryBytes: z.number().int().positive().optional(),
+  /** When the pod started: how much work a drain would throw away, the tie-break among equal checkpoints. */
+  podStartedAt: z.string().datetime().optional(),
 });
 export type CheckpointRequest = z.infer<typeof checkpointRequestSchema>;
+
+/**
+ * Where a checkpoint stands (202 to POST /v1/checkpoints with
+ * `Prefer: respond-async`, and GET /v1/checkpoints/:checkpointId). Accepted
+ * checkpoints are `queued` (the process runs on, waiting for a slot),
+ * `running` (frozen, dumping and uploading), then `stored` or `failed`.
+ */
+export const checkpointStatusSchema = z.object({
+  checkpointId: checkpointIdSchema,
+  state: z.enum(['queued', 'running', 'stored', 'failed']),
+  /** While queued or running: when the archive is expected to be stored, from this node's measured throughput. */
+  estimatedStoredAt: z.string().datetime().optional(),
+  /** Failed: why, as the synchronous call would have answered (would-miss-deadline when re-planned out of the queue). */
+  error: z.lazy(() => agentErrorSchema).optional(),
+});
+export type CheckpointStatus = z.infer<typeof checkpointStatusSchema>;
 
 export const stageTimingsSchema = z.object({
   /** Container frozen and dumped (CRIU / kubelet). */
@@ -172,6 +198,8 @@ export const agentErrorSchema = z.object({
     'conflict',
     /** This node cannot do what was asked (no CRIU, restore disabled...): HTTP 422, do not retry here. */
     'unsupported',
+    /** The archive cannot be stored before the request's deadline on this node (HTTP 422): drain the pod now. */
+    'would-miss-deadline',
   ]),
   message: z.string(),
 });

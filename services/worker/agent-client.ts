@@ -6,6 +6,8 @@ import {
   type AgentError,
   agentErrorSchema,
   type CheckpointRequest,
+  type CheckpointStatus,
+  checkpointStatusSchema,
   type NodeCapabilities,
   nodeCapabilitiesSchema,
   type ReleaseRequest,
@@ -39,6 +41,15 @@ export class AgentCallError extends Error {
 export interface AgentClient {
   /** Returns the raw JSON the agent answered (the manifest); the caller reads the stored manifest. */
   checkpoint(node: string, req: CheckpointRequest, signal: AbortSignal): Promise<unknown>;
+  /** Asks for a checkpoint and returns at once: accepted (with the agent's estimate) or thrown (refused). */
+  startCheckpoint(node: string, req: CheckpointRequest, signal: AbortSignal): Promise<CheckpointStatus>;
+  /** A started checkpoint's state, after waiting up to `waitSeconds` on the agent for it to end. */
+  checkpointStatus(
+    node: string,
+    checkpointId: string,
+    waitSeconds: number,
+    signal: AbortSignal,
+  ): Promise<CheckpointStatus>;
   restore(node: string, req: RestoreRequest, signal: AbortSignal): Promise<RestoreResponse>;
   /** Thaws what a checkpoint froze on the node and drops its leftovers; idempotent. */
   release(node: string, req: ReleaseRequest, signal: AbortSignal): Promise<ReleaseResponse>;
@@ -64,6 +75,26 @@ export class HttpAgentClient implements AgentClient {
     return this.call(node, '/v1/checkpoints', req, signal, null);
   }
 
+  async startCheckpoint(
+    node: string,
+    req: CheckpointRequest,
+    signal: AbortSignal,
+  ): Promise<CheckpointStatus> {
+    return this.call(node, '/v1/checkpoints', req, signal, checkpointStatusSchema, {
+      prefer: 'respond-async',
+    });
+  }
+
+  async checkpointStatus(
+    node: string,
+    checkpointId: string,
+    waitSeconds: number,
+    signal: AbortSignal,
+  ): Promise<CheckpointStatus> {
+    const path = `/v1/checkpoints/${encodeURIComponent(checkpointId)}?waitSeconds=${Math.max(0, Math.floor(waitSeconds))}`;
+    return this.call(node, path, undefined, signal, checkpointStatusSchema);
+  }
+
   async restore(node: string, req: RestoreRequest, signal: AbortSignal): Promise<RestoreResponse> {
     return this.call(node, '/v1/restores', req, signal, restoreResponseSchema);
   }
@@ -87,6 +118,7 @@ export class HttpAgentClient implements AgentClient {
     body: unknown,
     signal: AbortSignal,
     schema: z.ZodType<T> | null,
+    headers: Record<string, string> = {},
   ): Promise<T> {
     const base = await this.o.locator.locate(node);
     if (!base) throw new AgentCallError('no-agent', `no agent found on node ${node}`);
@@ -103,6 +135,7 @@ export class HttpAgentClient implements AgentClient {
       token,
       { ca, servername: this.o.tlsServerName },
       signal,
+      headers,
     );
     let json: unknown;
     try {
@@ -139,6 +172,7 @@ function requestJson(
   token: string,
   tls: { ca: Buffer | undefined; servername: string | undefined },
   signal: AbortSignal,
+  headers: Record<string, string>,
 ): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) {
@@ -155,6 +189,7 @@ function requestJson(
         headers: {
           ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}),
           authorization: `Bearer ${token}`,
+          ...headers,
         },
         ...(tls.ca ? { ca: tls.ca } : {}),
         // Node checks the certificate against the SNI name when one is given.

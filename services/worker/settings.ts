@@ -141,6 +141,12 @@ export const workerSettings = {
     str.int(0).default(3000),
     'fixed cost of one checkpoint (freeze, API calls, manifest)',
   ),
+  checkpointEstimateMarginSeconds: setting(
+    'SPOT_RESCUE_CHECKPOINT_ESTIMATE_MARGIN_SECONDS',
+    str.int(0).default(20),
+    "how long past the source agent's latest estimate a checkpoint is waited for (never past its cut-off) " +
+      'before the agent is taken for gone',
+  ),
   safetyFactor: setting(
     'SPOT_RESCUE_BUDGET_SAFETY_FACTOR',
     str.num(1).default(1.5),

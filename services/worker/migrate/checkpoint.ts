@@ -2,6 +2,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { Manifest } from '../../common/agent-api.js';
 import { AgentCallError } from '../agent-client.js';
 import { manifestThroughput } from '../budget.js';
+import { admissionFields, checkpointAdmitted } from './admission.js';
 import { type Run, strip } from './context.js';
 
 /**
@@ -21,12 +22,11 @@ export async function checkpoint(run: Run, original: V1Pod, checkpointBy: number
   });
   // Saved before the call: from here on, whatever ends the job releases (thaws) the original.
   await run.save({ checkpointRequested: true });
-  const signal = AbortSignal.timeout(Math.max(1, checkpointBy - run.now()));
   const t0 = run.now();
   await d.metrics.stage('checkpoint', () =>
     askOnce(run, checkpointBy, () =>
-      d.agents.checkpoint(
-        job.node.name,
+      checkpointAdmitted(
+        run,
         {
           namespace: run.namespace,
           pod: run.name,
@@ -38,8 +38,9 @@ export async function checkpoint(run: Run, original: V1Pod, checkpointBy: number
           podSpec: strip(original),
           eventId: job.event.id,
           ...(credentials ? { credentials } : {}),
+          ...admissionFields(run, original),
         },
-        signal,
+        checkpointBy,
       ),
     ),
   );

@@ -53,6 +53,7 @@ export interface MigrateDeps {
     | 'clusterName'
     | 's3Bucket'
     | 'checkpointOverheadMs'
+    | 'checkpointEstimateMarginSeconds'
     | 'safetyFactor'
     | 'safetyMarginMs'
     | 'maxFallbackGraceSeconds'

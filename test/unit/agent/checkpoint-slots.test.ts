@@ -63,4 +63,28 @@ describe('checkpoint slots', () => {
     c.abort(new AgentFailure('deadline-exceeded', 'gone'));
     await assert.rejects(slots.acquire(c.signal), /gone/);
   });
+
+  it('ranked waiters go lowest rank first, equal ranks in arrival order, unranked after them all', async () => {
+    const slots = new CheckpointSlots(1);
+    const signal = new AbortController().signal;
+    const held = await slots.acquire(signal);
+    const order: string[] = [];
+    const wait = (name: string, rank?: number[]) =>
+      slots.acquire(signal, rank).then((release) => {
+        order.push(name);
+        release();
+      });
+    const all = [
+      wait('unranked'),
+      wait('large', [60_000, 500]),
+      wait('small-a', [60_000, 10, 5]),
+      wait('small-b', [60_000, 10, 5]),
+      wait('small-older', [60_000, 10, 1]),
+      wait('earlier-cutoff', [30_000, 900]),
+    ];
+    await settle();
+    held();
+    await Promise.all(all);
+    assert.deepEqual(order, ['earlier-cutoff', 'small-older', 'small-a', 'small-b', 'large', 'unranked']);
+  });
 });

@@ -1,0 +1,151 @@
+import type { CheckpointEstimate, CheckpointSample } from './checkpoint-estimate.js';
+import { planCheckpoints, type WaitingCheckpoint } from './checkpoint-plan.js';
+import { AgentFailure } from './errors.js';
+
+export interface AdmissionRequest {
+  id: string;
+  /** Memory the dump will write. */
+  bytes: number;
+  /** Epoch ms the archive must be stored by. */
+  cutoff: number;
+  /** Epoch ms the pod started (work a drain would lose); undefined: none known. */
+  startedAt?: number | undefined;
+}
+
+/** An admitted checkpoint's hold on the plan. */
+export interface Admitted {
+  /** Epoch ms the archive is expected to be stored, as first planned. */
+  estimatedStoredAt: number;
+  /** Fires (reason: would-miss-deadline) if a later plan drops this checkpoint while it still waits. */
+  dropped: AbortSignal;
+  /** Its rank among waiting checkpoints (CheckpointSlots takes the lowest first). */
+  rank: number[];
+  /** It took a slot: from now it runs to its end or its deadline, never dropped. */
+  started(): void;
+  /** It ended; a stored archive's timing feeds the throughput estimate. */
+  finished(sample?: CheckpointSample): void;
+}
+
+interface Entry extends AdmissionRequest {
+  runningSince?: number | undefined;
+  drop: AbortController;
+  estimatedStoredAt: number;
+}
+
+/**
+ * Decides at once whether a checkpoint can be stored before its cut-off on
+ * this node, given the checkpoints already admitted (running and waiting)
+ * and the throughput the node measured. Every arrival and every end plans
+ * the waiting checkpoints again (checkpoint-plan.ts), so a slower node than
+ * estimated drops the checkpoints that no longer fit while their pods still
+ * run, rather than freezing them for a dump its deadline will cut.
+ */
+export class CheckpointAdmission {
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(
+    private readonly estimate: CheckpointEstimate,
+    private readonly slots: () => number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Admits the checkpoint, or throws would-miss-deadline; dropping others if that saves more pods. */
+  admit(req: AdmissionRequest): Admitted {
+    if (this.entries.has(req.id))
+      throw new AgentFailure('conflict', `checkpoint ${req.id} is already admitted`);
+    const entry: Entry = {
+      ...req,
+      drop: new AbortController(),
+      estimatedStoredAt: Number.POSITIVE_INFINITY,
+    };
+    this.entries.set(req.id, entry);
+    this.replan();
+    if (!this.entries.has(req.id)) {
+      const ms = this.estimate.durationMs(req.bytes);
+      throw new AgentFailure(
+        'would-miss-deadline',
+        `a checkpoint of ${mib(req.bytes)} MiB takes ~${ms} ms on this node (${mib(this.estimate.bytesPerSec)} MiB/s` +
+          `${this.estimate.measured === 0 ? ' assumed' : ' measured'}) and cannot be stored, behind ${this.waitingAhead(req)} ` +
+          `other checkpoint(s), before ${new Date(req.cutoff).toISOString()}`,
+      );
+    }
+    return {
+      estimatedStoredAt: entry.estimatedStoredAt,
+      dropped: entry.drop.signal,
+      // The plan's priority (byPriority) in a form that does not change as time passes: cut-off,
+      // size (the duration grows with it at any throughput), then the earliest start (most work).
+      rank: [req.cutoff, req.bytes, req.startedAt ?? this.now()],
+      started: () => {
+        entry.runningSince = this.now();
+      },
+      finished: (sample) => {
+        if (this.entries.get(req.id) !== entry) return;
+        this.entries.delete(req.id);
+        if (sample) this.estimate.observe(sample);
+        this.replan();
+      },
+    };
+  }
+
+  /** A checkpoint that was not admitted (no memory given) still tells how fast this node is. */
+  observe(sample: CheckpointSample): void {
+    this.estimate.observe(sample);
+    this.replan();
+  }
+
+  /**
+   * Epoch ms the checkpoint is expected to be stored, planned again now
+   * (undefined once it ended, or if this plan drops it): a running
+   * checkpoint past its estimate pushes the waiting ones back, and the
+   * caller must never read a stale time that has already passed.
+   */
+  estimatedStoredAt(id: string): number | undefined {
+    this.replan();
+    const e = this.entries.get(id);
+    if (!e) return undefined;
+    if (e.runningSince !== undefined)
+      return Math.max(this.now(), e.runningSince + this.estimate.durationMs(e.bytes));
+    return e.estimatedStoredAt;
+  }
+
+  private waitingAhead(req: AdmissionRequest): number {
+    return [...this.entries.values()].filter((e) => e.id !== req.id).length;
+  }
+
+  private replan(): void {
+    const now = this.now();
+    const runningEnds: number[] = [];
+    const waiting: WaitingCheckpoint[] = [];
+    for (const e of this.entries.values()) {
+      const durationMs = this.estimate.durationMs(e.bytes);
+      if (e.runningSince !== undefined) runningEnds.push(e.runningSince + durationMs);
+      else
+        waiting.push({
+          id: e.id,
+          durationMs,
+          cutoff: e.cutoff,
+          workMs: e.startedAt === undefined ? 0 : now - e.startedAt,
+        });
+    }
+    const plan = planCheckpoints({ now, slots: this.slots(), runningEnds, waiting });
+    for (const p of plan.run) {
+      const e = this.entries.get(p.id);
+      if (e) e.estimatedStoredAt = p.storedAt;
+    }
+    for (const id of plan.refused) {
+      const e = this.entries.get(id) as Entry;
+      this.entries.delete(id);
+      e.drop.abort(
+        new AgentFailure(
+          'would-miss-deadline',
+          `dropped from the queue before its dump: at ${mib(this.estimate.bytesPerSec)} MiB/s measured on this node, ` +
+            `its ${mib(e.bytes)} MiB cannot be stored before ${new Date(e.cutoff).toISOString()} with the checkpoints ahead of it`,
+        ),
+      );
+    }
+  }
+}
+
+function mib(bytes: number): number {
+  return Math.round((bytes / 2 ** 20) * 10) / 10;
+}
