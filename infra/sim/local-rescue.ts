@@ -9,6 +9,7 @@ import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { AGENT_TOKEN_AUDIENCE } from '../../services/common/agent-api.js';
+import { newJobSigningKeyFile } from '../../services/common/job-signing-key.js';
 import { simulatedAlarmTopicArn } from './events.js';
 
 /**
@@ -421,6 +422,8 @@ export async function startRescueDeployment(o: {
       SPOT_RESCUE_QUEUE_PREFIX: o.queuePrefix,
       SPOT_RESCUE_OPS_HOST: '127.0.0.1',
       SPOT_RESCUE_OPS_PORT: '0',
+      // A key of this stack's own, shared by its listener and worker only.
+      SPOT_RESCUE_JOB_SIGNING_KEY_FILE: newJobSigningKeyFile(),
     };
     const listener = startService(
       'listener',

@@ -20,7 +20,8 @@ import { waitRunning } from './migrate/readiness.js';
 import { adopt, creator } from './migrate/replace.js';
 import { restoreOnTarget } from './migrate/restore.js';
 import { currentOriginal, findRestored, resume } from './migrate/resume.js';
-import { buildRestoredPod } from './restored-pod.js';
+import { buildRestoredPod, restoredPodName } from './restored-pod.js';
+import { foreignImage } from './verified-job.js';
 
 export type { JobHandle, MigrateDeps, MigrateProgress, MigrateResult } from './migrate/context.js';
 
@@ -188,6 +189,9 @@ async function migrate(run: Run): Promise<MigrateResult> {
         : undefined;
     if (!restore) {
       restore = await restoreOnTarget(run, base, target);
+      const images = { repository: d.config.imageRepository, checkpointId: run.checkpointId };
+      const foreign = foreignImage(restore, images, run.namespace, restoredPodName(base));
+      if (foreign) throw new FallBack(`the target agent's answer: ${foreign}`);
       await run.save({ stage: 'restored', restore });
     }
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { commonSettings, setting, str } from '../common/config.js';
+import { jobSigningSettings } from '../common/job-signing-key.js';
 
 /** node=url pairs, e.g. "node-a=http://127.0.0.1:19001,node-b=http://127.0.0.1:19002". */
 export const endpointMapSchema = z
@@ -25,6 +26,7 @@ export const endpointMapSchema = z
 
 export const workerSettings = {
   ...commonSettings,
+  ...jobSigningSettings,
   rescueConcurrency: setting(
     'SPOT_RESCUE_WORKER_CONCURRENCY',
     str.int(1, 1000).default(64),
@@ -104,6 +106,11 @@ export const workerSettings = {
     'SPOT_RESCUE_AGENT_TOKEN_FILE',
     z.string().min(1).default('/var/run/secrets/spot-rescue/agent-token'),
     'projected ServiceAccount token (audience spot-rescue-agent), re-read on every call',
+  ),
+  imageRepository: setting(
+    'SPOT_RESCUE_IMAGE_REPOSITORY',
+    z.string().min(1).default('localhost/spot-rescue/checkpoint'),
+    'repository of the checkpoint images the agents make (as theirs): a restored container runs no other image',
   ),
   throughputMiBps: setting(
     'SPOT_RESCUE_THROUGHPUT_MIBPS',

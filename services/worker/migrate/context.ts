@@ -57,6 +57,7 @@ export interface MigrateDeps {
     | 'defaultMemoryMiB'
     | 'restoreTimeoutSeconds'
     | 'provisionMode'
+    | 'imageRepository'
   >;
   requestCapacity(job: ProvisionCapacityJob): Promise<void>;
   /** Called once per job with its outcome (EMF line, audit). */
