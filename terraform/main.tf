@@ -763,6 +763,8 @@ data "aws_iam_policy_document" "agent" {
     sid = "ArchiveObjects"
     actions = [
       "s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts",
+      # What a failed checkpoint removes of its own uploads (archives, manifest) before it answers.
+      "s3:DeleteObject",
     ]
     resources = ["${aws_s3_bucket.this[0].arn}/${local.archive_prefix}*"]
   }

@@ -92,6 +92,7 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
     runtime,
     store,
     zstd: { bin: c.zstdBin, level: c.zstdLevel, threads: c.zstdThreads },
+    maxArchiveBytes: c.maxArchiveBytes,
     slots: new CheckpointSlots(c.maxConcurrentCheckpoints, ({ active, waiting }) => {
       metrics.checkpointSlots.set({ state: 'active' }, active);
       metrics.checkpointSlots.set({ state: 'waiting' }, waiting);

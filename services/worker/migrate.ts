@@ -1,9 +1,11 @@
+import { archiveDigests } from '../common/agent-api.js';
 import type { MigratePodJob } from '../common/jobs.js';
 import { AgentCallError } from './agent-client.js';
 import { budgetFor } from './migrate/budget.js';
 import { cannotCheckpoint } from './migrate/capabilities.js';
 import { askForCapacity } from './migrate/capacity.js';
 import { checkpoint, observeCheckpoint } from './migrate/checkpoint.js';
+import { removeCheckpoint } from './migrate/cleanup.js';
 import {
   FallBack,
   type JobHandle,
@@ -170,7 +172,12 @@ async function migrate(run: Run): Promise<MigrateResult> {
       );
     }
     const stage = run.progress.stage;
-    await run.save({ stage: stage === 'started' || !stage ? 'checkpointed' : stage });
+    await run.save({
+      stage: stage === 'started' || !stage ? 'checkpointed' : stage,
+      // Only when the source's answer was lost (a worker killed during the call, a 409 on the
+      // retry): the stored manifest's digests are then the best there are.
+      ...(run.progress.archives ? {} : { archives: archiveDigests(manifest) }),
+    });
 
     // 2. A target: the one chosen before (if still usable), or wait for one (maybe being provisioned).
     let target = run.progress.target && (await usable(d, run.progress.target)) ? run.progress.target : null;
@@ -217,6 +224,7 @@ async function migrate(run: Run): Promise<MigrateResult> {
       `restored from ${run.namespace}/${run.name} (${run.uid}) on ${job.node.name} via checkpoint ${run.checkpointId}`,
     );
     await run.save({ stage: 'done' });
+    await removeCheckpoint(run, manifest);
     return run.finish({ outcome: 'restored', target, restoredPod: created.metadata?.name }, manifest);
   } catch (err) {
     if (err instanceof LeaseLost) throw err;

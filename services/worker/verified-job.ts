@@ -1,7 +1,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { type Job, UnrecoverableError } from 'bullmq';
 import { z } from 'zod';
-import { type RestoreResponse, restoreResponseSchema } from '../common/agent-api.js';
+import { archiveDigestSchema, type RestoreResponse, restoreResponseSchema } from '../common/agent-api.js';
 import { checkpointImageRef } from '../common/checkpoint-image-name.js';
 import type { JobSigner, SignatureScope } from '../common/job-signature.js';
 import type { MigrateProgress } from './migrate/context.js';
@@ -73,6 +73,7 @@ export const migrateProgressSchema = z.object({
   target: z.string().min(1).max(253).optional(),
   original: podSchema.optional(),
   restore: restoreResponseSchema.optional(),
+  archives: z.array(archiveDigestSchema).min(1).optional(),
   checkpointRequested: z.boolean().optional(),
   fallingBack: z.string().optional(),
 }) satisfies z.ZodType<MigrateProgress>;

@@ -1,5 +1,5 @@
 import type { V1Pod } from '@kubernetes/client-node';
-import type { Manifest, RestoreResponse } from '../../common/agent-api.js';
+import type { ArchiveDigest, Manifest, RestoreResponse } from '../../common/agent-api.js';
 import type { MigratePodJob, ProvisionCapacityJob } from '../../common/jobs.js';
 import type { Logger } from '../../common/logger.js';
 import type { AgentClient } from '../agent-client.js';
@@ -20,6 +20,8 @@ export interface MigrateProgress {
   /** The original pod as first seen, so a retry can rebuild the restored pod after the original is gone. */
   original?: V1Pod;
   restore?: RestoreResponse;
+  /** The source agent's digests of the archives, sent to the target, which verifies the download against them. */
+  archives?: ArchiveDigest[];
   /** A checkpoint was asked of the source agent: whatever path ends the job releases (thaws) the original. */
   checkpointRequested?: boolean;
   /** Why the migration gave up; a retry carries on with the fallback instead of migrating again. */
