@@ -16,7 +16,6 @@ export interface UploadTuning {
   sseKmsKeyId?: string | undefined;
 }
 
-/** Where archives and manifests live. S3 in every deployment; an interface so the pipeline stays testable. */
 /** The largest JSON document (a manifest) read back from the store. */
 export const MAX_JSON_BYTES = 4 * 2 ** 20;
 
@@ -27,6 +26,7 @@ export class JsonTooLarge extends Error {
   }
 }
 
+/** Where archives and manifests live. S3 in every deployment; an interface so the pipeline stays testable. */
 export interface ArchiveStore {
   /** Streams `body` into the object; on failure or abort no object (and no multipart upload) remains. */
   upload(bucket: string, key: string, body: Readable, signal: AbortSignal): Promise<void>;

@@ -154,6 +154,11 @@ export function processReading(cmd: string, args: string[], stdin: Readable, o: 
     child.stdin.on('error', () => {});
     stdin.on('error', () => child.kill('SIGKILL'));
     stdin.pipe(child.stdin);
+    // A reader that stops early (tar at its end-of-archive blocks) must not leave the writer blocked.
+    child.once('exit', () => {
+      if (child.stdin) stdin.unpipe(child.stdin);
+      stdin.resume();
+    });
   }
   const stderr = captureTail(child.stderr);
   const exited = exitOf(child, cmd, stderr);

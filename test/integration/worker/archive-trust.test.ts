@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
 import type { Job } from 'bullmq';
 import { JOB_NAMES, jobId, jobOptions, QUEUES } from '../../../services/common/jobs.js';
@@ -169,5 +170,15 @@ describe('worker: forged jobs and forged progress are refused', () => {
     assert.equal(result?.outcome, 'restored', JSON.stringify(result));
     const state = await bed.waitContinued({ node: source, pod: 'solo' }, { node: target, pod: 'solo' });
     assert.equal(state['corrupt'], 0);
+    // Its checkpoint (process memory) was deleted once the copy ran: archive and manifest.
+    const left = await bed.s3.send(new ListObjectsV2Command({ Bucket: bed.bucket }));
+    assert.deepEqual(
+      (left.Contents ?? []).map((o) => o.Key),
+      [],
+    );
+    assert.deepEqual(
+      (await bed.worker!.metrics.checkpointDeletions.get()).values.map((v) => [v.labels['result'], v.value]),
+      [['deleted', 1]],
+    );
   });
 });
