@@ -761,10 +761,9 @@ data "aws_iam_policy_document" "agent" {
 
   statement {
     sid = "ArchiveObjects"
+    # DeleteObject: a failed checkpoint removes its own uploads (archives, manifest) before it answers.
     actions = [
-      "s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts",
-      # What a failed checkpoint removes of its own uploads (archives, manifest) before it answers.
-      "s3:DeleteObject",
+      "s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts", "s3:DeleteObject",
     ]
     resources = ["${aws_s3_bucket.this[0].arn}/${local.archive_prefix}*"]
   }
