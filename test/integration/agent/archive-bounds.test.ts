@@ -86,7 +86,11 @@ describe('agent: archive trust and bounds', () => {
     };
   }
 
-  const restore = (prefix: string, archives: ArchiveDigest[], pod: string): Promise<CallResult<Record<string, unknown>>> =>
+  const restore = (
+    prefix: string,
+    archives: ArchiveDigest[],
+    pod: string,
+  ): Promise<CallResult<Record<string, unknown>>> =>
     call(agent, 'POST', '/v1/restores', ids.workerToken, {
       manifest: { bucket, key: `${prefix}/manifest.json` },
       archives,
