@@ -224,8 +224,17 @@ export async function startWorkerService(
           data.pod.namespace,
         );
         // The pod must still ask for migration: a job, even a signed one, moves only opted-in pods.
-        const pod = await jobsCluster.getPod(data.pod.namespace, data.pod.name);
-        if (pod?.metadata?.uid === data.pod.uid && !(await podOptedIn(pod, namespaces)))
+        // If the API cannot tell on the last attempt, the migration still runs to its outcome
+        // (a drain at worst); the admission policy refuses a copy of a pod that is not opted in.
+        const optedOut = await (async () => {
+          const pod = await jobsCluster.getPod(data.pod.namespace, data.pod.name);
+          return pod?.metadata?.uid === data.pod.uid && !(await podOptedIn(pod, namespaces));
+        })().catch((err: Error) => {
+          if (!isFinalAttempt(job)) throw err;
+          log.warn({ job: job.id, err: err.message }, 'could not re-check the opt-in on the last attempt');
+          return false;
+        });
+        if (optedOut)
           throw new RefusedJob(
             'not-opted-in',
             `refused job ${job.id}: ${data.pod.namespace}/${data.pod.name} is not opted in to migration`,
