@@ -12,6 +12,7 @@
  * to restored-and-running) and the pipeline/floor ratio; writes the figures
  * as JSON. Everything it creates (containers, bucket, scratch) is removed.
  */
+
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
@@ -36,6 +37,7 @@ import { NodeLayout, runcIdOf } from '../services/agent/node-layout.js';
 import { specForRestore } from '../services/agent/oci-spec.js';
 import { Runc } from '../services/agent/runc-cli.js';
 import { RuncRuntime } from '../services/agent/runc-runtime.js';
+import { archiveDigests } from '../services/common/agent-api.js';
 import { createLogger } from '../services/common/logger.js';
 import { createMetricsRegistry } from '../services/common/metrics.js';
 
@@ -160,6 +162,7 @@ async function streamed(mib: number) {
   const t1 = performance.now();
   const restored = await dst.service.restore({
     manifest: { bucket, key: `${prefix}/manifest.json` },
+    archives: archiveDigests(manifest),
     target: { namespace, pod: `${pod}-r` },
   });
   const restoreTotalMs = ms(t1);

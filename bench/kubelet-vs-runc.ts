@@ -13,11 +13,13 @@
  * the checkpoint request until the restored process has counted past where
  * the original stopped. Everything it creates is removed.
  */
+
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Manifest, RestoreResponse } from '../services/common/agent-api.js';
+import { archiveDigests } from '../services/common/agent-api.js';
 import { AgentBed, call } from '../test/e2e/agent/harness.js';
 import { RealNodeBed } from '../test/e2e/real-nodes/harness.js';
 import { waitFor } from '../test/support/stack.js';
@@ -69,6 +71,7 @@ async function kubeletPath(): Promise<Figures> {
     });
     if (cp.status !== 200) throw new Error(`kubelet checkpoint: ${cp.status} ${JSON.stringify(cp.body)}`);
     const rs = await bed.callAgent<RestoreResponse>(agentB, 'POST', '/v1/restores', {
+      archives: archiveDigests(cp.body),
       manifest: { bucket: bed.bucket, key: `${prefix}/manifest.json` },
       target: { namespace: bed.namespace, pod: 'bench-restored' },
     });
@@ -132,6 +135,7 @@ async function runcPath(): Promise<Figures> {
     const cp = await call<Manifest>(a, 'POST', '/v1/checkpoints', bed.ids.workerToken, req);
     if (cp.status !== 200) throw new Error(`runc checkpoint: ${cp.status} ${JSON.stringify(cp.body)}`);
     const rs = await call<RestoreResponse>(b, 'POST', '/v1/restores', bed.ids.workerToken, {
+      archives: archiveDigests(cp.body),
       manifest: { bucket: bed.bucket, key: `${req.s3.prefix}/manifest.json` },
       target: { namespace: bed.ids.namespace, pod: 'bench' },
     });

@@ -34,6 +34,7 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { Queue } from 'bullmq';
 import { createSqsClient } from '../services/common/aws.js';
 import { readConfig } from '../services/common/config.js';
+import { newJobSigningKeyFile } from '../services/common/job-signing-key.js';
 import { loadKubeConfig } from '../services/common/kube.js';
 import { TAINT_KEY } from '../services/common/labels.js';
 import { createLogger } from '../services/common/logger.js';
@@ -265,6 +266,7 @@ async function main() {
       SPOT_RESCUE_DLQ_URL: dlqUrl,
       SPOT_RESCUE_QUEUE_PREFIX: prefix,
       SPOT_RESCUE_LOG_LEVEL: 'warn',
+      SPOT_RESCUE_JOB_SIGNING_KEY_FILE: newJobSigningKeyFile(),
     });
     globalThis.gc?.();
     const heapBefore = heapMiB();

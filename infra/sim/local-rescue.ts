@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { newJobSigningKeyFile } from '../../services/common/job-signing-key.js';
 import { AgentTokens, KubeTokenMinter } from '../../services/worker/agent-tokens.js';
 import { simulatedAlarmTopicArn } from './events.js';
 
@@ -421,6 +422,8 @@ export async function startRescueDeployment(o: {
       SPOT_RESCUE_QUEUE_PREFIX: o.queuePrefix,
       SPOT_RESCUE_OPS_HOST: '127.0.0.1',
       SPOT_RESCUE_OPS_PORT: '0',
+      // A key of this stack's own, shared by its listener and worker only.
+      SPOT_RESCUE_JOB_SIGNING_KEY_FILE: newJobSigningKeyFile(),
     };
     const listener = startService(
       'listener',

@@ -111,6 +111,7 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
     store,
     stores,
     zstd: { bin: c.zstdBin, level: c.zstdLevel, threads: c.zstdThreads },
+    maxArchiveBytes: c.maxArchiveBytes,
     slots,
     admission: new CheckpointAdmission(estimate, () => slots.size),
     operations,

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import {
+  type ArchiveDigest,
   type CheckpointRequest,
   type CheckpointStatus,
   type ContainerArchive,
@@ -14,7 +15,7 @@ import {
 import type { AgentMetrics } from './agent-metrics.js';
 import { archiveKey, buildManifest, manifestKey, selectContainers } from './archive-layout.js';
 import type { ArchiveStores, ScopedStore } from './archive-scope.js';
-import type { ArchiveStore } from './archive-store.js';
+import { type ArchiveStore, JsonTooLarge } from './archive-store.js';
 import type { Admitted, CheckpointAdmission } from './checkpoint-admission.js';
 import { streamArchiveToStore, type ZstdOptions } from './checkpoint-pipeline.js';
 import { CheckpointSlots } from './checkpoint-slots.js';
@@ -33,6 +34,8 @@ export interface AgentServiceOptions {
   /** Each operation's S3 access: the session credentials of its request when it carries them, else `store`. */
   stores?: ArchiveStores;
   zstd: ZstdOptions;
+  /** Largest archive restored, compressed or unpacked (default: no limit). */
+  maxArchiveBytes?: number;
   /** Checkpoints that may dump and upload at once on this node (default: no limit). */
   slots?: CheckpointSlots;
   /**
@@ -341,7 +344,17 @@ export class AgentService {
           .rollback()
           .catch((e: Error) => log.error({ err: e.message }, 'rollback after a failed checkpoint failed'));
       }
-      for (const key of uploaded) await store.remove(req.s3.bucket, key).catch(() => {});
+      for (const key of uploaded)
+        await store.remove(req.s3.bucket, key).then(
+          () => metrics.operations.inc({ operation: 'delete', outcome: 'ok' }),
+          (e: Error) => {
+            metrics.operations.inc({ operation: 'delete', outcome: 'failed' });
+            log.error(
+              { bucket: req.s3.bucket, key, err: e.message },
+              'could not delete an upload of a failed checkpoint',
+            );
+          },
+        );
       throw failure;
     } finally {
       release();
@@ -374,10 +387,17 @@ export class AgentService {
       const manifest = await this.readManifest(store, req, signal);
       let chosen: ContainerArchive[];
       try {
-        chosen = selectContainers(manifest, req.containers);
+        chosen = withRequestDigests(selectContainers(manifest, req.containers), req.archives);
       } catch (err) {
         throw new AgentFailure('bad-request', (err as Error).message);
       }
+      const cap = this.o.maxArchiveBytes ?? Number.MAX_SAFE_INTEGER;
+      const tooLarge = chosen.find((a) => a.bytesRaw > cap || a.bytesCompressed > cap);
+      if (tooLarge)
+        throw new AgentFailure(
+          'bad-request',
+          `the archive of ${tooLarge.name} is ${Math.max(tooLarge.bytesRaw, tooLarge.bytesCompressed)} bytes, past this node's cap of ${cap}`,
+        );
       // Every archive is downloaded and verified before any is restored: a pod comes back whole or not at all.
       const downloads: { archive: ContainerArchive; sink: RestoreSink; downloadMs: number }[] = [];
       for (const archive of chosen) {
@@ -395,7 +415,12 @@ export class AgentService {
         sinks.push(sink);
         const got = await streamArchiveFromStore(
           store,
-          { bucket: req.manifest.bucket, key: archive.key, sha256: archive.sha256 },
+          {
+            bucket: req.manifest.bucket,
+            key: archive.key,
+            sha256: archive.sha256,
+            bytesRaw: archive.bytesRaw,
+          },
           sink,
           this.o.zstd.bin,
           signal,
@@ -453,6 +478,7 @@ export class AgentService {
       if (name === 'NoSuchKey' || name === 'NoSuchBucket' || name === 'NotFound') {
         throw new AgentFailure('not-found', `no manifest at s3://${req.manifest.bucket}/${req.manifest.key}`);
       }
+      if (err instanceof JsonTooLarge) throw new AgentFailure('bad-request', err.message);
       if (err instanceof SyntaxError) {
         throw new AgentFailure('bad-request', `s3://${req.manifest.bucket}/${req.manifest.key} is not JSON`);
       }
@@ -471,6 +497,18 @@ export class AgentService {
     }
     return parsed.data;
   }
+}
+
+/**
+ * The archives to restore, with the key, sizes and sha256 the worker sent
+ * (what the source agent answered) in place of the stored manifest's.
+ */
+function withRequestDigests(chosen: ContainerArchive[], digests: ArchiveDigest[]): ContainerArchive[] {
+  return chosen.map((a) => {
+    const d = digests.find((x) => x.name === a.name);
+    if (!d) throw new Error(`the request carries no digest for container ${a.name}`);
+    return { ...a, key: d.key, bytesRaw: d.bytesRaw, bytesCompressed: d.bytesCompressed, sha256: d.sha256 };
+  });
 }
 
 function round(ms: number): number {

@@ -16,6 +16,16 @@ export interface UploadTuning {
   sseKmsKeyId?: string | undefined;
 }
 
+/** The largest JSON document (a manifest) read back from the store. */
+export const MAX_JSON_BYTES = 4 * 2 ** 20;
+
+export class JsonTooLarge extends Error {
+  constructor(bucket: string, key: string) {
+    super(`s3://${bucket}/${key} is larger than ${MAX_JSON_BYTES} bytes: not read`);
+    this.name = 'JsonTooLarge';
+  }
+}
+
 /** Where archives and manifests live. S3 in every deployment; an interface so the pipeline stays testable. */
 export interface ArchiveStore {
   /** Streams `body` into the object; on failure or abort no object (and no multipart upload) remains. */
@@ -43,7 +53,8 @@ export class S3ArchiveStore implements ArchiveStore {
   async upload(bucket: string, key: string, body: Readable, signal: AbortSignal): Promise<void> {
     const upload = new Upload({
       client: this.s3,
-      params: { Bucket: bucket, Key: key, Body: body, ...this.encryption() },
+      // Never over an existing archive (single PUT and the multipart's completion alike).
+      params: { Bucket: bucket, Key: key, Body: body, IfNoneMatch: '*', ...this.encryption() },
       partSize: this.tuning.partSizeBytes,
       queueSize: this.tuning.queueSize,
       leavePartsOnError: false,
@@ -82,6 +93,7 @@ export class S3ArchiveStore implements ArchiveStore {
         Key: key,
         Body: JSON.stringify(value, null, 2),
         ContentType: 'application/json',
+        IfNoneMatch: '*',
         ...this.encryption(),
       }),
       { abortSignal: signal },
@@ -92,8 +104,23 @@ export class S3ArchiveStore implements ArchiveStore {
     const out = await this.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }), {
       abortSignal: signal,
     });
-    const text = await out.Body!.transformToString();
-    return JSON.parse(text);
+    const body = out.Body as Readable;
+    // A manifest is a few KiB: one past the cap is not read at all, whatever it claims to be.
+    if ((out.ContentLength ?? 0) > MAX_JSON_BYTES) {
+      body.destroy();
+      throw new JsonTooLarge(bucket, key);
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of body) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_JSON_BYTES) {
+        body.destroy();
+        throw new JsonTooLarge(bucket, key);
+      }
+      chunks.push(chunk as Buffer);
+    }
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
   }
 
   async remove(bucket: string, key: string): Promise<void> {

@@ -108,14 +108,4 @@ export async function writeCheckpointImageLayout(
 }
 
 /** A tag for a checkpoint image: lower-case, at most 128 characters, as registries require. */
-export function checkpointImageTag(
-  namespace: string,
-  pod: string,
-  container: string,
-  checkpointId: string,
-): string {
-  return `${namespace}-${pod}-${container}-${checkpointId}`
-    .toLowerCase()
-    .replace(/[^a-z0-9_.-]/g, '-')
-    .slice(0, 128);
-}
+export { checkpointImageTag } from '../common/checkpoint-image-name.js';

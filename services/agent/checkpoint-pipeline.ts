@@ -95,7 +95,12 @@ export async function streamArchiveToStore(
     return { bytesRaw, bytesCompressed: compressed.bytes, sha256: compressed.sha256() };
   } catch (err) {
     // zstd can report a failure after its last byte went up: that object is not trustworthy.
-    if (uploaded) await store.remove(target.bucket, target.key).catch(() => {});
+    // A failed delete is told with the failure, never dropped.
+    if (uploaded)
+      await store.remove(target.bucket, target.key).catch((e: Error) => {
+        if (err instanceof Error)
+          err.message += `; removing s3://${target.bucket}/${target.key} failed too: ${e.message}`;
+      });
     throw err;
   } finally {
     inner.signal.removeEventListener('abort', stop);

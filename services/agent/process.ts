@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { Socket } from 'node:net';
 import { PassThrough, type Readable } from 'node:stream';
 
 export interface RunOptions {
@@ -146,7 +147,19 @@ export function processOutput(cmd: string, args: string[], o: { cwd?: string } =
  * never touching the data here. `exited` settles with it; `stderr()` is its tail.
  */
 export function processReading(cmd: string, args: string[], stdin: Readable, o: { cwd?: string } = {}) {
-  const child = spawn(cmd, args, { cwd: o.cwd, stdio: [stdin, 'ignore', 'pipe'] });
+  // A pipe of another process is handed over as it is; a stream of Node's own is piped in.
+  const direct = stdin instanceof Socket;
+  const child = spawn(cmd, args, { cwd: o.cwd, stdio: [direct ? stdin : 'pipe', 'ignore', 'pipe'] });
+  if (!direct && child.stdin) {
+    child.stdin.on('error', () => {});
+    stdin.on('error', () => child.kill('SIGKILL'));
+    stdin.pipe(child.stdin);
+    // A reader that stops early (tar at its end-of-archive blocks) must not leave the writer blocked.
+    child.once('exit', () => {
+      if (child.stdin) stdin.unpipe(child.stdin);
+      stdin.resume();
+    });
+  }
   const stderr = captureTail(child.stderr);
   const exited = exitOf(child, cmd, stderr);
   exited.catch(() => {});

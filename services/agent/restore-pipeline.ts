@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ArchiveStore } from './archive-store.js';
+import { ByteLimit } from './byte-limit.js';
 import { AgentFailure } from './errors.js';
 import { MeasuringStream } from './measuring-stream.js';
 import { CommandError } from './process.js';
@@ -58,7 +59,8 @@ export interface DownloadResult {
  */
 export async function streamArchiveFromStore(
   store: ArchiveStore,
-  source: { bucket: string; key: string; sha256: string },
+  /** bytesRaw: what the source reported; decompression stops there. */
+  source: { bucket: string; key: string; sha256: string; bytesRaw: number },
   sink: RestoreSink,
   zstdBin: string,
   signal: AbortSignal,
@@ -78,18 +80,22 @@ export async function streamArchiveFromStore(
   );
   const kill = () => child.kill('SIGKILL');
   signal.addEventListener('abort', kill, { once: true });
+  // Not a byte past what the source reported reaches the node's disk.
+  const limit = new ByteLimit(source.bytesRaw);
+  limit.on('error', kill);
   let bytesRaw = 0;
   let unpackedRaw: Promise<unknown>;
   if ('unpackFrom' in sink) {
-    unpackedRaw = sink.unpackFrom(child.stdout).then((n) => {
+    child.stdout.pipe(limit);
+    unpackedRaw = sink.unpackFrom(limit).then((n) => {
       bytesRaw = n;
     });
-    // The unpacker holds its own copy of zstd's stdout; ours must go, or zstd's close would wait on it.
-    child.stdout.destroy();
   } else {
-    unpackedRaw = Promise.all([pipeline(child.stdout, raw, sink.writable), sink.written()]).then(() => {
-      bytesRaw = raw.bytes;
-    });
+    unpackedRaw = Promise.all([pipeline(child.stdout, limit, raw, sink.writable), sink.written()]).then(
+      () => {
+        bytesRaw = raw.bytes;
+      },
+    );
   }
   const unpacked = Promise.all([unpackedRaw, exited]);
   unpacked.catch(() => {});
@@ -121,6 +127,11 @@ export async function streamArchiveFromStore(
     try {
       await unpacked;
     } catch (err) {
+      if (limit.exceeded)
+        throw new AgentFailure(
+          'integrity-mismatch',
+          `s3://${source.bucket}/${source.key} decompresses past the ${source.bytesRaw} bytes its source reported: refusing it`,
+        );
       throw new AgentFailure(
         'runtime-failed',
         `the verified archive could not be unpacked: ${(err as Error).message}`,

@@ -189,6 +189,11 @@ export const agentSettings = {
     str.int(60, 86_400).default(600),
     'a container the agent froze and nobody released is thawed after this long (longer than any migration)',
   ),
+  maxArchiveBytes: setting(
+    'SPOT_RESCUE_AGENT_MAX_ARCHIVE_BYTES',
+    str.int(1).default(64 * 2 ** 30),
+    'largest archive (compressed or unpacked) this node restores; a larger one is refused before its download',
+  ),
   imageRepository: setting(
     'SPOT_RESCUE_IMAGE_REPOSITORY',
     z.string().default('localhost/spot-rescue/checkpoint'),

@@ -113,8 +113,36 @@ export const manifestSchema = z.object({
 });
 export type Manifest = z.infer<typeof manifestSchema>;
 
+/**
+ * What the source agent answered for one container's archive, kept by the
+ * worker and sent to the target: the target verifies the download against
+ * these, never against the manifest stored beside the archive (whoever can
+ * write the archive can write a matching manifest too).
+ */
+export const archiveDigestSchema = containerArchiveSchema.pick({
+  name: true,
+  key: true,
+  bytesRaw: true,
+  bytesCompressed: true,
+  sha256: true,
+});
+export type ArchiveDigest = z.infer<typeof archiveDigestSchema>;
+
+/** The digests of a checkpoint's archives, as the worker sends them in a restore request. */
+export function archiveDigests(m: Pick<Manifest, 'containers'>): ArchiveDigest[] {
+  return m.containers.map(({ name, key, bytesRaw, bytesCompressed, sha256 }) => ({
+    name,
+    key,
+    bytesRaw,
+    bytesCompressed,
+    sha256,
+  }));
+}
+
 export const restoreRequestSchema = z.object({
   manifest: s3LocationSchema,
+  /** The source agent's digests of every archive to restore. */
+  archives: z.array(archiveDigestSchema).min(1),
   /** The pod the containers are restored into (namespace/name of the restored Pod). */
   target: z.object({ namespace: dnsLabel, pod: dnsLabel }),
   /** Containers to restore; all of the manifest's when omitted. */

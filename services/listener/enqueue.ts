@@ -1,4 +1,5 @@
 import { Queue } from 'bullmq';
+import type { JobSigner } from '../common/job-signature.js';
 import { jobOptions, QUEUES } from '../common/jobs.js';
 import type { Redis } from '../common/redis.js';
 import type { PlannedJob } from './plan.js';
@@ -8,13 +9,14 @@ export interface JobSink {
   enqueue(jobs: readonly PlannedJob[]): Promise<void>;
 }
 
-/** BullMQ queues (rescue, evict, finalize), one addBulk per queue per node. */
+/** BullMQ queues (rescue, evict, finalize), one addBulk per queue per node; every job's data signed. */
 export class BullJobSink implements JobSink {
   private readonly queues = new Map<string, Queue>();
 
   constructor(
     private readonly connection: Redis,
     private readonly prefix: string,
+    private readonly signer: JobSigner,
   ) {}
 
   private queue(name: string): Queue {
@@ -36,7 +38,7 @@ export class BullJobSink implements JobSink {
         this.queue(name).addBulk(
           list.map((j) => ({
             name: j.name,
-            data: j.data,
+            data: this.signer.signed({ queue: j.queue, name: j.name, id: j.jobId }, j.data),
             opts: jobOptions(j.queue, j.jobId, j.priority),
           })),
         ),

@@ -10,7 +10,7 @@ import {
   priorityForMigration,
   QUEUES,
 } from '../common/jobs.js';
-import { MIGRATE_ANNOTATION, NAMESPACE_OPT_IN_LABEL, NAMESPACE_OPT_IN_VALUE } from '../common/labels.js';
+import { optedIn } from '../common/opt-in.js';
 import { checkpointMemoryEstimate } from '../common/pod-memory.js';
 
 /** Only orders migrations (smallest first); the worker's budget uses its own configured default. */
@@ -75,11 +75,7 @@ export function skipReason(pod: V1Pod): string | undefined {
   return undefined;
 }
 
-export function optedIn(pod: V1Pod, namespaceLabels: PodPlanInput['namespaceLabels']): boolean {
-  if (pod.metadata?.annotations?.[MIGRATE_ANNOTATION] === 'true') return true;
-  const ns = pod.metadata?.namespace;
-  return ns !== undefined && namespaceLabels(ns)?.[NAMESPACE_OPT_IN_LABEL] === NAMESPACE_OPT_IN_VALUE;
-}
+export { optedIn };
 
 /**
  * The jobs for one doomed node: migrate-pod for opted-in pods, evict-pod for

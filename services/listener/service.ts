@@ -2,6 +2,7 @@ import { CoreV1Api, EventsV1Api } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import { createSqsClient } from '../common/aws.js';
 import { ConfigError, type ConfigOf, readConfig } from '../common/config.js';
+import { loadJobSigner } from '../common/job-signing-key.js';
 import { loadKubeConfig, makeApiClientWithTimeout } from '../common/kube.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { createMetricsRegistry } from '../common/metrics.js';
@@ -47,6 +48,7 @@ export async function startListener(
   const registry = opts.registry ?? createMetricsRegistry('listener');
   const metrics = createListenerMetrics(registry);
 
+  const signer = loadJobSigner(config.jobSigningKeyFile);
   const slotProblem = clusterPrefixProblem(config.redisUrl, config.queuePrefix);
   if (slotProblem) throw new ConfigError([slotProblem]);
   // Fail fast rather than queue commands while Redis is away: the message stays in SQS and comes back.
@@ -58,7 +60,7 @@ export async function startListener(
   const queue = new SqsMessageQueue(sqs, config.queueUrl, config.dlqUrl, config.visibilityTimeoutSeconds);
   registerDlqDepth(registry, () => queue.dlqDepth(), log);
   const dedupe = new DedupeStore(redis, config.queuePrefix);
-  const sink = new BullJobSink(redis, config.queuePrefix);
+  const sink = new BullJobSink(redis, config.queuePrefix, signer);
   const processor = new MessageProcessor({
     config,
     dedupe,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { commonSettings, setting, str } from '../common/config.js';
+import { jobSigningSettings } from '../common/job-signing-key.js';
 
 /** Settings that change how an event is classified; the `classify` CLI reads these too. */
 export const classifySettings = {
@@ -44,6 +45,7 @@ export const classifySettings = {
 
 export const listenerSettings = {
   ...commonSettings,
+  ...jobSigningSettings,
   ...classifySettings,
   queueUrl: setting('SPOT_RESCUE_QUEUE_URL', str.url(), 'SQS queue the interruption events arrive on'),
   dlqUrl: setting(

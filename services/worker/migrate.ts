@@ -1,9 +1,11 @@
+import { archiveDigests } from '../common/agent-api.js';
 import type { MigratePodJob } from '../common/jobs.js';
 import { AgentCallError } from './agent-client.js';
 import { budgetFor } from './migrate/budget.js';
 import { cannotCheckpoint } from './migrate/capabilities.js';
 import { askForCapacity } from './migrate/capacity.js';
 import { checkpoint, observeCheckpoint } from './migrate/checkpoint.js';
+import { removeCheckpoint } from './migrate/cleanup.js';
 import {
   FallBack,
   type JobHandle,
@@ -20,7 +22,8 @@ import { waitRunning } from './migrate/readiness.js';
 import { adopt, creator } from './migrate/replace.js';
 import { restoreOnTarget } from './migrate/restore.js';
 import { currentOriginal, findRestored, resume } from './migrate/resume.js';
-import { buildRestoredPod } from './restored-pod.js';
+import { buildRestoredPod, restoredPodName } from './restored-pod.js';
+import { foreignImage } from './verified-job.js';
 
 export type { JobHandle, MigrateDeps, MigrateProgress, MigrateResult } from './migrate/context.js';
 
@@ -169,7 +172,12 @@ async function migrate(run: Run): Promise<MigrateResult> {
       );
     }
     const stage = run.progress.stage;
-    await run.save({ stage: stage === 'started' || !stage ? 'checkpointed' : stage });
+    await run.save({
+      stage: stage === 'started' || !stage ? 'checkpointed' : stage,
+      // Only when the source's answer was lost (a worker killed during the call, a 409 on the
+      // retry): the stored manifest's digests are then the best there are.
+      ...(run.progress.archives ? {} : { archives: archiveDigests(manifest) }),
+    });
 
     // 2. A target: the one chosen before (if still usable), or wait for one (maybe being provisioned).
     let target = run.progress.target && (await usable(d, run.progress.target)) ? run.progress.target : null;
@@ -188,6 +196,9 @@ async function migrate(run: Run): Promise<MigrateResult> {
         : undefined;
     if (!restore) {
       restore = await restoreOnTarget(run, base, target);
+      const images = { repository: d.config.imageRepository, checkpointId: run.checkpointId };
+      const foreign = foreignImage(restore, images, run.namespace, restoredPodName(base));
+      if (foreign) throw new FallBack(`the target agent's answer: ${foreign}`);
       await run.save({ stage: 'restored', restore });
     }
 
@@ -213,6 +224,7 @@ async function migrate(run: Run): Promise<MigrateResult> {
       `restored from ${run.namespace}/${run.name} (${run.uid}) on ${job.node.name} via checkpoint ${run.checkpointId}`,
     );
     await run.save({ stage: 'done' });
+    await removeCheckpoint(run, manifest);
     return run.finish({ outcome: 'restored', target, restoredPod: created.metadata?.name }, manifest);
   } catch (err) {
     if (err instanceof LeaseLost) throw err;

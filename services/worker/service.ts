@@ -1,11 +1,11 @@
 import { CoreV1Api, EventsV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
-import type { z } from 'zod';
 import { createAutoScalingClient, createEc2Client, createS3Client } from '../common/aws.js';
 import { readConfig } from '../common/config.js';
 import { createEmfRecorder, emfSettings } from '../common/emf.js';
+import { loadJobSigner } from '../common/job-signing-key.js';
 import {
   evictPodJobSchema,
   finalizeNodeJobSchema,
@@ -44,12 +44,15 @@ import { S3ManifestStore } from './manifest-store.js';
 import { registerQueueDepth } from './metrics-queue-depth.js';
 import { NodeCapabilityCache } from './migrate/capabilities.js';
 import { RedisPodLeases } from './migrate/lease.js';
-import { type MigrateProgress, migratePod } from './migrate.js';
+import { migratePod } from './migrate.js';
 import { NodeFinishedEvents } from './node-finished-event.js';
 import { KwokNodeJoiner } from './node-joiner.js';
+import { KubeNamespaceLabels, podOptedIn } from './opt-in.js';
 import { provisionCapacity } from './provision.js';
 import { RedisReservations } from './reservations.js';
+import { checkpointIdFor } from './restored-pod.js';
 import { type WorkerConfig, workerSettings } from './settings.js';
+import { RefusedJob, signedProgress, verifiedJob, verifiedProgress } from './verified-job.js';
 import { WorkerMetrics } from './worker-metrics.js';
 
 export const allWorkerSettings = { ...workerSettings, ...emfSettings };
@@ -73,21 +76,14 @@ export interface WorkerService {
   close(): Promise<void>;
 }
 
-function parse<S extends z.ZodType>(schema: S, job: Job, expectedName: string): z.output<S> {
-  if (job.name !== expectedName)
-    throw new UnrecoverableError(`unexpected job name ${job.name} (want ${expectedName})`);
-  const r = schema.safeParse(job.data);
-  // Malformed data never becomes valid by retrying; it stays in the failed set for an operator.
-  if (!r.success) throw new UnrecoverableError(`invalid ${expectedName} job ${job.id}: ${r.error.message}`);
-  return r.data;
-}
-
 /** Builds every processor and starts one BullMQ Worker per queue. */
 export async function startWorkerService(
   config: FullWorkerConfig,
   o: WorkerOverrides = {},
 ): Promise<WorkerService> {
   const log = o.log ?? createLogger('worker', config.logLevel);
+  // Before anything connects: a worker that cannot verify jobs must not run any.
+  const signer = loadJobSigner(config.jobSigningKeyFile);
   const registry = o.registry ?? createMetricsRegistry('worker');
   const metrics = new WorkerMetrics(registry);
   const kc = o.kubeConfig ?? loadKubeConfig(config.kubeconfig);
@@ -152,15 +148,25 @@ export async function startWorkerService(
   const joiner = config.nodeJoiner === 'kwok' ? new KwokNodeJoiner(core, ec2) : undefined;
 
   const requestCapacity = async (job: ProvisionCapacityJob) => {
+    const id = jobId('provision', job.event.id, job.node.name);
     await provisionQueue.add(
       JOB_NAMES.provisionCapacity,
-      job,
-      jobOptions(
-        QUEUES.provision,
-        jobId('provision', job.event.id, job.node.name),
-        priorityForDeadline(job.event.deadline),
-      ),
+      signer.signed({ queue: QUEUES.provision, name: JOB_NAMES.provisionCapacity, id }, job),
+      jobOptions(QUEUES.provision, id, priorityForDeadline(job.event.deadline)),
     );
+  };
+  const namespaces = new KubeNamespaceLabels(core);
+  /** Counts and logs a job the worker would not run, then fails it for good. */
+  const refusing = async <T>(queue: string, run: () => Promise<T>): Promise<T> => {
+    try {
+      return await run();
+    } catch (err) {
+      if (err instanceof RefusedJob) {
+        metrics.refusedJobs.inc({ queue, reason: err.reason });
+        log.error({ queue, reason: err.reason, err: err.message }, 'job refused');
+      }
+      throw err;
+    }
   };
 
   const common = {
@@ -208,17 +214,42 @@ export async function startWorkerService(
   const rescue = new Worker(
     QUEUES.rescue,
     async (job) => {
-      const data = parse(migratePodJobSchema, job, JOB_NAMES.migratePod);
+      const { data, progress } = await refusing(QUEUES.rescue, async () => {
+        const data = verifiedJob(migratePodJobSchema, job, JOB_NAMES.migratePod, signer);
+        const progress = verifiedProgress(
+          job,
+          signer,
+          {
+            repository: config.imageRepository,
+            checkpointId: checkpointIdFor(data.event.id, data.pod.uid),
+          },
+          data.pod.namespace,
+        );
+        // The pod must still ask for migration: a job, even a signed one, moves only opted-in pods.
+        // If the API cannot tell on the last attempt, the migration still runs to its outcome
+        // (a drain at worst); the admission policy refuses a copy of a pod that is not opted in.
+        const optedOut = await (async () => {
+          const pod = await jobsCluster.getPod(data.pod.namespace, data.pod.name);
+          return pod?.metadata?.uid === data.pod.uid && !(await podOptedIn(pod, namespaces));
+        })().catch((err: Error) => {
+          if (!isFinalAttempt(job)) throw err;
+          log.warn({ job: job.id, err: err.message }, 'could not re-check the opt-in on the last attempt');
+          return false;
+        });
+        if (optedOut)
+          throw new RefusedJob(
+            'not-opted-in',
+            `refused job ${job.id}: ${data.pod.namespace}/${data.pod.name} is not opted in to migration`,
+          );
+        return { data, progress };
+      });
       return migratePod(
         data,
         {
           id: job.id ?? job.name,
           finalAttempt: isFinalAttempt(job),
-          progress: () =>
-            (typeof job.progress === 'object' && job.progress !== null
-              ? job.progress
-              : {}) as MigrateProgress,
-          saveProgress: (p) => job.updateProgress(p as object),
+          progress: () => progress,
+          saveProgress: (p) => job.updateProgress(signedProgress(job, signer, p)),
         },
         {
           cluster: jobsCluster,
@@ -242,26 +273,36 @@ export async function startWorkerService(
   const evict = new Worker(
     QUEUES.evict,
     async (job) =>
-      evictPod(parse(evictPodJobSchema, job, JOB_NAMES.evictPod), {
-        cluster: jobsCluster,
-        metrics,
-        log,
-        config,
-      }),
+      evictPod(
+        await refusing(QUEUES.evict, async () =>
+          verifiedJob(evictPodJobSchema, job, JOB_NAMES.evictPod, signer),
+        ),
+        {
+          cluster: jobsCluster,
+          metrics,
+          log,
+          config,
+        },
+      ),
     { ...common, connection: ioredisOpts(), concurrency: config.evictConcurrency },
   );
   const provision = new Worker(
     QUEUES.provision,
     async (job) =>
-      provisionCapacity(parse(provisionCapacityJobSchema, job, JOB_NAMES.provisionCapacity), {
-        provider,
-        joiner,
-        cluster: jobsCluster,
-        metrics,
-        log,
-        nodeLabels: o.joinedNodeLabels ?? {},
-        joinTimeoutMs: config.nodeJoinTimeoutSeconds * 1000,
-      }),
+      provisionCapacity(
+        await refusing(QUEUES.provision, async () =>
+          verifiedJob(provisionCapacityJobSchema, job, JOB_NAMES.provisionCapacity, signer),
+        ),
+        {
+          provider,
+          joiner,
+          cluster: jobsCluster,
+          metrics,
+          log,
+          nodeLabels: o.joinedNodeLabels ?? {},
+          joinTimeoutMs: config.nodeJoinTimeoutSeconds * 1000,
+        },
+      ),
     { ...common, connection: ioredisOpts(), concurrency: config.provisionConcurrency },
   );
   const nodeFinished = new NodeFinishedEvents(
@@ -271,7 +312,10 @@ export async function startWorkerService(
   const finalize = new Worker(
     QUEUES.finalize,
     async (job) => {
-      const outcome = await finalizeNode(parse(finalizeNodeJobSchema, job, JOB_NAMES.finalizeNode), {
+      const data = await refusing(QUEUES.finalize, async () =>
+        verifiedJob(finalizeNodeJobSchema, job, JOB_NAMES.finalizeNode, signer),
+      );
+      const outcome = await finalizeNode(data, {
         cluster: jobsCluster,
         autoscaling,
         redis,
@@ -289,6 +333,8 @@ export async function startWorkerService(
   rescue.on('failed', (job, err) => {
     // 'failed' fires for every failed attempt; only a job that will not run again has ended.
     if (!job || !(job.finishedOn || /stalled/i.test(err.message))) return;
+    // A refused job was never this deployment's: its data names nothing worth an outcome.
+    if (err instanceof RefusedJob || err.name === 'RefusedJob') return;
     const r = migratePodJobSchema.safeParse(job.data);
     if (!r.success) return;
     metrics.outcomes.inc({ outcome: 'failed', job_name: 'migrate-pod' });

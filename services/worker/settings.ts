@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { commonSettings, setting, str } from '../common/config.js';
+import { jobSigningSettings } from '../common/job-signing-key.js';
 
 /** node=url pairs, e.g. "node-a=http://127.0.0.1:19001,node-b=http://127.0.0.1:19002". */
 export const endpointMapSchema = z
@@ -25,6 +26,7 @@ export const endpointMapSchema = z
 
 export const workerSettings = {
   ...commonSettings,
+  ...jobSigningSettings,
   rescueConcurrency: setting(
     'SPOT_RESCUE_WORKER_CONCURRENCY',
     str.int(1, 1000).default(64),
@@ -130,6 +132,11 @@ export const workerSettings = {
       .regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[\w-]+$/, 'must be a KMS key ARN')
       .optional(),
     'with SPOT_RESCUE_ARCHIVE_ROLE_ARN: the archives’ KMS key, the only key the session may encrypt and decrypt with (SSE-KMS)',
+  ),
+  imageRepository: setting(
+    'SPOT_RESCUE_IMAGE_REPOSITORY',
+    z.string().min(1).default('localhost/spot-rescue/checkpoint'),
+    'repository of the checkpoint images the agents make (as theirs): a restored container runs no other image',
   ),
   throughputMiBps: setting(
     'SPOT_RESCUE_THROUGHPUT_MIBPS',

@@ -12,6 +12,8 @@ export class WorkerMetrics {
   readonly provisioningSeconds: Histogram<'mode' | 'result'>;
   readonly throughput: Gauge;
   readonly nodeOutcomes: Counter<'outcome'>;
+  readonly refusedJobs: Counter<'queue' | 'reason'>;
+  readonly checkpointDeletions: Counter<'result'>;
 
   constructor(registry: Registry) {
     this.outcomes = new Counter({
@@ -48,6 +50,18 @@ export class WorkerMetrics {
       name: 'spot_rescue_worker_node_outcomes_total',
       help: 'Interrupted nodes finalized, by outcome (all-rescued, some-evicted, incomplete)',
       labelNames: ['outcome'],
+      registers: [registry],
+    });
+    this.refusedJobs = new Counter({
+      name: 'spot_rescue_worker_refused_jobs_total',
+      help: 'Jobs the worker would not run (bad signature, forged progress, pod not opted in, foreign image), by queue and reason',
+      labelNames: ['queue', 'reason'],
+      registers: [registry],
+    });
+    this.checkpointDeletions = new Counter({
+      name: 'spot_rescue_worker_checkpoint_deletions_total',
+      help: 'Checkpoints (archives and manifest) deleted from S3 after their restore, by result (deleted, failed)',
+      labelNames: ['result'],
       registers: [registry],
     });
   }

@@ -39,6 +39,7 @@ import {
 } from '../../infra/sim/local-rescue.js';
 import { createEc2Client, createS3Client, createSqsClient } from '../../services/common/aws.js';
 import { type ConfigOf, commonSettings, readConfig } from '../../services/common/config.js';
+import { newJobSigningKeyFile } from '../../services/common/job-signing-key.js';
 import { QUEUES } from '../../services/common/jobs.js';
 import { loadKubeConfig } from '../../services/common/kube.js';
 import {
@@ -140,6 +141,8 @@ export class ChaosBed {
   private readonly s3: S3Client;
   private readonly sqs: SQSClient;
   private readonly cfg: ConfigOf<typeof commonSettings>;
+  /** The listener and the worker of one run share a key of their own. */
+  private readonly jobSigningKeyFile = newJobSigningKeyFile();
   private readonly say: (line: string) => void;
   private readonly workDir: string;
   private nodes: SimNode[] = [];
@@ -247,6 +250,7 @@ export class ChaosBed {
       SPOT_RESCUE_QUEUE_PREFIX: this.id,
       SPOT_RESCUE_OPS_HOST: '127.0.0.1',
       SPOT_RESCUE_OPS_PORT: '0',
+      SPOT_RESCUE_JOB_SIGNING_KEY_FILE: this.jobSigningKeyFile,
     };
   }
 

@@ -85,6 +85,30 @@ app.kubernetes.io/component: {{ .component }}
 {{- default (printf "%s-redis" (include "spot-rescue.fullname" .)) .Values.redis.existingSecret }}
 {{- end }}
 
+{{- define "spot-rescue.jobSigningSecretName" -}}
+{{- default (printf "%s-job-signing" (include "spot-rescue.fullname" .)) .Values.jobSigning.existingSecret }}
+{{- end }}
+
+{{/* The job signing key, for the listener and the worker only (never the agent). */}}
+{{- define "spot-rescue.jobSigningEnv" -}}
+- name: SPOT_RESCUE_JOB_SIGNING_KEY_FILE
+  value: /var/run/secrets/spot-rescue-job-signing/key
+{{- end }}
+
+{{- define "spot-rescue.jobSigningVolumeMount" -}}
+- {name: job-signing-key, mountPath: /var/run/secrets/spot-rescue-job-signing, readOnly: true}
+{{- end }}
+
+{{- define "spot-rescue.jobSigningVolume" -}}
+- name: job-signing-key
+  secret:
+    secretName: {{ include "spot-rescue.jobSigningSecretName" . }}
+    # 0400: read by the container's user only.
+    defaultMode: 256
+    items:
+      - {key: {{ ternary .Values.jobSigning.existingSecretKey "key" (ne .Values.jobSigning.existingSecret "") }}, path: key}
+{{- end }}
+
 {{- define "spot-rescue.redisEnv" -}}
 - name: SPOT_RESCUE_REDIS_URL
   valueFrom:

@@ -1,5 +1,5 @@
 import type { V1Pod } from '@kubernetes/client-node';
-import type { Manifest } from '../../common/agent-api.js';
+import { archiveDigests, type Manifest, manifestSchema } from '../../common/agent-api.js';
 import { AgentCallError } from '../agent-client.js';
 import { manifestThroughput } from '../budget.js';
 import { admissionFields, checkpointAdmitted } from './admission.js';
@@ -23,7 +23,7 @@ export async function checkpoint(run: Run, original: V1Pod, checkpointBy: number
   // Saved before the call: from here on, whatever ends the job releases (thaws) the original.
   await run.save({ checkpointRequested: true });
   const t0 = run.now();
-  await d.metrics.stage('checkpoint', () =>
+  const answer = await d.metrics.stage('checkpoint', () =>
     askOnce(run, checkpointBy, () =>
       checkpointAdmitted(
         run,
@@ -46,6 +46,10 @@ export async function checkpoint(run: Run, original: V1Pod, checkpointBy: number
   );
   const manifest = await d.manifests.read(d.config.s3Bucket, run.manifestKey);
   if (!manifest) throw new Error(`agent answered but ${run.manifestKey} is not in s3://${d.config.s3Bucket}`);
+  // What the source agent itself answered is what the target verifies against, not what S3 holds now.
+  const answered = manifestSchema.safeParse(answer);
+  if (answered.success && answered.data.checkpointId === run.checkpointId)
+    await run.save({ archives: archiveDigests(answered.data) });
   run.log.info({ ms: run.now() - t0, checkpointId: run.checkpointId }, 'checkpointed');
   return manifest;
 }
@@ -56,14 +60,14 @@ export async function checkpoint(run: Run, original: V1Pod, checkpointBy: number
  * 409 (one operation per container). The first call's manifest is what it
  * waits for then, instead of failing over a checkpoint that is succeeding.
  */
-async function askOnce(run: Run, checkpointBy: number, call: () => Promise<unknown>): Promise<void> {
+async function askOnce(run: Run, checkpointBy: number, call: () => Promise<unknown>): Promise<unknown> {
   try {
-    await call();
+    return await call();
   } catch (err) {
     if (!(err instanceof AgentCallError && err.code === 'conflict')) throw err;
     run.log.info('a checkpoint of this pod is already running on its agent; waiting for its manifest');
     while (run.now() < checkpointBy) {
-      if (await run.d.manifests.read(run.d.config.s3Bucket, run.manifestKey)) return;
+      if (await run.d.manifests.read(run.d.config.s3Bucket, run.manifestKey)) return undefined;
       await run.sleep(run.pollMs);
     }
     throw err;

@@ -1,5 +1,5 @@
 import type { V1Pod } from '@kubernetes/client-node';
-import type { Manifest, RestoreResponse } from '../../common/agent-api.js';
+import type { ArchiveDigest, Manifest, RestoreResponse } from '../../common/agent-api.js';
 import type { MigratePodJob, ProvisionCapacityJob } from '../../common/jobs.js';
 import type { Logger } from '../../common/logger.js';
 import type { AgentClient } from '../agent-client.js';
@@ -21,6 +21,8 @@ export interface MigrateProgress {
   /** The original pod as first seen, so a retry can rebuild the restored pod after the original is gone. */
   original?: V1Pod;
   restore?: RestoreResponse;
+  /** The source agent's digests of the archives, sent to the target, which verifies the download against them. */
+  archives?: ArchiveDigest[];
   /** A checkpoint was asked of the source agent: whatever path ends the job releases (thaws) the original. */
   checkpointRequested?: boolean;
   /** Why the migration gave up; a retry carries on with the fallback instead of migrating again. */
@@ -61,6 +63,7 @@ export interface MigrateDeps {
     | 'defaultMemoryMiB'
     | 'restoreTimeoutSeconds'
     | 'provisionMode'
+    | 'imageRepository'
   >;
   requestCapacity(job: ProvisionCapacityJob): Promise<void>;
   /** Called once per job with its outcome (EMF line, audit). */

@@ -23,6 +23,7 @@ export async function restoreOnTarget(run: Run, base: V1Pod, target: string): Pr
           target,
           {
             manifest: { bucket: d.config.s3Bucket, key: run.manifestKey },
+            archives: run.progress.archives ?? [],
             target: {
               namespace: run.namespace,
               pod:

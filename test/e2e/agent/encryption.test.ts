@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Manifest, RestoreResponse } from '../../../services/common/agent-api.js';
+import { archiveDigests } from '../../../services/common/agent-api.js';
 import { stackEnv, waitFor } from '../../support/stack.js';
 import { AgentBed, type AgentProcess, call } from './harness.js';
 
@@ -102,6 +103,7 @@ describe('agent: archives and manifest stored with SSE-KMS', () => {
     const atCheckpoint = (await bed.progress(a, 'sealed', 'counter'))?.values;
     assert.ok(atCheckpoint);
     const restored = await call<RestoreResponse>(b, 'POST', '/v1/restores', bed.ids.workerToken, {
+      archives: archiveDigests(res.body),
       manifest: { bucket: bed.bucket, key: `${req.s3.prefix}/manifest.json` },
       target: { namespace: bed.ids.namespace, pod: 'sealed-restored' },
     });

@@ -27,6 +27,7 @@ import { NodeLayout, runcIdOf } from '../../../services/agent/node-layout.js';
 import { run } from '../../../services/agent/process.js';
 import { Runc } from '../../../services/agent/runc-cli.js';
 import { RuncRuntime } from '../../../services/agent/runc-runtime.js';
+import { archiveDigests } from '../../../services/common/agent-api.js';
 import { createLogger } from '../../../services/common/logger.js';
 import { createMetricsRegistry } from '../../../services/common/metrics.js';
 import { stackEnv, waitFor } from '../../support/stack.js';
@@ -223,6 +224,7 @@ describe('kubelet runtime', () => {
 
     const restored = await service.restore({
       manifest: { bucket, key: `${prefix}/manifest.json` },
+      archives: archiveDigests(manifest),
       target: { namespace, pod: 'cart-0-restored' },
     });
     const image = restored.containers[0]!.image!;

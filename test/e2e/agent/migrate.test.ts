@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Manifest, RestoreResponse } from '../../../services/common/agent-api.js';
+import { archiveDigests } from '../../../services/common/agent-api.js';
 import { stackEnv, waitFor } from '../../support/stack.js';
 import { AgentBed, type AgentProcess, call } from './harness.js';
 
@@ -103,6 +104,7 @@ describe('agent: checkpoint on node A, restore on node B, through S3', () => {
     assert.deepEqual(await progressOf(a, 'counter'), atCheckpoint, 'the original no longer runs');
 
     const restored = await call<RestoreResponse>(b, 'POST', '/v1/restores', bed.ids.workerToken, {
+      archives: archiveDigests(manifest),
       manifest: {
         bucket: bed.bucket,
         key: `${checkpointRequest('counter', podUid, checkpointId).s3.prefix}/manifest.json`,
@@ -153,6 +155,7 @@ describe('agent: checkpoint on node A, restore on node B, through S3', () => {
     await s3.send(new PutObjectCommand({ Bucket: bed.bucket, Key: key, Body: bytes }));
 
     const refused = await call(b, 'POST', '/v1/restores', bed.ids.workerToken, {
+      archives: archiveDigests(res.body),
       manifest: { bucket: bed.bucket, key: `${req.s3.prefix}/manifest.json` },
       target: { namespace: bed.ids.namespace, pod: 'tamper-restored' },
     });

@@ -8,6 +8,7 @@ import { NodeLayout, runcIdOf } from '../../../services/agent/node-layout.js';
 import { CRIU_CONFIG_ANNOTATION, type OciSpec } from '../../../services/agent/oci-spec.js';
 import { CommandError, run } from '../../../services/agent/process.js';
 import type { Manifest, RestoreResponse } from '../../../services/common/agent-api.js';
+import { archiveDigests } from '../../../services/common/agent-api.js';
 import { stackEnv, waitFor } from '../../support/stack.js';
 import { AgentBed, type AgentProcess, call } from './harness.js';
 
@@ -149,6 +150,7 @@ describe('agent: established TCP connections are closed at checkpoint; the resto
     assert.equal((await bed.status(a, pod, container)).body.status, 'checkpointed');
 
     const restored = await call<RestoreResponse>(b, 'POST', '/v1/restores', bed.ids.workerToken, {
+      archives: archiveDigests(cp.body),
       manifest: { bucket: bed.bucket, key: `${req.s3.prefix}/manifest.json` },
       target: { namespace: bed.ids.namespace, pod: `${pod}-restored` },
     });

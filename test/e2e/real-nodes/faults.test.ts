@@ -91,6 +91,9 @@ describe('real nodes: the deadline on the kubelet call, and a node that cannot r
     assert.equal(ready.status, 503);
 
     const restore = await bed.callAgent(crippled, 'POST', '/v1/restores', {
+      archives: [
+        { name: 'app', key: 'none/app.tar.zst', bytesRaw: 1, bytesCompressed: 1, sha256: '0'.repeat(64) },
+      ],
       manifest: { bucket: bed.bucket, key: 'real/none/manifest.json' },
       target: { namespace: bed.namespace, pod: 'nowhere' },
     });

@@ -7,6 +7,7 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type { AgentHandle } from '../../../infra/sim/local-rescue.js';
 import { CgroupFreezer } from '../../../services/agent/container-freezer.js';
 import type { Manifest, NodeCapabilities, RestoreResponse } from '../../../services/common/agent-api.js';
+import { archiveDigests } from '../../../services/common/agent-api.js';
 import { waitFor } from '../../support/stack.js';
 import { RealNodeBed, run } from './harness.js';
 
@@ -120,6 +121,7 @@ describe('real nodes: kubelet checkpoint on A, containerd restore on B', () => {
 
     const restoredName = 'counter-restored';
     const rs = await bed.callAgent<RestoreResponse>(agentB, 'POST', '/v1/restores', {
+      archives: archiveDigests(cp.body),
       manifest: { bucket: bed.bucket, key: `${req.s3.prefix}/manifest.json` },
       target: { namespace: bed.namespace, pod: restoredName },
       deadline: new Date(Date.now() + 90_000).toISOString(),

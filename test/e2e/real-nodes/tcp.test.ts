@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type { AgentHandle } from '../../../infra/sim/local-rescue.js';
 import type { Manifest, RestoreResponse } from '../../../services/common/agent-api.js';
+import { archiveDigests } from '../../../services/common/agent-api.js';
 import { waitFor } from '../../support/stack.js';
 import { RealNodeBed } from './harness.js';
 
@@ -73,6 +74,7 @@ describe('real nodes: a pod holding an established TCP connection moves; it reco
     assert.equal(cp.status, 200, JSON.stringify(cp.body));
     const frozen = await bed.progress(pidA);
     const rs = await bed.callAgent<RestoreResponse>(agentB, 'POST', '/v1/restores', {
+      archives: archiveDigests(cp.body),
       manifest: { bucket: bed.bucket, key: `${prefix}/manifest.json` },
       target: { namespace: bed.namespace, pod: 'echo-restored' },
     });

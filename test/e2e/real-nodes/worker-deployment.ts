@@ -23,6 +23,7 @@ import {
   startService,
 } from '../../../infra/sim/local-rescue.js';
 import { createSqsClient } from '../../../services/common/aws.js';
+import { newJobSigningKeyFile } from '../../../services/common/job-signing-key.js';
 import { MIGRATE_ANNOTATION, NAMESPACE_OPT_IN_LABEL, TAINT_KEY } from '../../../services/common/labels.js';
 import { awsSettings, uniqueName, waitFor } from '../../support/stack.js';
 import type { RealNode, RealNodeBed } from './harness.js';
@@ -68,6 +69,7 @@ export async function startRealRescue(
       SPOT_RESCUE_OPS_HOST: '127.0.0.1',
       SPOT_RESCUE_OPS_PORT: '0',
       SPOT_RESCUE_LOG_LEVEL: 'info',
+      SPOT_RESCUE_JOB_SIGNING_KEY_FILE: newJobSigningKeyFile(),
     };
     const listener = startService(
       'listener',

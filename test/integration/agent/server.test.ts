@@ -165,6 +165,9 @@ describe('agent server', () => {
 
   test('a restore from a missing manifest is not-found, from a broken one bad-request', async () => {
     const missing = await call('POST', '/v1/restores', ids.workerToken, {
+      archives: [
+        { name: 'app', key: 'none/app.tar.zst', bytesRaw: 1, bytesCompressed: 1, sha256: '0'.repeat(64) },
+      ],
       manifest: { bucket, key: 'nothing/here/manifest.json' },
       target: { namespace: 'shop', pod: 'cart-0' },
     });
@@ -179,6 +182,9 @@ describe('agent server', () => {
       }),
     );
     const broken = await call('POST', '/v1/restores', ids.workerToken, {
+      archives: [
+        { name: 'app', key: 'none/app.tar.zst', bytesRaw: 1, bytesCompressed: 1, sha256: '0'.repeat(64) },
+      ],
       manifest: { bucket, key: 'broken/manifest.json' },
       target: { namespace: 'shop', pod: 'cart-0' },
     });

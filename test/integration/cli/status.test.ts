@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { type Job, Queue, Worker } from 'bullmq';
 import type { StatusReport } from '../../../services/cli/status-view.js';
+import { loadJobSigner, newJobSigningKeyFile } from '../../../services/common/job-signing-key.js';
 import { QUEUES } from '../../../services/common/jobs.js';
 import { createRedisConnection } from '../../../services/common/redis.js';
 import { BullJobSink } from '../../../services/listener/enqueue.js';
@@ -12,7 +13,7 @@ import { runCli } from './cli.js';
 const prefix = uniqueName('st');
 const redisUrl = stackEnv().redisUrl;
 const connection = createRedisConnection(redisUrl);
-const sink = new BullJobSink(connection, prefix);
+const sink = new BullJobSink(connection, prefix, loadJobSigner(newJobSigningKeyFile()));
 const env = { ...process.env, SPOT_RESCUE_REDIS_URL: redisUrl, SPOT_RESCUE_QUEUE_PREFIX: prefix };
 
 after(async () => {

@@ -14,6 +14,7 @@ import { Queue } from 'bullmq';
 import { Cluster } from 'ioredis';
 import { createSqsClient } from '../../../services/common/aws.js';
 import { readConfig } from '../../../services/common/config.js';
+import { newJobSigningKeyFile } from '../../../services/common/job-signing-key.js';
 import { createLogger } from '../../../services/common/logger.js';
 import { createRedisConnection, type Redis } from '../../../services/common/redis.js';
 import { type ListenerConfig, startListener } from '../../../services/listener/service.js';
@@ -47,6 +48,9 @@ export class TestQueues {
   private readonly bull = new Map<string, Queue>();
 
   /** Redis is the stack's unless a test brings its own (a cluster takes a hash-tagged prefix, {lt-...}). */
+  /** The key the listener signs its jobs with, fresh for each harness. */
+  readonly jobSigningKeyFile = newJobSigningKeyFile();
+
   constructor(
     readonly redisUrl = stackEnv().redisUrl,
     readonly prefix = uniqueName('lt'),
@@ -126,6 +130,7 @@ export class TestQueues {
       // The topic of the SNS-wrapped sample (test/fixtures/events/cloudwatch-alarm-via-sns.json).
       SPOT_RESCUE_SNS_TOPIC_ARNS: 'arn:aws:sns:us-east-1:111122223333:spot-rescue-alarms',
       SPOT_RESCUE_QUEUE_PREFIX: this.prefix,
+      SPOT_RESCUE_JOB_SIGNING_KEY_FILE: this.jobSigningKeyFile,
       SPOT_RESCUE_OPS_PORT: '0',
       SPOT_RESCUE_OPS_HOST: '127.0.0.1',
       SPOT_RESCUE_LOG_LEVEL: 'warn',

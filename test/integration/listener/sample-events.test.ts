@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Job } from 'bullmq';
+import type { JobSigner } from '../../../services/common/job-signature.js';
+import { loadJobSigner } from '../../../services/common/job-signing-key.js';
 import {
   evictPodJobSchema,
   finalizeNodeJobSchema,
@@ -25,6 +27,7 @@ before(async () => {
   plainNs = await cluster.namespace();
   optedNs = await cluster.namespace({ 'spot-rescue.io/migrate': 'enabled' });
   listener = await inProcessListener(queues.config());
+  signer = loadJobSigner(queues.jobSigningKeyFile);
 });
 
 after(async () => {
@@ -32,6 +35,8 @@ after(async () => {
   await cluster.cleanup();
   await queues.cleanup();
 });
+
+let signer: JobSigner;
 
 const allJobs = async (): Promise<Job[]> =>
   (await Promise.all(['rescue', 'evict', 'finalize'].map((q) => queues.jobs(q)))).flat();
@@ -104,8 +109,13 @@ describe('every sample event on the queue', () => {
         'finalize-node': finalizeNodeJobSchema,
       } as const;
       for (const j of jobs) {
-        // The worker reads these with the shared schemas.
+        // The worker reads these with the shared schemas, once their signature holds under the listener's key.
         schemas[j.name as keyof typeof schemas].parse(j.data);
+        assert.equal(
+          signer.problem({ queue: j.queueName, name: j.name, id: j.id! }, j.data),
+          undefined,
+          `${j.id} is signed`,
+        );
         assert.equal(j.data.event.id, eventId);
         assert.equal(j.data.event.kind, kind);
         assert.deepEqual(j.data.node, { name: node.name, instanceId: node.instanceId, zone: node.zone });

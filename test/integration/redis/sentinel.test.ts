@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { type Job, Worker } from 'bullmq';
 import type { StatusReport } from '../../../services/cli/status-view.js';
 import { commonSettings, readConfig } from '../../../services/common/config.js';
+import { loadJobSigner, newJobSigningKeyFile } from '../../../services/common/job-signing-key.js';
 import { QUEUES } from '../../../services/common/jobs.js';
 import { createRedisConnection, type Redis } from '../../../services/common/redis.js';
 import { BullJobSink } from '../../../services/listener/enqueue.js';
@@ -75,7 +76,7 @@ describe('Redis Sentinel: the queues follow a failover', () => {
     assert.equal(readConfig(commonSettings, { SPOT_RESCUE_REDIS_URL: url }).redisUrl, url);
     assert.equal(await masterPort(), master.port);
 
-    const sink = new BullJobSink(connect(), prefix);
+    const sink = new BullJobSink(connect(), prefix, loadJobSigner(newJobSigningKeyFile()));
     const processed: string[] = [];
     const worker = new Worker(
       QUEUES.rescue,

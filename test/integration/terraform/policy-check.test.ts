@@ -303,3 +303,31 @@ describe('terraform module: who reaches the archives', () => {
     assert.deepEqual(except?.values, [`concat([${workerRole}, ${archiveRole}], var.archive_readers)`]);
   });
 });
+
+describe('terraform module: archive objects', () => {
+  // The agents' S3 calls are made with the archive-access sessions the worker hands them.
+  const sessions = statements(block(main, 'data "aws_iam_policy_document" "archive_access" {')!.body);
+  /** The S3 object actions a file's code needs, read from the commands it sends. */
+  const needed = (file: string) => {
+    const code = readFileSync(join(repoRoot, file), 'utf8');
+    return [
+      ['GetObjectCommand', 's3:GetObject'],
+      ['PutObjectCommand', 's3:PutObject'],
+      ['new Upload(', 's3:PutObject'],
+      ['AbortMultipartUploadCommand', 's3:AbortMultipartUpload'],
+      ['DeleteObjectCommand', 's3:DeleteObject'],
+    ]
+      .filter(([command]) => code.includes(`${command}`))
+      .map(([, action]) => action!);
+  };
+  const granted = (doc: Statement[]) => doc.find((s) => s.sid === 'ArchiveObjects')?.actions ?? [];
+
+  it('lets each role send every object call its code makes (no silently failing clean-up)', () => {
+    for (const action of needed('services/agent/archive-store.ts'))
+      assert.ok(granted(sessions).includes(action), `agents' sessions need ${action}`);
+    for (const action of needed('services/worker/manifest-store.ts'))
+      assert.ok(granted(worker).includes(action), `worker needs ${action}`);
+    assert.ok(needed('services/agent/archive-store.ts').includes('s3:DeleteObject'));
+    assert.ok(needed('services/worker/manifest-store.ts').includes('s3:DeleteObject'));
+  });
+});

@@ -43,7 +43,11 @@ after(async () => {
 const restore = (client: HttpAgentClient) =>
   client.restore(
     'n',
-    { manifest: { bucket: 'bkt', key: 'k' }, target: { namespace: 'ns', pod: 'p' } },
+    {
+      manifest: { bucket: 'bkt', key: 'k' },
+      archives: [{ name: 'c', key: 'k/c.tar.zst', bytesRaw: 1, bytesCompressed: 1, sha256: 'a'.repeat(64) }],
+      target: { namespace: 'ns', pod: 'p' },
+    },
     AbortSignal.timeout(5000),
   );
 

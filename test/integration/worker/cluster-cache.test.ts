@@ -252,12 +252,14 @@ describe('the worker cluster cache against the API server', () => {
       import { readConfig } from './services/common/config.ts';
       import { createMetricsRegistry } from './services/common/metrics.ts';
       import { allWorkerSettings, startWorkerService } from './services/worker/service.ts';
+      import { newJobSigningKeyFile } from './services/common/job-signing-key.ts';
       const config = readConfig(allWorkerSettings, {
         ...process.env,
         SPOT_RESCUE_QUEUE_PREFIX: '${uniqueName('cc-svc')}',
         SPOT_RESCUE_AGENT_LOCATOR: 'static',
         SPOT_RESCUE_WORKER_SERVICE_ACCOUNT: 'system:serviceaccount:spot-rescue:spot-rescue-worker',
         SPOT_RESCUE_LOG_LEVEL: 'info',
+        SPOT_RESCUE_JOB_SIGNING_KEY_FILE: newJobSigningKeyFile(),
       });
       const svc = await startWorkerService(config, { registry: createMetricsRegistry('worker', false) });
       await svc.close();

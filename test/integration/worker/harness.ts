@@ -39,6 +39,7 @@ import { parseProgress } from '../../../services/agent/local-containers.js';
 import { createS3Client } from '../../../services/common/aws.js';
 import { readConfig } from '../../../services/common/config.js';
 import type { EventRef } from '../../../services/common/events.js';
+import { loadJobSigner, newJobSigningKeyFile } from '../../../services/common/job-signing-key.js';
 import { QUEUES } from '../../../services/common/jobs.js';
 import { loadKubeConfig } from '../../../services/common/kube.js';
 import {
@@ -129,6 +130,10 @@ export function eventRef(deadlineInMs: number, extra: Partial<EventRef> = {}): E
   };
 }
 
+/** One key per test process: the listener's sink signs with it and every worker started here verifies with it. */
+export const jobSigningKeyFile = newJobSigningKeyFile();
+export const jobSigner = loadJobSigner(jobSigningKeyFile);
+
 /** Queues as the listener fills them, for a test's prefix. */
 export class TestQueues {
   readonly connection: Redis;
@@ -146,7 +151,7 @@ export class TestQueues {
   ) {
     this.connection = createRedisConnection(redisUrl);
     const o = { connection: this.connection, prefix };
-    this.sink = new BullJobSink(this.connection, prefix);
+    this.sink = new BullJobSink(this.connection, prefix, jobSigner);
     this.rescue = new Queue(QUEUES.rescue, o);
     this.evict = new Queue(QUEUES.evict, o);
     this.provision = new Queue(QUEUES.provision, o);
@@ -382,6 +387,7 @@ export class TestBed {
         .map(([n, u]) => `${n}=${u}`)
         .join(','),
       SPOT_RESCUE_WORKER_SERVICE_ACCOUNT: this.id.serviceAccount,
+      SPOT_RESCUE_JOB_SIGNING_KEY_FILE: jobSigningKeyFile,
       SPOT_RESCUE_WORKER_LOCK_MS: '4000',
       SPOT_RESCUE_LOG_LEVEL: 'warn',
       SPOT_RESCUE_OPS_PORT: '0',

@@ -116,7 +116,11 @@ describe('spot-rescue status, from the jobs in Redis', () => {
 });
 
 describe('spot-rescue config', () => {
-  const env = { SPOT_RESCUE_QUEUE_URL: 'http://q', SPOT_RESCUE_DLQ_URL: 'http://d' };
+  const env = {
+    SPOT_RESCUE_QUEUE_URL: 'http://q',
+    SPOT_RESCUE_DLQ_URL: 'http://d',
+    SPOT_RESCUE_JOB_SIGNING_KEY_FILE: 'key',
+  };
 
   it('each setting with its value and where it comes from', () => {
     const rows = effectiveSettings(listenerSettings, { ...env, SPOT_RESCUE_LISTENER_POLLERS: '7' });
@@ -138,8 +142,10 @@ describe('spot-rescue config', () => {
       () => effectiveSettings(listenerSettings, {}),
       (e: unknown) =>
         e instanceof ConfigError &&
-        e.problems.length === 2 &&
-        e.problems.every((p) => /^SPOT_RESCUE_(QUEUE|DLQ)_URL: required, not set/.test(p)),
+        e.problems.length === 3 &&
+        e.problems.every((p) =>
+          /^SPOT_RESCUE_(QUEUE_URL|DLQ_URL|JOB_SIGNING_KEY_FILE): required, not set/.test(p),
+        ),
     );
   });
 

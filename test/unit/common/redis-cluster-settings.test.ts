@@ -27,6 +27,7 @@ describe('Redis Cluster settings', () => {
       SPOT_RESCUE_DLQ_URL: 'http://d',
       SPOT_RESCUE_REDIS_URL: 'rediss+cluster://cfg.x:6379',
       SPOT_RESCUE_QUEUE_PREFIX: '{spot-rescue}',
+      SPOT_RESCUE_JOB_SIGNING_KEY_FILE: 'key',
     };
     assert.equal(readConfig(listenerSettings, env).queuePrefix, '{spot-rescue}');
     assert.throws(

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CoreV1Api, KubeConfig, type V1Node, type V1Pod } from '@kubernetes/client-node';
 import { readConfig } from '../../../services/common/config.js';
+import { newJobSigningKeyFile } from '../../../services/common/job-signing-key.js';
 import { createLogger } from '../../../services/common/logger.js';
 import { createMetricsRegistry } from '../../../services/common/metrics.js';
 import type { Cluster } from '../../../services/worker/cluster.js';
@@ -200,6 +201,7 @@ describe('CachedCluster without its API server', () => {
       SPOT_RESCUE_AGENT_LOCATOR: 'static',
       SPOT_RESCUE_WORKER_SERVICE_ACCOUNT: 'system:serviceaccount:spot-rescue:spot-rescue-worker',
       SPOT_RESCUE_WORKER_CACHE_SYNC_TIMEOUT_SECONDS: '1',
+      SPOT_RESCUE_JOB_SIGNING_KEY_FILE: newJobSigningKeyFile(),
     }) as FullWorkerConfig;
     await assert.rejects(
       startWorkerService(config, {

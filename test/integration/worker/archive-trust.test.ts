@@ -1,0 +1,184 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
+import type { Job } from 'bullmq';
+import { JOB_NAMES, jobId, jobOptions, QUEUES } from '../../../services/common/jobs.js';
+import { NAMESPACE_OPT_IN_LABEL, NAMESPACE_OPT_IN_VALUE } from '../../../services/common/labels.js';
+import { strip } from '../../../services/worker/migrate/context.js';
+import type { MigrateResult } from '../../../services/worker/migrate.js';
+import { signedProgress } from '../../../services/worker/verified-job.js';
+import { eventRef, isReady, jobSigner, TestBed, waitFor, waitJobsDone } from './harness.js';
+
+/**
+ * Redis is not trusted: whoever can write to it can queue jobs and rewrite a
+ * job's saved progress. The worker runs only jobs the listener signed, trusts
+ * only progress it signed itself, re-checks the pod's opt-in and accepts no
+ * restored image but its own checkpoint images. Each forgery below is refused
+ * before anything happens to the pod: no checkpoint (it counts on unfrozen),
+ * no eviction, no pod created.
+ */
+describe('worker: forged jobs and forged progress are refused', () => {
+  const bed = new TestBed('wtrust');
+  const source = bed.node('src');
+  const target = bed.node('dst');
+  const node = { name: source, instanceId: 'i-0123456789abcdef7' };
+  let original: V1Pod;
+
+  before(async () => {
+    await bed.setUp({ nodes: [{ suffix: 'src' }, { suffix: 'dst', unschedulable: true }] });
+    original = await bed.soloPodToMove(source, target);
+  });
+
+  after(() => bed.close());
+
+  async function waitFailed(job: Job): Promise<string> {
+    const queue = job.queueName === QUEUES.evict ? bed.queues.evict : bed.queues.rescue;
+    return waitFor(
+      `job ${job.id} to fail`,
+      async () => {
+        const state = await queue.getJobState(job.id!);
+        if (state === 'completed')
+          throw new Error(
+            `job ${job.id} completed: ${JSON.stringify((await queue.getJob(job.id!))?.returnvalue)}`,
+          );
+        return state === 'failed' ? ((await queue.getJob(job.id!))?.failedReason ?? '') : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
+  }
+
+  const optIn = (value: string | null) =>
+    bed.k.core.patchNamespace(
+      { name: bed.ns, body: { metadata: { labels: { [NAMESPACE_OPT_IN_LABEL]: value } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+
+  /** The pod is where it was, the same pod, counting on (never frozen), and nothing else was created. */
+  async function untouched(): Promise<void> {
+    const pods = await bed.pods();
+    assert.deepEqual(
+      pods.map((p) => [p.metadata?.uid, p.spec?.nodeName, isReady(p)]),
+      [[original.metadata?.uid, source, true]],
+    );
+    const before = (await bed.counterOf(source, 'solo'))?.progress?.['counter'] ?? 0;
+    await waitFor('the counter to go on', async () => {
+      const c = await bed.counterOf(source, 'solo');
+      return c?.status === 'running' && (c.progress?.['counter'] ?? 0) > before ? true : undefined;
+    });
+  }
+
+  test('unsigned, badly signed and re-targeted jobs, and progress that skips the restore, do nothing', async () => {
+    const pod = { namespace: bed.ns, name: 'solo', uid: original.metadata!.uid! };
+    const deadline = new Date(Date.now() + 120_000).toISOString();
+    const add = (queue: 'rescue' | 'evict', id: string, data: object) =>
+      bed.queues[queue].add(
+        queue === 'rescue' ? JOB_NAMES.migratePod : JOB_NAMES.evictPod,
+        data,
+        jobOptions(QUEUES[queue], id, 1),
+      );
+    // Written straight into Redis, as anyone reaching it could.
+    const unsignedEvent = eventRef(120_000);
+    const unsigned = await add('rescue', jobId('migrate', unsignedEvent.id, pod.uid), {
+      event: unsignedEvent,
+      node,
+      pod,
+      deadline,
+    });
+    const badEvent = eventRef(120_000);
+    const badlySigned = await add('rescue', jobId('migrate', badEvent.id, pod.uid), {
+      event: badEvent,
+      node,
+      pod,
+      deadline,
+      signature: `v1:${'0'.repeat(64)}`,
+    });
+    const evictEvent = eventRef(120_000);
+    const evictId = jobId('evict', evictEvent.id, pod.uid);
+    const evict = await add('evict', evictId, { event: evictEvent, node, pod, deadline });
+    // A real signed migration, whose data is lifted into another job id: the signature binds the id.
+    const signed = await bed.queues.migrate(eventRef(120_000), node, original);
+    const replayed = await add('rescue', `${signed.id}-again`, signed.data);
+    await signed.remove();
+    // Listener-signed jobs whose saved progress says the restore is done and names an image to run:
+    // once unsigned (an attacker's), once signed by the worker's key but naming a foreign image.
+    const restore = {
+      runtime: 'kubelet' as const,
+      node: target,
+      containers: [
+        { name: 'counter', image: 'docker.io/attacker/shell:latest', downloadMs: 0, restoreMs: 0 },
+      ],
+    };
+    const forgedProgress = {
+      stage: 'restored',
+      target,
+      original: strip(original),
+      restore,
+      checkpointRequested: false,
+    };
+    const progressForged = await bed.queues.migrate(eventRef(120_000), node, original);
+    await progressForged.updateProgress(forgedProgress);
+    const imageForged = await bed.queues.migrate(eventRef(120_000), node, original);
+    await imageForged.updateProgress(signedProgress(imageForged, jobSigner, forgedProgress as never));
+
+    await bed.startWorker();
+    const reasons = {
+      unsigned: await waitFailed(unsigned),
+      badlySigned: await waitFailed(badlySigned),
+      evict: await waitFailed(evict),
+      replayed: await waitFailed(replayed),
+      progressForged: await waitFailed(progressForged),
+      imageForged: await waitFailed(imageForged),
+    };
+    assert.match(reasons.unsigned, /refused migrate-pod job .*: no signature/);
+    assert.match(reasons.badlySigned, /refused migrate-pod job .*: signature does not match/);
+    assert.match(reasons.evict, /refused evict-pod job .*: no signature/);
+    assert.match(reasons.replayed, /refused migrate-pod job .*-again: signature does not match/);
+    assert.match(reasons.progressForged, /saved progress has no signature/);
+    assert.match(
+      reasons.imageForged,
+      /container counter would run docker.io\/attacker\/shell:latest, not the checkpoint image/,
+    );
+    // Failed for good: none is retried.
+    for (const j of [unsigned, badlySigned, replayed, progressForged, imageForged])
+      assert.equal((await bed.queues.rescue.getJob(j.id!))?.attemptsMade, 1, `${j.id} ran once`);
+
+    await untouched();
+    const refused = (await bed.worker!.metrics.refusedJobs.get()).values.map((v) => [
+      v.labels['queue'],
+      v.labels['reason'],
+      v.value,
+    ]);
+    assert.deepEqual(refused.sort(), [
+      ['evict', 'signature', 1],
+      ['rescue', 'image', 1],
+      ['rescue', 'progress', 1],
+      ['rescue', 'signature', 3],
+    ]);
+  });
+
+  test('a signed job for a pod no longer opted in is refused; once opted in again it is migrated', async () => {
+    await optIn(null);
+    const optedOut = await bed.queues.migrate(eventRef(120_000), node, original);
+    assert.match(await waitFailed(optedOut), /solo is not opted in to migration/);
+    await untouched();
+
+    await optIn(NAMESPACE_OPT_IN_VALUE);
+
+    const job = await bed.queues.migrate(eventRef(120_000), node, original);
+    const [result] = (await waitJobsDone(bed.queues.rescue, [job.id!], 120_000)) as MigrateResult[];
+    assert.equal(result?.outcome, 'restored', JSON.stringify(result));
+    const state = await bed.waitContinued({ node: source, pod: 'solo' }, { node: target, pod: 'solo' });
+    assert.equal(state['corrupt'], 0);
+    // Its checkpoint (process memory) was deleted once the copy ran: archive and manifest.
+    const left = await bed.s3.send(new ListObjectsV2Command({ Bucket: bed.bucket }));
+    assert.deepEqual(
+      (left.Contents ?? []).map((o) => o.Key),
+      [],
+    );
+    assert.deepEqual(
+      (await bed.worker!.metrics.checkpointDeletions.get()).values.map((v) => [v.labels['result'], v.value]),
+      [['deleted', 1]],
+    );
+  });
+});
