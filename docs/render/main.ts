@@ -11,7 +11,7 @@
  * in the dashboard's grid. Prints how many series and points each panel got;
  * a panel with none is drawn as "No data" and named.
  *
- *   eval "$(infra/stack env)"; npm run render:dashboard -- [--interruptions 5] [--gap 30] [--out docs/dashboard.png]
+ *   eval "$(infra/stack env)"; npm run render:dashboard -- [--interruptions 5] [--gap 25] [--out docs/dashboard.png]
  *
  * Takes about five minutes; every process it starts is stopped at the end.
  */
@@ -28,7 +28,7 @@ const REPO_ROOT = new URL('../../', import.meta.url).pathname;
 const { values: args } = parseArgs({
   options: {
     interruptions: { type: 'string', default: '5' },
-    gap: { type: 'string', default: '30' },
+    gap: { type: 'string', default: '25' },
     'memory-mib': { type: 'string', default: '64' },
     scrape: { type: 'string', default: '5' },
     out: { type: 'string', default: join(REPO_ROOT, 'docs/dashboard.png') },

@@ -136,6 +136,7 @@ function timeseries(data: PanelData, o: PanelSpecOptions): Spec {
     linePoints(s.points, o.stepMs).map((p) => ({ ...p, series: s.name })),
   );
   const names = data.series.map((s) => s.name);
+  const columns = Math.max(1, Math.min(names.length, Math.floor(o.width / 190)));
   return {
     ...frame(data.plan, o),
     data: { values },
@@ -173,8 +174,8 @@ function timeseries(data: PanelData, o: PanelSpecOptions): Spec {
           title: null,
           orient: 'bottom',
           direction: 'horizontal',
-          columns: Math.max(1, Math.floor(o.width / 200)),
-          labelLimit: 185,
+          columns,
+          labelLimit: Math.floor(o.width / columns) - 30,
           symbolType: 'stroke',
         },
       },

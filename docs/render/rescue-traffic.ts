@@ -105,7 +105,14 @@ export async function startRescueTraffic(o: TrafficOptions): Promise<RescueTraff
       count: o.interruptions + 2,
       spec: (i) =>
         i < o.interruptions
-          ? { zone: i % 2 ? 'us-east-1b' : 'us-east-1a', capacityType: 'spot' as const, nodeGroup: 'spot' }
+          ? {
+              zone: i % 2 ? 'us-east-1b' : 'us-east-1a',
+              capacityType: 'spot' as const,
+              nodeGroup: 'spot',
+              // Room for its own workload only: rescued pods go to the on-demand nodes, not to a Spot node
+              // whose warning is still to come.
+              memory: `${o.memoryMib + 64 + 32}Mi`,
+            }
           : { zone: 'us-east-1b', capacityType: 'on-demand' as const, nodeGroup: 'on-demand' },
     },
   );
