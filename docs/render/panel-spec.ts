@@ -136,7 +136,7 @@ function timeseries(data: PanelData, o: PanelSpecOptions): Spec {
     linePoints(s.points, o.stepMs).map((p) => ({ ...p, series: s.name })),
   );
   const names = data.series.map((s) => s.name);
-  const columns = Math.max(1, Math.min(names.length, Math.floor(o.width / 190)));
+  const columns = Math.max(1, Math.min(names.length, Math.floor(o.width / 240)));
   return {
     ...frame(data.plan, o),
     data: { values },
@@ -152,7 +152,13 @@ function timeseries(data: PanelData, o: PanelSpecOptions): Spec {
         field: 't',
         type: 'temporal',
         scale: { type: 'utc', domain: [o.startMs, o.endMs] },
-        axis: { title: null, grid: true, tickCount: 6, labelExpr: "utcFormat(datum.value, '%H:%M')" },
+        axis: {
+          title: null,
+          grid: true,
+          tickCount: 6,
+          // Seconds too when ticks fall within a minute, as Grafana does for short ranges.
+          labelExpr: `utcFormat(datum.value, '${o.endMs - o.startMs < 15 * 60_000 ? '%H:%M:%S' : '%H:%M'}')`,
+        },
       },
       y: {
         field: 'v',

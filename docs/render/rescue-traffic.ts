@@ -29,6 +29,7 @@ import {
   NAMESPACE_OPT_IN_LABEL,
   NAMESPACE_OPT_IN_VALUE,
 } from '../../services/common/labels.js';
+import { createRedisConnection, scanTargets } from '../../services/common/redis.js';
 import type { ScrapeJob } from './prometheus.js';
 
 /**
@@ -132,9 +133,12 @@ export async function startRescueTraffic(o: TrafficOptions): Promise<RescueTraff
     await sqs.send(new PurgeQueueCommand({ QueueUrl: url })).catch(() => undefined);
   const worker = await createWorkerIdentity(kc, SYSTEM_NAMESPACE, join(o.stateDir, 'dashboard'));
   const workerOpsPort = await freePort();
+  // A prefix of its own: no job an earlier run left in Redis shows up in this run's figures.
+  const queuePrefix = `spot-rescue-dashboard-${Date.now().toString(36)}`;
+  const removeQueues = () => removeRedisKeys(cfg.redisUrl, queuePrefix);
   const deployment: RescueDeployment = await startRescueDeployment({
     cluster: CLUSTER,
-    queuePrefix: 'spot-rescue-dashboard',
+    queuePrefix,
     nodes,
     queues,
     bucket: BUCKET,
@@ -239,11 +243,13 @@ export async function startRescueTraffic(o: TrafficOptions): Promise<RescueTraff
       stop: async () => {
         await deployment.stop();
         await cleanUp();
+        await removeQueues();
       },
     };
   } catch (err) {
     await deployment.stop();
     await cleanUp();
+    await removeQueues();
     throw err;
   }
 }
@@ -273,4 +279,21 @@ async function removeTraffic(deps: SimDeps, stateDir: string): Promise<void> {
         .catch(() => undefined);
   }
   await deleteSimNodes(deps, nodes);
+}
+
+/** Deletes this run's queues, jobs and claims from Redis. */
+async function removeRedisKeys(url: string, prefix: string): Promise<void> {
+  const redis = createRedisConnection(url, { maxRetriesPerRequest: 3 });
+  try {
+    for (const node of scanTargets(redis)) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
+        for (const key of keys) await redis.del(key);
+        cursor = next;
+      } while (cursor !== '0');
+    }
+  } finally {
+    redis.disconnect();
+  }
 }
