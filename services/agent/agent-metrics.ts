@@ -1,5 +1,5 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { type StageDurations, stageDurations } from '../common/metrics.js';
+import { exportAtZero, type StageDurations, stageDurations } from '../common/metrics.js';
 
 /** What the agent reports to Prometheus: outcomes, stage durations and bytes moved. */
 export class AgentMetrics {
@@ -29,5 +29,10 @@ export class AgentMetrics {
       labelNames: ['state'],
       registers: [registry],
     });
+    // Failures are labelled by error code, not known in advance; successes are.
+    exportAtZero(this.operations, [
+      { operation: 'checkpoint', outcome: 'ok' },
+      { operation: 'restore', outcome: 'ok' },
+    ]);
   }
 }

@@ -1,4 +1,11 @@
-import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import {
+  type Counter,
+  collectDefaultMetrics,
+  Gauge,
+  Histogram,
+  type LabelValues,
+  Registry,
+} from 'prom-client';
 import { buildInfo } from './build-info.js';
 
 /**
@@ -51,4 +58,17 @@ export function stageDurations(registry: Registry, component: string, buckets: n
     observe: ({ stage }, seconds) => h.observe({ component, stage }, seconds),
     startTimer: ({ stage }) => h.startTimer({ component, stage }),
   };
+}
+
+/**
+ * Exports these label sets at 0 from start-up. A counter series that first
+ * appears at 1 has no earlier sample, so rate() and increase() never see that
+ * first increment: without this, the first rescue a fresh worker or a node's
+ * agent handles is missing from the dashboard and from the alerts.
+ */
+export function exportAtZero<T extends string>(
+  counter: Counter<T>,
+  labelSets: readonly LabelValues<T>[],
+): void {
+  for (const labels of labelSets) counter.inc(labels, 0);
 }

@@ -1,10 +1,12 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { EVENT_KINDS } from '../common/events.js';
 import type { Logger } from '../common/logger.js';
+import { exportAtZero } from '../common/metrics.js';
 
 export type ListenerMetrics = ReturnType<typeof createListenerMetrics>;
 
 export function createListenerMetrics(registry: Registry) {
-  return {
+  const metrics = {
     events: new Counter({
       name: 'spot_rescue_listener_events_total',
       help: 'Messages classified, by event kind ("none" when unknown) and outcome (act, ignore, reject)',
@@ -55,6 +57,15 @@ export function createListenerMetrics(registry: Registry) {
       registers: [registry],
     }),
   };
+  exportAtZero(metrics.events, [
+    ...EVENT_KINDS.map((kind) => ({ kind, outcome: 'act' })),
+    { kind: 'none', outcome: 'reject' },
+  ]);
+  exportAtZero(
+    metrics.oddFields,
+    EVENT_KINDS.map((kind) => ({ kind, field: 'time' })),
+  );
+  return metrics;
 }
 
 /**

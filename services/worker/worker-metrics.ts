@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { type StageDurations, stageDurations } from '../common/metrics.js';
+import { exportAtZero, type StageDurations, stageDurations } from '../common/metrics.js';
 
 /** `duplicate`: another job was migrating the same pod and this one touched nothing. */
 export type PodOutcome = 'restored' | 'evicted' | 'failed' | 'gone' | 'duplicate';
@@ -64,6 +64,17 @@ export class WorkerMetrics {
       labelNames: ['result'],
       registers: [registry],
     });
+    exportAtZero(this.outcomes, [
+      ...(['restored', 'evicted', 'failed', 'gone', 'duplicate'] as const).map((outcome) => ({
+        outcome,
+        job_name: 'migrate-pod',
+      })),
+      ...(['evicted', 'gone'] as const).map((outcome) => ({ outcome, job_name: 'evict-pod' })),
+    ]);
+    exportAtZero(
+      this.nodeOutcomes,
+      ['all-rescued', 'some-evicted', 'incomplete'].map((outcome) => ({ outcome })),
+    );
   }
 
   /** Times `fn` as one stage. */
