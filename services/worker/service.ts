@@ -13,7 +13,6 @@ import {
   JOB_NAMES,
   jobId,
   jobOptions,
-  type MigratePodJob,
   migratePodJobSchema,
   type ProvisionCapacityJob,
   priorityForDeadline,
@@ -43,12 +42,13 @@ import { S3ManifestStore } from './manifest-store.js';
 import { registerQueueDepth } from './metrics-queue-depth.js';
 import { NodeCapabilityCache } from './migrate/capabilities.js';
 import { RedisPodLeases } from './migrate/lease.js';
-import { type MigrateProgress, migratePod } from './migrate.js';
+import { type MigrateDeps, type MigrateProgress, migratePod } from './migrate.js';
 import { NodeFinishedEvents } from './node-finished-event.js';
 import { KwokNodeJoiner } from './node-joiner.js';
 import { provisionCapacity } from './provision.js';
 import { RedisReservations } from './reservations.js';
 import { type WorkerConfig, workerSettings } from './settings.js';
+import { AbandonedMigrations, MAX_STALLED_COUNT } from './stalled-jobs.js';
 import { WorkerMetrics } from './worker-metrics.js';
 
 export const allWorkerSettings = { ...workerSettings, ...emfSettings };
@@ -166,7 +166,7 @@ export async function startWorkerService(
     prefix: config.queuePrefix,
     lockDuration: config.lockMs,
     stalledInterval: Math.max(1000, Math.floor(config.lockMs / 2)),
-    maxStalledCount: 3,
+    maxStalledCount: MAX_STALLED_COUNT,
   };
   // BullMQ never closes a connection it was given: keep each Worker's to close it ourselves.
   const workerConnections: Redis[] = [];
@@ -203,6 +203,20 @@ export async function startWorkerService(
     });
   };
 
+  const migrateDeps = (): MigrateDeps => ({
+    cluster: jobsCluster,
+    agents,
+    capabilities,
+    leases,
+    manifests: new S3ManifestStore(createS3Client(aws)),
+    reservations,
+    throughput,
+    metrics,
+    log,
+    config,
+    requestCapacity,
+    onOutcome: recordOutcome,
+  });
   const rescue = new Worker(
     QUEUES.rescue,
     async (job) => {
@@ -218,20 +232,7 @@ export async function startWorkerService(
               : {}) as MigrateProgress,
           saveProgress: (p) => job.updateProgress(p as object),
         },
-        {
-          cluster: jobsCluster,
-          agents,
-          capabilities,
-          leases,
-          manifests: new S3ManifestStore(createS3Client(aws)),
-          reservations,
-          throughput,
-          metrics,
-          log,
-          config,
-          requestCapacity,
-          onOutcome: recordOutcome,
-        },
+        migrateDeps(),
       );
     },
     { ...common, connection: ioredisOpts(), concurrency: config.rescueConcurrency },
@@ -282,15 +283,9 @@ export async function startWorkerService(
     { ...common, connection: ioredisOpts(), concurrency: config.finalizeConcurrency },
   );
   // A migration that ended without its processor returning (its worker killed more often than
-  // maxStalledCount allows) still gets an outcome: failed, for the failed-rescues alarm.
-  rescue.on('failed', (job, err) => {
-    // 'failed' fires for every failed attempt; only a job that will not run again has ended.
-    if (!job || !(job.finishedOn || /stalled/i.test(err.message))) return;
-    const r = migratePodJobSchema.safeParse(job.data);
-    if (!r.success) return;
-    metrics.outcomes.inc({ outcome: 'failed', job_name: 'migrate-pod' });
-    recordOutcome({ job: r.data as MigratePodJob, outcome: 'failed', reason: err.message });
-  });
+  // maxStalledCount allows) still ends with its pod running or drained, and an outcome.
+  const abandoned = new AbandonedMigrations(migrateDeps(), log);
+  rescue.on('failed', (job, err) => abandoned.onFailed(job, err));
   const workers = [rescue, evict, provision, finalize];
   // Queue depth for scaling on backlog, read at scrape time over the queues' shared connection.
   const depthQueues = Object.values(QUEUES).map((q) =>
@@ -309,6 +304,7 @@ export async function startWorkerService(
     metrics,
     async close() {
       await Promise.all(workers.map((w) => w.close()));
+      await abandoned.settled();
       await Promise.all(workerConnections.map((c) => c.quit()));
       await Promise.all(depthQueues.map((q) => q.close()));
       await (queueOpts.connection as Redis).quit();
