@@ -115,6 +115,11 @@ export const workerSettings = {
     str.int(0).default(3000),
     'fixed cost of one checkpoint (freeze, API calls, manifest)',
   ),
+  checkpointRetrySeconds: setting(
+    'SPOT_RESCUE_CHECKPOINT_RETRY_SECONDS',
+    str.int(0).default(30),
+    'how long a checkpoint that failed on something that may pass (agent unreachable, a 5xx, an S3 error) is retried, never past the budget; 0: not retried',
+  ),
   safetyFactor: setting(
     'SPOT_RESCUE_BUDGET_SAFETY_FACTOR',
     str.num(1).default(1.5),

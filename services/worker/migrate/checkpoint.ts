@@ -1,7 +1,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Manifest } from '../../common/agent-api.js';
-import { AgentCallError } from '../agent-client.js';
 import { manifestThroughput } from '../budget.js';
+import { askUntilStored } from './checkpoint-attempts.js';
 import { type Run, strip } from './context.js';
 
 /**
@@ -14,10 +14,9 @@ export async function checkpoint(run: Run, original: V1Pod, checkpointBy: number
   const { d, job } = run;
   // Saved before the call: from here on, whatever ends the job releases (thaws) the original.
   await run.save({ checkpointRequested: true });
-  const signal = AbortSignal.timeout(Math.max(1, checkpointBy - run.now()));
   const t0 = run.now();
   await d.metrics.stage('checkpoint', () =>
-    askOnce(run, checkpointBy, () =>
+    askUntilStored(run, original, checkpointBy, (signal) =>
       d.agents.checkpoint(
         job.node.name,
         {
@@ -39,26 +38,6 @@ export async function checkpoint(run: Run, original: V1Pod, checkpointBy: number
   if (!manifest) throw new Error(`agent answered but ${run.manifestKey} is not in s3://${d.config.s3Bucket}`);
   run.log.info({ ms: run.now() - t0, checkpointId: run.checkpointId }, 'checkpointed');
   return manifest;
-}
-
-/**
- * A worker killed during the agent's checkpoint call leaves the checkpoint
- * running on the agent; its job's next attempt asks again and is answered
- * 409 (one operation per container). The first call's manifest is what it
- * waits for then, instead of failing over a checkpoint that is succeeding.
- */
-async function askOnce(run: Run, checkpointBy: number, call: () => Promise<unknown>): Promise<void> {
-  try {
-    await call();
-  } catch (err) {
-    if (!(err instanceof AgentCallError && err.code === 'conflict')) throw err;
-    run.log.info('a checkpoint of this pod is already running on its agent; waiting for its manifest');
-    while (run.now() < checkpointBy) {
-      if (await run.d.manifests.read(run.d.config.s3Bucket, run.manifestKey)) return;
-      await run.sleep(run.pollMs);
-    }
-    throw err;
-  }
 }
 
 /** Feeds a stored checkpoint's timings to the metrics and the throughput estimate the budget uses. */

@@ -51,6 +51,7 @@ export interface MigrateDeps {
     | 's3Bucket'
     | 'checkpointOverheadMs'
     | 'safetyFactor'
+    | 'checkpointRetrySeconds'
     | 'safetyMarginMs'
     | 'maxFallbackGraceSeconds'
     | 'evictionLeadMs'
