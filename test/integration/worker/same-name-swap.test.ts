@@ -90,7 +90,8 @@ describe('same-name swap: held back by a PodDisruptionBudget as a drain would be
       [['solo', original.metadata?.uid]],
       'while the PDB holds, the original keeps its name and no copy exists',
     );
-    assert.equal(((await bed.queues.rescue.getJob(job.id!))?.progress as Progress).stage, 'restored');
+    const progress = (await bed.queues.rescue.getJob(job.id!))?.progress as Progress | undefined;
+    assert.equal(progress?.stage, 'restored', 'the swap runs once the restore is done');
 
     const [result] = (await waitJobsDone(bed.queues.rescue, [job.id!], 60_000)) as { outcome: string }[];
     assert.equal(result?.outcome, 'restored', JSON.stringify(result));
