@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import {
   type ArchiveDigest,
+  archiveDigests,
   type CheckpointRequest,
   type CheckpointStatus,
   type ContainerArchive,
@@ -60,6 +61,8 @@ interface TrackedCheckpoint {
   admitted?: Admitted | undefined;
   error?: AgentFailure;
   stored: Promise<Manifest>;
+  /** Once stored: what was stored, for the digests in its status. */
+  manifest?: Manifest;
   /** Settles (never rejects) when the checkpoint ends. */
   ended: Promise<void>;
 }
@@ -137,7 +140,8 @@ export class AgentService {
     }).finally(unlock);
     track.stored = stored;
     track.ended = stored.then(
-      () => {
+      (manifest) => {
+        track.manifest = manifest;
         track.state = 'stored';
       },
       (err: unknown) => {
@@ -186,6 +190,7 @@ export class AgentService {
       state: t.state,
       ...(at !== undefined && Number.isFinite(at) ? { estimatedStoredAt: new Date(at).toISOString() } : {}),
       ...(t.error ? { error: t.error.toBody() } : {}),
+      ...(t.state === 'stored' && t.manifest ? { archives: archiveDigests(t.manifest) } : {}),
     };
   }
 

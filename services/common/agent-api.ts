@@ -70,6 +70,12 @@ export const checkpointStatusSchema = z.object({
   estimatedStoredAt: z.string().datetime().optional(),
   /** Failed: why, as the synchronous call would have answered (would-miss-deadline when re-planned out of the queue). */
   error: z.lazy(() => agentErrorSchema).optional(),
+  /**
+   * Stored: the digests of the archives as this agent stored them. The worker
+   * keeps these and the restore is verified against them, never against the
+   * manifest that lies beside the archives in S3.
+   */
+  archives: z.lazy(() => z.array(archiveDigestSchema).min(1)).optional(),
 });
 export type CheckpointStatus = z.infer<typeof checkpointStatusSchema>;
 

@@ -19,6 +19,17 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0`;
 
 /**
+ * How long a claim lives (and is renewed for) next to its message's
+ * visibility timeout: a little shorter, so that when a replica dies holding
+ * both, the claim is gone by the time SQS hands the message out again and
+ * the next receiver acts at once instead of finding it "busy" and backing off.
+ */
+export function claimLeaseMs(visibilityTimeoutSeconds: number): number {
+  const visibleMs = visibilityTimeoutSeconds * 1000;
+  return visibleMs - Math.min(1000, Math.floor(visibleMs / 4));
+}
+
+/**
  * Remembers which (event, instance) pairs are being handled or were handled,
  * so redeliveries and other replicas never act twice.
  */

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../common/logger.js';
-import type { DedupeStore } from './dedupe.js';
+import { claimLeaseMs, type DedupeStore } from './dedupe.js';
 import type { ListenerMetrics } from './metrics.js';
 import type { Disposition, MessageProcessor } from './processor.js';
 import { RECEIVE_BATCH, type ReceivedMessage, type SqsMessageQueue } from './sqs-queue.js';
@@ -159,7 +159,9 @@ export class ListenerLoop {
             this.metrics.sqsErrors.inc({ operation: 'change-visibility' });
             this.log.warn({ err: String(err) }, 'could not extend visibility');
           }),
-      ...claims.map(([key, owner]) => this.dedupe.renew(key, owner, seconds * 1000).catch(() => false)),
+      ...claims.map(([key, owner]) =>
+        this.dedupe.renew(key, owner, claimLeaseMs(seconds)).catch(() => false),
+      ),
     ]);
   }
 }

@@ -5,7 +5,7 @@ import type { Logger } from '../common/logger.js';
 import type { ActionableEvent, Classification } from './classification.js';
 import { classifyMessage } from './classify.js';
 import type { ClusterView, ResolvedNode } from './cluster-cache.js';
-import type { DedupeStore } from './dedupe.js';
+import { claimLeaseMs, type DedupeStore } from './dedupe.js';
 import type { JobSink } from './enqueue.js';
 import { Limiter, withTimeout } from './limiter.js';
 import type { ListenerMetrics } from './metrics.js';
@@ -155,7 +155,7 @@ export class MessageProcessor {
     const redis = <T>(p: Promise<T>, what: string) => withTimeout(p, config.redisTimeoutMs, what);
     try {
       const claim = await redis(
-        dedupe.claim(key, owner, config.visibilityTimeoutSeconds * 1000),
+        dedupe.claim(key, owner, claimLeaseMs(config.visibilityTimeoutSeconds)),
         'dedupe claim',
       );
       if (claim === 'done') {

@@ -70,8 +70,8 @@ export const listenerSettings = {
   ),
   visibilityTimeoutSeconds: setting(
     'SPOT_RESCUE_LISTENER_VISIBILITY_TIMEOUT_SECONDS',
-    str.int(2, 43_200).default(30),
-    'visibility timeout of received messages, extended while work is in flight; also the lifetime of a dedupe claim',
+    str.int(2, 43_200).default(8),
+    'visibility timeout of received messages, extended every third of it while work is in flight: a killed listener’s message is handled again within about this long; also bounds a dedupe claim',
   ),
   retryDelaySeconds: setting(
     'SPOT_RESCUE_LISTENER_RETRY_DELAY_SECONDS',

@@ -72,21 +72,23 @@ export class SqsMessageQueue {
 
   /** Sets the visibility timeout of each message (from now). Failures are reported, not thrown. */
   async changeVisibility(entries: readonly { receiptHandle: string; seconds: number }[]): Promise<number> {
-    let failed = 0;
-    for (const chunk of chunks(entries, RECEIVE_BATCH)) {
-      const out = await this.sqs.send(
-        new ChangeMessageVisibilityBatchCommand({
-          QueueUrl: this.queueUrl,
-          Entries: chunk.map((e, i) => ({
-            Id: String(i),
-            ReceiptHandle: e.receiptHandle,
-            VisibilityTimeout: e.seconds,
-          })),
-        }),
-      );
-      failed += out.Failed?.length ?? 0;
-    }
-    return failed;
+    // All batches at once: with a short timeout, a hundred messages extended one batch after another
+    // could see the last ones come back to another replica while still being worked on.
+    const outs = await Promise.all(
+      chunks(entries, RECEIVE_BATCH).map((chunk) =>
+        this.sqs.send(
+          new ChangeMessageVisibilityBatchCommand({
+            QueueUrl: this.queueUrl,
+            Entries: chunk.map((e, i) => ({
+              Id: String(i),
+              ReceiptHandle: e.receiptHandle,
+              VisibilityTimeout: e.seconds,
+            })),
+          }),
+        ),
+      ),
+    );
+    return outs.reduce((failed, out) => failed + (out.Failed?.length ?? 0), 0);
   }
 
   async sendToDlq(message: ReceivedMessage, reason: string): Promise<void> {

@@ -13,7 +13,6 @@ import {
   JOB_NAMES,
   jobId,
   jobOptions,
-  type MigratePodJob,
   migratePodJobSchema,
   type ProvisionCapacityJob,
   priorityForDeadline,
@@ -44,7 +43,7 @@ import { S3ManifestStore } from './manifest-store.js';
 import { registerQueueDepth } from './metrics-queue-depth.js';
 import { NodeCapabilityCache } from './migrate/capabilities.js';
 import { RedisPodLeases } from './migrate/lease.js';
-import { migratePod } from './migrate.js';
+import { type MigrateDeps, type MigrateProgress, migratePod } from './migrate.js';
 import { NodeFinishedEvents } from './node-finished-event.js';
 import { KwokNodeJoiner } from './node-joiner.js';
 import { KubeNamespaceLabels, podOptedIn } from './opt-in.js';
@@ -52,6 +51,7 @@ import { provisionCapacity } from './provision.js';
 import { RedisReservations } from './reservations.js';
 import { checkpointIdFor } from './restored-pod.js';
 import { type WorkerConfig, workerSettings } from './settings.js';
+import { AbandonedMigrations, MAX_STALLED_COUNT } from './stalled-jobs.js';
 import { RefusedJob, signedProgress, verifiedJob, verifiedProgress } from './verified-job.js';
 import { WorkerMetrics } from './worker-metrics.js';
 
@@ -174,7 +174,7 @@ export async function startWorkerService(
     prefix: config.queuePrefix,
     lockDuration: config.lockMs,
     stalledInterval: Math.max(1000, Math.floor(config.lockMs / 2)),
-    maxStalledCount: 3,
+    maxStalledCount: MAX_STALLED_COUNT,
   };
   // BullMQ never closes a connection it was given: keep each Worker's to close it ourselves.
   const workerConnections: Redis[] = [];
@@ -211,6 +211,21 @@ export async function startWorkerService(
     });
   };
 
+  const migrateDeps = (): MigrateDeps => ({
+    cluster: jobsCluster,
+    agents,
+    capabilities,
+    leases,
+    manifests: new S3ManifestStore(createS3Client(aws)),
+    archiveAccess,
+    reservations,
+    throughput,
+    metrics,
+    log,
+    config,
+    requestCapacity,
+    onOutcome: recordOutcome,
+  });
   const rescue = new Worker(
     QUEUES.rescue,
     async (job) => {
@@ -251,21 +266,7 @@ export async function startWorkerService(
           progress: () => progress,
           saveProgress: (p) => job.updateProgress(signedProgress(job, signer, p)),
         },
-        {
-          cluster: jobsCluster,
-          agents,
-          capabilities,
-          leases,
-          manifests: new S3ManifestStore(createS3Client(aws)),
-          archiveAccess,
-          reservations,
-          throughput,
-          metrics,
-          log,
-          config,
-          requestCapacity,
-          onOutcome: recordOutcome,
-        },
+        migrateDeps(),
       );
     },
     { ...common, connection: ioredisOpts(), concurrency: config.rescueConcurrency },
@@ -329,16 +330,25 @@ export async function startWorkerService(
     { ...common, connection: ioredisOpts(), concurrency: config.finalizeConcurrency },
   );
   // A migration that ended without its processor returning (its worker killed more often than
-  // maxStalledCount allows) still gets an outcome: failed, for the failed-rescues alarm.
+  // maxStalledCount allows) still ends with its pod running or drained, and an outcome. What it
+  // acts on is verified as a live attempt's would be: a refused or forged job drains nothing.
+  const abandoned = new AbandonedMigrations(migrateDeps(), log, {
+    read: (job) => {
+      const data = verifiedJob(migratePodJobSchema, job, JOB_NAMES.migratePod, signer);
+      const progress = verifiedProgress(
+        job,
+        signer,
+        { repository: config.imageRepository, checkpointId: checkpointIdFor(data.event.id, data.pod.uid) },
+        data.pod.namespace,
+      );
+      return { data, progress };
+    },
+    sign: (job, p) => signedProgress(job, signer, p),
+  });
   rescue.on('failed', (job, err) => {
-    // 'failed' fires for every failed attempt; only a job that will not run again has ended.
-    if (!job || !(job.finishedOn || /stalled/i.test(err.message))) return;
-    // A refused job was never this deployment's: its data names nothing worth an outcome.
+    // A refused job was never this deployment's: its data names nothing to act on.
     if (err instanceof RefusedJob || err.name === 'RefusedJob') return;
-    const r = migratePodJobSchema.safeParse(job.data);
-    if (!r.success) return;
-    metrics.outcomes.inc({ outcome: 'failed', job_name: 'migrate-pod' });
-    recordOutcome({ job: r.data as MigratePodJob, outcome: 'failed', reason: err.message });
+    abandoned.onFailed(job, err);
   });
   const workers = [rescue, evict, provision, finalize];
   // Queue depth for scaling on backlog, read at scrape time over the queues' shared connection.
@@ -358,6 +368,7 @@ export async function startWorkerService(
     metrics,
     async close() {
       await Promise.all(workers.map((w) => w.close()));
+      await abandoned.settled();
       await Promise.all(workerConnections.map((c) => c.quit()));
       await Promise.all(depthQueues.map((q) => q.close()));
       await (queueOpts.connection as Redis).quit();

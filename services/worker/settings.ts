@@ -154,6 +154,11 @@ export const workerSettings = {
     "how long past the source agent's latest estimate a checkpoint is waited for (never past its cut-off) " +
       'before the agent is taken for gone',
   ),
+  checkpointRetrySeconds: setting(
+    'SPOT_RESCUE_CHECKPOINT_RETRY_SECONDS',
+    str.int(0).default(30),
+    'how long a checkpoint that failed on something that may pass (agent unreachable, a 5xx, an S3 error) is retried, never past the budget; 0: not retried',
+  ),
   safetyFactor: setting(
     'SPOT_RESCUE_BUDGET_SAFETY_FACTOR',
     str.num(1).default(1.5),

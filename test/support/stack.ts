@@ -3,6 +3,9 @@
  * through here, so a missing stack fails loudly with the command that fixes
  * it instead of skipping.
  */
+
+import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
 export interface StackEnv {
   stateDir: string;
   toolsDir: string;
@@ -68,4 +71,13 @@ export async function waitFor<T>(
     await new Promise((r) => setTimeout(r, intervalMs));
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
+
+/** A TCP port free on 127.0.0.1 right now, for a process that must come back on the same address. */
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
 }

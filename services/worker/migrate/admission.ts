@@ -1,5 +1,5 @@
 import type { V1Pod } from '@kubernetes/client-node';
-import type { CheckpointRequest, CheckpointStatus } from '../../common/agent-api.js';
+import type { ArchiveDigest, CheckpointRequest, CheckpointStatus } from '../../common/agent-api.js';
 import { checkpointMemoryEstimate } from '../../common/pod-memory.js';
 import { AgentCallError } from '../agent-client.js';
 import type { Run } from './context.js';
@@ -33,7 +33,11 @@ export function admissionFields(
  * where the agent ends the checkpoint itself and says so. Throws on any
  * end but stored; the caller falls back.
  */
-export async function checkpointAdmitted(run: Run, req: CheckpointRequest, cutoff: number): Promise<void> {
+export async function checkpointAdmitted(
+  run: Run,
+  req: CheckpointRequest,
+  cutoff: number,
+): Promise<ArchiveDigest[] | undefined> {
   const { d, job } = run;
   const node = job.node.name;
   let status = await d.agents.startCheckpoint(node, req, AbortSignal.timeout(ADMISSION_ANSWER_MS));
@@ -42,7 +46,7 @@ export async function checkpointAdmitted(run: Run, req: CheckpointRequest, cutof
     'checkpoint accepted by the source agent',
   );
   for (;;) {
-    if (status.state === 'stored') return;
+    if (status.state === 'stored') return status.archives;
     if (status.state === 'failed') {
       const e = status.error;
       throw new AgentCallError(e?.error ?? 'runtime-failed', `agent on ${node}: ${e?.message ?? 'failed'}`);

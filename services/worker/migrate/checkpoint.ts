@@ -1,8 +1,8 @@
 import type { V1Pod } from '@kubernetes/client-node';
-import { archiveDigests, type Manifest, manifestSchema } from '../../common/agent-api.js';
-import { AgentCallError } from '../agent-client.js';
+import type { Manifest } from '../../common/agent-api.js';
 import { manifestThroughput } from '../budget.js';
 import { admissionFields, checkpointAdmitted } from './admission.js';
+import { askUntilStored } from './checkpoint-attempts.js';
 import { type Run, strip } from './context.js';
 
 /**
@@ -24,7 +24,8 @@ export async function checkpoint(run: Run, original: V1Pod, checkpointBy: number
   await run.save({ checkpointRequested: true });
   const t0 = run.now();
   const answer = await d.metrics.stage('checkpoint', () =>
-    askOnce(run, checkpointBy, () =>
+    // The admitted flow bounds its own calls (the agent's estimate, the cut-off); no signal is needed.
+    askUntilStored(run, original, checkpointBy, () =>
       checkpointAdmitted(
         run,
         {
@@ -47,31 +48,9 @@ export async function checkpoint(run: Run, original: V1Pod, checkpointBy: number
   const manifest = await d.manifests.read(d.config.s3Bucket, run.manifestKey);
   if (!manifest) throw new Error(`agent answered but ${run.manifestKey} is not in s3://${d.config.s3Bucket}`);
   // What the source agent itself answered is what the target verifies against, not what S3 holds now.
-  const answered = manifestSchema.safeParse(answer);
-  if (answered.success && answered.data.checkpointId === run.checkpointId)
-    await run.save({ archives: archiveDigests(answered.data) });
+  if (answer) await run.save({ archives: answer });
   run.log.info({ ms: run.now() - t0, checkpointId: run.checkpointId }, 'checkpointed');
   return manifest;
-}
-
-/**
- * A worker killed during the agent's checkpoint call leaves the checkpoint
- * running on the agent; its job's next attempt asks again and is answered
- * 409 (one operation per container). The first call's manifest is what it
- * waits for then, instead of failing over a checkpoint that is succeeding.
- */
-async function askOnce(run: Run, checkpointBy: number, call: () => Promise<unknown>): Promise<unknown> {
-  try {
-    return await call();
-  } catch (err) {
-    if (!(err instanceof AgentCallError && err.code === 'conflict')) throw err;
-    run.log.info('a checkpoint of this pod is already running on its agent; waiting for its manifest');
-    while (run.now() < checkpointBy) {
-      if (await run.d.manifests.read(run.d.config.s3Bucket, run.manifestKey)) return undefined;
-      await run.sleep(run.pollMs);
-    }
-    throw err;
-  }
 }
 
 /** Feeds a stored checkpoint's timings to the metrics and the throughput estimate the budget uses. */

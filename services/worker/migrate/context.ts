@@ -57,6 +57,7 @@ export interface MigrateDeps {
     | 'checkpointOverheadMs'
     | 'checkpointEstimateMarginSeconds'
     | 'safetyFactor'
+    | 'checkpointRetrySeconds'
     | 'safetyMarginMs'
     | 'maxFallbackGraceSeconds'
     | 'evictionLeadMs'

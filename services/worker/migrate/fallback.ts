@@ -81,9 +81,7 @@ export async function removeLeftover(run: Run): Promise<void> {
  */
 async function recreateBarePod(run: Run): Promise<boolean> {
   const base = run.progress.original;
-  if (!base || controllerOf(base) || replaceStrategy(base) !== 'same-name') return false;
-  // Only a pod this migration removed (the swap runs once the restore is done), never one its owner deleted.
-  if (run.progress.stage !== 'restored' && run.progress.stage !== 'created') return false;
+  if (!base || controllerOf(base) || !removedForTheSwap(run)) return false;
   if (await run.d.cluster.getPod(run.namespace, run.name)) return false;
   const fresh: V1Pod = {
     apiVersion: 'v1',
@@ -103,6 +101,20 @@ async function recreateBarePod(run: Run): Promise<boolean> {
   return true;
 }
 
+/**
+ * Whether the original is gone because this migration removed it to give its
+ * name to the copy (the swap runs once the restore is done), rather than
+ * because its owner deleted it.
+ */
+function removedForTheSwap(run: Run): boolean {
+  const base = run.progress.original;
+  return (
+    base !== undefined &&
+    replaceStrategy(base) === 'same-name' &&
+    (run.progress.stage === 'restored' || run.progress.stage === 'created')
+  );
+}
+
 /** Drains the original the way a plain drain would (PDBs honoured until the deadline forces it). */
 export async function evictOriginal(run: Run, reason: string): Promise<MigrateResult> {
   const { d } = run;
@@ -114,6 +126,9 @@ export async function evictOriginal(run: Run, reason: string): Promise<MigrateRe
     await fence(run);
     if (await recreateBarePod(run))
       return run.finish({ outcome: 'evicted', reason: `${reason}; created again from its spec` });
+    // Removed through the Eviction API for the swap: drained, and its controller creates it again.
+    if (removedForTheSwap(run))
+      return run.finish({ outcome: 'evicted', reason: `${reason}; its controller creates it again` });
     return run.finish({ outcome: 'gone', reason });
   }
   await fence(run);

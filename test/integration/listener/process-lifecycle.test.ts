@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { listenerSettings } from '../../../services/listener/settings.js';
 import { waitFor } from '../../support/stack.js';
 import { ChildListener, sampleEvent, TestQueues } from './harness.js';
 import { SimCluster } from './sim-cluster.js';
@@ -42,29 +43,46 @@ const jobsOf = async (nodeName: string) =>
     .filter((j) => j.data.node.name === nodeName);
 
 describe('the listener process', () => {
-  it('killed with SIGKILL after receiving but before enqueuing: the message comes back and is handled once', async () => {
+  it('killed with SIGKILL after receiving but before enqueuing: the message comes back within the default visibility timeout and is handled once', async (t) => {
+    // The production default, not the short one the other tests use: that bound is what this shows.
+    const visibilityS = listenerSettings.visibilityTimeoutSeconds.schema.parse(undefined);
+    const defaults = { SPOT_RESCUE_LISTENER_VISIBILITY_TIMEOUT_SECONDS: String(visibilityS) };
+    // A Spot warning gives 120 s: a dead listener must not hold one back for a quarter of it.
+    assert.ok(visibilityS <= 10, `default visibility timeout ${visibilityS} s`);
     const node = await nodeWithPods();
-    const doomed = child({ SPOT_RESCUE_LISTENER_FAULT_PAUSE_BEFORE_ENQUEUE_MS: '600000' });
+    const doomed = child({ ...defaults, SPOT_RESCUE_LISTENER_FAULT_PAUSE_BEFORE_ENQUEUE_MS: '600000' });
     await doomed.waitForLog('listening');
     await queues.send(sampleEvent('spot-interruption-warning.json', node.instanceId));
     await doomed.waitForLog('fault injection: pausing before enqueue');
+    // The survivor polls before the kill, as a second replica would; the doomed one's
+    // heartbeat keeps the message from it meanwhile.
+    const survivor = child(defaults);
+    await survivor.waitForLog('listening');
+    assert.equal(survivor.count('acting on event'), 0, 'the message stayed with the doomed listener');
     doomed.kill('SIGKILL');
+    const killedAt = Date.now();
     assert.equal(await doomed.exit, null);
     assert.deepEqual(await jobsOf(node.name), [], 'nothing was enqueued before the kill');
     assert.equal(await queues.depth(), 1, 'the message was not deleted');
 
-    const survivor = child();
+    // Back after at most one visibility timeout from the last heartbeat before the kill,
+    // plus the survivor's receive and enqueue.
     const jobs = await waitFor(
       '3 jobs from the survivor',
       async () => {
         const j = await jobsOf(node.name);
         return j.length === 3 && j;
       },
-      { timeoutMs: 30_000 },
+      { timeoutMs: visibilityS * 1000 + 4000, intervalMs: 100 },
+    );
+    const acted = survivor.logs.find((l) => l['msg'] === 'acting on event');
+    t.diagnostic(
+      `handled again ${((Date.parse(String(acted?.['time'])) - killedAt) / 1000).toFixed(1)} s after the SIGKILL (visibility timeout ${visibilityS} s)`,
     );
     assert.deepEqual(jobs.map((j) => j.name).sort(), ['evict-pod', 'finalize-node', 'migrate-pod']);
     await waitFor('message deleted', async () => (await queues.depth()) === 0);
     assert.equal(survivor.count('jobs enqueued'), 1);
+    assert.equal(survivor.count('being handled elsewhere; will look again'), 0, 'the dead claim was gone');
     survivor.kill('SIGTERM');
     assert.equal(await survivor.exit, 0);
   });

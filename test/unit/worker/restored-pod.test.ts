@@ -128,6 +128,55 @@ describe('restored pod', () => {
     assert.equal(isStaged(r), false);
   });
 
+  it('a pod restored once, rescued again, is pinned to its new node only: the old pin is gone', () => {
+    // As the API serves the first copy once it ran on node-a: bound there, adopted, its own zone term kept.
+    const zone = { key: 'topology.kubernetes.io/zone', operator: 'In', values: ['us-east-1a', 'us-east-1b'] };
+    for (const kind of [undefined, 'ReplicaSet', 'StatefulSet']) {
+      for (const ownTerms of [[], [{ matchExpressions: [zone] }]]) {
+        const original = pod(kind, kind === 'StatefulSet' ? 'db-0' : 'web-abc12-xyz');
+        if (ownTerms.length > 0)
+          original.spec!.affinity = {
+            nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: ownTerms } },
+          };
+        const first = buildRestoredPod({ original, targetNode: 'node-a', checkpointId: 'ck-1' });
+        const running: V1Pod = {
+          ...first,
+          metadata: {
+            ...first.metadata,
+            uid: 'uid-2',
+            labels: { ...original.metadata?.labels, ...first.metadata?.labels },
+          },
+          spec: { ...first.spec!, nodeName: 'node-a' },
+        };
+        const second = buildRestoredPod({ original: running, targetNode: 'node-b', checkpointId: 'ck-2' });
+        const what = `${kind ?? 'bare'} pod, ${ownTerms.length} own term(s)`;
+        assert.equal(pinnedNode(second), 'node-b', what);
+        assert.equal(second.spec?.nodeName, undefined, `${what}: left to the scheduler`);
+        const terms =
+          second.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution
+            ?.nodeSelectorTerms;
+        // Terms are alternatives: one still naming node-a would let the scheduler put it back on
+        // the node being reclaimed, and ANDed pins to both nodes would match no node at all.
+        assert.deepEqual(
+          terms,
+          (ownTerms.length > 0 ? ownTerms : [{}]).map((t) => ({
+            ...t,
+            matchFields: [{ key: 'metadata.name', operator: 'In', values: ['node-b'] }],
+          })),
+          what,
+        );
+        assert.equal(second.metadata?.annotations?.[RESTORED_FROM_ANNOTATION], 'uid-2', what);
+        assert.equal(second.metadata?.annotations?.[CHECKPOINT_ANNOTATION], 'ck-2', what);
+        assert.equal(
+          second.metadata?.name,
+          kind === 'ReplicaSet' ? restoredPodName(running) : original.metadata?.name,
+          `${what}: no suffix on a suffix`,
+        );
+        assert.doesNotMatch(second.metadata?.name ?? '', /-r[0-9a-f]{5}-r[0-9a-f]{5}$/, what);
+      }
+    }
+  });
+
   it('checkpoint ids are deterministic per event and pod, and valid for the agent', () => {
     assert.equal(checkpointIdFor('e1', 'u1'), checkpointIdFor('e1', 'u1'));
     assert.notEqual(checkpointIdFor('e1', 'u1'), checkpointIdFor('e2', 'u1'));

@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { RESTORED_FROM_ANNOTATION } from '../../../services/common/labels.js';
+import type { MigrateResult } from '../../../services/worker/migrate.js';
+import { freePort } from '../../support/stack.js';
+import { eventRef, isReady, TestBed, waitFor, waitJobsDone } from './harness.js';
+
+/** Progress a migrate-pod job has saved (services/worker/migrate/context.ts). */
+type Progress = { stage?: string; checkpointRequested?: boolean };
+
+/**
+ * The source node's agent is down for about two seconds (killed, then
+ * started again on its address, as its DaemonSet pod would be) exactly when
+ * the worker asks it for the checkpoint. With most of the two minutes left
+ * the worker asks again until the agent answers, and the pod is restored
+ * with its state instead of drained.
+ */
+describe('worker: the checkpoint is retried within the budget', () => {
+  const bed = new TestBed('wckretry');
+  const source = bed.node('src');
+  const target = bed.node('dst');
+  let agentEnv: Record<string, string>;
+
+  before(async () => {
+    await bed.setUp({
+      nodes: [
+        { suffix: 'src', agent: false },
+        { suffix: 'dst', unschedulable: true },
+      ],
+    });
+    agentEnv = { SPOT_RESCUE_AGENT_PORT: String(await freePort()) };
+    await bed.startAgent(source, agentEnv);
+    await bed.startWorker();
+  });
+  after(() => bed.close());
+
+  test('an agent restart during the checkpoint call: the pod moves, its counter carries on', async () => {
+    const original = await bed.soloPodToMove(source, target);
+    const down = bed.agents[source]!.child;
+    const exited = new Promise((r) => down.once('exit', r));
+    down.kill('SIGKILL');
+    await exited;
+
+    const job = await bed.queues.migrate(
+      eventRef(120_000),
+      { name: source, instanceId: 'i-0123456789abcde21' },
+      original,
+    );
+    await waitFor(
+      'the checkpoint call to be made',
+      async () =>
+        ((await bed.queues.rescue.getJob(job.id!))?.progress as Progress)?.checkpointRequested || undefined,
+      { timeoutMs: 60_000, intervalMs: 20 },
+    );
+    await new Promise((r) => setTimeout(r, 2000));
+    await bed.startAgent(source, agentEnv);
+
+    const [result] = (await waitJobsDone(bed.queues.rescue, [job.id!], 90_000)) as MigrateResult[];
+    assert.equal(result?.outcome, 'restored', JSON.stringify(result));
+    const [copy] = await bed.waitPods('one running copy', (pods) => pods.length === 1 && isReady(pods[0]!));
+    assert.equal(copy!.spec?.nodeName, target);
+    assert.equal(copy!.metadata?.annotations?.[RESTORED_FROM_ANNOTATION], original.metadata?.uid);
+    const state = await bed.waitContinued({ node: source, pod: 'solo' }, { node: target, pod: 'solo' });
+    assert.equal(state['corrupt'], 0);
+  });
+});
