@@ -10,7 +10,12 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import type { ArchiveCredentials, Manifest, RestoreResponse } from '../../../services/common/agent-api.js';
+import {
+  type ArchiveCredentials,
+  archiveDigests,
+  type Manifest,
+  type RestoreResponse,
+} from '../../../services/common/agent-api.js';
 import { StsArchiveAccess } from '../../../services/worker/archive-access.js';
 import { SigningRecorder } from '../../support/signing-recorder.js';
 import { awsSettings, stackEnv, waitFor } from '../../support/stack.js';
@@ -89,6 +94,7 @@ describe('agent: S3 through the per-operation session the worker hands it', () =
     assert.notEqual(forRestore.accessKeyId, forCheckpoint.accessKeyId, 'a session per operation');
     const restored = await call<RestoreResponse>(b, 'POST', '/v1/restores', bed.ids.workerToken, {
       manifest: { bucket: bed.bucket, key: `${req.s3.prefix}/manifest.json` },
+      archives: archiveDigests(cp.body),
       target: { namespace: bed.ids.namespace, pod: 'counter-restored' },
       credentials: forRestore,
     });
@@ -120,6 +126,15 @@ describe('agent: S3 through the per-operation session the worker hands it', () =
     recorder.take();
     const r = await call(b, 'POST', '/v1/restores', bed.ids.workerToken, {
       manifest: { bucket: bed.bucket, key: `local/${bed.ids.namespace}/none/uid/cp-none/manifest.json` },
+      archives: [
+        {
+          name: 'counter',
+          key: `local/${bed.ids.namespace}/none/uid/cp-none/counter.tar.zst`,
+          bytesRaw: 1,
+          bytesCompressed: 1,
+          sha256: '0'.repeat(64),
+        },
+      ],
       target: { namespace: bed.ids.namespace, pod: 'nobody' },
     });
     assert.equal(r.status, 404, JSON.stringify(r.body));
