@@ -1,4 +1,5 @@
-import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import type { V1Node, V1NodeSelectorTerm, V1Pod } from '@kubernetes/client-node';
+import { RESTORED_FROM_ANNOTATION } from '../common/labels.js';
 import { bytes, cpuMillis } from '../common/quantity.js';
 import type { NodeView, PodDemand } from './placement.js';
 import { podRequests } from './pod-resources.js';
@@ -50,8 +51,9 @@ export function ownerKey(pod: V1Pod): string | undefined {
 /** A pod's placement constraints; volumeZones come from its PersistentVolumes (cluster I/O). */
 export function podDemand(pod: V1Pod, source: NodeView | undefined, volumeZones: string[]): PodDemand {
   const spec = pod.spec;
-  const terms =
+  const own =
     spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [];
+  const terms = pod.metadata?.annotations?.[RESTORED_FROM_ANNOTATION] ? withoutRescuePin(own) : own;
   return {
     requests: podRequests(pod),
     tolerations: spec?.tolerations ?? [],
@@ -63,6 +65,23 @@ export function podDemand(pod: V1Pod, source: NodeView | undefined, volumeZones:
     sourcePool: source?.pool,
     ownerKey: ownerKey(pod),
   };
+}
+
+/**
+ * A restored pod carries a required match on the name of the node it was
+ * restored to (restored-pod.ts, pinnedTo), which replaced any name match of
+ * its own. Rescued again, that pin would leave it no node but the dying one:
+ * placement sees the pod's own constraints only.
+ */
+export function withoutRescuePin(terms: V1NodeSelectorTerm[]): V1NodeSelectorTerm[] {
+  const stripped = terms.map((t) => ({
+    ...t,
+    matchFields: (t.matchFields ?? []).filter((f) => f.key !== 'metadata.name'),
+  }));
+  // A term left empty was only the pin; an empty term would match no node at all.
+  return stripped.some((t) => (t.matchExpressions ?? []).length === 0 && t.matchFields.length === 0)
+    ? []
+    : stripped;
 }
 
 /** Pods that still occupy their node (the scheduler's view: bound and not finished). */
