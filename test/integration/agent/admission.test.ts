@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { type CheckpointStatus, checkpointStatusSchema } from '../../../services/common/agent-api.js';
-import { AgentBed, type AgentProcess, call } from '../../e2e/agent/harness.js';
+import { AgentBed, type AgentProcess, bearer, call } from '../../e2e/agent/harness.js';
 import { stackEnv, waitFor } from '../../support/stack.js';
 
 const MiB = 2 ** 20;
@@ -52,7 +52,7 @@ describe('agent: checkpoint admission', () => {
     const res = await fetch(`${agent.url}/v1/checkpoints`, {
       method: 'POST',
       headers: {
-        authorization: `Bearer ${bed.ids.workerToken}`,
+        authorization: `Bearer ${await bearer(bed.ids.workerToken, agent.node)}`,
         'content-type': 'application/json',
         prefer: 'respond-async',
       },
