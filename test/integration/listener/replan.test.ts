@@ -6,7 +6,7 @@ import { JOB_NAMES, jobId } from '../../../services/common/jobs.js';
 import { RESTORED_FROM_ANNOTATION } from '../../../services/common/labels.js';
 import { createRedisConnection } from '../../../services/common/redis.js';
 import type { RunningListener } from '../../../services/listener/service.js';
-import { isReady, TestBed, waitFor, waitJobsDone } from '../worker/harness.js';
+import { isReady, jobSigningKeyFile, TestBed, waitFor, waitJobsDone } from '../worker/harness.js';
 import { inProcessListener, TestQueues } from './harness.js';
 import { randomInstanceId } from './sim-cluster.js';
 
@@ -63,6 +63,8 @@ describe('listener: re-plans tainted nodes whose jobs Redis lost', () => {
       sqs.config({
         SPOT_RESCUE_QUEUE_PREFIX: bed.prefix,
         SPOT_RESCUE_LISTENER_REPLAN_INTERVAL_SECONDS: '1',
+        // The worker's key: one deployment, one key.
+        SPOT_RESCUE_JOB_SIGNING_KEY_FILE: jobSigningKeyFile,
       }),
     );
     await sqs.send(JSON.stringify(buildEvent('spot-interruption', { instanceId })));
@@ -106,6 +108,8 @@ describe('listener: re-plans tainted nodes whose jobs Redis lost', () => {
       sqs.config({
         SPOT_RESCUE_QUEUE_PREFIX: bed.prefix,
         SPOT_RESCUE_LISTENER_REPLAN_INTERVAL_SECONDS: '1',
+        // The worker's key: one deployment, one key.
+        SPOT_RESCUE_JOB_SIGNING_KEY_FILE: jobSigningKeyFile,
       }),
     );
     await new Promise((r) => setTimeout(r, 3500));

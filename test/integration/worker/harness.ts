@@ -61,7 +61,7 @@ import {
   type WorkerService,
 } from '../../../services/worker/service.js';
 import { forward } from '../../e2e/agent/s3-fault-proxy.js';
-import { awsSettings, stackEnv, uniqueName, waitFor } from '../../support/stack.js';
+import { awsSettings, freePort, stackEnv, uniqueName, waitFor } from '../../support/stack.js';
 
 /**
  * The worker's integration test bed: an opted-in namespace, the worker's
@@ -369,6 +369,32 @@ export class TestBed {
     });
     this.agents[node] = a;
     return a;
+  }
+
+  /**
+   * The agent of the node a provisioner will launch. Its name (EC2's private
+   * DNS name) is known only once the node joins, and an agent accepts only
+   * tokens minted for its own node: so the URL is fixed now (the worker's
+   * static map) and the agent is started under the joined node's name, on
+   * that port, as soon as the node appears. Until then the worker's restore
+   * calls are refused and retried.
+   */
+  async agentForJoiningNode(): Promise<{ url: string; started: Promise<AgentHandle> }> {
+    const port = await freePort();
+    const selector = `${SIM_LABEL}=${this.sim}`;
+    const known = new Set(
+      (await this.k.core.listNode({ labelSelector: selector })).items.map((n) => n.metadata?.name),
+    );
+    const started = waitFor(
+      'a launched node to join',
+      async () =>
+        (await this.k.core.listNode({ labelSelector: selector })).items
+          .map((n) => n.metadata?.name ?? '')
+          .find((n) => n && !known.has(n)),
+      { timeoutMs: 120_000 },
+    ).then((node) => this.startAgent(node, { SPOT_RESCUE_AGENT_PORT: String(port) }));
+    started.catch(() => {});
+    return { url: `http://127.0.0.1:${port}`, started };
   }
 
   /** Worker settings for a test: its own BullMQ prefix and bucket, short locks, static agent map. */

@@ -26,11 +26,16 @@ describe('worker: RescueFinished on the Node', () => {
       podUids: [],
       deadline: event.deadline,
     };
-    await bed.queues.finalize.add(
-      JOB_NAMES.finalizeNode,
-      data,
-      jobOptions(QUEUES.finalize, jobId('finalize-node', event.id, 'i-0123456789abcdef9'), 1),
-    );
+    // Enqueued as the listener does: signed, with the production options.
+    await bed.queues.sink.enqueue([
+      {
+        queue: QUEUES.finalize,
+        name: JOB_NAMES.finalizeNode,
+        jobId: jobId('finalize-node', event.id, 'i-0123456789abcdef9'),
+        priority: 1,
+        data,
+      },
+    ]);
     const eventsV1 = bed.k.kc.makeApiClient(EventsV1Api);
     const [e] = await waitFor('the RescueFinished event', async () => {
       const list = await eventsV1.listNamespacedEvent({

@@ -78,7 +78,7 @@ describe('worker: provision mode asg', () => {
   const group = `${bed.sim}-ng`;
   const source = bed.node('src');
   // The joining node is named by EC2 (its private DNS name): one agent answers for any node.
-  const anyNode = bed.node('new');
+  let anyAgent: Awaited<ReturnType<TestBed['agentForJoiningNode']>>;
   let sourceInstance = '';
 
   const describeGroup = async () =>
@@ -111,7 +111,7 @@ describe('worker: provision mode asg', () => {
     sourceInstance = (await describeGroup())?.Instances?.[0]?.InstanceId ?? '';
     assert.ok(sourceInstance, 'the group launched its first instance');
     await bed.setUp({ nodes: [{ suffix: 'src', instanceId: sourceInstance }] });
-    const anyAgent = await bed.startAgent(anyNode);
+    anyAgent = await bed.agentForJoiningNode();
     await bed.startWorker({
       agents: { [source]: bed.agents[source]!.url, '*': anyAgent.url },
       extra: {
@@ -161,7 +161,7 @@ describe('worker: provision mode asg', () => {
       originals.map(() => ['restored', joined]),
       JSON.stringify(results),
     );
-    await assertRestoredOn(bed, source, originals, joined, anyNode);
+    await assertRestoredOn(bed, source, originals, joined, (await anyAgent.started).node);
 
     // Raised once for the node, not once per pod: one more instance, one SetDesiredCapacity call.
     const g = await describeGroup();

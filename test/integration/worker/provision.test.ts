@@ -20,7 +20,7 @@ describe('worker: provisions capacity when no node fits', () => {
   const ec2 = createEc2Client(awsSettings());
   const source = bed.node('src');
   // The new node's name is only known once EC2 names the instance: one agent answers for any other node.
-  const anyNode = bed.node('new');
+  let anyAgent: Awaited<ReturnType<TestBed['agentForJoiningNode']>>;
   const lt = `${bed.sim}-lt`;
   let sourceInstance = '';
   const launched: string[] = [];
@@ -44,7 +44,7 @@ describe('worker: provisions capacity when no node fits', () => {
     );
     sourceInstance = run.Instances?.[0]?.InstanceId ?? '';
     launched.push(sourceInstance);
-    const anyAgent = await bed.startAgent(anyNode);
+    anyAgent = await bed.agentForJoiningNode();
     await bed.startWorker({
       agents: { [source]: bed.agents[source]!.url, '*': anyAgent.url },
       extra: {
@@ -91,7 +91,10 @@ describe('worker: provisions capacity when no node fits', () => {
       return isReady(p) && p.spec?.nodeName === result.target ? p : undefined;
     });
     assert.ok(restored);
-    await bed.waitContinued({ node: source, pod: 'solo' }, { node: anyNode, pod: 'solo' });
+    await bed.waitContinued(
+      { node: source, pod: 'solo' },
+      { node: (await anyAgent.started).node, pod: 'solo' },
+    );
     // The provision job records its time when it sees the node Ready, which
     // can come after the migrate job has already used that node.
     await waitFor('the provisioning time to be recorded', async () => {
