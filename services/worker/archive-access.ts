@@ -1,7 +1,4 @@
-// The STS client of the SDK's own credential providers (no @aws-sdk/client-sts in the dependencies
-// yet): it comes without a default credential chain, so the worker's is given to it.
-import { defaultProvider } from '@aws-sdk/credential-provider-node';
-import { AssumeRoleCommand, STSClient } from '@aws-sdk/nested-clients/sts';
+import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import type { ArchiveCredentials } from '../common/agent-api.js';
 import { type AwsSettings, awsClientConfig } from '../common/aws.js';
 import {
@@ -47,7 +44,7 @@ export class StsArchiveAccess implements ArchiveAccess {
     private readonly kmsKeyArn: string | undefined,
     private readonly now: () => number = Date.now,
   ) {
-    this.sts = new STSClient({ ...awsClientConfig(aws), credentials: defaultProvider() });
+    this.sts = new STSClient(awsClientConfig(aws));
   }
 
   async credentialsFor(r: ArchiveAccessRequest): Promise<ArchiveCredentials> {
