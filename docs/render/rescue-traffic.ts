@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import { PurgeQueueCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import {
@@ -29,7 +28,7 @@ import {
   NAMESPACE_OPT_IN_VALUE,
 } from '../../services/common/labels.js';
 import { createRedisConnection, scanTargets } from '../../services/common/redis.js';
-import type { ScrapeJob } from './prometheus.js';
+import { freePort, type ScrapeJob } from './prometheus.js';
 
 /**
  * Real rescues for the dashboard to show: the demo's deployment (an agent
@@ -67,15 +66,6 @@ export interface RescueTraffic {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const address = srv.address();
-  await new Promise((r) => srv.close(r));
-  if (!address || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
   for (const end = Date.now() + timeoutMs; Date.now() < end; ) {
