@@ -211,7 +211,8 @@ export async function startWorkerService(
     });
   };
 
-  const migrateDeps = (): MigrateDeps => ({
+  // One set for every migration, live or abandoned: an S3 client per job would be a new connection pool per job.
+  const migrateDeps: MigrateDeps = {
     cluster: jobsCluster,
     agents,
     capabilities,
@@ -225,7 +226,7 @@ export async function startWorkerService(
     config,
     requestCapacity,
     onOutcome: recordOutcome,
-  });
+  };
   const rescue = new Worker(
     QUEUES.rescue,
     async (job) => {
@@ -266,7 +267,7 @@ export async function startWorkerService(
           progress: () => progress,
           saveProgress: (p) => job.updateProgress(signedProgress(job, signer, p)),
         },
-        migrateDeps(),
+        migrateDeps,
       );
     },
     { ...common, connection: ioredisOpts(), concurrency: config.rescueConcurrency },
@@ -332,7 +333,7 @@ export async function startWorkerService(
   // A migration that ended without its processor returning (its worker killed more often than
   // maxStalledCount allows) still ends with its pod running or drained, and an outcome. What it
   // acts on is verified as a live attempt's would be: a refused or forged job drains nothing.
-  const abandoned = new AbandonedMigrations(migrateDeps(), log, {
+  const abandoned = new AbandonedMigrations(migrateDeps, log, {
     read: (job) => {
       const data = verifiedJob(migratePodJobSchema, job, JOB_NAMES.migratePod, signer);
       const progress = verifiedProgress(
