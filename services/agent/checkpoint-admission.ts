@@ -42,11 +42,21 @@ interface Entry extends AdmissionRequest {
  */
 export class CheckpointAdmission {
   private readonly entries = new Map<string, Entry>();
+  private ticker: NodeJS.Timeout | undefined;
 
+  /**
+   * replanEveryMs: how often the waiting checkpoints are judged again while
+   * nothing else happens. Arrivals, ends and status reads re-plan too, but
+   * time alone can make a waiting checkpoint miss its cut-off (the one
+   * ahead runs long); without the tick that was found only at the next
+   * status read, 16.7 s after the warning in bench:window at 1x, when the
+   * pod could have been drained at once.
+   */
   constructor(
     private readonly estimate: CheckpointEstimate,
     private readonly slots: () => number,
     private readonly now: () => number = Date.now,
+    private readonly replanEveryMs = 1000,
   ) {}
 
   /** Admits the checkpoint, or throws would-miss-deadline; dropping others if that saves more pods. */
@@ -77,6 +87,7 @@ export class CheckpointAdmission {
       rank: [req.cutoff, req.bytes, req.startedAt ?? this.now()],
       started: () => {
         entry.runningSince = this.now();
+        this.tickWhileWaiting();
       },
       finished: (sample) => {
         if (this.entries.get(req.id) !== entry) return;
@@ -142,6 +153,19 @@ export class CheckpointAdmission {
             `its ${mib(e.bytes)} MiB cannot be stored before ${new Date(e.cutoff).toISOString()} with the checkpoints ahead of it`,
         ),
       );
+    }
+    this.tickWhileWaiting();
+  }
+
+  /** A timer runs only while some admitted checkpoint waits for a slot; it never holds the process open. */
+  private tickWhileWaiting(): void {
+    const waiting = [...this.entries.values()].some((e) => e.runningSince === undefined);
+    if (waiting && !this.ticker) {
+      this.ticker = setInterval(() => this.replan(), this.replanEveryMs);
+      this.ticker.unref();
+    } else if (!waiting && this.ticker) {
+      clearInterval(this.ticker);
+      this.ticker = undefined;
     }
   }
 }

@@ -115,4 +115,29 @@ describe('checkpoint admission: estimates as time passes', () => {
     assert.equal(second.dropped.aborted, true, 'no longer fits before 60 s: dropped while it waits');
     assert.equal(first.dropped.aborted, false);
   });
+
+  test('time alone drops a waiting checkpoint that can no longer make its cut-off, with no call to the agent', async () => {
+    let now = 0;
+    const estimate = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 0 });
+    const admission = new CheckpointAdmission(
+      estimate,
+      () => 1,
+      () => now,
+      10,
+    );
+    const running = admission.admit({ id: 'running', bytes: 100 * MiB, cutoff: 60_000 });
+    running.started();
+    const waiting = admission.admit({ id: 'waiting', bytes: 300 * MiB, cutoff: 60_000 });
+    assert.equal(waiting.estimatedStoredAt, 40_000);
+    // The running one overruns: at 35 s the 30 s the waiting one needs end past its cut-off.
+    now = 35_000;
+    const dropped = await new Promise<boolean>((resolve) => {
+      waiting.dropped.addEventListener('abort', () => resolve(true));
+      setTimeout(() => resolve(false), 1_000);
+    });
+    assert.equal(dropped, true, 'dropped by the re-plan tick, not at the next arrival, end or status read');
+    assert.ok(isRefusal(waiting.dropped.reason));
+    assert.equal(running.dropped.aborted, false, 'the running checkpoint is never dropped');
+    running.finished();
+  });
 });
