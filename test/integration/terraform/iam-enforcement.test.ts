@@ -5,15 +5,16 @@
  * S3 store run against it. What the module denies must come back refused.
  *
  * What moto 5.2.5 evaluates, and so what this shows: signatures and session
- * tokens; the inline and attached policies of the caller's role (actions, and
- * resources with `*` patterns); the trust policy on sts:AssumeRole, whose AWS
- * principal it compares with the caller's exact ARN. What it does not:
- * session policies (it keeps the worker's Policy and never reads it), so one
- * checkpoint's session reaching another's prefix is not refused here (the
- * session-policy unit test and the policy check cover it); conditions other
- * than StringEquals on sts:ExternalId; bucket policies only without principal
- * or condition (the module's read-deny would refuse everyone), so that one is
- * left to the policy check too.
+ * tokens; the inline and attached policies of the caller's role (actions,
+ * and resources with `*` patterns); on sts:AssumeRole, the role's trust
+ * policy, whose AWS principal it compares with the caller's exact ARN. What
+ * it does not: session policies (it keeps the Policy the worker sends and
+ * never reads it), so one checkpoint's session reaching another's prefix is
+ * not refused here (the session-policy unit test and the policy check cover
+ * it); conditions, but for StringEquals on sts:ExternalId (the others count
+ * as met); a bucket policy's principals and conditions (it would apply the
+ * module's read-deny to everyone), so that one is the policy check's too;
+ * session expiry; KMS permissions behind SSE-KMS.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
