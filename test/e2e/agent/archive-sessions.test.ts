@@ -3,9 +3,11 @@
  * the archive-access role with a session policy, moto's STS here) hands an
  * agent credentials for one checkpoint or restore, and every S3 request the
  * agent makes for that operation is signed with them, never with its own.
- * moto does not enforce IAM, so what the session may reach is checked by the
- * session-policy unit test and the Terraform policy check; this test checks
- * that the agent really uses the session, through a recording hop to moto.
+ * The stack's moto does not enforce IAM, and one that does ignores session
+ * policies (test/integration/terraform/iam-enforcement.test.ts), so what the
+ * session may reach is checked by the session-policy unit test and the
+ * Terraform policy check; this test checks that the agent really uses the
+ * session, through a recording hop to moto.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';

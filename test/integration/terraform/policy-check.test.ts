@@ -1,109 +1,26 @@
 /**
  * What the module's IAM and Redis configuration allows, read from its HCL
  * (terraform validate, in terraform.test.ts, proves it is well-formed; this
- * checks what it says): blocks are cut out by brace matching, statements and
- * conditions parsed from their arguments. The tags the policy requires are
+ * checks what it says; test/support/terraform-policy.ts reads the HCL). The tags the policy requires are
  * read from the worker's launch code, so renaming one on either side fails here.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { archiveSessionPolicy } from '../../../services/worker/archive-session-policy.js';
+import {
+  block,
+  blocks,
+  list,
+  moduleMain,
+  repoRoot,
+  type Statement,
+  statements,
+} from '../../support/terraform-policy.js';
 
-const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
-const main = readFileSync(join(repoRoot, 'terraform/main.tf'), 'utf8');
+const main = moduleMain();
 const capacity = readFileSync(join(repoRoot, 'services/worker/capacity.ts'), 'utf8');
-
-/** The body of the block whose header starts at `header` (first match), without its braces. */
-function block(text: string, header: string, from = 0): { body: string; end: number } | undefined {
-  const start = text.indexOf(header, from);
-  if (start < 0) return undefined;
-  const open = text.indexOf('{', start + header.length - 1);
-  let depth = 0;
-  for (let i = open; i < text.length; i++) {
-    if (text[i] === '{') depth++;
-    else if (text[i] === '}' && --depth === 0) return { body: text.slice(open + 1, i), end: i + 1 };
-  }
-  throw new Error(`unbalanced block ${header}`);
-}
-
-/** Every block opened by `name {` directly or nested, in order. */
-function blocks(text: string, name: string): string[] {
-  const out: string[] = [];
-  const re = new RegExp(`(^|\\s)${name}\\s*\\{`, 'g');
-  for (let m = re.exec(text); m; m = re.exec(text)) {
-    const b = block(text, m[0].trimStart(), m.index);
-    if (b) out.push(b.body);
-  }
-  return out;
-}
-
-function list(body: string, arg: string): string[] {
-  const m = new RegExp(`\\b${arg}\\s*=\\s*`).exec(body);
-  if (!m) return [];
-  const start = m.index + m[0].length;
-  if (body[start] !== '[') return [body.slice(start).split('\n')[0]!.trim()];
-  // Elements as written: "literal" unquoted, references (var.x, local.y, a.b["k"].arn) as they are;
-  // brackets and quotes inside an element do not end it.
-  const out: string[] = [];
-  let depth = 0;
-  let quoted = false;
-  let item = '';
-  for (let i = start; i < body.length; i++) {
-    const ch = body[i]!;
-    if (ch === '"' && body[i - 1] !== '\\') quoted = !quoted;
-    if (!quoted && (ch === '[' || ch === '(' || ch === '{')) depth++;
-    if (!quoted && (ch === ']' || ch === ')' || ch === '}')) depth--;
-    if (depth === 0) break;
-    if (!quoted && depth === 1 && (ch === ',' || ch === '[')) {
-      if (ch === ',') out.push(item);
-      item = ch === ',' ? '' : item;
-      continue;
-    }
-    item += ch;
-  }
-  out.push(item);
-  return out
-    .map((x) => x.trim())
-    .filter((x) => x !== '')
-    .map((x) => x.replace(/^"(.*)"$/, '$1'));
-}
-
-interface Condition {
-  test: string;
-  variable: string;
-  values: string[];
-}
-interface Statement {
-  sid: string;
-  actions: string[];
-  resources: string[];
-  conditions: Condition[];
-}
-
-function statements(doc: string): Statement[] {
-  return [...blocks(doc, 'statement'), ...blocks(doc, 'content')]
-    .filter((b) => /\bsid\s*=/.test(b) && /\bactions\s*=/.test(b))
-    .map((b) => {
-      // Conditions are nested blocks; the statement's own arguments come before the first of them.
-      const own = b.split(/\n\s*(dynamic\s+"condition"|condition)\s*\{/)[0]!;
-      return {
-        sid: list(own, 'sid')[0]!.replace(/"/g, ''),
-        actions: list(own, 'actions'),
-        resources: list(own, 'resources'),
-        conditions: [
-          ...blocks(b, 'condition'),
-          ...blocks(b, 'dynamic "condition"').map((d) => blocks(d, 'content')[0]!),
-        ].map((c) => ({
-          test: list(c, 'test')[0]!.replace(/"/g, ''),
-          variable: list(c, 'variable')[0]!.replace(/"/g, ''),
-          values: list(c, 'values'),
-        })),
-      };
-    });
-}
 
 const workerDoc = block(main, 'data "aws_iam_policy_document" "worker" {')!.body;
 const worker = statements(workerDoc);

@@ -11,7 +11,8 @@ import { eventRef, TestBed } from './harness.js';
  * of that role (moto's AssumeRole), and the agents' S3 writes and archive
  * reads are all signed with such sessions, never with their own key. What a
  * session may reach is the session policy's (unit-tested) and IAM's to
- * enforce; moto does not.
+ * enforce; moto does not (not even with IAM on: it ignores session policies,
+ * test/integration/terraform/iam-enforcement.test.ts).
  */
 describe('worker: agents reach S3 through the sessions the worker hands them', () => {
   const bed = new TestBed('wsess');
