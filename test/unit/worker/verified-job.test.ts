@@ -11,6 +11,7 @@ import {
   verifiedJob,
   verifiedProgress,
 } from '../../../services/worker/verified-job.js';
+import { uidFor } from '../../support/kube-uid.js';
 
 const signer = new JobSigner(Buffer.alloc(32, 1));
 const data = {
@@ -22,7 +23,7 @@ const data = {
     eventTime: '2026-01-01T00:00:00.000Z',
   },
   node: { name: 'n1', instanceId: 'i-1' },
-  pod: { namespace: 'shop', name: 'cart', uid: 'u1' },
+  pod: { namespace: 'shop', name: 'cart', uid: uidFor('cart') },
   deadline: '2026-01-01T00:02:00.000Z',
 };
 const job = (over: Partial<{ data: object; progress: object | number; id: string }> = {}) => ({
@@ -34,7 +35,7 @@ const job = (over: Partial<{ data: object; progress: object | number; id: string
   ...over,
 });
 const original: V1Pod = {
-  metadata: { name: 'cart', namespace: 'shop', uid: 'u1' },
+  metadata: { name: 'cart', namespace: 'shop', uid: uidFor('cart') },
   spec: { containers: [{ name: 'app', image: 'shop/cart:1' }] },
 };
 const images = { repository: 'localhost/spot-rescue/checkpoint', checkpointId: 'ck-1' };
