@@ -104,4 +104,45 @@ describe('verified jobs', () => {
       refusedFor('image', /would run evil\/shell:latest/),
     );
   });
+
+  it('names read back from Redis are held to Kubernetes’ character sets, signed or not', () => {
+    const id = 'migrate-pod__e1__u1';
+    const signedJob = (d: object) => ({
+      ...job(),
+      data: signer.signed({ queue: 'rescue', name: 'migrate-pod', id }, d),
+    });
+    for (const pod of [
+      { ...data.pod, namespace: '../../x' },
+      { ...data.pod, name: 'a/../../b' },
+      { ...data.pod, uid: 'u1' },
+    ]) {
+      assert.throws(
+        () => verifiedJob(migratePodJobSchema, signedJob({ ...data, pod }), 'migrate-pod', signer),
+        (e: unknown) => e instanceof Error && /invalid migrate-pod job/.test(e.message),
+        JSON.stringify(pod),
+      );
+    }
+    assert.throws(
+      () =>
+        verifiedJob(
+          migratePodJobSchema,
+          signedJob({ ...data, node: { ...data.node, name: '../n1' } }),
+          'migrate-pod',
+          signer,
+        ),
+      /invalid migrate-pod job/,
+    );
+    const withContainer = (name: string): V1Pod => ({
+      ...original,
+      spec: { containers: [{ name, image: 'x' }] },
+    });
+    for (const progress of [{ target: '../n2' }, { original: withContainer('/../../x') }]) {
+      const saved = signedProgress(job(), signer, progress);
+      assert.throws(
+        () => verifiedProgress(job({ progress: saved }), signer, images, 'shop'),
+        refusedFor('progress', /invalid saved progress/),
+        JSON.stringify(progress),
+      );
+    }
+  });
 });
