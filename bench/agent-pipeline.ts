@@ -40,6 +40,7 @@ import { RuncRuntime } from '../services/agent/runc-runtime.js';
 import { archiveDigests } from '../services/common/agent-api.js';
 import { createLogger } from '../services/common/logger.js';
 import { createMetricsRegistry } from '../services/common/metrics.js';
+import { uidFor } from '../test/support/kube-uid.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -120,7 +121,7 @@ async function startCounter(pod: string, mib: number): Promise<void> {
     {
       namespace,
       pod,
-      podUid: `${pod}-uid`,
+      podUid: uidFor(pod),
       container: 'app',
       args: ['/usr/local/bin/counter', String(mib), '/state/progress'],
       memoryMiB: mib + 256,
@@ -152,7 +153,7 @@ async function streamed(mib: number) {
   const manifest = await src.service.checkpoint({
     namespace,
     pod,
-    podUid: `${pod}-uid`,
+    podUid: uidFor(pod),
     containers: ['app'],
     checkpointId,
     deadline: new Date(Date.now() + 600_000).toISOString(),

@@ -1,15 +1,22 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
+import { checkpointIdSchema } from '../common/agent-api.js';
+import {
+  containerNameSchema,
+  namespaceNameSchema,
+  podNameSchema,
+  podUidSchema,
+} from '../common/kube-names.js';
 
 const frozenContainerSchema = z.object({
-  namespace: z.string().min(1).max(253),
-  pod: z.string().min(1).max(253),
-  podUid: z.string().min(1).max(128),
-  container: z.string().min(1).max(253),
+  namespace: namespaceNameSchema,
+  pod: podNameSchema,
+  podUid: podUidSchema,
+  container: containerNameSchema,
   /** The runtime's id of the container: what its cgroup is named after. */
   containerId: z.string().regex(/^[A-Za-z0-9_.-]{1,256}$/),
-  checkpointId: z.string().min(1).max(63),
+  checkpointId: checkpointIdSchema,
   frozenAt: z.string().datetime(),
 });
 export type FrozenContainer = z.infer<typeof frozenContainerSchema>;

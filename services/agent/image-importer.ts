@@ -1,5 +1,5 @@
 import { mkdir, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { resolveWithin } from './contained-path.js';
 import { processOutput, processReading, run } from './process.js';
 
 /** Puts a checkpoint image (an OCI layout directory) where the node's runtime can create a container from it. */
@@ -16,7 +16,7 @@ export class OciDirImporter implements ImageImporter {
   constructor(private readonly imagesDir: string) {}
 
   async import(layoutDir: string, ref: string): Promise<string> {
-    const target = join(this.imagesDir, ref.replace(/[/:]/g, '_'));
+    const target = resolveWithin(this.imagesDir, ref.replace(/[/:]/g, '_'));
     await mkdir(this.imagesDir, { recursive: true });
     await rm(target, { recursive: true, force: true });
     await rename(layoutDir, target);

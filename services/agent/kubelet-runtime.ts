@@ -11,6 +11,7 @@ import {
   checkpointImageTag,
   writeCheckpointImageLayout,
 } from './checkpoint-image.js';
+import { resolveWithin } from './contained-path.js';
 import type { ContainerFreezer } from './container-freezer.js';
 import type { ContainerOperations } from './container-operations.js';
 import { AgentFailure } from './errors.js';
@@ -219,7 +220,7 @@ export class KubeletRuntime implements CheckpointRuntime {
       }
       throw err;
     }
-    const local = join(this.o.checkpointsDir, basename(nodePath));
+    const local = resolveWithin(this.o.checkpointsDir, basename(nodePath));
     const drop = () => rm(local, { force: true });
     // The kubelet leaves the source running: stop it before it does work the restored copy would repeat.
     try {

@@ -1,34 +1,47 @@
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { checkpointIdSchema } from '../common/agent-api.js';
+import {
+  containerNameSchema,
+  namespaceNameSchema,
+  nodeNameSchema,
+  podNameSchema,
+  podUidSchema,
+} from '../common/kube-names.js';
 import { AgentFailure } from './errors.js';
 import { type NodeLayout, runcIdOf } from './node-layout.js';
 import { containerSpec } from './oci-spec.js';
 import { run } from './process.js';
 import { type Runc, type RuncState, writeCriuConfig } from './runc-cli.js';
 
-const dnsName = z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/, 'must be a Kubernetes name');
+/** A pod's container on this node, as named in the local containers' URLs. */
+export const localContainerKeySchema = z.object({
+  namespace: namespaceNameSchema,
+  pod: podNameSchema,
+  container: containerNameSchema,
+});
 
 /** POST /v1/local/containers: start a pod's container on this node (the runc runtime's kubelet stand-in). */
 export const startContainerSchema = z.object({
-  namespace: dnsName,
-  pod: dnsName,
-  podUid: z.string().min(1),
-  container: dnsName,
+  namespace: namespaceNameSchema,
+  pod: podNameSchema,
+  podUid: podUidSchema,
+  container: containerNameSchema,
   args: z.array(z.string()).min(1).default(['/usr/local/bin/counter', '64', '/state/progress']),
   memoryMiB: z.number().int().positive().max(65536).optional(),
 });
 export type StartContainer = z.infer<typeof startContainerSchema>;
 
 const recordSchema = z.object({
-  namespace: z.string(),
-  pod: z.string(),
-  podUid: z.string(),
-  container: z.string(),
+  namespace: namespaceNameSchema,
+  pod: podNameSchema,
+  podUid: podUidSchema,
+  container: containerNameSchema,
   runcId: z.string(),
   createdAt: z.string(),
   checkpointedAt: z.string().optional(),
-  restoredFrom: z.object({ checkpointId: z.string(), sourceNode: z.string() }).optional(),
+  restoredFrom: z.object({ checkpointId: checkpointIdSchema, sourceNode: nodeNameSchema }).optional(),
 });
 export type ContainerRecord = z.infer<typeof recordSchema>;
 

@@ -1,13 +1,19 @@
 import { join } from 'node:path';
+import { resolveWithin } from './contained-path.js';
 
-/** Where one node's files live: <state dir>/nodes/<node>/..., so simulated nodes never share state. */
+/**
+ * Where one node's files live: <state dir>/nodes/<node>/..., so simulated
+ * nodes never share state. Every directory named after something a request
+ * carries (a checkpoint, a container) is resolved within its parent and
+ * refused (PathOutsideRoot) if it would leave it.
+ */
 export class NodeLayout {
   readonly nodeDir: string;
   readonly workDir: string;
 
   constructor(stateDir: string, node: string, workDir?: string) {
-    this.nodeDir = join(stateDir, 'nodes', node);
-    this.workDir = workDir ? join(workDir, node) : join(this.nodeDir, 'work');
+    this.nodeDir = resolveWithin(join(stateDir, 'nodes'), node);
+    this.workDir = workDir ? resolveWithin(workDir, node) : join(this.nodeDir, 'work');
   }
 
   get runcRoot(): string {
@@ -19,15 +25,15 @@ export class NodeLayout {
   }
 
   containerDir(id: string): string {
-    return join(this.containersDir, id);
+    return resolveWithin(this.containersDir, id);
   }
 
   checkpointDir(checkpointId: string, container: string): string {
-    return join(this.workDir, 'checkpoints', checkpointId, container);
+    return resolveWithin(resolveWithin(join(this.workDir, 'checkpoints'), checkpointId), container);
   }
 
   restoreDir(unique: string): string {
-    return join(this.workDir, 'restores', unique);
+    return resolveWithin(join(this.workDir, 'restores'), unique);
   }
 
   get imagesDir(): string {

@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
+import { z } from 'zod';
+import { ArchiveInspector, missingForRestore } from './archive-inspector.js';
 import { type ConfigDump, LAYOUT } from './archive-layout.js';
+import { realPathWithin, resolveWithin } from './contained-path.js';
 import { AgentFailure } from './errors.js';
 import type { LocalContainers } from './local-containers.js';
 import { type NodeLayout, runcIdOf } from './node-layout.js';
@@ -226,6 +229,7 @@ export class RuncRuntime implements CheckpointRuntime {
       `${target.manifest.checkpointId}-${target.container}-${randomUUID().slice(0, 8)}`,
     );
     await mkdir(staging, { recursive: true });
+    const inspector = new ArchiveInspector();
     // tar -x starts when the pipeline hands it zstd's stdout.
     let unpack: { exited: Promise<void>; kill(): void } | undefined;
     // The new bundle's root filesystem is copied while the archive downloads, off the critical path.
@@ -243,7 +247,17 @@ export class RuncRuntime implements CheckpointRuntime {
     };
     return {
       unpackFrom: async (stdin: Readable) => {
-        const tar = processReading(tarBin, ['-C', staging, '--totals', '-xf', '-'], stdin);
+        // What the archive holds is learnt on the way past; restore() refuses it before using any of it.
+        const inspected = stdin.pipe(
+          new Transform({
+            transform(chunk: Buffer, _enc, cb) {
+              inspector.update(chunk);
+              cb(null, chunk);
+            },
+          }),
+        );
+        stdin.once('error', (err) => inspected.destroy(err));
+        const tar = processReading(tarBin, ['-C', staging, '--totals', '-xf', '-'], inspected);
         unpack = tar;
         await tar.exited;
         const size = /Total bytes read: (\d+)/.exec(tar.stderr())?.[1];
@@ -254,12 +268,27 @@ export class RuncRuntime implements CheckpointRuntime {
       restore: async (signal: AbortSignal) => {
         try {
           await populated;
+          const facts = inspector.finish();
+          if (facts.problem)
+            throw new AgentFailure('bad-request', `not a checkpoint archive: ${facts.problem}`);
+          const missing = missingForRestore(facts);
+          if (missing.length > 0)
+            throw new AgentFailure('bad-request', `the checkpoint archive lacks ${missing.join(', ')}`);
           const rootfs = join(bundle, 'rootfs');
-          await run(tarBin, ['-C', rootfs, '-xf', join(staging, LAYOUT.rootfsDiff)]);
-          const deleted = JSON.parse(
-            await readFile(join(staging, LAYOUT.deletedFiles), 'utf8').catch(() => '[]'),
-          ) as string[];
-          for (const path of deleted) await rm(join(rootfs, path), { recursive: true, force: true });
+          const diff = join(staging, LAYOUT.rootfsDiff);
+          // Every entry is checked before one is written: a refused archive changes nothing.
+          for (const member of await tarMembers(tarBin, diff)) {
+            // The root itself (`./`) is the one entry that may name it.
+            if (member.replace(/^(\.\/)+/, '') !== '' && member !== '.') resolveWithin(rootfs, member);
+          }
+          const deleted = deletedFilesOf(facts.files.get(LAYOUT.deletedFiles));
+          for (const path of deleted) resolveWithin(rootfs, path);
+          await run(tarBin, ['-C', rootfs, '-xf', diff]);
+          // The diff may have made links: each removal is resolved again, through them, and must stay inside.
+          for (const path of deleted) {
+            const real = await realPathWithin(rootfs, path);
+            if (real) await rm(real, { recursive: true, force: true });
+          }
           const dumped = JSON.parse(await readFile(join(staging, LAYOUT.specDump), 'utf8')) as OciSpec;
           // This node's CRIU configuration (tcp-close, which the image demands) and hooks, not the source's.
           const spec = specForRestore(
@@ -296,13 +325,35 @@ export class RuncRuntime implements CheckpointRuntime {
           await runc.remove(id).catch(() => {});
           await rm(layout.containerDir(id), { recursive: true, force: true });
           await discard();
-          throw signal.aborted
-            ? signal.reason
-            : new AgentFailure('runtime-failed', `restore of ${id} failed: ${(err as Error).message}`, {
-                cause: err,
-              });
+          if (signal.aborted) throw signal.reason;
+          if (err instanceof AgentFailure) throw err;
+          throw new AgentFailure('runtime-failed', `restore of ${id} failed: ${(err as Error).message}`, {
+            cause: err,
+          });
         }
       },
     };
   }
+}
+
+/** deleted.files: a JSON list of paths relative to the root filesystem (absent: nothing was deleted). */
+const deletedFilesSchema = z.array(z.string().min(1).max(4096)).max(1_000_000);
+
+function deletedFilesOf(bytes: Buffer | undefined): string[] {
+  if (bytes === undefined) return [];
+  let raw: unknown;
+  try {
+    raw = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw new AgentFailure('bad-request', `${LAYOUT.deletedFiles} is not JSON`);
+  }
+  const r = deletedFilesSchema.safeParse(raw);
+  if (!r.success) throw new AgentFailure('bad-request', `${LAYOUT.deletedFiles} is not a list of paths`);
+  return r.data;
+}
+
+/** The member names of a tar file, as GNU tar lists them (literally, one a line). */
+async function tarMembers(tarBin: string, file: string): Promise<string[]> {
+  const out = await run(tarBin, ['--quoting-style=literal', '-tf', file]);
+  return out.split('\n').filter((n) => n !== '');
 }

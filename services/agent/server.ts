@@ -12,7 +12,7 @@ import {
 import type { AgentService } from './agent-service.js';
 import type { CallerAuthenticator } from './auth.js';
 import { AgentFailure } from './errors.js';
-import { type LocalContainers, startContainerSchema } from './local-containers.js';
+import { type LocalContainers, localContainerKeySchema, startContainerSchema } from './local-containers.js';
 import type { CheckpointRuntime } from './runtime.js';
 
 export interface AgentServerOptions {
@@ -124,21 +124,21 @@ export function buildAgentServer(o: AgentServerOptions): FastifyInstance {
 
   const local = o.localContainers;
   if (local) {
-    type Key = { namespace: string; pod: string; container: string };
     app.post('/v1/local/containers', { onRequest: authenticate }, async (req, reply) => {
       const status = await local.start(parse(startContainerSchema, req.body), o.node);
       return reply.code(201).send(status);
     });
-    app.get<{ Params: Key }>(
-      '/v1/local/containers/:namespace/:pod/:container',
-      { onRequest: authenticate },
-      async (req) => local.status(req.params.namespace, req.params.pod, req.params.container),
-    );
-    app.delete<{ Params: Key }>(
+    // URL parameters arrive percent-decoded: `..%2F..` is a parameter with slashes in it.
+    app.get('/v1/local/containers/:namespace/:pod/:container', { onRequest: authenticate }, async (req) => {
+      const { namespace, pod, container } = parse(localContainerKeySchema, req.params);
+      return local.status(namespace, pod, container);
+    });
+    app.delete(
       '/v1/local/containers/:namespace/:pod/:container',
       { onRequest: authenticate },
       async (req, reply) => {
-        await local.remove(req.params.namespace, req.params.pod, req.params.container);
+        const { namespace, pod, container } = parse(localContainerKeySchema, req.params);
+        await local.remove(namespace, pod, container);
         return reply.code(204).send();
       },
     );

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { commonSettings, setting, str } from '../common/config.js';
+import { nodeNameSchema } from '../common/kube-names.js';
 
 const serviceAccountName = z
   .string()
@@ -17,7 +18,7 @@ export const agentSettings = {
   kubeconfig: commonSettings.kubeconfig,
   nodeName: setting(
     'SPOT_RESCUE_NODE_NAME',
-    z.string().regex(/^[a-z0-9][a-z0-9.-]{0,252}$/, 'must be a Kubernetes node name'),
+    nodeNameSchema,
     'the node this agent serves (the DaemonSet sets it from spec.nodeName)',
   ),
   instanceId: setting(

@@ -1,11 +1,17 @@
 import { z } from 'zod';
+import {
+  containerNameSchema,
+  namespaceNameSchema,
+  nodeNameSchema,
+  podNameSchema,
+  podUidSchema,
+} from './kube-names.js';
 
 /**
  * The contract between the worker (the only caller) and the node agent.
  * Both sides validate with these schemas.
  */
 
-const dnsLabel = z.string().min(1).max(253);
 export const checkpointIdSchema = z
   .string()
   .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits, dashes');
@@ -31,10 +37,10 @@ export const archiveCredentialsSchema = z.object({
 export type ArchiveCredentials = z.infer<typeof archiveCredentialsSchema>;
 
 export const checkpointRequestSchema = z.object({
-  namespace: dnsLabel,
-  pod: dnsLabel,
-  podUid: z.string().min(1),
-  containers: z.array(dnsLabel).min(1),
+  namespace: namespaceNameSchema,
+  pod: podNameSchema,
+  podUid: podUidSchema,
+  containers: z.array(containerNameSchema).min(1),
   checkpointId: checkpointIdSchema,
   /** ISO 8601: past this the agent abandons the checkpoint and answers with an error. */
   deadline: z.string().datetime(),
@@ -90,7 +96,7 @@ export const stageTimingsSchema = z.object({
 });
 
 export const containerArchiveSchema = z.object({
-  name: dnsLabel,
+  name: containerNameSchema,
   key: z.string().min(1),
   bytesRaw: z.number().int().nonnegative(),
   bytesCompressed: z.number().int().nonnegative(),
@@ -104,10 +110,10 @@ export const manifestSchema = z.object({
   version: z.literal(1),
   checkpointId: checkpointIdSchema,
   cluster: z.string(),
-  namespace: dnsLabel,
-  pod: dnsLabel,
-  podUid: z.string(),
-  sourceNode: z.string(),
+  namespace: namespaceNameSchema,
+  pod: podNameSchema,
+  podUid: podUidSchema,
+  sourceNode: nodeNameSchema,
   sourceInstanceId: z.string().optional(),
   runtime: z.enum(['runc', 'kubelet']),
   criuVersion: z.string(),
@@ -150,16 +156,16 @@ export const restoreRequestSchema = z.object({
   /** The source agent's digests of every archive to restore. */
   archives: z.array(archiveDigestSchema).min(1),
   /** The pod the containers are restored into (namespace/name of the restored Pod). */
-  target: z.object({ namespace: dnsLabel, pod: dnsLabel }),
+  target: z.object({ namespace: namespaceNameSchema, pod: podNameSchema }),
   /** Containers to restore; all of the manifest's when omitted. */
-  containers: z.array(dnsLabel).optional(),
+  containers: z.array(containerNameSchema).optional(),
   deadline: z.string().datetime().optional(),
   credentials: archiveCredentialsSchema.optional(),
 });
 export type RestoreRequest = z.infer<typeof restoreRequestSchema>;
 
 export const restoredContainerSchema = z.object({
-  name: dnsLabel,
+  name: containerNameSchema,
   /** kubelet runtime: the checkpoint image the restored pod's container must use. */
   image: z.string().optional(),
   downloadMs: z.number().nonnegative(),
@@ -168,7 +174,7 @@ export const restoredContainerSchema = z.object({
 
 export const restoreResponseSchema = z.object({
   runtime: z.enum(['runc', 'kubelet']),
-  node: z.string(),
+  node: nodeNameSchema,
   containers: z.array(restoredContainerSchema),
 });
 export type RestoreResponse = z.infer<typeof restoreResponseSchema>;
@@ -185,7 +191,7 @@ export const capabilitySchema = z.object({
   reason: z.string().optional(),
 });
 export const nodeCapabilitiesSchema = z.object({
-  node: z.string(),
+  node: nodeNameSchema,
   runtime: z.object({
     /** 'runc' (local simulation), 'containerd' or 'cri-o' (kubelet runtime). */
     name: z.enum(['runc', 'containerd', 'cri-o', 'unknown']),
@@ -205,15 +211,15 @@ export type NodeCapabilities = z.infer<typeof nodeCapabilitiesSchema>;
  * frozen answers 200 with thawed: [].
  */
 export const releaseRequestSchema = z.object({
-  namespace: dnsLabel,
-  pod: dnsLabel,
-  podUid: z.string().min(1),
-  containers: z.array(dnsLabel).min(1),
+  namespace: namespaceNameSchema,
+  pod: podNameSchema,
+  podUid: podUidSchema,
+  containers: z.array(containerNameSchema).min(1),
   checkpointId: checkpointIdSchema,
 });
 export type ReleaseRequest = z.infer<typeof releaseRequestSchema>;
 export const releaseResponseSchema = z.object({
-  thawed: z.array(dnsLabel),
+  thawed: z.array(containerNameSchema),
 });
 export type ReleaseResponse = z.infer<typeof releaseResponseSchema>;
 

@@ -1,6 +1,7 @@
 import type { JobsOptions } from 'bullmq';
 import { z } from 'zod';
 import { eventRefSchema } from './events.js';
+import { namespaceNameSchema, nodeNameSchema, podNameSchema, podUidSchema } from './kube-names.js';
 
 /** BullMQ queue names. One queue per kind of work so each scales and is watched on its own. */
 export const QUEUES = {
@@ -19,15 +20,15 @@ export const JOB_NAMES = {
 } as const;
 
 export const nodeRefSchema = z.object({
-  name: z.string().min(1),
+  name: nodeNameSchema,
   instanceId: z.string().min(1),
   zone: z.string().optional(),
 });
 
 export const podRefSchema = z.object({
-  namespace: z.string().min(1),
-  name: z.string().min(1),
-  uid: z.string().min(1),
+  namespace: namespaceNameSchema,
+  name: podNameSchema,
+  uid: podUidSchema,
 });
 
 export const migratePodJobSchema = z.object({
@@ -52,7 +53,7 @@ export const finalizeNodeJobSchema = z.object({
   event: eventRefSchema,
   node: nodeRefSchema,
   /** Pod uids the listener planned for this node; finalize waits for their jobs. */
-  podUids: z.array(z.string()),
+  podUids: z.array(podUidSchema),
   deadline: z.string().datetime().nullable(),
 });
 export type FinalizeNodeJob = z.infer<typeof finalizeNodeJobSchema>;

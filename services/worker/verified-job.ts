@@ -4,6 +4,13 @@ import { z } from 'zod';
 import { archiveDigestSchema, type RestoreResponse, restoreResponseSchema } from '../common/agent-api.js';
 import { checkpointImageRef } from '../common/checkpoint-image-name.js';
 import type { JobSigner, SignatureScope } from '../common/job-signature.js';
+import {
+  containerNameSchema,
+  namespaceNameSchema,
+  nodeNameSchema,
+  podNameSchema,
+  podUidSchema,
+} from '../common/kube-names.js';
 import type { MigrateProgress } from './migrate/context.js';
 import { restoredPodName } from './restored-pod.js';
 
@@ -58,19 +65,24 @@ function progressScope(job: Pick<Job, 'id' | 'name' | 'queueName'>): SignatureSc
   return { ...scopeOf(job), name: `${job.name}/progress` };
 }
 
+/**
+ * The names a migration takes from the saved pod (the restored pod's
+ * namespace and containers, what the agents are asked for) are held to
+ * Kubernetes' character sets; the rest of the pod is the API server's
+ * shape and is passed through as it came.
+ */
+const savedPodNamesSchema = z.object({
+  metadata: z.object({ namespace: namespaceNameSchema, name: podNameSchema, uid: podUidSchema }),
+  spec: z.object({ containers: z.array(z.object({ name: containerNameSchema })).min(1) }),
+});
 const podSchema = z.custom<V1Pod>(
-  (v) =>
-    typeof v === 'object' &&
-    v !== null &&
-    typeof (v as V1Pod).metadata === 'object' &&
-    typeof (v as V1Pod).spec === 'object' &&
-    Array.isArray((v as V1Pod).spec?.containers),
-  'not a pod with metadata and spec',
+  (v) => savedPodNamesSchema.safeParse(v).success,
+  'not a pod with a namespace, name, uid and containers named as Kubernetes names them',
 );
 
 export const migrateProgressSchema = z.object({
   stage: z.enum(['started', 'checkpointed', 'restored', 'created', 'done']).optional(),
-  target: z.string().min(1).max(253).optional(),
+  target: nodeNameSchema.optional(),
   original: podSchema.optional(),
   restore: restoreResponseSchema.optional(),
   archives: z.array(archiveDigestSchema).min(1).optional(),

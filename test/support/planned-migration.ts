@@ -1,5 +1,6 @@
 import { jobId, QUEUES } from '../../services/common/jobs.js';
 import type { PlannedJob } from '../../services/listener/plan.js';
+import { uidFor } from './kube-uid.js';
 
 /**
  * A migrate-pod job for pod `shop/<pod>` on node-a, shaped as the listener
@@ -9,7 +10,7 @@ export function plannedMigration(pod: string, deadline: Date, eventId: string): 
   return {
     queue: QUEUES.rescue,
     name: 'migrate-pod',
-    jobId: jobId('migrate-pod', eventId, `uid-${pod}`),
+    jobId: jobId('migrate-pod', eventId, uidFor(pod)),
     priority: 1,
     data: {
       event: {
@@ -20,7 +21,7 @@ export function plannedMigration(pod: string, deadline: Date, eventId: string): 
         eventTime: new Date().toISOString(),
       },
       node: { name: 'node-a', instanceId: 'i-0abc123def4567890' },
-      pod: { namespace: 'shop', name: pod, uid: `uid-${pod}` },
+      pod: { namespace: 'shop', name: pod, uid: uidFor(pod) },
       deadline: deadline.toISOString(),
     },
   };

@@ -30,6 +30,7 @@ import { RuncRuntime } from '../../../services/agent/runc-runtime.js';
 import { archiveDigests } from '../../../services/common/agent-api.js';
 import { createLogger } from '../../../services/common/logger.js';
 import { createMetricsRegistry } from '../../../services/common/metrics.js';
+import { uidFor } from '../../support/kube-uid.js';
 import { stackEnv, waitFor } from '../../support/stack.js';
 import { selfSignedCert } from '../../support/tls.js';
 import { createBucket, deleteBucket, removeNodeState, s3Client } from './harness.js';
@@ -72,7 +73,7 @@ describe('kubelet runtime', () => {
       {
         namespace,
         pod: 'donor',
-        podUid: 'donor-uid',
+        podUid: uidFor('donor'),
         container: 'app',
         args: ['/usr/local/bin/counter', '16', '/state/progress'],
       },
@@ -87,7 +88,7 @@ describe('kubelet runtime', () => {
       tarBin: 'tar',
     });
     const cp = await runtime.checkpoint(
-      { namespace, pod: 'donor', podUid: 'donor-uid', container: 'app' },
+      { namespace, pod: 'donor', podUid: uidFor('donor'), container: 'app' },
       'donor-cp',
       new AbortController().signal,
     );
@@ -103,7 +104,7 @@ describe('kubelet runtime', () => {
       {
         namespace,
         pod: 'cart-0',
-        podUid: 'cart-uid',
+        podUid: uidFor('cart-0'),
         container: 'app',
         args: ['/usr/local/bin/counter', '16', '/state/progress'],
       },
@@ -159,7 +160,7 @@ describe('kubelet runtime', () => {
 
   test('kubelet refusals come back as clear errors', async () => {
     const runtime = kubeletRuntime();
-    const ref = { namespace, pod: 'cart-0', podUid: 'cart-uid', container: 'app' };
+    const ref = { namespace, pod: 'cart-0', podUid: uidFor('cart-0'), container: 'app' };
     const signal = new AbortController().signal;
     answer = {
       status: 403,
@@ -202,7 +203,7 @@ describe('kubelet runtime', () => {
     const manifest = await service.checkpoint({
       namespace,
       pod: 'cart-0',
-      podUid: 'cart-uid',
+      podUid: uidFor('cart-0'),
       containers: ['app'],
       checkpointId: 'cp-k1',
       deadline: new Date(Date.now() + 60_000).toISOString(),
@@ -252,7 +253,7 @@ describe('kubelet runtime', () => {
     answer = { status: 200, body: { items: [`/var/lib/kubelet/checkpoints/${archiveName}`] } };
     const runtime = kubeletRuntime();
     const cp = await runtime.checkpoint(
-      { namespace, pod: 'cart-0', podUid: 'cart-uid', container: 'app' },
+      { namespace, pod: 'cart-0', podUid: uidFor('cart-0'), container: 'app' },
       'cp-k2',
       new AbortController().signal,
     );

@@ -19,6 +19,7 @@ import {
   s3Client,
   startAgentProcess,
 } from '../../e2e/agent/harness.js';
+import { uidFor } from '../../support/kube-uid.js';
 import { stackEnv } from '../../support/stack.js';
 
 /**
@@ -76,7 +77,7 @@ describe('agent: archive trust and bounds', () => {
       cluster: 'it',
       namespace: ids.namespace,
       pod: 'src',
-      podUid: 'uid-1',
+      podUid: uidFor('src'),
       sourceNode: 'elsewhere',
       runtime: 'runc',
       criuVersion: '4.2',

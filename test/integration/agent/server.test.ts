@@ -20,6 +20,7 @@ import {
   removeNodeState,
   s3Client,
 } from '../../e2e/agent/harness.js';
+import { uidFor } from '../../support/kube-uid.js';
 import { stackEnv } from '../../support/stack.js';
 import { selfSignedCert } from '../../support/tls.js';
 
@@ -126,7 +127,7 @@ describe('agent server', () => {
     const release = {
       namespace: 'shop',
       pod: 'cart-0',
-      podUid: 'u',
+      podUid: uidFor('u'),
       containers: ['app'],
       checkpointId: 'cp-1',
     };
@@ -150,7 +151,7 @@ describe('agent server', () => {
     const bad = await call('POST', '/v1/checkpoints', ids.workerToken, {
       namespace: 'shop',
       pod: 'cart-0',
-      podUid: 'u',
+      podUid: uidFor('u'),
       containers: [],
       checkpointId: 'Not_Valid',
       deadline: 'tomorrow',
@@ -196,7 +197,7 @@ describe('agent server', () => {
     const r = await call('POST', '/v1/checkpoints', ids.workerToken, {
       namespace: 'shop',
       pod: 'ghost',
-      podUid: 'u',
+      podUid: uidFor('u'),
       containers: ['app'],
       checkpointId: 'cp-ghost',
       deadline: new Date(Date.now() + 30_000).toISOString(),

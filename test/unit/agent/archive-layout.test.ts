@@ -11,11 +11,11 @@ import type { CheckpointRequest, ContainerArchive } from '../../../services/comm
 const request: CheckpointRequest = {
   namespace: 'shop',
   pod: 'cart-0',
-  podUid: '0b9d-uid',
+  podUid: '0b9d7c2e-5a1f-4e3b-9c8d-7f6e5d4c3b2a',
   containers: ['app', 'sidecar'],
   checkpointId: 'cp-1',
   deadline: '2026-11-24T12:02:00.000Z',
-  s3: { bucket: 'rescue-bucket', prefix: '/prod/shop/cart-0/0b9d-uid/cp-1/' },
+  s3: { bucket: 'rescue-bucket', prefix: '/prod/shop/cart-0/0b9d7c2e-5a1f-4e3b-9c8d-7f6e5d4c3b2a/cp-1/' },
   podSpec: { containers: [{ name: 'app' }, { name: 'sidecar' }] },
   eventId: 'evt-1',
 };
@@ -33,8 +33,14 @@ function archive(name: string): ContainerArchive {
 
 describe('archive layout', () => {
   test('keys sit under the prefix without doubled or leading slashes', () => {
-    assert.equal(archiveKey(request.s3.prefix, 'app'), 'prod/shop/cart-0/0b9d-uid/cp-1/app.tar.zst');
-    assert.equal(manifestKey(request.s3.prefix), 'prod/shop/cart-0/0b9d-uid/cp-1/manifest.json');
+    assert.equal(
+      archiveKey(request.s3.prefix, 'app'),
+      'prod/shop/cart-0/0b9d7c2e-5a1f-4e3b-9c8d-7f6e5d4c3b2a/cp-1/app.tar.zst',
+    );
+    assert.equal(
+      manifestKey(request.s3.prefix),
+      'prod/shop/cart-0/0b9d7c2e-5a1f-4e3b-9c8d-7f6e5d4c3b2a/cp-1/manifest.json',
+    );
   });
 
   test('the manifest lists containers in request order with source, runtime and pod spec', () => {

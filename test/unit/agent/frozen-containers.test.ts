@@ -4,11 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { containerKey, FrozenContainers } from '../../../services/agent/frozen-containers.js';
+import { uidFor } from '../../support/kube-uid.js';
 
 const record = {
   namespace: 'shop',
   pod: 'cart-0',
-  podUid: 'uid-1',
+  podUid: uidFor('uid-1'),
   container: 'app',
   containerId: 'a'.repeat(64),
   checkpointId: 'cp-1',

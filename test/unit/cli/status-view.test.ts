@@ -4,6 +4,7 @@ import { effectiveSettings, redact } from '../../../services/cli/config-command.
 import { formatStatus, type RawJob, statusReport } from '../../../services/cli/status-view.js';
 import { ConfigError } from '../../../services/common/config.js';
 import { listenerSettings } from '../../../services/listener/settings.js';
+import { uidFor } from '../../support/kube-uid.js';
 
 const NOW = Date.parse('2026-09-01T12:01:00Z');
 const data = (pod: string, node = 'node-a') => ({
@@ -15,7 +16,7 @@ const data = (pod: string, node = 'node-a') => ({
     eventTime: '2026-09-01T12:00:00.000Z',
   },
   node: { name: node, instanceId: 'i-0abc123def4567890' },
-  pod: { namespace: 'shop', name: pod, uid: `uid-${pod}` },
+  pod: { namespace: 'shop', name: pod, uid: uidFor(pod) },
   deadline: '2026-09-01T12:02:00.000Z',
 });
 const job = (over: Partial<RawJob>): RawJob => ({

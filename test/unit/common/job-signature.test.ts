@@ -3,12 +3,13 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { canonicalJson, JobSigner, SIGNATURE_FIELD } from '../../../services/common/job-signature.js';
 import { loadJobSigner, newJobSigningKeyFile } from '../../../services/common/job-signing-key.js';
+import { uidFor } from '../../support/kube-uid.js';
 
 const key = Buffer.alloc(32, 7);
 const scope = { queue: 'rescue', name: 'migrate-pod', id: 'migrate__e1__u1' };
 const data = {
   event: { id: 'e1', kind: 'spot-interruption' },
-  pod: { namespace: 'ns', name: 'p', uid: 'u1' },
+  pod: { namespace: 'ns', name: 'p', uid: uidFor('p') },
   deadline: '2026-01-01T00:00:00.000Z',
 };
 

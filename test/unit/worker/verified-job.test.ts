@@ -11,6 +11,7 @@ import {
   verifiedJob,
   verifiedProgress,
 } from '../../../services/worker/verified-job.js';
+import { uidFor } from '../../support/kube-uid.js';
 
 const signer = new JobSigner(Buffer.alloc(32, 1));
 const data = {
@@ -22,7 +23,7 @@ const data = {
     eventTime: '2026-01-01T00:00:00.000Z',
   },
   node: { name: 'n1', instanceId: 'i-1' },
-  pod: { namespace: 'shop', name: 'cart', uid: 'u1' },
+  pod: { namespace: 'shop', name: 'cart', uid: uidFor('cart') },
   deadline: '2026-01-01T00:02:00.000Z',
 };
 const job = (over: Partial<{ data: object; progress: object | number; id: string }> = {}) => ({
@@ -34,7 +35,7 @@ const job = (over: Partial<{ data: object; progress: object | number; id: string
   ...over,
 });
 const original: V1Pod = {
-  metadata: { name: 'cart', namespace: 'shop', uid: 'u1' },
+  metadata: { name: 'cart', namespace: 'shop', uid: uidFor('cart') },
   spec: { containers: [{ name: 'app', image: 'shop/cart:1' }] },
 };
 const images = { repository: 'localhost/spot-rescue/checkpoint', checkpointId: 'ck-1' };
@@ -102,5 +103,46 @@ describe('verified jobs', () => {
       () => verifiedProgress(job({ progress: foreign }), signer, images, 'shop'),
       refusedFor('image', /would run evil\/shell:latest/),
     );
+  });
+
+  it('names read back from Redis are held to Kubernetes’ character sets, signed or not', () => {
+    const id = 'migrate-pod__e1__u1';
+    const signedJob = (d: object) => ({
+      ...job(),
+      data: signer.signed({ queue: 'rescue', name: 'migrate-pod', id }, d),
+    });
+    for (const pod of [
+      { ...data.pod, namespace: '../../x' },
+      { ...data.pod, name: 'a/../../b' },
+      { ...data.pod, uid: 'u1' },
+    ]) {
+      assert.throws(
+        () => verifiedJob(migratePodJobSchema, signedJob({ ...data, pod }), 'migrate-pod', signer),
+        (e: unknown) => e instanceof Error && /invalid migrate-pod job/.test(e.message),
+        JSON.stringify(pod),
+      );
+    }
+    assert.throws(
+      () =>
+        verifiedJob(
+          migratePodJobSchema,
+          signedJob({ ...data, node: { ...data.node, name: '../n1' } }),
+          'migrate-pod',
+          signer,
+        ),
+      /invalid migrate-pod job/,
+    );
+    const withContainer = (name: string): V1Pod => ({
+      ...original,
+      spec: { containers: [{ name, image: 'x' }] },
+    });
+    for (const progress of [{ target: '../n2' }, { original: withContainer('/../../x') }]) {
+      const saved = signedProgress(job(), signer, progress);
+      assert.throws(
+        () => verifiedProgress(job({ progress: saved }), signer, images, 'shop'),
+        refusedFor('progress', /invalid saved progress/),
+        JSON.stringify(progress),
+      );
+    }
   });
 });
