@@ -47,9 +47,9 @@ import { type MigrateDeps, type MigrateProgress, migratePod } from './migrate.js
 import { NodeFinishedEvents } from './node-finished-event.js';
 import { KwokNodeJoiner } from './node-joiner.js';
 import { KubeNamespaceLabels, podOptedIn } from './opt-in.js';
-import { KubeRestoreGrants, type RestoreGrants } from './restore-grants.js';
 import { provisionCapacity } from './provision.js';
 import { RedisReservations } from './reservations.js';
+import { KubeRestoreGrants, type RestoreGrants } from './restore-grants.js';
 import { checkpointIdFor } from './restored-pod.js';
 import { type WorkerConfig, workerSettings } from './settings.js';
 import { AbandonedMigrations, MAX_STALLED_COUNT } from './stalled-jobs.js';

@@ -24,7 +24,10 @@ describe('restore-as: the ServiceAccount a restored copy runs as', () => {
       allowed: false,
       reason: 'no RBAC policy matched',
     });
-    assert.match(why ?? '', /not granted restore-as on ServiceAccount shop\/cart-sa \(no RBAC policy matched\)/);
+    assert.match(
+      why ?? '',
+      /not granted restore-as on ServiceAccount shop\/cart-sa \(no RBAC policy matched\)/,
+    );
     assert.match(why ?? '', /drained without a checkpoint/);
     assert.match(why ?? '', /restoreServiceAccounts/);
     assert.match(restoreAsRefusal(pod(), { allowed: false }) ?? '', /ServiceAccount shop\/default:/);
