@@ -93,9 +93,7 @@ describe('worker: restore-as on the pod ServiceAccount', () => {
     );
     assert.equal(events.filter((e) => e.reason === 'RescueStarted').length, 0, 'no checkpoint was started');
     assert.ok(
-      events.some(
-        (e) => e.reason === 'RescueFellBackToEviction' && /restore-as/.test(e.message ?? ''),
-      ),
+      events.some((e) => e.reason === 'RescueFellBackToEviction' && /restore-as/.test(e.message ?? '')),
       `the drain says why: ${JSON.stringify(events.map((e) => [e.reason, e.message]))}`,
     );
   });
