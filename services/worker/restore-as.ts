@@ -4,8 +4,8 @@ import type { V1Pod } from '@kubernetes/client-node';
  * Who may restore a pod as which ServiceAccount. A restored copy runs under
  * the original's ServiceAccount, and the admission policy, which sees only
  * the new pod, cannot tell an original's ServiceAccount from one a
- * compromised worker picked. So, like `use` on PodSecurityPolicies or `bind`
- * on roles, a custom verb on the ServiceAccount says which ones this worker
+ * compromised worker picked. So, like `bind` and `escalate` on roles, a
+ * custom verb on the ServiceAccount says which ones this worker
  * may create pods as; namespace owners grant it with RBAC, the policy checks
  * it with its authorizer, and the worker asks first so that it never
  * freezes a pod whose copy would be refused.
