@@ -21,6 +21,7 @@ import { place, usable, waitForTarget } from './migrate/placement.js';
 import { waitRunning } from './migrate/readiness.js';
 import { adopt, creator } from './migrate/replace.js';
 import { restoreOnTarget } from './migrate/restore.js';
+import { restoreAsRefused } from './migrate/restore-as.js';
 import { currentOriginal, findRestored, resume } from './migrate/resume.js';
 import { buildRestoredPod, restoredPodName } from './restored-pod.js';
 import { foreignImage } from './verified-job.js';
@@ -135,6 +136,9 @@ async function migrate(run: Run): Promise<MigrateResult> {
     if (!manifest) {
       if (!original)
         return run.finish({ outcome: 'gone', reason: 'the pod disappeared before its checkpoint' });
+      // A copy the admission policy would refuse for its ServiceAccount: drained at once, never frozen.
+      const notGranted = await restoreAsRefused(run, original);
+      if (notGranted) return await evictOriginal(run, notGranted);
       // A node that cannot checkpoint is drained at once: nothing is frozen for a dump that cannot happen.
       const unable = cannotCheckpoint(await d.capabilities.get(job.node.name));
       if (unable) return await evictOriginal(run, unable);

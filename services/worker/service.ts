@@ -1,4 +1,4 @@
-import { CoreV1Api, EventsV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { AuthorizationV1Api, CoreV1Api, EventsV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
@@ -49,6 +49,7 @@ import { KwokNodeJoiner } from './node-joiner.js';
 import { KubeNamespaceLabels, podOptedIn } from './opt-in.js';
 import { provisionCapacity } from './provision.js';
 import { RedisReservations } from './reservations.js';
+import { KubeRestoreGrants, type RestoreGrants } from './restore-grants.js';
 import { checkpointIdFor } from './restored-pod.js';
 import { type WorkerConfig, workerSettings } from './settings.js';
 import { AbandonedMigrations, MAX_STALLED_COUNT } from './stalled-jobs.js';
@@ -68,6 +69,8 @@ export interface WorkerOverrides {
   joinedNodeLabels?: Record<string, string>;
   /** Puts something in front of the jobs' Kubernetes calls (tests inject faults with it). */
   wrapCluster?: (cluster: Cluster) => Cluster;
+  /** Who answers the restore-as question (with SPOT_RESCUE_RESTORE_SERVICE_ACCOUNTS=granted). */
+  restoreGrants?: RestoreGrants;
 }
 
 export interface WorkerService {
@@ -220,6 +223,15 @@ export async function startWorkerService(
     manifests: new S3ManifestStore(createS3Client(aws)),
     archiveAccess,
     reservations,
+    ...(config.restoreServiceAccounts === 'granted'
+      ? {
+          restoreGrants:
+            o.restoreGrants ??
+            new KubeRestoreGrants(
+              makeApiClientWithTimeout(kc, AuthorizationV1Api, config.kubeRequestTimeoutSeconds * 1000),
+            ),
+        }
+      : {}),
     throughput,
     metrics,
     log,

@@ -199,6 +199,11 @@ export const workerSettings = {
     str.int(2).default(15),
     'a migration holds its pod for this long and renews it; a killed worker’s hold lapses after it',
   ),
+  restoreServiceAccounts: setting(
+    'SPOT_RESCUE_RESTORE_SERVICE_ACCOUNTS',
+    z.enum(['any', 'granted']).default('any'),
+    'granted: the admission policy admits a copy only under a ServiceAccount the worker holds the restore-as verb on, so the worker asks first (SelfSubjectAccessReview) and drains a pod without that grant before any checkpoint; any: not asked',
+  ),
   provisionMode: setting(
     'SPOT_RESCUE_PROVISION_MODE',
     z.enum(['ec2', 'asg', 'karpenter', 'none']).default('none'),

@@ -188,3 +188,8 @@ topologySpreadConstraints:
 {{- define "spot-rescue.agentTlsSecretName" -}}
 {{- default (printf "%s-agent-tls" (include "spot-rescue.fullname" .)) .Values.agent.tls.existingSecret }}
 {{- end }}
+
+{{/* Whether restored copies need the restore-as grant: only where the admission policy enforces it. */}}
+{{- define "spot-rescue.restoreServiceAccounts" -}}
+{{- ternary "granted" "any" (and .Values.admissionPolicy.enabled (eq .Values.admissionPolicy.serviceAccounts "granted")) -}}
+{{- end }}

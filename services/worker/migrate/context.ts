@@ -8,6 +8,7 @@ import type { ThroughputEstimate } from '../budget.js';
 import type { Cluster } from '../cluster.js';
 import type { ManifestStore } from '../manifest-store.js';
 import type { Reservations } from '../reservations.js';
+import type { RestoreGrants } from '../restore-grants.js';
 import { checkpointIdFor, checkpointPrefix } from '../restored-pod.js';
 import type { WorkerConfig } from '../settings.js';
 import type { PodOutcome, WorkerMetrics } from '../worker-metrics.js';
@@ -47,6 +48,8 @@ export interface MigrateDeps {
   /** Scoped S3 credentials handed to the agents for each checkpoint and restore; absent: agents use their own. */
   archiveAccess?: ArchiveAccess;
   reservations: Reservations;
+  /** Asked before a checkpoint whether the pod may be restored as its ServiceAccount; absent: not asked. */
+  restoreGrants?: RestoreGrants;
   throughput: ThroughputEstimate;
   metrics: WorkerMetrics;
   log: Logger;

@@ -13,6 +13,7 @@ import { KubeConfig, type V1Node, type V1Pod } from '@kubernetes/client-node';
 import { MIGRATE_ANNOTATION, NAMESPACE_OPT_IN_LABEL, TAINT_KEY } from '../../../services/common/labels.js';
 import { taintsWith } from '../../../services/listener/node-taint.js';
 import { demandPlaceholder } from '../../../services/worker/migrate/demand.js';
+import { RECREATED_FROM_ANNOTATION } from '../../../services/worker/migrate/fallback.js';
 import { adoptionPatch, buildRestoredPod } from '../../../services/worker/restored-pod.js';
 import { stackEnv, uniqueName } from '../../support/stack.js';
 import { exampleFiles, type K8sObject, kubeRequest, renderChart, resourceFor } from './helm.js';
@@ -21,6 +22,8 @@ const release = 'vap';
 const ns = uniqueName('sr-vap');
 const appNs = uniqueName('sr-vap-app');
 const optedInNs = uniqueName('sr-vap-optns');
+/** Not granted by the chart: its owner grants restore-as on one ServiceAccount with a Role of their own. */
+const ownerGrantNs = uniqueName('sr-vap-grant');
 const nodeName = uniqueName('sr-vap-node');
 const minimal = exampleFiles.find((f) => f.endsWith('minimal.yaml'))!;
 
@@ -158,6 +161,7 @@ describe('chart: admission policies against the real kube-apiserver', () => {
       [ns, {}],
       [appNs, {}],
       [optedInNs, { [NAMESPACE_OPT_IN_LABEL]: 'enabled' }],
+      [ownerGrantNs, {}],
     ] as const) {
       const r = await kubeRequest('POST', '/api/v1/namespaces', {
         apiVersion: 'v1',
@@ -166,15 +170,70 @@ describe('chart: admission policies against the real kube-apiserver', () => {
       });
       assert.equal(r.status, 201, `create namespace ${name}: ${JSON.stringify(r.body)}`);
     }
-    chart = renderChart({ release, namespace: ns, values: [minimal] });
+    chart = renderChart({
+      release,
+      namespace: ns,
+      values: [minimal],
+      set: [`restoreServiceAccounts.namespaces={${appNs},${optedInNs}}`],
+    });
     const wanted = [
       'ServiceAccount',
       'ClusterRole',
       'ClusterRoleBinding',
+      'RoleBinding',
       'ValidatingAdmissionPolicy',
       'ValidatingAdmissionPolicyBinding',
     ];
-    for (const obj of chart.filter((o) => wanted.includes(o.kind))) await apply(obj);
+    for (const obj of chart.filter((o) => wanted.includes(o.kind) && o.kind !== 'RoleBinding'))
+      await apply(obj);
+    for (const obj of chart.filter(
+      (o) => o.kind === 'RoleBinding' && o.metadata.name.endsWith('-restore-as'),
+    ))
+      await apply(obj);
+    for (const [namespace, names] of [
+      [appNs, ['any-sa']],
+      [ownerGrantNs, ['granted-sa', 'other-sa']],
+    ] as const) {
+      for (const name of names) {
+        const r = await kubeRequest('POST', `/api/v1/namespaces/${namespace}/serviceaccounts`, {
+          apiVersion: 'v1',
+          kind: 'ServiceAccount',
+          metadata: { name },
+        });
+        assert.equal(r.status, 201, `create ServiceAccount ${name}: ${JSON.stringify(r.body)}`);
+      }
+    }
+    // What a namespace owner (or the platform team) writes to let the worker restore one ServiceAccount.
+    const grant = await kubeRequest(
+      'POST',
+      `/apis/rbac.authorization.k8s.io/v1/namespaces/${ownerGrantNs}/roles`,
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'Role',
+        metadata: { name: 'spot-rescue-restore-as' },
+        rules: [
+          {
+            apiGroups: [''],
+            resources: ['serviceaccounts'],
+            verbs: ['restore-as'],
+            resourceNames: ['granted-sa'],
+          },
+        ],
+      },
+    );
+    assert.equal(grant.status, 201, `create Role: ${JSON.stringify(grant.body)}`);
+    const binding = await kubeRequest(
+      'POST',
+      `/apis/rbac.authorization.k8s.io/v1/namespaces/${ownerGrantNs}/rolebindings`,
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'RoleBinding',
+        metadata: { name: 'spot-rescue-restore-as' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'spot-rescue-restore-as' },
+        subjects: [{ kind: 'ServiceAccount', name: `${release}-spot-rescue-worker`, namespace: ns }],
+      },
+    );
+    assert.equal(binding.status, 201, `create RoleBinding: ${JSON.stringify(binding.body)}`);
 
     const node = await kubeRequest('POST', '/api/v1/nodes', {
       apiVersion: 'v1',
@@ -211,7 +270,8 @@ describe('chart: admission policies against the real kube-apiserver', () => {
       await kubeRequest('DELETE', `/apis/${obj.apiVersion}/${res!.name}/${obj.metadata.name}`);
     }
     await kubeRequest('DELETE', `/api/v1/nodes/${nodeName}`);
-    for (const name of [ns, appNs, optedInNs]) await kubeRequest('DELETE', `/api/v1/namespaces/${name}`);
+    for (const name of [ns, appNs, optedInNs, ownerGrantNs])
+      await kubeRequest('DELETE', `/api/v1/namespaces/${name}`);
   });
 
   it('admits the restored copy of a pod opted in by annotation', async () => {
@@ -303,6 +363,55 @@ describe('chart: admission policies against the real kube-apiserver', () => {
       [strict.find((m) => m.includes('host access'))],
     );
     assert.equal(relaxed.length, strict.length - 1);
+  });
+
+  it('admits a copy as any ServiceAccount of a namespace the chart grants restore-as in', async () => {
+    const pod = original(appNs, 'web', optedIn);
+    pod.spec!.serviceAccountName = 'any-sa';
+    assertAdmitted(await createPodAs(worker, restoredCopyOf(pod)));
+  });
+
+  it("admits a copy as a ServiceAccount its namespace's owner granted restore-as on", async () => {
+    const pod = original(ownerGrantNs, 'web', optedIn);
+    pod.spec!.serviceAccountName = 'granted-sa';
+    assertAdmitted(await createPodAs(worker, restoredCopyOf(pod)));
+  });
+
+  it('denies a copy as a ServiceAccount the worker is not granted restore-as on, even the default one', async () => {
+    for (const sa of ['other-sa', undefined]) {
+      const pod = original(ownerGrantNs, 'web', optedIn);
+      if (sa) pod.spec!.serviceAccountName = sa;
+      assertDenied(
+        await createPodAs(worker, restoredCopyOf(pod)),
+        `only as ServiceAccounts it is granted restore-as on: ${ownerGrantNs}/${sa ?? 'default'} is not granted`,
+      );
+    }
+    // A copy re-created from the original's spec (its node gone) is held to the same grant.
+    const bare = original(ownerGrantNs, 'bare', { ...optedIn, [RECREATED_FROM_ANNOTATION]: 'uid-bare' });
+    bare.spec!.serviceAccountName = 'other-sa';
+    delete bare.metadata!.uid;
+    delete bare.spec!.nodeName;
+    assertDenied(await createPodAs(worker, bare), 'granted restore-as on');
+  });
+
+  it('admits a demand placeholder where no ServiceAccount is granted: it carries no token', async () => {
+    assertAdmitted(await createPodAs(worker, demandPlaceholder(original(ownerGrantNs, 'web', optedIn), [])));
+  });
+
+  it('drops only the restore-as rule with admissionPolicy.serviceAccounts=any', () => {
+    const messages = (set: string[]) =>
+      (
+        renderChart({ release, namespace: ns, values: [minimal], set }).find(
+          (o) => o.kind === 'ValidatingAdmissionPolicy' && o.metadata.name.endsWith('-worker-pods'),
+        ) as unknown as { spec: { validations: Array<{ message?: string; messageExpression?: string }> } }
+      ).spec.validations.map((v) => v.message ?? v.messageExpression ?? '');
+    const granted = messages([]);
+    const any = messages(['admissionPolicy.serviceAccounts=any']);
+    assert.deepEqual(
+      granted.filter((m) => !any.includes(m)),
+      [granted.find((m) => m.includes('restore-as'))],
+    );
+    assert.equal(any.length, granted.length - 1);
   });
 
   it('leaves every other identity alone: the admin creates a pod that did not opt in', async () => {

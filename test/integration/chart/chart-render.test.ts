@@ -45,6 +45,7 @@ const KINDS: Record<string, string> = {
   PersistentVolume: 'core persistentvolumes',
   TokenReview: 'authentication.k8s.io tokenreviews',
   ServiceAccountToken: 'core serviceaccounts/token',
+  SelfSubjectAccessReview: 'authorization.k8s.io selfsubjectaccessreviews',
 };
 const VERBS: Record<string, string> = {
   list: 'list',
@@ -351,7 +352,59 @@ describe('chart: RBAC is least privilege', () => {
         `${component} permissions`,
       );
     }
-    assert.equal(roles.length, 4, 'no other roles');
+    assert.deepEqual(
+      roles.map((r) => r.metadata.name.replace(/^rescue-spot-rescue-/, '')).sort(),
+      ['agent', 'listener', 'restore-as', 'worker', 'worker-agent-tokens'],
+      'no other roles',
+    );
+  });
+
+  it('grants restore-as on ServiceAccounts only where the values say, to the worker alone', () => {
+    type Binding = K8sObject & {
+      roleRef: { kind: string; name: string };
+      subjects: { kind: string; name: string; namespace: string }[];
+    };
+    const workerSa = find(objects, 'ServiceAccount', '-worker').metadata.name;
+    const role = find(objects, 'ClusterRole', '-restore-as');
+    assert.deepEqual(role['rules'], [
+      { apiGroups: [''], resources: ['serviceaccounts'], verbs: ['restore-as'] },
+    ]);
+    const grants = (set: string[]) =>
+      renderChart({ namespace: NS, values: [exampleFiles[0]!], set }).filter(
+        (o): o is Binding =>
+          (o.kind === 'RoleBinding' || o.kind === 'ClusterRoleBinding') &&
+          (o as Binding).roleRef.name === role.metadata.name,
+      );
+    assert.deepEqual(grants([]), [], 'by default nothing is granted');
+    const perNamespace = grants(['restoreServiceAccounts.namespaces={shop,web}']);
+    assert.deepEqual(
+      perNamespace.map((b) => [b.kind, b.metadata.namespace]),
+      [
+        ['RoleBinding', 'shop'],
+        ['RoleBinding', 'web'],
+      ],
+    );
+    const everywhere = grants(['restoreServiceAccounts.allNamespaces=true']);
+    assert.deepEqual(
+      everywhere.map((b) => b.kind),
+      ['ClusterRoleBinding'],
+    );
+    for (const b of [...perNamespace, ...everywhere]) {
+      assert.equal(b.roleRef.kind, 'ClusterRole');
+      assert.deepEqual(b.subjects, [{ kind: 'ServiceAccount', name: workerSa, namespace: NS }]);
+    }
+    const workerEnv = (set: string[]) =>
+      resolveEnv(
+        container(
+          find(renderChart({ namespace: NS, values: [exampleFiles[0]!], set }), 'Deployment', '-worker'),
+        ).env,
+      )['SPOT_RESCUE_RESTORE_SERVICE_ACCOUNTS'];
+    assert.equal(workerEnv([]), 'granted', 'the worker asks before it checkpoints');
+    for (const set of [['admissionPolicy.serviceAccounts=any'], ['admissionPolicy.enabled=false']]) {
+      const objs = renderChart({ namespace: NS, values: [exampleFiles[0]!], set });
+      assert.ok(!objs.some((o) => o.metadata.name.endsWith('-restore-as')), `${set}: no restore-as role`);
+      assert.equal(workerEnv(set), 'any', `${set}: the worker does not ask`);
+    }
   });
 
   it('lets the worker mint tokens of its own ServiceAccount only, in its own namespace', () => {
