@@ -4,7 +4,7 @@ import { fallbackGraceSeconds } from './budget.js';
 import type { Cluster } from './cluster.js';
 import { evictWithDeadline } from './eviction.js';
 import type { WorkerConfig } from './settings.js';
-import type { PodOutcome, WorkerMetrics } from './worker-metrics.js';
+import type { PodOutcome, WorkerMetrics } from './metrics.js';
 
 export interface EvictDeps {
   cluster: Cluster;

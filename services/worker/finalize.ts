@@ -4,7 +4,7 @@ import type { FinalizeNodeJob } from '../common/jobs.js';
 import type { Logger } from '../common/logger.js';
 import type { Cluster } from './cluster.js';
 import { RESTORED_FROM_LABEL } from './restored-pod.js';
-import type { WorkerMetrics } from './worker-metrics.js';
+import type { WorkerMetrics } from './metrics.js';
 
 export interface NodeOutcome {
   node: string;

@@ -4,7 +4,7 @@ import type { CapacityProvider, LaunchedInstance } from './capacity.js';
 import type { Cluster } from './cluster.js';
 import type { NodeJoiner } from './node-joiner.js';
 import { nodeView } from './node-view.js';
-import type { WorkerMetrics } from './worker-metrics.js';
+import type { WorkerMetrics } from './metrics.js';
 
 export interface ProvisionDeps {
   provider: CapacityProvider;

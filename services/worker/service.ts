@@ -53,7 +53,7 @@ import { checkpointIdFor } from './restored-pod.js';
 import { type WorkerConfig, workerSettings } from './settings.js';
 import { AbandonedMigrations, MAX_STALLED_COUNT } from './stalled-jobs.js';
 import { RefusedJob, signedProgress, verifiedJob, verifiedProgress } from './verified-job.js';
-import { WorkerMetrics } from './worker-metrics.js';
+import { WorkerMetrics } from './metrics.js';
 
 export const allWorkerSettings = { ...workerSettings, ...emfSettings };
 export type FullWorkerConfig = WorkerConfig & { emfOutput: 'off' | 'stdout'; emfNamespace: string };

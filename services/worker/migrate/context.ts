@@ -10,7 +10,7 @@ import type { ManifestStore } from '../manifest-store.js';
 import type { Reservations } from '../reservations.js';
 import { checkpointIdFor, checkpointPrefix } from '../restored-pod.js';
 import type { WorkerConfig } from '../settings.js';
-import type { PodOutcome, WorkerMetrics } from '../worker-metrics.js';
+import type { PodOutcome, WorkerMetrics } from '../metrics.js';
 import type { NodeCapabilityCache } from './capabilities.js';
 import type { PodLease, PodLeases } from './lease.js';
 
