@@ -3,8 +3,8 @@ import type { Redis } from 'ioredis';
 import type { FinalizeNodeJob } from '../common/jobs.js';
 import type { Logger } from '../common/logger.js';
 import type { Cluster } from './cluster.js';
-import { RESTORED_FROM_LABEL } from './restored-pod.js';
 import type { WorkerMetrics } from './metrics.js';
+import { RESTORED_FROM_LABEL } from './restored-pod.js';
 
 export interface NodeOutcome {
   node: string;

@@ -2,9 +2,9 @@ import type { ProvisionCapacityJob } from '../common/jobs.js';
 import type { Logger } from '../common/logger.js';
 import type { CapacityProvider, LaunchedInstance } from './capacity.js';
 import type { Cluster } from './cluster.js';
+import type { WorkerMetrics } from './metrics.js';
 import type { NodeJoiner } from './node-joiner.js';
 import { nodeView } from './node-view.js';
-import type { WorkerMetrics } from './metrics.js';
 
 export interface ProvisionDeps {
   provider: CapacityProvider;

@@ -37,9 +37,10 @@ import {
 } from './capacity.js';
 import { type Cluster, KubeCluster } from './cluster.js';
 import { CachedCluster } from './cluster-cache.js';
-import { evictPod } from './evict.js';
+import { evictPod } from './evict-pod.js';
 import { finalizeNode } from './finalize.js';
 import { S3ManifestStore } from './manifest-store.js';
+import { WorkerMetrics } from './metrics.js';
 import { registerQueueDepth } from './metrics-queue-depth.js';
 import { NodeCapabilityCache } from './migrate/capabilities.js';
 import { RedisPodLeases } from './migrate/lease.js';
@@ -53,7 +54,6 @@ import { checkpointIdFor } from './restored-pod.js';
 import { type WorkerConfig, workerSettings } from './settings.js';
 import { AbandonedMigrations, MAX_STALLED_COUNT } from './stalled-jobs.js';
 import { RefusedJob, signedProgress, verifiedJob, verifiedProgress } from './verified-job.js';
-import { WorkerMetrics } from './metrics.js';
 
 export const allWorkerSettings = { ...workerSettings, ...emfSettings };
 export type FullWorkerConfig = WorkerConfig & { emfOutput: 'off' | 'stdout'; emfNamespace: string };

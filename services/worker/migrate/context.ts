@@ -7,10 +7,10 @@ import type { ArchiveAccess } from '../archive-access.js';
 import type { ThroughputEstimate } from '../budget.js';
 import type { Cluster } from '../cluster.js';
 import type { ManifestStore } from '../manifest-store.js';
+import type { PodOutcome, WorkerMetrics } from '../metrics.js';
 import type { Reservations } from '../reservations.js';
 import { checkpointIdFor, checkpointPrefix } from '../restored-pod.js';
 import type { WorkerConfig } from '../settings.js';
-import type { PodOutcome, WorkerMetrics } from '../metrics.js';
 import type { NodeCapabilityCache } from './capabilities.js';
 import type { PodLease, PodLeases } from './lease.js';
 

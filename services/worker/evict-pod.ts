@@ -2,9 +2,9 @@ import type { EvictPodJob } from '../common/jobs.js';
 import type { Logger } from '../common/logger.js';
 import { fallbackGraceSeconds } from './budget.js';
 import type { Cluster } from './cluster.js';
-import { evictWithDeadline } from './eviction.js';
-import type { WorkerConfig } from './settings.js';
+import { drainPod } from './drain.js';
 import type { PodOutcome, WorkerMetrics } from './metrics.js';
+import type { WorkerConfig } from './settings.js';
 
 export interface EvictDeps {
   cluster: Cluster;
@@ -44,7 +44,7 @@ export async function evictPod(
   } catch (err) {
     d.log.warn({ err: (err as Error).message }, 'could not record event');
   }
-  const how = await evictWithDeadline(d.cluster, pod, {
+  const how = await drainPod(d.cluster, pod, {
     deadline,
     gracePeriodSeconds: grace,
     leadMs: d.config.evictionLeadMs,
