@@ -76,6 +76,7 @@ export async function finalizeNode(job: FinalizeNodeJob, d: FinalizeDeps): Promi
       lifecycleCompleted = true;
     } catch (err) {
       // A retried job, or a hook that already timed out: the action is no longer pending.
+      // Auto Scaling answers this with its generic ValidationError: the message is its only sign.
       const msg = (err as Error).message ?? '';
       if (/no active lifecycle action|not found/i.test(msg)) lifecycleCompleted = true;
       else throw err;
