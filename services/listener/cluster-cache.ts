@@ -7,16 +7,7 @@ import {
 } from '@kubernetes/client-node';
 import { makeInformer, type SyncedInformer } from '../common/informer.js';
 import type { Logger } from '../common/logger.js';
-
-/** `aws:///<zone>/<instance-id>`, as the AWS cloud provider and kwok's simulated nodes set it. */
-const PROVIDER_ID = /^aws:\/\/\/([^/]*)\/(i-[0-9a-f]+)$/;
-
-export function parseProviderId(
-  providerId: string | undefined,
-): { zone: string; instanceId: string } | undefined {
-  const m = providerId ? PROVIDER_ID.exec(providerId) : null;
-  return m ? { zone: m[1]!, instanceId: m[2]! } : undefined;
-}
+import { parseProviderId } from '../common/provider-id.js';
 
 export interface ResolvedNode {
   name: string;

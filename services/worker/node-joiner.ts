@@ -1,5 +1,6 @@
 import { DescribeInstanceTypesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import type { CoreV1Api } from '@kubernetes/client-node';
+import { providerIdFor } from '../common/provider-id.js';
 import type { LaunchedInstance } from './capacity.js';
 import { statusOf } from './cluster.js';
 
@@ -48,7 +49,7 @@ export class KwokNodeJoiner implements NodeJoiner {
             },
             annotations: { 'kwok.x-k8s.io/node': 'fake' },
           },
-          spec: { providerID: `aws:///${i.zone}/${i.instanceId}` },
+          spec: { providerID: providerIdFor(i.zone, i.instanceId) },
           status: {
             capacity: { cpu, memory, pods: '110' },
             allocatable: { cpu, memory, pods: '110' },

@@ -1,5 +1,6 @@
 import type { ProvisionCapacityJob } from '../common/jobs.js';
 import type { Logger } from '../common/logger.js';
+import { parseProviderId } from '../common/provider-id.js';
 import type { CapacityProvider, LaunchedInstance } from './capacity.js';
 import type { Cluster } from './cluster.js';
 import type { WorkerMetrics } from './metrics.js';
@@ -44,8 +45,8 @@ export async function provisionCapacity(
   const wanted = new Set(instances.map((i) => i.instanceId));
   for (;;) {
     const ready = (await d.cluster.listNodes()).filter((n) => {
-      const id = n.spec?.providerID?.split('/').pop() ?? '';
-      return wanted.has(id) && nodeView(n).ready;
+      const id = parseProviderId(n.spec?.providerID)?.instanceId;
+      return id !== undefined && wanted.has(id) && nodeView(n).ready;
     });
     if (ready.length === wanted.size) {
       d.metrics.provisioningSeconds.observe({ mode: d.provider.mode, result: 'ready' }, (now() - t0) / 1000);

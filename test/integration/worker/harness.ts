@@ -49,6 +49,7 @@ import {
 } from '../../../services/common/labels.js';
 import { createLogger } from '../../../services/common/logger.js';
 import { createMetricsRegistry } from '../../../services/common/metrics.js';
+import { providerIdFor } from '../../../services/common/provider-id.js';
 import { createRedisConnection, type Redis } from '../../../services/common/redis.js';
 import { BullJobSink } from '../../../services/listener/enqueue.js';
 import { planNode } from '../../../services/listener/plan.js';
@@ -308,7 +309,10 @@ export class TestBed {
           annotations: { 'kwok.x-k8s.io/node': 'fake' },
         },
         spec: {
-          providerID: `aws:///${zone}/${n.instanceId ?? `i-${Math.random().toString(16).slice(2, 14).padEnd(12, '0')}`}`,
+          providerID: providerIdFor(
+            zone,
+            n.instanceId ?? `i-${Math.random().toString(16).slice(2, 14).padEnd(12, '0')}`,
+          ),
           unschedulable: n.unschedulable ?? false,
         },
         status: {
