@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Cluster } from './cluster.js';
 
@@ -23,7 +24,7 @@ export type DrainOutcome = 'evicted' | 'deleted' | 'gone';
  */
 export async function drainPod(cluster: Cluster, pod: V1Pod, o: DrainOptions): Promise<DrainOutcome> {
   const now = o.now ?? Date.now;
-  const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const sleep = o.sleep ?? delay;
   const ns = pod.metadata?.namespace ?? 'default';
   const name = pod.metadata?.name ?? '';
   const uid = pod.metadata?.uid ?? '';

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { type AutoScalingClient, CompleteLifecycleActionCommand } from '@aws-sdk/client-auto-scaling';
 import type { Redis } from 'ioredis';
 import type { FinalizeNodeJob } from '../common/jobs.js';
@@ -42,7 +43,7 @@ export interface FinalizeDeps {
  */
 export async function finalizeNode(job: FinalizeNodeJob, d: FinalizeDeps): Promise<NodeOutcome> {
   const now = d.now ?? Date.now;
-  const sleep = d.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const sleep = d.sleep ?? delay;
   const until = job.deadline ? Date.parse(job.deadline) - 2000 : now() + (d.maxWaitMs ?? 600_000);
   const planned = new Set(job.podUids);
   let remaining = planned.size;

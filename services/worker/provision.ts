@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { ProvisionCapacityJob } from '../common/jobs.js';
 import type { Logger } from '../common/logger.js';
 import { parseProviderId } from '../common/provider-id.js';
@@ -29,7 +30,7 @@ export async function provisionCapacity(
   d: ProvisionDeps,
 ): Promise<{ instances: string[]; nodes: string[] }> {
   const now = d.now ?? Date.now;
-  const sleep = d.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const sleep = d.sleep ?? delay;
   const t0 = now();
   const log = d.log.child({ event: job.event.id, node: job.node.name, mode: d.provider.mode });
   let instances: LaunchedInstance[];

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { ArchiveDigest, Manifest, RestoreResponse } from '../../common/agent-api.js';
 import type { MigratePodJob, ProvisionCapacityJob } from '../../common/jobs.js';
@@ -136,7 +137,7 @@ export function startRun(job: MigratePodJob, handle: JobHandle, d: MigrateDeps):
     handle,
     log,
     now: d.now ?? Date.now,
-    sleep: d.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms))),
+    sleep: d.sleep ?? delay,
     pollMs: d.pollMs ?? 500,
     namespace,
     name,
