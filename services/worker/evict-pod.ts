@@ -1,9 +1,10 @@
 import type { EvictPodJob } from '../common/jobs.js';
 import type { Logger } from '../common/logger.js';
+import type { PodOutcome } from '../common/outcomes.js';
 import { fallbackGraceSeconds } from './budget.js';
 import type { Cluster } from './cluster.js';
 import { drainPod } from './drain.js';
-import type { PodOutcome, WorkerMetrics } from './metrics.js';
+import type { WorkerMetrics } from './metrics.js';
 import type { WorkerConfig } from './settings.js';
 
 export interface EvictDeps {

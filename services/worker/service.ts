@@ -23,6 +23,7 @@ import { loadKubeConfig, makeApiClientWithTimeout } from '../common/kube.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { createMetricsRegistry } from '../common/metrics.js';
 import { startOpsServer } from '../common/ops-server.js';
+import { isRescueOutcome } from '../common/outcomes.js';
 import { createRedisConnection } from '../common/redis.js';
 import { type AgentClient, HttpAgentClient } from './agent-client.js';
 import { type AgentLocator, DaemonSetAgentLocator, StaticAgentLocator } from './agent-locator.js';
@@ -190,10 +191,10 @@ export async function startWorkerService(
     reason,
     manifest,
   }: Parameters<NonNullable<Parameters<typeof migratePod>[2]['onOutcome']>>[0]) => {
-    if (outcome === 'gone' || outcome === 'duplicate') return;
+    if (!isRescueOutcome(outcome)) return;
     emf({
       cluster: config.clusterName,
-      outcome: outcome === 'restored' ? 'migrated' : outcome,
+      outcome,
       eventKind: j.event.kind,
       namespace: j.pod.namespace,
       pod: j.pod.name,
