@@ -1,8 +1,8 @@
 import { DescribeInstanceTypesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import type { CoreV1Api } from '@kubernetes/client-node';
+import { statusOf } from '../common/kube.js';
 import { providerIdFor } from '../common/provider-id.js';
 import type { LaunchedInstance } from './capacity.js';
-import { statusOf } from './cluster.js';
 
 /**
  * What makes a launched instance a Node. In a real cluster the instance's

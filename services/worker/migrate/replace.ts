@@ -1,5 +1,6 @@
 import type { V1Pod } from '@kubernetes/client-node';
-import { type Cluster, statusOf } from '../cluster.js';
+import { statusOf } from '../../common/kube.js';
+import type { Cluster } from '../cluster.js';
 import { drainPod } from '../drain.js';
 import {
   adoptionPatch,
