@@ -45,7 +45,7 @@ import { WorkerMetrics } from './metrics.js';
 import { registerQueueDepth } from './metrics-queue-depth.js';
 import { NodeCapabilityCache } from './migrate/capabilities.js';
 import { RedisPodLeases } from './migrate/lease.js';
-import { type MigrateDeps, type MigrateProgress, migratePod } from './migrate.js';
+import { type MigrateDeps, migratePod } from './migrate.js';
 import { NodeFinishedEvents } from './node-finished-event.js';
 import { KwokNodeJoiner } from './node-joiner.js';
 import { KubeNamespaceLabels, podOptedIn } from './opt-in.js';

@@ -180,6 +180,47 @@ export class TestQueues {
     return added;
   }
 
+  /** Waits until these jobs (of one queue) complete and returns their results in order; see waitJobsDone. */
+  async results<T = MigrateResult>(jobs: Job[], timeoutMs = 90_000): Promise<T[]> {
+    const queue = this.queueOf(jobs[0]!);
+    return (await waitJobsDone(
+      queue,
+      jobs.map((j) => j.id!),
+      timeoutMs,
+    )) as T[];
+  }
+
+  /** Waits until the job completes and returns its result (a migrate-pod job's MigrateResult by default). */
+  async result<T = MigrateResult>(job: Job, timeoutMs = 90_000): Promise<T> {
+    const [result] = await this.results<T>([job], timeoutMs);
+    return result as T;
+  }
+
+  /** Waits until the job fails and returns why; the wait's error names a job that completed instead. */
+  async failure(job: Job, timeoutMs = 60_000): Promise<string> {
+    const queue = this.queueOf(job);
+    return waitFor(
+      `job ${job.id} to fail`,
+      async () => {
+        const state = await queue.getJobState(job.id!);
+        if (state === 'completed')
+          throw new Error(
+            `job ${job.id} completed: ${JSON.stringify((await queue.getJob(job.id!))?.returnvalue)}`,
+          );
+        return state === 'failed' ? ((await queue.getJob(job.id!))?.failedReason ?? '') : undefined;
+      },
+      { timeoutMs },
+    );
+  }
+
+  private queueOf(job: Job): Queue {
+    const queue = [this.rescue, this.evict, this.provision, this.finalize].find(
+      (q) => q.name === job.queueName,
+    );
+    if (!queue) throw new Error(`job ${job.id} is of no queue of this bed (${job.queueName})`);
+    return queue;
+  }
+
   async close() {
     for (const q of [this.rescue, this.evict, this.provision, this.finalize]) {
       await q.obliterate({ force: true }).catch(() => {});
