@@ -7,6 +7,7 @@ import {
   type V1Node,
   type V1Taint,
 } from '@kubernetes/client-node';
+import { providerIdFor } from '../../services/common/provider-id.js';
 
 /**
  * A simulated EKS cluster on the local stack: EC2 instances in moto and, for
@@ -58,10 +59,6 @@ const DEFAULT_SPEC: SimNodeSpec = {
   labels: {},
   taints: [],
 };
-
-export function providerIdFor(zone: string, instanceId: string): string {
-  return `aws:///${zone}/${instanceId}`;
-}
 
 /** Labels an EKS managed node group (and Karpenter) put on a node. */
 export function eksNodeLabels(name: string, spec: SimNodeSpec, cluster: string): Record<string, string> {

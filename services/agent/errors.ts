@@ -12,6 +12,7 @@ const HTTP_STATUS: Record<AgentErrorCode, number> = {
   'runtime-failed': 500,
   'storage-failed': 502,
   conflict: 409,
+  'already-exists': 409,
   unsupported: 422,
   'would-miss-deadline': 422,
 };

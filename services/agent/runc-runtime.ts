@@ -221,7 +221,7 @@ export class RuncRuntime implements CheckpointRuntime {
     const id = runcIdOf(target.namespace, target.pod, target.container);
     if (await runc.state(id)) {
       throw new AgentFailure(
-        'bad-request',
+        'already-exists',
         `container ${id} already exists on ${node}; not restoring over it`,
       );
     }

@@ -236,6 +236,8 @@ export const agentErrorSchema = z.object({
     'storage-failed',
     /** Another operation on the same container is in progress (HTTP 409). */
     'conflict',
+    /** A restore's container already exists on the node, from an earlier call for the same pod (HTTP 409). */
+    'already-exists',
     /** This node cannot do what was asked (no CRIU, restore disabled...): HTTP 422, do not retry here. */
     'unsupported',
     /** The archive cannot be stored before the request's deadline on this node (HTTP 422): drain the pod now. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { setting } from './config.js';
 import { EVENT_KINDS } from './events.js';
+import { RESCUE_OUTCOMES } from './outcomes.js';
 
 /**
  * CloudWatch embedded metric format (EMF) for rescue outcomes: one JSON line
@@ -12,9 +13,6 @@ import { EVENT_KINDS } from './events.js';
  *
  * Spec: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
  */
-
-export const RESCUE_OUTCOMES = ['migrated', 'evicted', 'failed'] as const;
-export type RescueOutcomeKind = (typeof RESCUE_OUTCOMES)[number];
 
 /**
  * Metric names, in one place: terraform/main.tf alarms on `RescuesFailed`.

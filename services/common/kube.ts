@@ -1,4 +1,5 @@
 import {
+  ApiException,
   type Configuration,
   createConfiguration,
   KubeConfig,
@@ -14,6 +15,14 @@ export function loadKubeConfig(path?: string): KubeConfig {
   else kc.loadFromDefault();
   return kc;
 }
+
+/**
+ * The HTTP status of a failed Kubernetes API call (404 gone, 409 conflict or
+ * already there, 429 refused by a PodDisruptionBudget...): API errors are told
+ * apart by it, never by their message.
+ */
+export const statusOf = (err: unknown): number | undefined =>
+  err instanceof ApiException ? err.code : (err as { code?: number })?.code;
 
 type Authenticate = (context: RequestContext) => Promise<void>;
 

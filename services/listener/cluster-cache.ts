@@ -7,16 +7,8 @@ import {
 } from '@kubernetes/client-node';
 import { makeInformer, type SyncedInformer } from '../common/informer.js';
 import type { Logger } from '../common/logger.js';
-
-/** `aws:///<zone>/<instance-id>`, as the AWS cloud provider and kwok's simulated nodes set it. */
-const PROVIDER_ID = /^aws:\/\/\/([^/]*)\/(i-[0-9a-f]+)$/;
-
-export function parseProviderId(
-  providerId: string | undefined,
-): { zone: string; instanceId: string } | undefined {
-  const m = providerId ? PROVIDER_ID.exec(providerId) : null;
-  return m ? { zone: m[1]!, instanceId: m[2]! } : undefined;
-}
+import { PodsByNode, podUid } from '../common/pods-by-node.js';
+import { parseProviderId } from '../common/provider-id.js';
 
 export interface ResolvedNode {
   name: string;
@@ -45,8 +37,7 @@ const SYNC_TIMEOUT_MS = 120_000;
 export class InformerClusterCache implements ClusterView {
   private readonly nodeByInstance = new Map<string, string>();
   private readonly instanceByNode = new Map<string, string>();
-  private readonly podsByNode = new Map<string, Map<string, V1Pod>>();
-  private readonly nodeOfPod = new Map<string, string>();
+  private readonly podsByNode = new PodsByNode(podUid);
   private readonly nodes: SyncedInformer<V1Node>;
   private readonly pods: SyncedInformer<V1Pod>;
   private readonly namespaces: SyncedInformer<V1Namespace>;
@@ -61,10 +52,10 @@ export class InformerClusterCache implements ClusterView {
     this.nodes.on('add', onNode);
     this.nodes.on('update', onNode);
     this.nodes.on('delete', (n: V1Node) => this.unindexNode(n.metadata?.name ?? ''));
-    const onPod = (p: V1Pod) => this.indexPod(p);
+    const onPod = (p: V1Pod) => this.podsByNode.upsert(p);
     this.pods.on('add', onPod);
     this.pods.on('update', onPod);
-    this.pods.on('delete', (p: V1Pod) => this.unindexPod(p.metadata?.uid ?? ''));
+    this.pods.on('delete', (p: V1Pod) => this.podsByNode.remove(p));
   }
 
   /** Resolves once every informer has listed (retrying failed lists); rejects after timeoutMs. */
@@ -90,7 +81,7 @@ export class InformerClusterCache implements ClusterView {
   }
 
   podsOnNode(nodeName: string): V1Pod[] {
-    return [...(this.podsByNode.get(nodeName)?.values() ?? [])];
+    return this.podsByNode.on([nodeName]);
   }
 
   namespaceLabels(namespace: string): Readonly<Record<string, string>> | undefined {
@@ -113,30 +104,5 @@ export class InformerClusterCache implements ClusterView {
     const id = this.instanceByNode.get(name);
     this.instanceByNode.delete(name);
     if (id && this.nodeByInstance.get(id) === name) this.nodeByInstance.delete(id);
-  }
-
-  private indexPod(p: V1Pod) {
-    const uid = p.metadata?.uid;
-    if (!uid) return;
-    const nodeName = p.spec?.nodeName;
-    const previous = this.nodeOfPod.get(uid);
-    if (previous && previous !== nodeName) this.unindexPod(uid);
-    if (!nodeName) return;
-    let onNode = this.podsByNode.get(nodeName);
-    if (!onNode) {
-      onNode = new Map();
-      this.podsByNode.set(nodeName, onNode);
-    }
-    onNode.set(uid, p);
-    this.nodeOfPod.set(uid, nodeName);
-  }
-
-  private unindexPod(uid: string) {
-    const nodeName = this.nodeOfPod.get(uid);
-    if (!nodeName) return;
-    this.nodeOfPod.delete(uid);
-    const onNode = this.podsByNode.get(nodeName);
-    onNode?.delete(uid);
-    if (onNode?.size === 0) this.podsByNode.delete(nodeName);
   }
 }

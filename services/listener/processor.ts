@@ -2,12 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EventRef } from '../common/events.js';
 import type { Logger } from '../common/logger.js';
+import { Semaphore } from '../common/semaphore.js';
+import { withTimeout } from '../common/timeout.js';
 import type { ActionableEvent, Classification } from './classification.js';
 import { classifyMessage } from './classify.js';
 import type { ClusterView, ResolvedNode } from './cluster-cache.js';
 import { claimLeaseMs, type DedupeStore } from './dedupe.js';
 import type { JobSink } from './enqueue.js';
-import { Limiter, withTimeout } from './limiter.js';
 import type { ListenerMetrics } from './metrics.js';
 import { type NodeEventSink, nodeStory } from './node-events.js';
 import type { NodeTainter } from './node-taint.js';
@@ -71,10 +72,10 @@ export interface ProcessorDeps {
 export class MessageProcessor {
   /** Dedupe claims held right now (key -> owner), renewed with the messages' visibility. */
   readonly activeClaims = new Map<string, string>();
-  private readonly limiter: Limiter;
+  private readonly limiter: Semaphore;
 
   constructor(private readonly d: ProcessorDeps) {
-    this.limiter = new Limiter(d.config.concurrency);
+    this.limiter = new Semaphore(d.config.concurrency);
   }
 
   async process(msg: ReceivedMessage, receivedAt: Date): Promise<Disposition> {

@@ -6,10 +6,11 @@ import { EVENT_KINDS } from '../common/events.js';
 import { QUEUES } from '../common/jobs.js';
 import { TAINT_KEY } from '../common/labels.js';
 import type { Logger } from '../common/logger.js';
+import { parseProviderId } from '../common/provider-id.js';
 import { type Redis, scanTargets } from '../common/redis.js';
-import { type ClusterView, parseProviderId } from './cluster-cache.js';
+import { withTimeout } from '../common/timeout.js';
+import type { ClusterView } from './cluster-cache.js';
 import type { JobSink } from './enqueue.js';
-import { withTimeout } from './limiter.js';
 import type { NodeEventSink } from './node-events.js';
 import { optedIn, type PlannedJob, planNode, skipReason } from './plan.js';
 

@@ -1,6 +1,7 @@
 import type { CoreV1Api, KubeConfig, V1Container, V1Node, V1Pod } from '@kubernetes/client-node';
 import { makeInformer, type SyncedInformer } from '../common/informer.js';
 import type { Logger } from '../common/logger.js';
+import { PodsByNode, podName } from '../common/pods-by-node.js';
 import type { Cluster, EvictResult } from './cluster.js';
 
 /** Pods that can still occupy a node: finished ones leave the cache (the watch reports them deleted). */
@@ -62,19 +63,15 @@ export function trimNode(n: V1Node): void {
   }
 }
 
-const keyOf = (p: V1Pod) => `${p.metadata?.namespace ?? ''}/${p.metadata?.name ?? ''}`;
-
 /**
- * Pods by the node they are bound to, kept from informer events (keyed by
- * namespace/name, as the informer is, so a pod replaced under the same name
- * replaces its entry), plus pods this worker just created and the watch has
- * not shown yet ("assumed", as the scheduler does): between a create and its
- * watch event a concurrent placement would otherwise see neither the pod nor
- * the reservation the migration released after creating it.
+ * The cluster's pods by node (keyed by namespace/name, as the informer is),
+ * plus pods this worker just created and the watch has not shown yet
+ * ("assumed", as the scheduler does): between a create and its watch event
+ * a concurrent placement would otherwise see neither the pod nor the
+ * reservation the migration released after creating it.
  */
-export class PodsByNode {
-  private readonly byNode = new Map<string, Map<string, V1Pod>>();
-  private readonly nodeOf = new Map<string, string>();
+export class PodsByNodeWithAssumed {
+  private readonly index = new PodsByNode(podName);
   private readonly assumed = new Map<string, { pod: V1Pod; node: string; until: number }>();
 
   constructor(
@@ -83,42 +80,29 @@ export class PodsByNode {
   ) {}
 
   upsert(p: V1Pod): void {
-    const key = keyOf(p);
-    const a = this.assumed.get(key);
-    if (a && a.pod.metadata?.uid === p.metadata?.uid) this.assumed.delete(key);
-    const node = p.spec?.nodeName;
-    const previous = this.nodeOf.get(key);
-    if (previous && previous !== node) this.drop(key, previous);
-    if (!node) return;
-    let pods = this.byNode.get(node);
-    if (!pods) {
-      pods = new Map();
-      this.byNode.set(node, pods);
-    }
-    pods.set(key, p);
-    this.nodeOf.set(key, node);
+    this.confirm(p);
+    this.index.upsert(p);
   }
 
   remove(p: V1Pod): void {
-    const key = keyOf(p);
-    const a = this.assumed.get(key);
-    if (a && a.pod.metadata?.uid === p.metadata?.uid) this.assumed.delete(key);
-    const node = this.nodeOf.get(key);
-    if (node) this.drop(key, node);
+    this.confirm(p);
+    this.index.remove(p);
   }
 
   /** A pod created through this worker, counted until the watch shows it (or ASSUME_MS passes). */
   assume(p: V1Pod): void {
     const node = p.spec?.nodeName;
     if (!node || !p.metadata?.uid) return;
-    const key = keyOf(p);
-    if (this.byNode.get(node)?.get(key)?.metadata?.uid === p.metadata.uid) return;
-    this.assumed.set(key, { pod: placementFields(p) as V1Pod, node, until: this.now() + this.assumeMs });
+    if (this.index.indexed(p)?.metadata?.uid === p.metadata.uid) return;
+    this.assumed.set(podName(p), {
+      pod: placementFields(p) as V1Pod,
+      node,
+      until: this.now() + this.assumeMs,
+    });
   }
 
   on(nodes: string[]): V1Pod[] {
-    const out: V1Pod[] = [];
-    for (const n of nodes) for (const p of this.byNode.get(n)?.values() ?? []) out.push(p);
+    const out = this.index.on(nodes);
     if (this.assumed.size > 0) {
       const wanted = new Set(nodes);
       const now = this.now();
@@ -131,14 +115,14 @@ export class PodsByNode {
   }
 
   size(): number {
-    return this.nodeOf.size;
+    return this.index.size();
   }
 
-  private drop(key: string, node: string): void {
-    this.nodeOf.delete(key);
-    const pods = this.byNode.get(node);
-    pods?.delete(key);
-    if (pods?.size === 0) this.byNode.delete(node);
+  /** The watch has shown this pod: an assumption of the same incarnation is no longer needed. */
+  private confirm(p: V1Pod): void {
+    const key = podName(p);
+    const a = this.assumed.get(key);
+    if (a && a.pod.metadata?.uid === p.metadata?.uid) this.assumed.delete(key);
   }
 }
 
@@ -161,7 +145,7 @@ export interface CacheSync {
 export class CachedCluster implements Cluster {
   private readonly nodes: SyncedInformer<V1Node>;
   private readonly pods: SyncedInformer<V1Pod>;
-  private readonly index: PodsByNode;
+  private readonly index: PodsByNodeWithAssumed;
 
   constructor(
     kc: KubeConfig,
@@ -173,7 +157,7 @@ export class CachedCluster implements Cluster {
       ...(o.log ? { log: o.log } : {}),
       ...(o.restartDelayMs !== undefined ? { restartDelayMs: o.restartDelayMs } : {}),
     };
-    this.index = new PodsByNode(o.now);
+    this.index = new PodsByNodeWithAssumed(o.now);
     this.nodes = makeInformer(kc, '/api/v1/nodes', () => core.listNode(), { ...common, trim: trimNode });
     this.pods = makeInformer(
       kc,

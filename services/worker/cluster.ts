@@ -1,11 +1,11 @@
 import {
-  ApiException,
   type CoreV1Api,
   PatchStrategy,
   setHeaderOptions,
   type V1Node,
   type V1Pod,
 } from '@kubernetes/client-node';
+import { statusOf } from '../common/kube.js';
 import { ZONE_LABEL } from './node-view.js';
 
 /**
@@ -40,9 +40,6 @@ export interface Cluster {
 }
 
 export type EvictResult = 'evicted' | 'blocked' | 'gone';
-
-export const statusOf = (err: unknown): number | undefined =>
-  err instanceof ApiException ? err.code : (err as { code?: number })?.code;
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 

@@ -1,10 +1,11 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { type AutoScalingClient, CompleteLifecycleActionCommand } from '@aws-sdk/client-auto-scaling';
 import type { Redis } from 'ioredis';
 import type { FinalizeNodeJob } from '../common/jobs.js';
 import type { Logger } from '../common/logger.js';
 import type { Cluster } from './cluster.js';
+import type { WorkerMetrics } from './metrics.js';
 import { RESTORED_FROM_LABEL } from './restored-pod.js';
-import type { WorkerMetrics } from './worker-metrics.js';
 
 export interface NodeOutcome {
   node: string;
@@ -42,7 +43,7 @@ export interface FinalizeDeps {
  */
 export async function finalizeNode(job: FinalizeNodeJob, d: FinalizeDeps): Promise<NodeOutcome> {
   const now = d.now ?? Date.now;
-  const sleep = d.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const sleep = d.sleep ?? delay;
   const until = job.deadline ? Date.parse(job.deadline) - 2000 : now() + (d.maxWaitMs ?? 600_000);
   const planned = new Set(job.podUids);
   let remaining = planned.size;
@@ -76,6 +77,7 @@ export async function finalizeNode(job: FinalizeNodeJob, d: FinalizeDeps): Promi
       lifecycleCompleted = true;
     } catch (err) {
       // A retried job, or a hook that already timed out: the action is no longer pending.
+      // Auto Scaling answers this with its generic ValidationError: the message is its only sign.
       const msg = (err as Error).message ?? '';
       if (/no active lifecycle action|not found/i.test(msg)) lifecycleCompleted = true;
       else throw err;

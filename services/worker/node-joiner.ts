@@ -1,7 +1,8 @@
 import { DescribeInstanceTypesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import type { CoreV1Api } from '@kubernetes/client-node';
+import { statusOf } from '../common/kube.js';
+import { providerIdFor } from '../common/provider-id.js';
 import type { LaunchedInstance } from './capacity.js';
-import { statusOf } from './cluster.js';
 
 /**
  * What makes a launched instance a Node. In a real cluster the instance's
@@ -48,7 +49,7 @@ export class KwokNodeJoiner implements NodeJoiner {
             },
             annotations: { 'kwok.x-k8s.io/node': 'fake' },
           },
-          spec: { providerID: `aws:///${i.zone}/${i.instanceId}` },
+          spec: { providerID: providerIdFor(i.zone, i.instanceId) },
           status: {
             capacity: { cpu, memory, pods: '110' },
             allocatable: { cpu, memory, pods: '110' },

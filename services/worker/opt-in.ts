@@ -1,4 +1,5 @@
 import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
+import { statusOf } from '../common/kube.js';
 import { optedIn } from '../common/opt-in.js';
 
 export interface NamespaceLabels {
@@ -13,7 +14,7 @@ export class KubeNamespaceLabels implements NamespaceLabels {
     try {
       return (await this.core.readNamespace({ name: namespace })).metadata?.labels ?? {};
     } catch (err) {
-      if ((err as { code?: number }).code === 404) return undefined;
+      if (statusOf(err) === 404) return undefined;
       throw err;
     }
   }

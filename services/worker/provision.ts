@@ -1,10 +1,12 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { ProvisionCapacityJob } from '../common/jobs.js';
 import type { Logger } from '../common/logger.js';
+import { parseProviderId } from '../common/provider-id.js';
 import type { CapacityProvider, LaunchedInstance } from './capacity.js';
 import type { Cluster } from './cluster.js';
+import type { WorkerMetrics } from './metrics.js';
 import type { NodeJoiner } from './node-joiner.js';
 import { nodeView } from './node-view.js';
-import type { WorkerMetrics } from './worker-metrics.js';
 
 export interface ProvisionDeps {
   provider: CapacityProvider;
@@ -28,7 +30,7 @@ export async function provisionCapacity(
   d: ProvisionDeps,
 ): Promise<{ instances: string[]; nodes: string[] }> {
   const now = d.now ?? Date.now;
-  const sleep = d.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const sleep = d.sleep ?? delay;
   const t0 = now();
   const log = d.log.child({ event: job.event.id, node: job.node.name, mode: d.provider.mode });
   let instances: LaunchedInstance[];
@@ -44,8 +46,8 @@ export async function provisionCapacity(
   const wanted = new Set(instances.map((i) => i.instanceId));
   for (;;) {
     const ready = (await d.cluster.listNodes()).filter((n) => {
-      const id = n.spec?.providerID?.split('/').pop() ?? '';
-      return wanted.has(id) && nodeView(n).ready;
+      const id = parseProviderId(n.spec?.providerID)?.instanceId;
+      return id !== undefined && wanted.has(id) && nodeView(n).ready;
     });
     if (ready.length === wanted.size) {
       d.metrics.provisioningSeconds.observe({ mode: d.provider.mode, result: 'ready' }, (now() - t0) / 1000);

@@ -23,6 +23,7 @@ import { loadKubeConfig, makeApiClientWithTimeout } from '../common/kube.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { createMetricsRegistry } from '../common/metrics.js';
 import { startOpsServer } from '../common/ops-server.js';
+import { isRescueOutcome } from '../common/outcomes.js';
 import { createRedisConnection } from '../common/redis.js';
 import { type AgentClient, HttpAgentClient } from './agent-client.js';
 import { type AgentLocator, DaemonSetAgentLocator, StaticAgentLocator } from './agent-locator.js';
@@ -37,13 +38,14 @@ import {
 } from './capacity.js';
 import { type Cluster, KubeCluster } from './cluster.js';
 import { CachedCluster } from './cluster-cache.js';
-import { evictPod } from './evict.js';
+import { evictPod } from './evict-pod.js';
 import { finalizeNode } from './finalize.js';
 import { S3ManifestStore } from './manifest-store.js';
+import { WorkerMetrics } from './metrics.js';
 import { registerQueueDepth } from './metrics-queue-depth.js';
 import { NodeCapabilityCache } from './migrate/capabilities.js';
 import { RedisPodLeases } from './migrate/lease.js';
-import { type MigrateDeps, type MigrateProgress, migratePod } from './migrate.js';
+import { type MigrateDeps, migratePod } from './migrate.js';
 import { NodeFinishedEvents } from './node-finished-event.js';
 import { KwokNodeJoiner } from './node-joiner.js';
 import { KubeNamespaceLabels, podOptedIn } from './opt-in.js';
@@ -54,7 +56,6 @@ import { checkpointIdFor } from './restored-pod.js';
 import { type WorkerConfig, workerSettings } from './settings.js';
 import { AbandonedMigrations, MAX_STALLED_COUNT } from './stalled-jobs.js';
 import { RefusedJob, signedProgress, verifiedJob, verifiedProgress } from './verified-job.js';
-import { WorkerMetrics } from './worker-metrics.js';
 
 export const allWorkerSettings = { ...workerSettings, ...emfSettings };
 export type FullWorkerConfig = WorkerConfig & { emfOutput: 'off' | 'stdout'; emfNamespace: string };
@@ -193,10 +194,10 @@ export async function startWorkerService(
     reason,
     manifest,
   }: Parameters<NonNullable<Parameters<typeof migratePod>[2]['onOutcome']>>[0]) => {
-    if (outcome === 'gone' || outcome === 'duplicate') return;
+    if (!isRescueOutcome(outcome)) return;
     emf({
       cluster: config.clusterName,
-      outcome: outcome === 'restored' ? 'migrated' : outcome,
+      outcome,
       eventKind: j.event.kind,
       namespace: j.pod.namespace,
       pod: j.pod.name,

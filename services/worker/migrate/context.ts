@@ -1,17 +1,19 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { ArchiveDigest, Manifest, RestoreResponse } from '../../common/agent-api.js';
 import type { MigratePodJob, ProvisionCapacityJob } from '../../common/jobs.js';
 import type { Logger } from '../../common/logger.js';
+import type { PodOutcome } from '../../common/outcomes.js';
 import type { AgentClient } from '../agent-client.js';
 import type { ArchiveAccess } from '../archive-access.js';
 import type { ThroughputEstimate } from '../budget.js';
 import type { Cluster } from '../cluster.js';
 import type { ManifestStore } from '../manifest-store.js';
+import type { WorkerMetrics } from '../metrics.js';
 import type { Reservations } from '../reservations.js';
 import type { RestoreGrants } from '../restore-grants.js';
 import { checkpointIdFor, checkpointPrefix } from '../restored-pod.js';
 import type { WorkerConfig } from '../settings.js';
-import type { PodOutcome, WorkerMetrics } from '../worker-metrics.js';
 import type { NodeCapabilityCache } from './capabilities.js';
 import type { PodLease, PodLeases } from './lease.js';
 
@@ -139,7 +141,7 @@ export function startRun(job: MigratePodJob, handle: JobHandle, d: MigrateDeps):
     handle,
     log,
     now: d.now ?? Date.now,
-    sleep: d.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms))),
+    sleep: d.sleep ?? delay,
     pollMs: d.pollMs ?? 500,
     namespace,
     name,

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { V1Pod } from '@kubernetes/client-node';
-import { statusOf } from '../cluster.js';
+import { statusOf } from '../../common/kube.js';
 import type { Run } from './context.js';
 
 /** On a demand placeholder: the uid of the pod it asks room for. */

@@ -1,6 +1,6 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { fallbackGraceSeconds } from '../budget.js';
-import { evictWithDeadline } from '../eviction.js';
+import { drainPod } from '../drain.js';
 import { controllerOf, isRunning, isStaged, replaceStrategy } from '../restored-pod.js';
 import type { MigrateResult, Run } from './context.js';
 import { LeaseLost } from './lease.js';
@@ -142,7 +142,7 @@ export async function evictOriginal(run: Run, reason: string): Promise<MigrateRe
     ),
     evictionLeadMs: d.config.evictionLeadMs,
   });
-  const r = await evictWithDeadline(d.cluster, pod, {
+  const r = await drainPod(d.cluster, pod, {
     deadline: run.deadline,
     gracePeriodSeconds: grace,
     leadMs: d.config.evictionLeadMs,

@@ -1,6 +1,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
-import { type Cluster, statusOf } from '../cluster.js';
-import { evictWithDeadline } from '../eviction.js';
+import { statusOf } from '../../common/kube.js';
+import type { Cluster } from '../cluster.js';
+import { drainPod } from '../drain.js';
 import {
   adoptionPatch,
   controllerOf,
@@ -32,7 +33,7 @@ export function creator(run: Run, base: V1Pod, desired: V1Pod): () => Promise<V1
 async function removeOriginalAsADrainWould(run: Run): Promise<void> {
   const pod = await run.d.cluster.getPod(run.namespace, run.name);
   if (!pod || pod.metadata?.uid !== run.uid || pod.metadata.deletionTimestamp) return;
-  await evictWithDeadline(run.d.cluster, pod, {
+  await drainPod(run.d.cluster, pod, {
     deadline: run.deadline,
     gracePeriodSeconds: 0,
     leadMs: run.d.config.evictionLeadMs,

@@ -49,7 +49,7 @@ export async function restoreOnTarget(run: Run, base: V1Pod, target: string): Pr
  * asks again; the agent refuses to restore over the container it already
  * restored for this very pod, which means the work is done.
  */
-async function restoreOnce(
+export async function restoreOnce(
   agents: AgentClient,
   node: string,
   req: RestoreRequest,
@@ -58,7 +58,7 @@ async function restoreOnce(
   try {
     return await agents.restore(node, req, signal);
   } catch (err) {
-    if (err instanceof AgentCallError && /already exists/i.test(err.message)) {
+    if (err instanceof AgentCallError && err.code === 'already-exists') {
       return { runtime: 'runc', node, containers: [] };
     }
     throw err;

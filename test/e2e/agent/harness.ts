@@ -8,9 +8,12 @@ import {
 } from '@aws-sdk/client-s3';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { type AgentHandle, removeSimNodeState, startLocalAgent } from '../../../infra/sim/local-rescue.js';
+import { type RunningAgent, startAgent } from '../../../services/agent/agent-app.js';
 import { parseProgress } from '../../../services/agent/local-containers.js';
+import { agentSettings } from '../../../services/agent/settings.js';
 import { AGENT_TOKEN_AUDIENCE } from '../../../services/common/agent-api.js';
 import { createS3Client } from '../../../services/common/aws.js';
+import { readConfig } from '../../../services/common/config.js';
 import { loadKubeConfig } from '../../../services/common/kube.js';
 import { AgentTokens, KubeTokenMinter } from '../../../services/worker/agent-tokens.js';
 import { awsSettings, stackEnv, uniqueName, waitFor } from '../../support/stack.js';
@@ -34,6 +37,38 @@ export async function startAgentProcess(
     ...agent,
     stop: async () => {
       await agent.stop();
+      await removeNodeState(node);
+    },
+  };
+}
+
+/**
+ * The agent started in this test's process (runc runtime, 127.0.0.1, a free
+ * port) for a simulated node, trusting `allowedSa`; `env` adds or overrides
+ * settings (TLS files, say). Closing it also removes the node's files and cgroups.
+ */
+export async function startInProcessAgent(
+  node: string,
+  allowedSa: string,
+  env: Record<string, string> = {},
+): Promise<RunningAgent> {
+  const agent = await startAgent(
+    readConfig(agentSettings, {
+      ...process.env,
+      SPOT_RESCUE_NODE_NAME: node,
+      SPOT_RESCUE_AGENT_RUNTIME: 'runc',
+      SPOT_RESCUE_AGENT_HOST: '127.0.0.1',
+      SPOT_RESCUE_AGENT_PORT: '0',
+      SPOT_RESCUE_AGENT_ALLOWED_SA: allowedSa,
+      SPOT_RESCUE_STATE_DIR: stackEnv().stateDir,
+      SPOT_RESCUE_LOG_LEVEL: 'silent',
+      ...env,
+    }),
+  );
+  return {
+    ...agent,
+    close: async () => {
+      await agent.close();
       await removeNodeState(node);
     },
   };

@@ -103,17 +103,28 @@ describe('agent: checkpoint on node A, restore on node B, through S3', () => {
     await new Promise((r) => setTimeout(r, 300));
     assert.deepEqual(await progressOf(a, 'counter'), atCheckpoint, 'the original no longer runs');
 
-    const restored = await call<RestoreResponse>(b, 'POST', '/v1/restores', bed.ids.workerToken, {
+    const restoreRequest = {
       archives: archiveDigests(manifest),
       manifest: {
         bucket: bed.bucket,
         key: `${checkpointRequest('counter', podUid, checkpointId).s3.prefix}/manifest.json`,
       },
       target: { namespace: bed.ids.namespace, pod: 'counter-restored' },
-    });
+    };
+    const restored = await call<RestoreResponse>(
+      b,
+      'POST',
+      '/v1/restores',
+      bed.ids.workerToken,
+      restoreRequest,
+    );
     assert.equal(restored.status, 200, JSON.stringify(restored.body));
     bed.track(b, 'counter-restored', 'counter');
     assert.equal(restored.body.node, b.node);
+    // A worker killed before it saved the restore asks again: the code tells it the work is done.
+    const again = await call(b, 'POST', '/v1/restores', bed.ids.workerToken, restoreRequest);
+    assert.equal(again.status, 409, JSON.stringify(again.body));
+    assert.equal(again.body['error'], 'already-exists');
     assert.deepEqual(
       restored.body.containers.map((c) => c.name),
       ['counter'],

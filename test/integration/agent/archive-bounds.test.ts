@@ -9,15 +9,11 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { S3ArchiveStore } from '../../../services/agent/archive-store.js';
 import type { ArchiveDigest, Manifest } from '../../../services/common/agent-api.js';
 import {
+  AgentBed,
   type AgentProcess,
   type CallResult,
   call,
-  createBucket,
-  createIdentities,
-  deleteBucket,
   type Identities,
-  s3Client,
-  startAgentProcess,
 } from '../../e2e/agent/harness.js';
 import { uidFor } from '../../support/kube-uid.js';
 import { stackEnv } from '../../support/stack.js';
@@ -30,26 +26,20 @@ import { stackEnv } from '../../support/stack.js';
  * upload over an existing object.
  */
 describe('agent: archive trust and bounds', () => {
-  const s3 = s3Client();
-  const node = `it-bounds-${randomUUID().slice(0, 6)}`;
+  const bed = new AgentBed();
+  const s3 = bed.s3;
   const capBytes = 256 * 2 ** 20;
   let ids: Identities;
   let bucket: string;
   let agent: AgentProcess;
 
   before(async () => {
-    ids = await createIdentities();
-    bucket = await createBucket(s3);
-    agent = await startAgentProcess(node, ids.allowedSa, {
-      SPOT_RESCUE_AGENT_MAX_ARCHIVE_BYTES: String(capBytes),
-    });
+    await bed.setUp();
+    ({ ids, bucket } = bed);
+    agent = await bed.startAgent('it-bounds', { SPOT_RESCUE_AGENT_MAX_ARCHIVE_BYTES: String(capBytes) });
   });
 
-  after(async () => {
-    await agent?.stop();
-    await deleteBucket(s3, bucket);
-    await ids?.cleanup();
-  });
+  after(() => bed.close());
 
   const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
   const put = (key: string, body: Buffer | string) =>
@@ -99,7 +89,7 @@ describe('agent: archive trust and bounds', () => {
     });
 
   async function restoresLeft(): Promise<string[]> {
-    return readdir(join(stackEnv().stateDir, 'nodes', node, 'work', 'restores')).catch(() => []);
+    return readdir(join(stackEnv().stateDir, 'nodes', agent.node, 'work', 'restores')).catch(() => []);
   }
 
   test('an archive replaced together with a matching manifest is refused: the worker’s digest decides', async () => {

@@ -8,9 +8,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { CoreV1Api } from '@kubernetes/client-node';
-import { type RunningAgent, startAgent } from '../../../services/agent/agent-app.js';
-import { agentSettings } from '../../../services/agent/settings.js';
-import { readConfig } from '../../../services/common/config.js';
+import type { RunningAgent } from '../../../services/agent/agent-app.js';
 import { loadKubeConfig } from '../../../services/common/kube.js';
 import { HttpAgentClient } from '../../../services/worker/agent-client.js';
 import { StaticAgentLocator } from '../../../services/worker/agent-locator.js';
@@ -21,7 +19,7 @@ import {
   type TokenMinter,
 } from '../../../services/worker/agent-tokens.js';
 import { agentTokens } from '../../../services/worker/agent-trust.js';
-import { createIdentities, type Identities, removeNodeState } from '../../e2e/agent/harness.js';
+import { createIdentities, type Identities, startInProcessAgent } from '../../e2e/agent/harness.js';
 import { stackEnv } from '../../support/stack.js';
 
 describe('per-node agent tokens (TokenRequest and TokenReview of the real API server)', () => {
@@ -35,27 +33,11 @@ describe('per-node agent tokens (TokenRequest and TokenReview of the real API se
 
   before(async () => {
     ids = await createIdentities();
-    for (const node of [nodeA, nodeB]) {
-      agents[node] = await startAgent(
-        readConfig(agentSettings, {
-          ...process.env,
-          SPOT_RESCUE_NODE_NAME: node,
-          SPOT_RESCUE_AGENT_RUNTIME: 'runc',
-          SPOT_RESCUE_AGENT_HOST: '127.0.0.1',
-          SPOT_RESCUE_AGENT_PORT: '0',
-          SPOT_RESCUE_AGENT_ALLOWED_SA: ids.allowedSa,
-          SPOT_RESCUE_STATE_DIR: env.stateDir,
-          SPOT_RESCUE_LOG_LEVEL: 'silent',
-        }),
-      );
-    }
+    for (const node of [nodeA, nodeB]) agents[node] = await startInProcessAgent(node, ids.allowedSa);
   });
 
   after(async () => {
-    for (const [node, a] of Object.entries(agents)) {
-      await a.close();
-      await removeNodeState(node);
-    }
+    for (const a of Object.values(agents)) await a.close();
     await ids?.cleanup();
   });
 

@@ -6,19 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
-import { type RunningAgent, startAgent } from '../../../services/agent/agent-app.js';
-import { agentSettings } from '../../../services/agent/settings.js';
+import type { RunningAgent } from '../../../services/agent/agent-app.js';
 import { nodeCapabilitiesSchema, releaseResponseSchema } from '../../../services/common/agent-api.js';
-import { readConfig } from '../../../services/common/config.js';
 import {
+  AgentBed,
   bearer,
   type CallerToken,
-  createBucket,
-  createIdentities,
-  deleteBucket,
   type Identities,
-  removeNodeState,
-  s3Client,
+  startInProcessAgent,
 } from '../../e2e/agent/harness.js';
 import { uidFor } from '../../support/kube-uid.js';
 import { stackEnv } from '../../support/stack.js';
@@ -26,8 +21,8 @@ import { selfSignedCert } from '../../support/tls.js';
 
 /** The agent's server over TLS, against the real API server (TokenReview) and S3: no checkpoint involved. */
 describe('agent server', () => {
-  const env = stackEnv();
-  const s3 = s3Client();
+  const bed = new AgentBed();
+  const s3 = bed.s3;
   const node = `it-agent-${randomUUID().slice(0, 6)}`;
   let dir: string;
   let ca: Buffer;
@@ -39,29 +34,17 @@ describe('agent server', () => {
     dir = await mkdtemp(join(tmpdir(), 'agent-tls-'));
     await selfSignedCert(dir, 'tls', '/CN=127.0.0.1', 'IP:127.0.0.1');
     ca = await readFile(join(dir, 'tls.crt'));
-    ids = await createIdentities();
-    bucket = await createBucket(s3);
-    agent = await startAgent(
-      readConfig(agentSettings, {
-        ...process.env,
-        SPOT_RESCUE_NODE_NAME: node,
-        SPOT_RESCUE_AGENT_RUNTIME: 'runc',
-        SPOT_RESCUE_AGENT_HOST: '127.0.0.1',
-        SPOT_RESCUE_AGENT_PORT: '0',
-        SPOT_RESCUE_AGENT_ALLOWED_SA: ids.allowedSa,
-        SPOT_RESCUE_AGENT_TLS_CERT_FILE: join(dir, 'tls.crt'),
-        SPOT_RESCUE_AGENT_TLS_KEY_FILE: join(dir, 'tls.key'),
-        SPOT_RESCUE_STATE_DIR: env.stateDir,
-        SPOT_RESCUE_LOG_LEVEL: 'silent',
-      }),
-    );
+    await bed.setUp();
+    ({ ids, bucket } = bed);
+    agent = await startInProcessAgent(node, ids.allowedSa, {
+      SPOT_RESCUE_AGENT_TLS_CERT_FILE: join(dir, 'tls.crt'),
+      SPOT_RESCUE_AGENT_TLS_KEY_FILE: join(dir, 'tls.key'),
+    });
   });
 
   after(async () => {
     await agent?.close();
-    await removeNodeState(node);
-    await deleteBucket(s3, bucket);
-    await ids.cleanup();
+    await bed.close();
     await rm(dir, { recursive: true, force: true });
   });
 

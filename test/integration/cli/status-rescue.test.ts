@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import type { StatusReport } from '../../../services/cli/status-view.js';
 import { RESTORED_FROM_ANNOTATION } from '../../../services/common/labels.js';
 import type { Cluster } from '../../../services/worker/cluster.js';
-import { eventRef, TestBed, waitJobsDone } from '../worker/harness.js';
+import { eventRef, TestBed } from '../worker/harness.js';
 import { runCli } from './cli.js';
 
 /**
@@ -88,7 +88,7 @@ describe('spot-rescue status during a real rescue', () => {
     assert.match(during.text.stdout, new RegExp(`restored -> ${target} {2}\\d+ s left`));
 
     releaseCreate();
-    const [result] = (await waitJobsDone(bed.queues.rescue, [job.id!])) as { outcome: string }[];
+    const result = await bed.queues.result<{ outcome: string }>(job);
     assert.equal(result?.outcome, 'restored');
 
     const done = (await status()).report;

@@ -2,13 +2,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
-import type { Job } from 'bullmq';
 import { JOB_NAMES, jobId, jobOptions, QUEUES } from '../../../services/common/jobs.js';
 import { NAMESPACE_OPT_IN_LABEL, NAMESPACE_OPT_IN_VALUE } from '../../../services/common/labels.js';
 import { strip } from '../../../services/worker/migrate/context.js';
-import type { MigrateResult } from '../../../services/worker/migrate.js';
 import { signedProgress } from '../../../services/worker/verified-job.js';
-import { eventRef, isReady, jobSigner, TestBed, waitFor, waitJobsDone } from './harness.js';
+import { eventRef, isReady, jobSigner, TestBed, waitFor } from './harness.js';
 
 /**
  * Redis is not trusted: whoever can write to it can queue jobs and rewrite a
@@ -31,22 +29,6 @@ describe('worker: forged jobs and forged progress are refused', () => {
   });
 
   after(() => bed.close());
-
-  async function waitFailed(job: Job): Promise<string> {
-    const queue = job.queueName === QUEUES.evict ? bed.queues.evict : bed.queues.rescue;
-    return waitFor(
-      `job ${job.id} to fail`,
-      async () => {
-        const state = await queue.getJobState(job.id!);
-        if (state === 'completed')
-          throw new Error(
-            `job ${job.id} completed: ${JSON.stringify((await queue.getJob(job.id!))?.returnvalue)}`,
-          );
-        return state === 'failed' ? ((await queue.getJob(job.id!))?.failedReason ?? '') : undefined;
-      },
-      { timeoutMs: 60_000 },
-    );
-  }
 
   const optIn = (value: string | null) =>
     bed.k.core.patchNamespace(
@@ -123,12 +105,12 @@ describe('worker: forged jobs and forged progress are refused', () => {
 
     await bed.startWorker();
     const reasons = {
-      unsigned: await waitFailed(unsigned),
-      badlySigned: await waitFailed(badlySigned),
-      evict: await waitFailed(evict),
-      replayed: await waitFailed(replayed),
-      progressForged: await waitFailed(progressForged),
-      imageForged: await waitFailed(imageForged),
+      unsigned: await bed.queues.failure(unsigned),
+      badlySigned: await bed.queues.failure(badlySigned),
+      evict: await bed.queues.failure(evict),
+      replayed: await bed.queues.failure(replayed),
+      progressForged: await bed.queues.failure(progressForged),
+      imageForged: await bed.queues.failure(imageForged),
     };
     assert.match(reasons.unsigned, /refused migrate-pod job .*: no signature/);
     assert.match(reasons.badlySigned, /refused migrate-pod job .*: signature does not match/);
@@ -160,13 +142,13 @@ describe('worker: forged jobs and forged progress are refused', () => {
   test('a signed job for a pod no longer opted in is refused; once opted in again it is migrated', async () => {
     await optIn(null);
     const optedOut = await bed.queues.migrate(eventRef(120_000), node, original);
-    assert.match(await waitFailed(optedOut), /solo is not opted in to migration/);
+    assert.match(await bed.queues.failure(optedOut), /solo is not opted in to migration/);
     await untouched();
 
     await optIn(NAMESPACE_OPT_IN_VALUE);
 
     const job = await bed.queues.migrate(eventRef(120_000), node, original);
-    const [result] = (await waitJobsDone(bed.queues.rescue, [job.id!], 120_000)) as MigrateResult[];
+    const result = await bed.queues.result(job, 120_000);
     assert.equal(result?.outcome, 'restored', JSON.stringify(result));
     const state = await bed.waitContinued({ node: source, pod: 'solo' }, { node: target, pod: 'solo' });
     assert.equal(state['corrupt'], 0);

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { RESTORED_FROM_ANNOTATION } from '../../../services/common/labels.js';
-import type { MigrateResult } from '../../../services/worker/migrate.js';
 import { freePort } from '../../support/stack.js';
-import { eventRef, isReady, TestBed, waitFor, waitJobsDone } from './harness.js';
+import { eventRef, isReady, TestBed, waitFor } from './harness.js';
 
 /** Progress a migrate-pod job has saved (services/worker/migrate/context.ts). */
 type Progress = { stage?: string; checkpointRequested?: boolean };
@@ -55,7 +54,7 @@ describe('worker: the checkpoint is retried within the budget', () => {
     await new Promise((r) => setTimeout(r, 2000));
     await bed.startAgent(source, agentEnv);
 
-    const [result] = (await waitJobsDone(bed.queues.rescue, [job.id!], 90_000)) as MigrateResult[];
+    const result = await bed.queues.result(job, 90_000);
     assert.equal(result?.outcome, 'restored', JSON.stringify(result));
     const [copy] = await bed.waitPods('one running copy', (pods) => pods.length === 1 && isReady(pods[0]!));
     assert.equal(copy!.spec?.nodeName, target);

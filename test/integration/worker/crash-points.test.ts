@@ -3,8 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import type { V1Pod } from '@kubernetes/client-node';
 import { MIGRATE_ANNOTATION, RESTORED_FROM_ANNOTATION } from '../../../services/common/labels.js';
 import type { Cluster } from '../../../services/worker/cluster.js';
-import type { MigrateResult } from '../../../services/worker/migrate.js';
-import { counterContainer, eventRef, isReady, TestBed, waitFor, waitJobsDone } from './harness.js';
+import { counterContainer, eventRef, isReady, TestBed, waitFor } from './harness.js';
 
 /** Progress a migrate-pod job has saved (services/worker/migrate/context.ts). */
 type Progress = { stage?: string; checkpointRequested?: boolean };
@@ -61,9 +60,9 @@ describe('worker crash points: SIGKILL during the agent’s checkpoint call', ()
     await new Promise((r) => first.child.once('exit', r));
 
     const second = bed.spawnWorker(settings);
-    const [result] = (await waitJobsDone(bed.queues.rescue, [job.id!], 120_000).catch((err: Error) => {
+    const result = await bed.queues.result(job, 120_000).catch((err: Error) => {
       throw new Error(`${err.message}\n${second.logs.join('').slice(-3000)}`);
-    })) as MigrateResult[];
+    });
     assert.equal(
       result?.outcome,
       'restored',
@@ -207,7 +206,7 @@ describe('worker crash points: the source agent dies half-way through its upload
     const gone = new Promise((r) => agent.once('exit', r));
     agent.kill('SIGKILL');
     await gone;
-    const [result] = (await waitJobsDone(bed.queues.rescue, [job.id!], 90_000)) as MigrateResult[];
+    const result = await bed.queues.result(job, 90_000);
     assert.equal(result?.outcome, 'evicted', JSON.stringify(result));
     assert.match(result?.reason ?? '', /checkpoint failed/);
     const replaced = await bed.waitPods(

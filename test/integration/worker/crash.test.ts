@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { RESTORED_FROM_ANNOTATION } from '../../../services/common/labels.js';
-import { eventRef, isReady, TestBed, waitFor, waitJobsDone } from './harness.js';
+import { eventRef, isReady, TestBed, waitFor } from './harness.js';
 
 /**
  * A worker process killed (SIGKILL) in the middle of a migration: its job is
@@ -64,13 +64,9 @@ describe('worker: killed mid-migration', () => {
     await new Promise((r) => first.child.once('exit', r));
 
     const second = bed.spawnWorker(workerSettings);
-    const results = (await waitJobsDone(
-      bed.queues.rescue,
-      jobs.map((j) => j.id!),
-      120_000,
-    ).catch((err: Error) => {
+    const results = await bed.queues.results<{ outcome: string }>(jobs, 120_000).catch((err: Error) => {
       throw new Error(`${err.message}\n${second.logs.join('').slice(-3000)}`);
-    })) as { outcome: string }[];
+    });
     second.child.kill('SIGTERM');
 
     const settled = await bed

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { RESTORED_FROM_ANNOTATION } from '../../../services/common/labels.js';
-import type { MigrateResult } from '../../../services/worker/migrate.js';
-import { eventRef, isReady, TestBed, waitJobsDone } from './harness.js';
+import { eventRef, isReady, TestBed } from './harness.js';
 
 /**
  * Two events for one node (the Spot warning and the ASG's lifecycle hook)
@@ -33,11 +32,7 @@ describe('worker: two events, one migration per pod', () => {
       await bed.queues.migrate(hook, node, original!),
     ];
     assert.notEqual(jobs[0]!.id, jobs[1]!.id);
-    const results = (await waitJobsDone(
-      bed.queues.rescue,
-      jobs.map((j) => j.id!),
-      120_000,
-    )) as MigrateResult[];
+    const results = await bed.queues.results(jobs, 120_000);
     assert.deepEqual(
       results.map((r) => r.outcome).sort(),
       ['duplicate', 'restored'],

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { JOB_NAMES, QUEUES } from '../../../services/common/jobs.js';
-import { eventRef, isReady, TestBed, waitJobsDone } from './harness.js';
+import { eventRef, isReady, TestBed } from './harness.js';
 
 /** finalize-node waits for the node's planned pods to leave, then records the node's outcome in Redis. */
 describe('worker: finalize-node', () => {
@@ -42,11 +42,11 @@ describe('worker: finalize-node', () => {
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(await job.getState(), 'active');
     await bed.k.core.deleteNamespacedPod({ name: 'p', namespace: bed.ns, gracePeriodSeconds: 0 });
-    const [outcome] = (await waitJobsDone(bed.queues.finalize, [job.id!], 60_000)) as {
+    const outcome = await bed.queues.result<{
       planned: number;
       removed: number;
       remaining: number;
-    }[];
+    }>(job, 60_000);
     assert.deepEqual([outcome?.planned, outcome?.removed, outcome?.remaining], [1, 1, 0]);
     const stored = JSON.parse((await bed.queues.connection.get(outcomeKey)) ?? '{}');
     assert.equal(stored.eventId, event.id);

@@ -49,6 +49,7 @@ import {
 } from '../../../services/common/labels.js';
 import { createLogger } from '../../../services/common/logger.js';
 import { createMetricsRegistry } from '../../../services/common/metrics.js';
+import { providerIdFor } from '../../../services/common/provider-id.js';
 import { createRedisConnection, type Redis } from '../../../services/common/redis.js';
 import { BullJobSink } from '../../../services/listener/enqueue.js';
 import { planNode } from '../../../services/listener/plan.js';
@@ -177,6 +178,47 @@ export class TestQueues {
     const added = await this.rescue.getJob(job.jobId);
     if (!added) throw new Error(`job ${job.jobId} is not in the queue after enqueue`);
     return added;
+  }
+
+  /** Waits until these jobs (of one queue) complete and returns their results in order; see waitJobsDone. */
+  async results<T = MigrateResult>(jobs: Job[], timeoutMs = 90_000): Promise<T[]> {
+    const queue = this.queueOf(jobs[0]!);
+    return (await waitJobsDone(
+      queue,
+      jobs.map((j) => j.id!),
+      timeoutMs,
+    )) as T[];
+  }
+
+  /** Waits until the job completes and returns its result (a migrate-pod job's MigrateResult by default). */
+  async result<T = MigrateResult>(job: Job, timeoutMs = 90_000): Promise<T> {
+    const [result] = await this.results<T>([job], timeoutMs);
+    return result as T;
+  }
+
+  /** Waits until the job fails and returns why; the wait's error names a job that completed instead. */
+  async failure(job: Job, timeoutMs = 60_000): Promise<string> {
+    const queue = this.queueOf(job);
+    return waitFor(
+      `job ${job.id} to fail`,
+      async () => {
+        const state = await queue.getJobState(job.id!);
+        if (state === 'completed')
+          throw new Error(
+            `job ${job.id} completed: ${JSON.stringify((await queue.getJob(job.id!))?.returnvalue)}`,
+          );
+        return state === 'failed' ? ((await queue.getJob(job.id!))?.failedReason ?? '') : undefined;
+      },
+      { timeoutMs },
+    );
+  }
+
+  private queueOf(job: Job): Queue {
+    const queue = [this.rescue, this.evict, this.provision, this.finalize].find(
+      (q) => q.name === job.queueName,
+    );
+    if (!queue) throw new Error(`job ${job.id} is of no queue of this bed (${job.queueName})`);
+    return queue;
   }
 
   async close() {
@@ -308,7 +350,10 @@ export class TestBed {
           annotations: { 'kwok.x-k8s.io/node': 'fake' },
         },
         spec: {
-          providerID: `aws:///${zone}/${n.instanceId ?? `i-${Math.random().toString(16).slice(2, 14).padEnd(12, '0')}`}`,
+          providerID: providerIdFor(
+            zone,
+            n.instanceId ?? `i-${Math.random().toString(16).slice(2, 14).padEnd(12, '0')}`,
+          ),
           unschedulable: n.unschedulable ?? false,
         },
         status: {

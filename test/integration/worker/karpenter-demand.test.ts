@@ -3,8 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import type { V1Pod } from '@kubernetes/client-node';
 import { RESTORED_FROM_ANNOTATION } from '../../../services/common/labels.js';
 import { DEMAND_FOR_LABEL } from '../../../services/worker/migrate/demand.js';
-import type { MigrateResult } from '../../../services/worker/migrate.js';
-import { counterContainer, eventRef, isReady, TestBed, waitJobsDone } from './harness.js';
+import { counterContainer, eventRef, isReady, TestBed } from './harness.js';
 
 /**
  * `karpenter` mode with no room anywhere: the worker shows the demand as a
@@ -68,7 +67,7 @@ describe('worker: karpenter mode shows demand', () => {
       { name: source, instanceId: 'i-0123456789abcde14' },
       original!,
     );
-    const [result] = (await waitJobsDone(bed.queues.rescue, [job.id!], 120_000)) as MigrateResult[];
+    const result = await bed.queues.result(job, 120_000);
     assert.deepEqual([result?.outcome, result?.target], ['restored', added], JSON.stringify(result));
     assert.deepEqual(
       triggeredBy.map((p) => p.metadata?.labels?.[DEMAND_FOR_LABEL]),

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Cluster } from '../../../services/worker/cluster.js';
-import type { MigrateResult } from '../../../services/worker/migrate.js';
-import { eventRef, isReady, TestBed, waitJobsDone } from './harness.js';
+import { eventRef, isReady, TestBed } from './harness.js';
 
 /**
  * The Kubernetes API answers the pod's reads with 503 for good: the job,
@@ -51,7 +50,7 @@ describe('worker: a migration that cannot get anywhere ends with an outcome', ()
     );
     const attempts = job.opts.attempts ?? 1;
     assert.ok(attempts > 1, 'the production options retry');
-    const [result] = (await waitJobsDone(bed.queues.rescue, [job.id!], 60_000)) as MigrateResult[];
+    const result = await bed.queues.result(job, 60_000);
     assert.equal(result?.outcome, 'failed', JSON.stringify(result));
     assert.match(result?.reason ?? '', /503/);
     const done = await bed.queues.rescue.getJob(job.id!);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { EventsV1Api } from '@kubernetes/client-node';
 import { NODE_EVENT_REASONS } from '../../../services/common/event-reasons.js';
-import { JOB_NAMES, jobId, jobOptions, QUEUES } from '../../../services/common/jobs.js';
+import { JOB_NAMES, jobId, QUEUES } from '../../../services/common/jobs.js';
 import { waitFor } from '../../support/stack.js';
 import { eventRef, TestBed } from './harness.js';
 

@@ -12,15 +12,7 @@ import { RESTORED_FROM_ANNOTATION } from '../../../services/common/labels.js';
 import { KwokNodeJoiner } from '../../../services/worker/node-joiner.js';
 import { RESTORED_FROM_LABEL } from '../../../services/worker/restored-pod.js';
 import { awsSettings } from '../../support/stack.js';
-import {
-  AwsCallLog,
-  counterContainer,
-  eventRef,
-  isReady,
-  TestBed,
-  waitFor,
-  waitJobsDone,
-} from './harness.js';
+import { AwsCallLog, counterContainer, eventRef, isReady, TestBed, waitFor } from './harness.js';
 
 /**
  * The provisioning modes other than ec2 (provision.test.ts): `asg` raises the
@@ -151,11 +143,7 @@ describe('worker: provision mode asg', () => {
     );
     const joined = inst.PrivateDnsName;
 
-    const results = (await waitJobsDone(
-      bed.queues.rescue,
-      jobs.map((j) => j.id!),
-      120_000,
-    )) as { outcome: string; target: string }[];
+    const results = await bed.queues.results<{ outcome: string; target: string }>(jobs, 120_000);
     assert.deepEqual(
       results.map((r) => [r.outcome, r.target]),
       originals.map(() => ['restored', joined]),
@@ -215,10 +203,10 @@ for (const mode of ['karpenter', 'none'] as const) {
 
       // The cluster's autoscaler adds a node.
       await bed.addNode({ name: late, zone: 'us-east-1a' });
-      const [result] = (await waitJobsDone(bed.queues.rescue, [job.id!], 120_000)) as {
+      const result = await bed.queues.result<{
         outcome: string;
         target: string;
-      }[];
+      }>(job, 120_000);
       assert.deepEqual([result?.outcome, result?.target], ['restored', late], JSON.stringify(result));
       await assertRestoredOn(bed, source, [pod!], late);
 
@@ -267,10 +255,10 @@ for (const mode of ['karpenter', 'none'] as const) {
         // 30 s: room for a checkpoint of 64 MiB (~8 s with the safety factor) before the 10 s margin.
         const event = eventRef(30_000);
         const job = await bed.queues.migrate(event, { name: late, instanceId: 'i-0123456789abcdef9' }, orig);
-        const [result] = (await waitJobsDone(bed.queues.rescue, [job.id!], 90_000)) as {
+        const result = await bed.queues.result<{
           outcome: string;
           reason: string;
-        }[];
+        }>(job, 90_000);
         assert.deepEqual(
           [result?.outcome, result?.reason],
           ['evicted', 'no node can take the pod'],

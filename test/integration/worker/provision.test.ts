@@ -7,7 +7,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { createEc2Client } from '../../../services/common/aws.js';
 import { awsSettings } from '../../support/stack.js';
-import { counterContainer, eventRef, isReady, TestBed, waitFor, waitJobsDone } from './harness.js';
+import { counterContainer, eventRef, isReady, TestBed, waitFor } from './harness.js';
 
 /**
  * No node can take the pod: the worker checkpoints anyway, launches an
@@ -70,10 +70,10 @@ describe('worker: provisions capacity when no node fits', () => {
     await bed.markInterrupted(source);
     const event = eventRef(120_000);
     const job = await bed.queues.migrate(event, { name: source, instanceId: sourceInstance }, pod!);
-    const [result] = (await waitJobsDone(bed.queues.rescue, [job.id!], 150_000)) as {
+    const result = await bed.queues.result<{
       outcome: string;
       target: string;
-    }[];
+    }>(job, 150_000);
     assert.equal(result?.outcome, 'restored', JSON.stringify(result));
 
     const target = await k.core.readNode({ name: result.target });

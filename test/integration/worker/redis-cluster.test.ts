@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { RESTORED_FROM_ANNOTATION } from '../../../services/common/labels.js';
-import type { MigrateResult } from '../../../services/worker/migrate.js';
 import { uniqueName } from '../../support/stack.js';
-import { eventRef, isReady, TestBed, TestQueues, waitJobsDone } from './harness.js';
+import { eventRef, isReady, TestBed, TestQueues } from './harness.js';
 
 /** The stack's Redis Cluster (infra/lib/redis-cluster.sh): three masters on loopback. */
 function clusterUrl(): string {
@@ -45,7 +44,7 @@ describe('worker: a rescue on a Redis Cluster', () => {
       { name: source, instanceId: 'i-0123456789abcdef7' },
       original!,
     );
-    const [result] = (await waitJobsDone(bed.queues.rescue, [job.id!], 120_000)) as MigrateResult[];
+    const result = await bed.queues.result(job, 120_000);
     assert.equal(result?.outcome, 'restored', JSON.stringify(result));
 
     const [copy] = await bed.waitPods('one running copy', (pods) => pods.length === 1 && isReady(pods[0]!));

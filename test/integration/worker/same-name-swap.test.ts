@@ -5,7 +5,7 @@ import { RESTORED_FROM_ANNOTATION } from '../../../services/common/labels.js';
 import type { Cluster, EvictResult } from '../../../services/worker/cluster.js';
 import { RECREATED_FROM_ANNOTATION } from '../../../services/worker/migrate/fallback.js';
 import { RESTORED_FROM_LABEL } from '../../../services/worker/restored-pod.js';
-import { counterContainer, eventRef, isReady, TestBed, waitFor, waitJobsDone } from './harness.js';
+import { counterContainer, eventRef, isReady, TestBed, waitFor } from './harness.js';
 
 /** Progress a migrate-pod job has saved (services/worker/migrate/context.ts). */
 type Progress = { stage?: string };
@@ -93,7 +93,7 @@ describe('same-name swap: held back by a PodDisruptionBudget as a drain would be
     const progress = (await bed.queues.rescue.getJob(job.id!))?.progress as Progress | undefined;
     assert.equal(progress?.stage, 'restored', 'the swap runs once the restore is done');
 
-    const [result] = (await waitJobsDone(bed.queues.rescue, [job.id!], 60_000)) as { outcome: string }[];
+    const result = await bed.queues.result<{ outcome: string }>(job, 60_000);
     assert.equal(result?.outcome, 'restored', JSON.stringify(result));
     assert.ok(!evictions.includes('evicted'), `never evicted past the PDB: ${evictions.join(',')}`);
     const [copy] = await bed.waitPods('one running copy', (pods) => pods.length === 1 && isReady(pods[0]!));

@@ -65,13 +65,7 @@ describe('worker: a migration abandoned by its dying workers', () => {
     assert.ok(takes > MAX_STALLED_COUNT, `taken and abandoned ${takes} times`);
 
     const svc = await bed.startWorker();
-    await waitFor(
-      'the job to fail',
-      async () => ((await bed.queues.rescue.getJobState(job.id!)) === 'failed' ? true : undefined),
-      { timeoutMs: 30_000 },
-    );
-    const failed = await bed.queues.rescue.getJob(job.id!);
-    assert.equal(failed?.failedReason, STALLED_FOR_GOOD);
+    assert.equal(await bed.queues.failure(job, 30_000), STALLED_FOR_GOOD);
 
     // Drained: a bare pod evicted is gone, as after `kubectl drain`; no copy was made.
     await bed.waitPods('the pod drained', (pods) => pods.length === 0, 60_000);

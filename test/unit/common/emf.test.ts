@@ -11,7 +11,7 @@ import {
 
 const base: RescueOutcome = {
   cluster: 'prod-eu',
-  outcome: 'migrated',
+  outcome: 'restored',
   eventKind: 'spot-interruption',
   namespace: 'shop',
   pod: 'cart-7d9f',
@@ -63,7 +63,7 @@ describe('rescueOutcomeToEmf', () => {
     assert.equal(doc[EMF_METRICS.rescuesFailed], 0);
     assert.equal(doc[EMF_METRICS.rescueDuration], 41_250);
     assert.equal(doc['ClusterName'], 'prod-eu');
-    assert.equal(doc['Outcome'], 'migrated');
+    assert.equal(doc['Outcome'], 'restored');
     assert.equal(doc['EventKind'], 'spot-interruption');
   });
 

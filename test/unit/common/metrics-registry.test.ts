@@ -4,7 +4,7 @@ import { AgentMetrics } from '../../../services/agent/agent-metrics.js';
 import { buildInfo } from '../../../services/common/build-info.js';
 import { createMetricsRegistry, stageDurations } from '../../../services/common/metrics.js';
 import { createListenerMetrics } from '../../../services/listener/metrics.js';
-import { WorkerMetrics } from '../../../services/worker/worker-metrics.js';
+import { WorkerMetrics } from '../../../services/worker/metrics.js';
 
 describe('metrics that fit Prometheus', () => {
   it('no default label named service; process metrics keep their standard names', async () => {

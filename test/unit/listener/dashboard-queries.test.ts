@@ -7,8 +7,8 @@ import { createLogger } from '../../../services/common/logger.js';
 import { createMetricsRegistry } from '../../../services/common/metrics.js';
 import { createListenerMetrics, registerDlqDepth } from '../../../services/listener/metrics.js';
 import { createReplanMetrics } from '../../../services/listener/replan-tainted-nodes.js';
+import { WorkerMetrics } from '../../../services/worker/metrics.js';
 import { registerQueueDepth } from '../../../services/worker/metrics-queue-depth.js';
-import { WorkerMetrics } from '../../../services/worker/worker-metrics.js';
 
 const chart = new URL('../../../charts/spot-rescue/', import.meta.url);
 const log = createLogger('test', 'silent');

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import type { EventRef } from '../../../services/common/events.js';
 import { TAINT_KEY } from '../../../services/common/labels.js';
-import { parseProviderId } from '../../../services/listener/cluster-cache.js';
+import { parseProviderId } from '../../../services/common/provider-id.js';
 import { taintsWith } from '../../../services/listener/node-taint.js';
 import { planNode } from '../../../services/listener/plan.js';
 

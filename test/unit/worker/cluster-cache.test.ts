@@ -6,7 +6,7 @@ import { newJobSigningKeyFile } from '../../../services/common/job-signing-key.j
 import { createLogger } from '../../../services/common/logger.js';
 import { createMetricsRegistry } from '../../../services/common/metrics.js';
 import type { Cluster } from '../../../services/worker/cluster.js';
-import { CachedCluster, PodsByNode, trimPod } from '../../../services/worker/cluster-cache.js';
+import { CachedCluster, PodsByNodeWithAssumed, trimPod } from '../../../services/worker/cluster-cache.js';
 import { occupiesNode, ownerKey } from '../../../services/worker/node-view.js';
 import { podRequests } from '../../../services/worker/pod-resources.js';
 import {
@@ -44,7 +44,7 @@ function deadKubeConfig(): KubeConfig {
 
 describe('pods by node', () => {
   it('follows pods as they are bound, moved and deleted', () => {
-    const idx = new PodsByNode();
+    const idx = new PodsByNodeWithAssumed();
     idx.upsert(pod('a', undefined));
     assert.deepEqual(idx.on(['n1', 'n2']), []);
     idx.upsert(pod('a', 'n1'));
@@ -60,7 +60,7 @@ describe('pods by node', () => {
   });
 
   it('a pod replaced under the same name (new uid) takes its entry, not a second one', () => {
-    const idx = new PodsByNode();
+    const idx = new PodsByNodeWithAssumed();
     idx.upsert(pod('s-0', 'n1', 'old'));
     idx.upsert(pod('s-0', 'n2', 'new'));
     assert.deepEqual(names(idx.on(['n1', 'n2'])), ['s-0@new']);
@@ -68,7 +68,7 @@ describe('pods by node', () => {
 
   it('counts a pod it created until the watch shows it, once', () => {
     let now = 0;
-    const idx = new PodsByNode(() => now, 1000);
+    const idx = new PodsByNodeWithAssumed(() => now, 1000);
     idx.assume(pod('r', 'n1'));
     assert.deepEqual(names(idx.on(['n1'])), ['r@uid-r'], 'counted before the watch event');
     assert.deepEqual(idx.on(['n2']), []);
@@ -89,7 +89,7 @@ describe('pods by node', () => {
   });
 
   it('a deleted pod drops a pending assumption with the same uid', () => {
-    const idx = new PodsByNode();
+    const idx = new PodsByNodeWithAssumed();
     idx.assume(pod('r', 'n1'));
     idx.remove(pod('r', 'n1'));
     assert.deepEqual(idx.on(['n1']), []);

@@ -8,7 +8,7 @@ import type { FinalizeNodeJob } from '../../../services/common/jobs.js';
 import { createLogger } from '../../../services/common/logger.js';
 import type { Cluster } from '../../../services/worker/cluster.js';
 import { finalizeNode } from '../../../services/worker/finalize.js';
-import { WorkerMetrics } from '../../../services/worker/worker-metrics.js';
+import { WorkerMetrics } from '../../../services/worker/metrics.js';
 
 // The local stack's moto does not implement CompleteLifecycleAction, so the
 // request the worker sends is checked here; the node-outcome side runs against

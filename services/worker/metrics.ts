@@ -1,8 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { exportAtZero, type StageDurations, stageDurations } from '../common/metrics.js';
-
-/** `duplicate`: another job was migrating the same pod and this one touched nothing. */
-export type PodOutcome = 'restored' | 'evicted' | 'failed' | 'gone' | 'duplicate';
+import { POD_OUTCOMES } from '../common/outcomes.js';
 
 /** What the worker reports to Prometheus. */
 export class WorkerMetrics {
@@ -19,7 +17,7 @@ export class WorkerMetrics {
     this.outcomes = new Counter({
       name: 'spot_rescue_worker_pod_outcomes_total',
       // Not `job`: Prometheus owns that label (the scrape job) and would rename ours.
-      help: 'Pods handled, by outcome (restored, evicted, failed, gone, duplicate) and BullMQ job name',
+      help: `Pods handled, by outcome (${POD_OUTCOMES.join(', ')}) and BullMQ job name`,
       labelNames: ['outcome', 'job_name'],
       registers: [registry],
     });
@@ -65,7 +63,7 @@ export class WorkerMetrics {
       registers: [registry],
     });
     exportAtZero(this.outcomes, [
-      ...(['restored', 'evicted', 'failed', 'gone', 'duplicate'] as const).map((outcome) => ({
+      ...POD_OUTCOMES.map((outcome) => ({
         outcome,
         job_name: 'migrate-pod',
       })),

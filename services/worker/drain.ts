@@ -1,7 +1,8 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Cluster } from './cluster.js';
 
-export interface EvictOptions {
+export interface DrainOptions {
   /** Epoch ms the node dies. */
   deadline: number;
   /** Grace the pod is given (already capped to what the deadline allows). */
@@ -13,7 +14,7 @@ export interface EvictOptions {
   sleep?: (ms: number) => Promise<void>;
 }
 
-export type EvictOutcome = 'evicted' | 'deleted' | 'gone';
+export type DrainOutcome = 'evicted' | 'deleted' | 'gone';
 
 /**
  * Drains one pod the way `kubectl drain --timeout` does: the Eviction API
@@ -21,13 +22,9 @@ export type EvictOutcome = 'evicted' | 'deleted' | 'gone';
  * a plain delete once only the grace period is left before the node dies,
  * because a pod on a dead node helps no budget.
  */
-export async function evictWithDeadline(
-  cluster: Cluster,
-  pod: V1Pod,
-  o: EvictOptions,
-): Promise<EvictOutcome> {
+export async function drainPod(cluster: Cluster, pod: V1Pod, o: DrainOptions): Promise<DrainOutcome> {
   const now = o.now ?? Date.now;
-  const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const sleep = o.sleep ?? delay;
   const ns = pod.metadata?.namespace ?? 'default';
   const name = pod.metadata?.name ?? '';
   const uid = pod.metadata?.uid ?? '';

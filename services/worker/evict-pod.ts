@@ -1,10 +1,11 @@
 import type { EvictPodJob } from '../common/jobs.js';
 import type { Logger } from '../common/logger.js';
+import type { PodOutcome } from '../common/outcomes.js';
 import { fallbackGraceSeconds } from './budget.js';
 import type { Cluster } from './cluster.js';
-import { evictWithDeadline } from './eviction.js';
+import { drainPod } from './drain.js';
+import type { WorkerMetrics } from './metrics.js';
 import type { WorkerConfig } from './settings.js';
-import type { PodOutcome, WorkerMetrics } from './worker-metrics.js';
 
 export interface EvictDeps {
   cluster: Cluster;
@@ -44,7 +45,7 @@ export async function evictPod(
   } catch (err) {
     d.log.warn({ err: (err as Error).message }, 'could not record event');
   }
-  const how = await evictWithDeadline(d.cluster, pod, {
+  const how = await drainPod(d.cluster, pod, {
     deadline,
     gracePeriodSeconds: grace,
     leadMs: d.config.evictionLeadMs,
