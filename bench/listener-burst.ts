@@ -40,7 +40,7 @@ import { TAINT_KEY } from '../services/common/labels.js';
 import { createLogger } from '../services/common/logger.js';
 import { createRedisConnection } from '../services/common/redis.js';
 import type { HandledNode } from '../services/listener/processor.js';
-import { startListener } from '../services/listener/service.js';
+import { startListenerService } from '../services/listener/service.js';
 import { listenerSettings } from '../services/listener/settings.js';
 
 const { values: args } = parseArgs({
@@ -273,7 +273,7 @@ async function main() {
     const sentAt = new Map<string, number>();
     const handled = new Map<string, HandledNode & { sentAt: number }>();
     let onHandled: (() => void) | undefined;
-    const running = await startListener(config, {
+    const running = await startListenerService(config, {
       log: createLogger('listener', 'warn'),
       onHandled: (h) => {
         handled.set(h.instanceId, { ...h, sentAt: sentAt.get(h.instanceId) ?? Number.NaN });

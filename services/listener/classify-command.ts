@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { readConfig } from '../common/config.js';
-import type { Classification } from './classification.js';
 import { classifyMessage } from './classify.js';
+import type { Classification } from './events/source.js';
 import { type ClassifyConfig, classifySettings } from './settings.js';
 
 /** The one-line JSON the `classify` command prints for a message. */

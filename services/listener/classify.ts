@@ -1,6 +1,4 @@
 import type { z } from 'zod';
-import type { Classification, DecideContext } from './classification.js';
-import { ignore, reject } from './classification.js';
 import { asgLifecycleDirect, asgLifecycleEventBridge } from './events/asg-lifecycle.js';
 import { capacityReservationInterruption } from './events/capacity-reservation-interruption.js';
 import { cloudwatchAlarmClassic, cloudwatchAlarmEventBridge } from './events/cloudwatch-alarm.js';
@@ -8,7 +6,8 @@ import { instanceStateChange } from './events/instance-state-change.js';
 import { rebalanceRecommendation } from './events/rebalance-recommendation.js';
 import { scheduledMaintenance } from './events/scheduled-maintenance.js';
 import { parseJsonObject, unwrapSns } from './events/sns-envelope.js';
-import type { EventSource } from './events/source.js';
+import type { Classification, DecideContext, EventSource } from './events/source.js';
+import { ignore, reject } from './events/source.js';
 import { spotInterruption } from './events/spot-interruption.js';
 
 /** Every message shape the listener understands, one file each under events/. */

@@ -3,7 +3,7 @@ import type { EventsV1Api, V1Node } from '@kubernetes/client-node';
 import { NODE_EVENT_REASONS } from '../common/event-reasons.js';
 import type { Logger } from '../common/logger.js';
 import { NODE_EVENT_NAMESPACE, type NodeEvent, nodeEventBody } from '../common/node-event-body.js';
-import type { ActionableEvent } from './classification.js';
+import type { ActionableEvent } from './events/source.js';
 import type { PodPlan } from './plan.js';
 
 export type { NodeEvent };

@@ -1,14 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { EventRef } from '../common/events.js';
 import type { Logger } from '../common/logger.js';
 import { Semaphore } from '../common/semaphore.js';
 import { withTimeout } from '../common/timeout.js';
-import type { ActionableEvent, Classification } from './classification.js';
 import { classifyMessage } from './classify.js';
 import type { ClusterView, ResolvedNode } from './cluster-cache.js';
 import { claimLeaseMs, type DedupeStore } from './dedupe.js';
 import type { JobSink } from './enqueue.js';
+import type { ActionableEvent, Classification } from './events/source.js';
 import type { ListenerMetrics } from './metrics.js';
 import { type NodeEventSink, nodeStory } from './node-events.js';
 import type { NodeTainter } from './node-taint.js';
@@ -24,7 +23,6 @@ export interface ProcessorConfig extends ClassifyConfig {
   redisTimeoutMs: number;
   unoptedPods: 'evict' | 'ignore';
   rebalanceMigrateBudgetSeconds: number;
-  pauseBeforeEnqueueMs: number;
 }
 
 /** What to do with a message once it has been worked on. */
@@ -61,6 +59,20 @@ export interface ProcessorDeps {
   nodeEvents?: NodeEventSink;
   /** Called for every node whose jobs Redis acknowledged (benchmarks, tests). */
   onHandled?: (h: HandledNode) => void;
+  /**
+   * A test seam, never set in production: runs once a node is planned and
+   * before its jobs go to Redis, so a test can hold a message there (kill the
+   * process, stop it) and see what comes of it.
+   */
+  beforeEnqueue?: (node: PlannedNode) => Promise<void>;
+}
+
+/** A node of an event, planned and not yet enqueued. */
+export interface PlannedNode {
+  eventId: string;
+  kind: ActionableEvent['kind'];
+  instanceId: string;
+  node: string;
 }
 
 /**
@@ -194,13 +206,7 @@ export class MessageProcessor {
         return Date.now();
       });
       const enqueue = (async () => {
-        if (config.pauseBeforeEnqueueMs > 0) {
-          log.warn(
-            { ...nodeCtx, ms: config.pauseBeforeEnqueueMs },
-            'fault injection: pausing before enqueue',
-          );
-          await sleep(config.pauseBeforeEnqueueMs);
-        }
+        await this.d.beforeEnqueue?.(nodeCtx);
         if (plan.jobs.length > 0) await redis(sink.enqueue(plan.jobs), 'enqueue');
         return Date.now();
       })();

@@ -13,11 +13,12 @@ import { InformerClusterCache } from './cluster-cache.js';
 import { DedupeStore } from './dedupe.js';
 import { BullJobSink } from './enqueue.js';
 import { withKeepAlive } from './kube-keepalive.js';
-import { ListenerLoop } from './listener.js';
+import { withTimeout } from '../common/timeout.js';
 import { createListenerMetrics, registerDlqDepth } from './metrics.js';
 import { KubeNodeEvents } from './node-events.js';
 import { KubeNodeTainter } from './node-taint.js';
-import { type HandledNode, MessageProcessor } from './processor.js';
+import { MessageProcessor, type ProcessorDeps } from './processor.js';
+import { ReceiveLoop } from './receive-loop.js';
 import {
   createReplanMetrics,
   KubeTaintedNodes,
@@ -30,7 +31,15 @@ import { SqsMessageQueue } from './sqs-queue.js';
 
 export type ListenerConfig = ConfigOf<typeof listenerSettings>;
 
-export interface RunningListener {
+/** What a test or benchmark may put in when it builds the listener in its own process; production passes none. */
+export interface ListenerOverrides {
+  log?: Logger;
+  registry?: Registry;
+  onHandled?: ProcessorDeps['onHandled'];
+  beforeEnqueue?: ProcessorDeps['beforeEnqueue'];
+}
+
+export interface ListenerService {
   registry: Registry;
   ready(): Promise<Record<string, boolean | string>>;
   /** Graceful: stop receiving, finish in-flight messages, close every connection. */
@@ -40,12 +49,12 @@ export interface RunningListener {
 const READY_TIMEOUT_MS = 2000;
 
 /** Builds the listener from its configuration and starts consuming once the cluster cache is synced. */
-export async function startListener(
+export async function startListenerService(
   config: ListenerConfig,
-  opts: { log?: Logger; registry?: Registry; onHandled?: (h: HandledNode) => void } = {},
-): Promise<RunningListener> {
-  const log = opts.log ?? createLogger('listener', config.logLevel);
-  const registry = opts.registry ?? createMetricsRegistry('listener');
+  o: ListenerOverrides = {},
+): Promise<ListenerService> {
+  const log = o.log ?? createLogger('listener', config.logLevel);
+  const registry = o.registry ?? createMetricsRegistry('listener');
   const metrics = createListenerMetrics(registry);
 
   const signer = loadJobSigner(config.jobSigningKeyFile);
@@ -75,9 +84,10 @@ export async function startListener(
     ),
     metrics,
     log,
-    ...(opts.onHandled ? { onHandled: opts.onHandled } : {}),
+    ...(o.onHandled ? { onHandled: o.onHandled } : {}),
+    ...(o.beforeEnqueue ? { beforeEnqueue: o.beforeEnqueue } : {}),
   });
-  const loop = new ListenerLoop(config, queue, processor, dedupe, metrics, log);
+  const loop = new ReceiveLoop(config, queue, processor, dedupe, metrics, log);
   const replanMetrics = createReplanMetrics(registry);
   const replanner = new TaintedNodeReplanner({
     config,
@@ -136,11 +146,17 @@ export async function startListener(
   };
 }
 
-/** `spot-rescue listener`: the service, with its ops server, until SIGTERM. */
-export async function runListenerService(): Promise<void> {
-  const config = readConfig(listenerSettings);
+/**
+ * `spot-rescue listener`: the service, with its ops server, until SIGTERM.
+ * Only a test passes seams, to run this very process with a hook in it.
+ */
+export async function runListenerService(
+  env: NodeJS.ProcessEnv = process.env,
+  seams: Pick<ListenerOverrides, 'beforeEnqueue'> = {},
+): Promise<void> {
+  const config = readConfig(listenerSettings, env);
   const log = createLogger('listener', config.logLevel);
-  const running = await startListener(config, { log });
+  const running = await startListenerService(config, { ...seams, log });
   const checks = (name: string) => async () => (await running.ready())[name] ?? 'unknown';
   const ops = await startOpsServer({
     host: config.opsHost,

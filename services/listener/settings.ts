@@ -108,11 +108,6 @@ export const listenerSettings = {
     str.int(30, 86400).default(120),
     'the deadline given to re-planned pods, counted from the re-plan (the original went with the lost jobs)',
   ),
-  pauseBeforeEnqueueMs: setting(
-    'SPOT_RESCUE_LISTENER_FAULT_PAUSE_BEFORE_ENQUEUE_MS',
-    str.int(0, 600_000).default(0),
-    'fault injection for tests: wait this long between planning and enqueuing (0 in production)',
-  ),
 };
 
 export type ClassifyConfig = {

@@ -1,6 +1,4 @@
 import { z } from 'zod';
-import type { Classification, DecideContext } from '../classification.js';
-import { act, ignore } from '../classification.js';
 import {
   eventBridgeEvent,
   instanceId,
@@ -9,7 +7,8 @@ import {
   plusSeconds,
   timeOrReceipt,
 } from './fields.js';
-import { eventSource } from './source.js';
+import type { Classification, DecideContext } from './source.js';
+import { act, eventSource, ignore } from './source.js';
 
 const TERMINATE = 'EC2 Instance-terminate Lifecycle Action';
 const LAUNCH = 'EC2 Instance-launch Lifecycle Action';

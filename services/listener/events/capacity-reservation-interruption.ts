@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { act } from '../classification.js';
 import {
   anyCase,
   eventBridgeEvent,
@@ -9,7 +8,7 @@ import {
   plusSeconds,
   timeOrReceipt,
 } from './fields.js';
-import { eventSource } from './source.js';
+import { act, eventSource } from './source.js';
 
 const DETAIL_TYPE = 'EC2 Capacity Reservation Instance Interruption Warning';
 /**

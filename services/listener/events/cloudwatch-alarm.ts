@@ -1,7 +1,5 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import type { Classification, DecideContext } from '../classification.js';
-import { act, ignore } from '../classification.js';
 import {
   awsTime,
   eventBridgeEvent,
@@ -10,7 +8,8 @@ import {
   plusSeconds,
   timeOrReceipt,
 } from './fields.js';
-import { eventSource } from './source.js';
+import type { Classification, DecideContext } from './source.js';
+import { act, eventSource, ignore } from './source.js';
 
 const DETAIL_TYPE = 'CloudWatch Alarm State Change';
 

@@ -1,7 +1,6 @@
 import { z } from 'zod';
-import { act, ignore } from '../classification.js';
 import { eventBridgeEvent, instanceId, isEventBridge, timeOrReceipt } from './fields.js';
-import { eventSource } from './source.js';
+import { act, eventSource, ignore } from './source.js';
 
 const DETAIL_TYPE = 'EC2 Instance State-change Notification';
 const DOOMED_STATES = new Set(['stopping', 'stopped', 'shutting-down', 'terminated']);

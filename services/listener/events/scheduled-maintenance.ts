@@ -1,7 +1,6 @@
 import { z } from 'zod';
-import { act, ignore } from '../classification.js';
 import { eventBridgeEvent, instanceId, isEventBridge, lenientTime, timeOrReceipt } from './fields.js';
-import { eventSource } from './source.js';
+import { act, eventSource, ignore } from './source.js';
 
 const DETAIL_TYPE = 'AWS Health Event';
 

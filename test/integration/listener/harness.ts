@@ -17,7 +17,7 @@ import { readConfig } from '../../../services/common/config.js';
 import { newJobSigningKeyFile } from '../../../services/common/job-signing-key.js';
 import { createLogger } from '../../../services/common/logger.js';
 import { createRedisConnection, type Redis } from '../../../services/common/redis.js';
-import { type ListenerConfig, startListener } from '../../../services/listener/service.js';
+import { type ListenerConfig, startListenerService } from '../../../services/listener/service.js';
 import { listenerSettings } from '../../../services/listener/settings.js';
 import { awsSettings, stackEnv, uniqueName, waitFor } from '../../support/stack.js';
 
@@ -161,17 +161,24 @@ export class TestQueues {
 
 /** A listener in this process (fast to start; the same code the service runs). */
 export async function inProcessListener(config: ListenerConfig) {
-  return startListener(config, { log: createLogger('listener', config.logLevel) });
+  return startListenerService(config, { log: createLogger('listener', config.logLevel) });
 }
 
-/** `spot-rescue listener` as a child process, its JSON log lines collected. */
+/**
+ * `spot-rescue listener` as a child process, its JSON log lines collected;
+ * with `pauseBeforeEnqueueMs`, the same service with its test seam holding
+ * every node that long before enqueuing (paused-listener.ts).
+ */
 export class ChildListener {
   readonly proc: ChildProcess;
   readonly logs: Record<string, unknown>[] = [];
   exit: Promise<number | null>;
 
-  constructor(env: NodeJS.ProcessEnv) {
-    this.proc = spawn(process.execPath, ['bin/spot-rescue.js', 'listener'], {
+  constructor(env: NodeJS.ProcessEnv, o: { pauseBeforeEnqueueMs?: number } = {}) {
+    const args = o.pauseBeforeEnqueueMs
+      ? ['--import', 'tsx', 'test/integration/listener/paused-listener.ts', String(o.pauseBeforeEnqueueMs)]
+      : ['bin/spot-rescue.js', 'listener'];
+    this.proc = spawn(process.execPath, args, {
       cwd: ROOT,
       env: { ...env, SPOT_RESCUE_LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'inherit'],

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { EventsV1Api, type EventsV1Event } from '@kubernetes/client-node';
 import { NODE_EVENT_REASONS } from '../../../services/common/event-reasons.js';
 import { loadKubeConfig } from '../../../services/common/kube.js';
-import type { RunningListener } from '../../../services/listener/service.js';
+import type { ListenerService } from '../../../services/listener/service.js';
 import { stackEnv, waitFor } from '../../support/stack.js';
 import { inProcessListener, sampleEvent, TestQueues } from './harness.js';
 import { SimCluster } from './sim-cluster.js';
@@ -11,7 +11,7 @@ import { SimCluster } from './sim-cluster.js';
 const cluster = new SimCluster();
 const queues = new TestQueues();
 const eventsV1 = loadKubeConfig(stackEnv().kubeconfig).makeApiClient(EventsV1Api);
-let listener: RunningListener;
+let listener: ListenerService;
 let optedNs: string;
 
 before(async () => {

@@ -21,8 +21,11 @@ after(async () => {
   await queues.cleanup();
 });
 
-function child(env: Record<string, string> = {}) {
-  const c = new ChildListener(queues.env({ SPOT_RESCUE_LISTENER_VISIBILITY_TIMEOUT_SECONDS: '3', ...env }));
+function child(env: Record<string, string> = {}, pauseBeforeEnqueueMs?: number) {
+  const c = new ChildListener(
+    queues.env({ SPOT_RESCUE_LISTENER_VISIBILITY_TIMEOUT_SECONDS: '3', ...env }),
+    pauseBeforeEnqueueMs ? { pauseBeforeEnqueueMs } : {},
+  );
   children.push(c);
   return c;
 }
@@ -50,10 +53,10 @@ describe('the listener process', () => {
     // A Spot warning gives 120 s: a dead listener must not hold one back for a quarter of it.
     assert.ok(visibilityS <= 10, `default visibility timeout ${visibilityS} s`);
     const node = await nodeWithPods();
-    const doomed = child({ ...defaults, SPOT_RESCUE_LISTENER_FAULT_PAUSE_BEFORE_ENQUEUE_MS: '600000' });
+    const doomed = child(defaults, 600_000);
     await doomed.waitForLog('listening');
     await queues.send(sampleEvent('spot-interruption-warning.json', node.instanceId));
-    await doomed.waitForLog('fault injection: pausing before enqueue');
+    await doomed.waitForLog('pausing before enqueue');
     // The survivor polls before the kill, as a second replica would; the doomed one's
     // heartbeat keeps the message from it meanwhile.
     const survivor = child(defaults);
@@ -90,10 +93,10 @@ describe('the listener process', () => {
 
   it('on SIGTERM: stops receiving, finishes the message in flight, deletes it, exits 0', async () => {
     const node = await nodeWithPods();
-    const c = child({ SPOT_RESCUE_LISTENER_FAULT_PAUSE_BEFORE_ENQUEUE_MS: '1500' });
+    const c = child({}, 1500);
     await c.waitForLog('listening');
     await queues.send(sampleEvent('spot-interruption-warning.json', node.instanceId));
-    await c.waitForLog('fault injection: pausing before enqueue');
+    await c.waitForLog('pausing before enqueue');
     c.kill('SIGTERM');
     const code = await c.exit;
     assert.equal(code, 0);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { RunningListener } from '../../../services/listener/service.js';
+import type { ListenerService } from '../../../services/listener/service.js';
 import { waitFor } from '../../support/stack.js';
 import { counterValue, inProcessListener, sampleEvent, TestQueues } from './harness.js';
 import { SimCluster } from './sim-cluster.js';
@@ -10,7 +10,7 @@ const INSTANCES = 'spot_rescue_listener_instances_total';
 
 const cluster = new SimCluster();
 const queues = new TestQueues();
-const listeners: RunningListener[] = [];
+const listeners: ListenerService[] = [];
 let ns: string;
 
 before(async () => {
@@ -47,7 +47,7 @@ const jobsOf = async (nodeName: string) =>
     .flat()
     .filter((j) => j.data.node.name === nodeName);
 
-const handledBy = async (ls: RunningListener[]) =>
+const handledBy = async (ls: ListenerService[]) =>
   (await Promise.all(ls.map((l) => counterValue(l.registry, INSTANCES, HANDLED)))).reduce((a, b) => a + b, 0);
 
 describe('at-least-once in, exactly-once effect out', () => {

@@ -6,7 +6,7 @@ import type { StatusReport } from '../../../services/cli/status-view.js';
 import { ConfigError } from '../../../services/common/config.js';
 import { jobId, QUEUES } from '../../../services/common/jobs.js';
 import { createRedisConnection } from '../../../services/common/redis.js';
-import type { RunningListener } from '../../../services/listener/service.js';
+import type { ListenerService } from '../../../services/listener/service.js';
 import { RedisReservations } from '../../../services/worker/reservations.js';
 import { uniqueName, waitFor } from '../../support/stack.js';
 import { runCli } from '../cli/cli.js';
@@ -29,7 +29,7 @@ const prefix = `{${uniqueName('lc')}}`;
 const cluster = new SimCluster();
 const queues = new TestQueues(url, prefix);
 const client = createRedisConnection(url);
-let listener: RunningListener;
+let listener: ListenerService;
 let optedNs: string;
 
 before(async () => {

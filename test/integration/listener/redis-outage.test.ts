@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { RunningListener } from '../../../services/listener/service.js';
+import type { ListenerService } from '../../../services/listener/service.js';
 import { freePort, RedisServerProcess } from '../../support/redis-server.js';
 import { waitFor } from '../../support/stack.js';
 import { counterValue, inProcessListener, sampleEvent, TestQueues } from './harness.js';
@@ -13,7 +13,7 @@ const cluster = new SimCluster();
 let redis: RedisServerProcess;
 let redisDir: string;
 let queues: TestQueues;
-let listener: RunningListener | undefined;
+let listener: ListenerService | undefined;
 
 before(async () => {
   redisDir = await mkdtemp(join(tmpdir(), 'sr-redis-'));

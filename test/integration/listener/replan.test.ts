@@ -5,7 +5,7 @@ import { buildEvent } from '../../../infra/sim/events.js';
 import { JOB_NAMES, jobId } from '../../../services/common/jobs.js';
 import { RESTORED_FROM_ANNOTATION } from '../../../services/common/labels.js';
 import { createRedisConnection } from '../../../services/common/redis.js';
-import type { RunningListener } from '../../../services/listener/service.js';
+import type { ListenerService } from '../../../services/listener/service.js';
 import { isReady, jobSigningKeyFile, TestBed, waitFor, waitJobsDone } from '../worker/harness.js';
 import { inProcessListener, TestQueues } from './harness.js';
 import { randomInstanceId } from './sim-cluster.js';
@@ -24,7 +24,7 @@ describe('listener: re-plans tainted nodes whose jobs Redis lost', () => {
   const source = bed.node('src');
   const target = bed.node('dst');
   const instanceId = randomInstanceId();
-  let listener: RunningListener | undefined;
+  let listener: ListenerService | undefined;
 
   before(async () => {
     await bed.setUp({

@@ -11,14 +11,14 @@ import {
 } from '../../../services/common/jobs.js';
 import { TAINT_KEY } from '../../../services/common/labels.js';
 import { classifyMessage } from '../../../services/listener/classify.js';
-import type { RunningListener } from '../../../services/listener/service.js';
+import type { ListenerService } from '../../../services/listener/service.js';
 import { waitFor } from '../../support/stack.js';
 import { inProcessListener, sampleEvent, TestQueues } from './harness.js';
 import { randomInstanceId, SimCluster } from './sim-cluster.js';
 
 const cluster = new SimCluster();
 const queues = new TestQueues();
-let listener: RunningListener;
+let listener: ListenerService;
 let plainNs: string;
 let optedNs: string;
 

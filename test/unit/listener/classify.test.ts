@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import type { Classification } from '../../../services/listener/classification.js';
 import { classifyMessage } from '../../../services/listener/classify.js';
 import { classificationLine } from '../../../services/listener/classify-command.js';
+import type { Classification } from '../../../services/listener/events/source.js';
 import type { ClassifyConfig } from '../../../services/listener/settings.js';
 
 const fixture = (name: string) =>

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { NODE_EVENT_REASONS } from '../../../services/common/event-reasons.js';
-import type { ActionableEvent } from '../../../services/listener/classification.js';
+import type { ActionableEvent } from '../../../services/listener/events/source.js';
 import { nodeStory } from '../../../services/listener/node-events.js';
 import type { PodPlan } from '../../../services/listener/plan.js';
 import { rescueFinishedEvent } from '../../../services/worker/node-finished-event.js';

@@ -5,7 +5,7 @@ import type { ListenerMetrics } from './metrics.js';
 import type { Disposition, MessageProcessor } from './processor.js';
 import { RECEIVE_BATCH, type ReceivedMessage, type SqsMessageQueue } from './sqs-queue.js';
 
-export interface ListenerLoopConfig {
+export interface ReceiveLoopConfig {
   pollers: number;
   maxInFlightMessages: number;
   visibilityTimeoutSeconds: number;
@@ -22,7 +22,7 @@ const RECEIVE_ERROR_BACKOFF_MS = 1000;
  * visibility and dedupe claims are extended, so slow work is never picked up
  * by a second replica.
  */
-export class ListenerLoop {
+export class ReceiveLoop {
   private stopping = false;
   private readonly abort = new AbortController();
   private readonly inFlight = new Map<string, ReceivedMessage>();
@@ -34,7 +34,7 @@ export class ListenerLoop {
   sqsHealthy = true;
 
   constructor(
-    private readonly c: ListenerLoopConfig,
+    private readonly c: ReceiveLoopConfig,
     private readonly queue: SqsMessageQueue,
     private readonly processor: MessageProcessor,
     private readonly dedupe: DedupeStore,
