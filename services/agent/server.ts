@@ -12,8 +12,8 @@ import {
 import type { AgentService } from './agent-service.js';
 import type { CallerAuthenticator } from './auth.js';
 import { AgentFailure } from './errors.js';
-import { type LocalContainers, startContainerSchema } from './local-containers.js';
-import type { CheckpointRuntime } from './runtime.js';
+import { type LocalContainers, startContainerSchema } from './runtimes/runc/local-containers.js';
+import type { CheckpointRuntime } from './runtimes/runtime.js';
 
 export interface AgentServerOptions {
   service: AgentService;

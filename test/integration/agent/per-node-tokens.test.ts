@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { CoreV1Api } from '@kubernetes/client-node';
-import { type RunningAgent, startAgent } from '../../../services/agent/agent-app.js';
+import { type RunningAgent, startAgent } from '../../../services/agent/service.js';
 import { agentSettings } from '../../../services/agent/settings.js';
 import { readConfig } from '../../../services/common/config.js';
 import { loadKubeConfig } from '../../../services/common/kube.js';

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
-import { type RunningAgent, startAgent } from '../../../services/agent/agent-app.js';
+import { type RunningAgent, startAgent } from '../../../services/agent/service.js';
 import { agentSettings } from '../../../services/agent/settings.js';
 import { nodeCapabilitiesSchema, releaseResponseSchema } from '../../../services/common/agent-api.js';
 import { readConfig } from '../../../services/common/config.js';

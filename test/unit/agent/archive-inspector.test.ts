@@ -9,7 +9,7 @@ import {
   MAX_METADATA_BYTES,
   missingForRestore,
   normaliseMemberName,
-} from '../../../services/agent/archive-inspector.js';
+} from '../../../services/agent/runtimes/kubelet/archive-inspector.js';
 
 /** Feeds the inspector in uneven chunks, as a download delivers them. */
 function inspect(bytes: Buffer, chunk = 777) {

@@ -1,10 +1,10 @@
 import { access } from 'node:fs/promises';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import type { CapabilitySources } from '../../node-capabilities.js';
+import { run } from '../../process.js';
+import type { CriuState, Verdict } from '../../runtime-support.js';
 import { readContainerdRestoreSetting } from './containerd-config.js';
 import type { KubeletClient } from './kubelet-client.js';
-import type { CapabilitySources } from './node-capabilities.js';
-import { run } from './process.js';
-import type { CriuState, Verdict } from './runtime-support.js';
 
 /** CRIU's version and `criu check`, run as the node's runtime would run it. */
 export async function probeCriu(criu: string): Promise<CriuState> {

@@ -2,14 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { type ConfigDump, LAYOUT } from './archive-layout.js';
-import { AgentFailure } from './errors.js';
-import type { LocalContainers } from './local-containers.js';
-import { type NodeLayout, runcIdOf } from './node-layout.js';
-import { type OciSpec, specForRestore } from './oci-spec.js';
-import { processOutput, processReading, run } from './process.js';
-import { diffListings, type Listing, listRootfs } from './rootfs-diff.js';
-import type { Runc } from './runc-cli.js';
+import { type ConfigDump, LAYOUT } from '../../archive-layout.js';
+import { AgentFailure } from '../../errors.js';
+import { type NodeLayout, runcIdOf } from '../../node-layout.js';
+import { processOutput, processReading, run } from '../../process.js';
 import type {
   CheckpointedContainer,
   CheckpointRuntime,
@@ -17,7 +13,11 @@ import type {
   ReleaseTarget,
   RestoreSink,
   RestoreTarget,
-} from './runtime.js';
+} from '../runtime.js';
+import type { LocalContainers } from './local-containers.js';
+import { type OciSpec, specForRestore } from './oci-spec.js';
+import { diffListings, type Listing, listRootfs } from './rootfs-diff.js';
+import type { Runc } from './runc-cli.js';
 
 export interface RuncRuntimeOptions {
   node: string;

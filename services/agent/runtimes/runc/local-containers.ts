@@ -1,10 +1,10 @@
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { AgentFailure } from './errors.js';
-import { type NodeLayout, runcIdOf } from './node-layout.js';
+import { AgentFailure } from '../../errors.js';
+import { type NodeLayout, runcIdOf } from '../../node-layout.js';
+import { run } from '../../process.js';
 import { containerSpec } from './oci-spec.js';
-import { run } from './process.js';
 import { type Runc, type RuncState, writeCriuConfig } from './runc-cli.js';
 
 const dnsName = z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/, 'must be a Kubernetes name');
