@@ -28,15 +28,15 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
-import { AgentMetrics } from '../services/agent/agent-metrics.js';
 import { createAgentS3Client } from '../services/agent/agent-s3-client.js';
 import { AgentService } from '../services/agent/agent-service.js';
 import { S3ArchiveStore } from '../services/agent/archive-store.js';
-import { LocalContainers, parseProgress } from '../services/agent/local-containers.js';
+import { AgentMetrics } from '../services/agent/metrics.js';
 import { NodeLayout, runcIdOf } from '../services/agent/node-layout.js';
-import { specForRestore } from '../services/agent/oci-spec.js';
-import { Runc } from '../services/agent/runc-cli.js';
-import { RuncRuntime } from '../services/agent/runc-runtime.js';
+import { LocalContainers, parseProgress } from '../services/agent/runtimes/runc/local-containers.js';
+import { specForRestore } from '../services/agent/runtimes/runc/oci-spec.js';
+import { Runc } from '../services/agent/runtimes/runc/runc-cli.js';
+import { RuncRuntime } from '../services/agent/runtimes/runc/runc-runtime.js';
 import { archiveDigests } from '../services/common/agent-api.js';
 import { createLogger } from '../services/common/logger.js';
 import { createMetricsRegistry } from '../services/common/metrics.js';

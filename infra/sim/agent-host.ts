@@ -11,7 +11,7 @@
  *   SPOT_RESCUE_SIM_AGENT_NODES='[{"node":"n1","instanceId":"i-1"}]' node --import tsx infra/sim/agent-host.ts
  */
 import { z } from 'zod';
-import { type RunningAgent, startAgent } from '../../services/agent/agent-app.js';
+import { type RunningAgent, startAgent } from '../../services/agent/service.js';
 import { agentSettings } from '../../services/agent/settings.js';
 import { readConfig } from '../../services/common/config.js';
 

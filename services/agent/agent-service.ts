@@ -13,7 +13,6 @@ import {
   type RestoreRequest,
   type RestoreResponse,
 } from '../common/agent-api.js';
-import type { AgentMetrics } from './agent-metrics.js';
 import { archiveKey, buildManifest, manifestKey, selectContainers } from './archive-layout.js';
 import type { ArchiveStores, ScopedStore } from './archive-scope.js';
 import { type ArchiveStore, JsonTooLarge } from './archive-store.js';
@@ -23,8 +22,9 @@ import { CheckpointSlots } from './checkpoint-slots.js';
 import { ContainerOperations } from './container-operations.js';
 import { deadlineSignal, throwIfAborted } from './deadline.js';
 import { AgentFailure, asAgentFailure } from './errors.js';
+import type { AgentMetrics } from './metrics.js';
 import { streamArchiveFromStore } from './restore-pipeline.js';
-import type { CheckpointedContainer, CheckpointRuntime, RestoreSink } from './runtime.js';
+import type { CheckpointedContainer, CheckpointRuntime, RestoreSink } from './runtimes/runtime.js';
 
 export interface AgentServiceOptions {
   cluster: string;

@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ArchiveStore } from './archive-store.js';
 import { MeasuringStream } from './measuring-stream.js';
 import { processSource } from './process.js';
-import type { CheckpointedContainer } from './runtime.js';
+import type { CheckpointedContainer } from './runtimes/runtime.js';
 
 export interface ZstdOptions {
   bin: string;

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { readConfig } from '../common/config.js';
 import { createLogger } from '../common/logger.js';
-import { startAgent } from './agent-app.js';
-import { installCriu } from './criu-installer.js';
+import { installCriu } from './runtimes/kubelet/criu-installer.js';
+import { startAgent } from './service.js';
 import { agentSettings, criuInstallSettings } from './settings.js';
 
 /** Registers the agent's subcommands on the `spot-rescue` program. */

@@ -7,7 +7,7 @@ import { ByteLimit } from './byte-limit.js';
 import { AgentFailure } from './errors.js';
 import { MeasuringStream } from './measuring-stream.js';
 import { CommandError } from './process.js';
-import type { RestoreSink } from './runtime.js';
+import type { RestoreSink } from './runtimes/runtime.js';
 
 /**
  * Feeds a decompressor without letting its death stop the download: a

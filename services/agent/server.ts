@@ -12,8 +12,7 @@ import {
 import type { AgentService } from './agent-service.js';
 import type { CallerAuthenticator } from './auth.js';
 import { AgentFailure } from './errors.js';
-import { type LocalContainers, localContainerKeySchema, startContainerSchema } from './local-containers.js';
-import type { CheckpointRuntime } from './runtime.js';
+import type { CheckpointRuntime } from './runtimes/runtime.js';
 
 export interface AgentServerOptions {
   service: AgentService;
@@ -24,16 +23,21 @@ export interface AgentServerOptions {
   registry: Registry;
   log: Logger;
   node: string;
-  /** runc runtime only: this node's containers, exposed as the kubelet stand-in. */
-  localContainers?: LocalContainers | undefined;
+  /** Routes only one runtime has, behind the same authentication: the runc runtime's; none in production. */
+  runtimeRoutes?: RuntimeRoutes | undefined;
   tls?: { cert: string | Buffer; key: string | Buffer } | undefined;
 }
+
+/** Checks the caller of a route before its body is read. */
+export type Authenticate = (req: FastifyRequest) => Promise<void>;
+export type RuntimeRoutes = (app: FastifyInstance, authenticate: Authenticate) => void;
 
 const checkpointIdParams = z.object({ checkpointId: checkpointIdSchema });
 /** A status read may wait this long for the checkpoint to end (long poll). */
 const statusQuery = z.object({ waitSeconds: z.coerce.number().min(0).max(60).default(0) });
 
-function parse<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
+/** A request's part, valid, or `bad-request` naming every field that is not. */
+export function parse<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
   const r = schema.safeParse(body);
   if (!r.success) {
     const why = r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ');
@@ -55,7 +59,7 @@ export function buildAgentServer(o: AgentServerOptions): FastifyInstance {
   ) as FastifyInstance;
 
   // An onRequest hook: a caller is authenticated before its body is read or parsed.
-  const authenticate = async (req: FastifyRequest) => {
+  const authenticate: Authenticate = async (req) => {
     const caller = await o.auth.authenticate(req.headers.authorization);
     o.log.debug({ caller, url: req.url }, 'authenticated');
   };
@@ -122,26 +126,6 @@ export function buildAgentServer(o: AgentServerOptions): FastifyInstance {
     return o.capabilities();
   });
 
-  const local = o.localContainers;
-  if (local) {
-    app.post('/v1/local/containers', { onRequest: authenticate }, async (req, reply) => {
-      const status = await local.start(parse(startContainerSchema, req.body), o.node);
-      return reply.code(201).send(status);
-    });
-    // URL parameters arrive percent-decoded: `..%2F..` is a parameter with slashes in it.
-    app.get('/v1/local/containers/:namespace/:pod/:container', { onRequest: authenticate }, async (req) => {
-      const { namespace, pod, container } = parse(localContainerKeySchema, req.params);
-      return local.status(namespace, pod, container);
-    });
-    app.delete(
-      '/v1/local/containers/:namespace/:pod/:container',
-      { onRequest: authenticate },
-      async (req, reply) => {
-        const { namespace, pod, container } = parse(localContainerKeySchema, req.params);
-        await local.remove(namespace, pod, container);
-        return reply.code(204).send();
-      },
-    );
-  }
+  o.runtimeRoutes?.(app, authenticate);
   return app;
 }

@@ -13,7 +13,6 @@ import { InformerClusterCache } from './cluster-cache.js';
 import { DedupeStore } from './dedupe.js';
 import { BullJobSink } from './enqueue.js';
 import { withKeepAlive } from './kube-keepalive.js';
-import { withTimeout } from '../common/timeout.js';
 import { createListenerMetrics, registerDlqDepth } from './metrics.js';
 import { KubeNodeEvents } from './node-events.js';
 import { KubeNodeTainter } from './node-taint.js';

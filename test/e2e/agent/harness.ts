@@ -8,8 +8,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { type AgentHandle, removeSimNodeState, startLocalAgent } from '../../../infra/sim/local-rescue.js';
-import { type RunningAgent, startAgent } from '../../../services/agent/agent-app.js';
-import { parseProgress } from '../../../services/agent/local-containers.js';
+import { parseProgress } from '../../../services/agent/runtimes/runc/local-containers.js';
+import { type RunningAgent, startAgent } from '../../../services/agent/service.js';
 import { agentSettings } from '../../../services/agent/settings.js';
 import { AGENT_TOKEN_AUDIENCE } from '../../../services/common/agent-api.js';
 import { createS3Client } from '../../../services/common/aws.js';

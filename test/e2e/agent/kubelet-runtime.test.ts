@@ -8,25 +8,28 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { after, before, describe, test } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { AgentMetrics } from '../../../services/agent/agent-metrics.js';
 import { AgentService } from '../../../services/agent/agent-service.js';
 import { S3ArchiveStore } from '../../../services/agent/archive-store.js';
+import { ContainerOperations } from '../../../services/agent/container-operations.js';
+import { AgentFailure } from '../../../services/agent/errors.js';
+import { AgentMetrics } from '../../../services/agent/metrics.js';
+import { NodeLayout, runcIdOf } from '../../../services/agent/node-layout.js';
+import { run } from '../../../services/agent/process.js';
 import {
   CONTAINERD_CHECKPOINT_ANNOTATION,
   CRIO_CHECKPOINT_ANNOTATION,
-} from '../../../services/agent/checkpoint-image.js';
-import { CgroupFreezer } from '../../../services/agent/container-freezer.js';
-import { ContainerOperations } from '../../../services/agent/container-operations.js';
-import { AgentFailure } from '../../../services/agent/errors.js';
-import { FrozenContainers } from '../../../services/agent/frozen-containers.js';
-import { OciDirImporter } from '../../../services/agent/image-importer.js';
-import { KubeletClient } from '../../../services/agent/kubelet-client.js';
-import { type ContainerIdResolver, KubeletRuntime } from '../../../services/agent/kubelet-runtime.js';
-import { LocalContainers, parseProgress } from '../../../services/agent/local-containers.js';
-import { NodeLayout, runcIdOf } from '../../../services/agent/node-layout.js';
-import { run } from '../../../services/agent/process.js';
-import { Runc } from '../../../services/agent/runc-cli.js';
-import { RuncRuntime } from '../../../services/agent/runc-runtime.js';
+} from '../../../services/agent/runtimes/kubelet/checkpoint-image.js';
+import { CgroupFreezer } from '../../../services/agent/runtimes/kubelet/container-freezer.js';
+import { FrozenContainers } from '../../../services/agent/runtimes/kubelet/frozen-containers.js';
+import { OciDirImporter } from '../../../services/agent/runtimes/kubelet/image-importer.js';
+import { KubeletClient } from '../../../services/agent/runtimes/kubelet/kubelet-client.js';
+import {
+  type ContainerIdResolver,
+  KubeletRuntime,
+} from '../../../services/agent/runtimes/kubelet/kubelet-runtime.js';
+import { LocalContainers, parseProgress } from '../../../services/agent/runtimes/runc/local-containers.js';
+import { Runc } from '../../../services/agent/runtimes/runc/runc-cli.js';
+import { RuncRuntime } from '../../../services/agent/runtimes/runc/runc-runtime.js';
 import { archiveDigests } from '../../../services/common/agent-api.js';
 import { createLogger } from '../../../services/common/logger.js';
 import { createMetricsRegistry } from '../../../services/common/metrics.js';

@@ -4,7 +4,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { AgentHandle } from '../../../infra/sim/local-rescue.js';
-import { CgroupFreezer } from '../../../services/agent/container-freezer.js';
+import { CgroupFreezer } from '../../../services/agent/runtimes/kubelet/container-freezer.js';
 import type { NodeCapabilities } from '../../../services/common/agent-api.js';
 import { waitFor } from '../../support/stack.js';
 import { RealNodeBed } from './harness.js';

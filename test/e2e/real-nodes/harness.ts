@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { CoreV1Api, RbacAuthorizationV1Api, type V1Pod } from '@kubernetes/client-node';
 import { type AgentHandle, startLocalAgent } from '../../../infra/sim/local-rescue.js';
-import { parseProgress } from '../../../services/agent/local-containers.js';
+import { parseProgress } from '../../../services/agent/runtimes/runc/local-containers.js';
 import { loadKubeConfig } from '../../../services/common/kube.js';
 import { stackEnv, uniqueName, waitFor } from '../../support/stack.js';
 import {

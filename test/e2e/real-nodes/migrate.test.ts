@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type { AgentHandle } from '../../../infra/sim/local-rescue.js';
-import { CgroupFreezer } from '../../../services/agent/container-freezer.js';
+import { CgroupFreezer } from '../../../services/agent/runtimes/kubelet/container-freezer.js';
 import type { Manifest, NodeCapabilities, RestoreResponse } from '../../../services/common/agent-api.js';
 import { archiveDigests } from '../../../services/common/agent-api.js';
 import { waitFor } from '../../support/stack.js';

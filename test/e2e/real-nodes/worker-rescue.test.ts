@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { AppsV1Api, type V1Pod } from '@kubernetes/client-node';
-import { CgroupFreezer } from '../../../services/agent/container-freezer.js';
+import { CgroupFreezer } from '../../../services/agent/runtimes/kubelet/container-freezer.js';
 import { RESTORED_FROM_ANNOTATION } from '../../../services/common/labels.js';
 import { waitFor } from '../../support/stack.js';
 import { RealNodeBed, run } from './harness.js';

@@ -16,7 +16,7 @@ import {
 import { S3ArchiveStore } from '../../../services/agent/archive-store.js';
 import { streamArchiveToStore } from '../../../services/agent/checkpoint-pipeline.js';
 import { processOutput } from '../../../services/agent/process.js';
-import type { ArchiveInput, CheckpointedContainer } from '../../../services/agent/runtime.js';
+import type { ArchiveInput, CheckpointedContainer } from '../../../services/agent/runtimes/runtime.js';
 import { createS3Client } from '../../../services/common/aws.js';
 import { awsSettings, uniqueName } from '../../support/stack.js';
 

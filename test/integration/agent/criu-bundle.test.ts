@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import { promisify } from 'node:util';
-import { installCriu } from '../../../services/agent/criu-installer.js';
+import { installCriu } from '../../../services/agent/runtimes/kubelet/criu-installer.js';
 
 // The CRIU the agent image ships (infra/lib/criu-bundle.sh, run by the
 // Dockerfile's criu stage) installed onto a "node" by the agent's own

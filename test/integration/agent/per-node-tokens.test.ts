@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { CoreV1Api } from '@kubernetes/client-node';
-import type { RunningAgent } from '../../../services/agent/agent-app.js';
+import type { RunningAgent } from '../../../services/agent/service.js';
 import { loadKubeConfig } from '../../../services/common/kube.js';
 import { HttpAgentClient } from '../../../services/worker/agent-client.js';
 import { StaticAgentLocator } from '../../../services/worker/agent-locator.js';

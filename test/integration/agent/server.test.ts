@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
-import type { RunningAgent } from '../../../services/agent/agent-app.js';
+import type { RunningAgent } from '../../../services/agent/service.js';
 import { nodeCapabilitiesSchema, releaseResponseSchema } from '../../../services/common/agent-api.js';
 import {
   AgentBed,
@@ -16,7 +16,6 @@ import {
   startInProcessAgent,
 } from '../../e2e/agent/harness.js';
 import { uidFor } from '../../support/kube-uid.js';
-import { stackEnv } from '../../support/stack.js';
 import { selfSignedCert } from '../../support/tls.js';
 
 /** The agent's server over TLS, against the real API server (TokenReview) and S3: no checkpoint involved. */

@@ -35,7 +35,7 @@ import {
   startLocalAgent,
   type WorkerIdentity,
 } from '../../../infra/sim/local-rescue.js';
-import { parseProgress } from '../../../services/agent/local-containers.js';
+import { parseProgress } from '../../../services/agent/runtimes/runc/local-containers.js';
 import { createS3Client } from '../../../services/common/aws.js';
 import { readConfig } from '../../../services/common/config.js';
 import type { EventRef } from '../../../services/common/events.js';

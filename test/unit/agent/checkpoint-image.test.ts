@@ -6,8 +6,8 @@ import {
   CRIO_CHECKPOINT_ANNOTATION,
   checkpointImageDocuments,
   checkpointImageTag,
-} from '../../../services/agent/checkpoint-image.js';
-import { commandArgs } from '../../../services/agent/image-importer.js';
+} from '../../../services/agent/runtimes/kubelet/checkpoint-image.js';
+import { commandArgs } from '../../../services/agent/runtimes/kubelet/image-importer.js';
 
 describe('checkpoint OCI image', () => {
   const layer = 'b'.repeat(64);

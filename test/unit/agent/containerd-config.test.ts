@@ -6,7 +6,7 @@ import { after, describe, test } from 'node:test';
 import {
   readContainerdRestoreSetting,
   scanContainerdConfig,
-} from '../../../services/agent/containerd-config.js';
+} from '../../../services/agent/runtimes/kubelet/containerd-config.js';
 
 describe("containerd's restore opt-in", () => {
   const dirs: string[] = [];

@@ -3,7 +3,11 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { criuWrapper, installCriu, mergeCriuConfig } from '../../../services/agent/criu-installer.js';
+import {
+  criuWrapper,
+  installCriu,
+  mergeCriuConfig,
+} from '../../../services/agent/runtimes/kubelet/criu-installer.js';
 
 async function bundle(root: string, version: string): Promise<string> {
   const dir = join(root, `bundle-${version}`);

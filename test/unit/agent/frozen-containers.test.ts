@@ -3,7 +3,10 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { containerKey, FrozenContainers } from '../../../services/agent/frozen-containers.js';
+import {
+  containerKey,
+  FrozenContainers,
+} from '../../../services/agent/runtimes/kubelet/frozen-containers.js';
 import { uidFor } from '../../support/kube-uid.js';
 
 const record = {

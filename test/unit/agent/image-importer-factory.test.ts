@@ -10,8 +10,8 @@ import {
   ContainersStorageImporter,
   commandArgs,
   OciDirImporter,
-} from '../../../services/agent/image-importer.js';
-import { importerFor } from '../../../services/agent/image-importer-factory.js';
+} from '../../../services/agent/runtimes/kubelet/image-importer.js';
+import { importerFor } from '../../../services/agent/runtimes/kubelet/image-importer-factory.js';
 
 const settings = {
   importer: 'auto',

@@ -3,7 +3,10 @@ import { mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { kubeletArchivePrefix, watchForLateDump } from '../../../services/agent/late-dump-janitor.js';
+import {
+  kubeletArchivePrefix,
+  watchForLateDump,
+} from '../../../services/agent/runtimes/kubelet/late-dump-janitor.js';
 
 class FakeFreezer {
   frozen = new Set<string>();

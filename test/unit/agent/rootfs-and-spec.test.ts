@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { parseProgress } from '../../../services/agent/local-containers.js';
 import { runcIdOf } from '../../../services/agent/node-layout.js';
+import { parseProgress } from '../../../services/agent/runtimes/runc/local-containers.js';
 import {
   CRIU_CONFIG_ANNOTATION,
   containerSpec,
   LOOPBACK_UP_SCRIPT,
   specForRestore,
-} from '../../../services/agent/oci-spec.js';
-import { diffListings, type FileFacts } from '../../../services/agent/rootfs-diff.js';
+} from '../../../services/agent/runtimes/runc/oci-spec.js';
+import { diffListings, type FileFacts } from '../../../services/agent/runtimes/runc/rootfs-diff.js';
 
 const f = (size: number, mtimeMs = 1): FileFacts => ({ type: 'file', size, mtimeMs });
 const d: FileFacts = { type: 'dir', size: 4096, mtimeMs: 1 };

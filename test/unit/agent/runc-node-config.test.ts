@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { NodeLayout } from '../../../services/agent/node-layout.js';
-import { LOOPBACK_UP_SCRIPT } from '../../../services/agent/oci-spec.js';
-import { CRIU_RUNC_OPTIONS, writeCriuConfig } from '../../../services/agent/runc-cli.js';
+import { LOOPBACK_UP_SCRIPT } from '../../../services/agent/runtimes/runc/oci-spec.js';
+import { CRIU_RUNC_OPTIONS, writeCriuConfig } from '../../../services/agent/runtimes/runc/runc-cli.js';
 
 describe("a node's CRIU configuration", () => {
   let dir: string;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AgentMetrics } from '../../../services/agent/agent-metrics.js';
+import { AgentMetrics } from '../../../services/agent/metrics.js';
 import { buildInfo } from '../../../services/common/build-info.js';
 import { createMetricsRegistry, stageDurations } from '../../../services/common/metrics.js';
 import { createListenerMetrics } from '../../../services/listener/metrics.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import type { Registry } from 'prom-client';
-import { AgentMetrics } from '../../../services/agent/agent-metrics.js';
+import { AgentMetrics } from '../../../services/agent/metrics.js';
 import { createLogger } from '../../../services/common/logger.js';
 import { createMetricsRegistry } from '../../../services/common/metrics.js';
 import { createListenerMetrics, registerDlqDepth } from '../../../services/listener/metrics.js';

@@ -1,18 +1,18 @@
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { checkpointIdSchema } from '../common/agent-api.js';
+import { checkpointIdSchema } from '../../../common/agent-api.js';
 import {
   containerNameSchema,
   namespaceNameSchema,
   nodeNameSchema,
   podNameSchema,
   podUidSchema,
-} from '../common/kube-names.js';
-import { AgentFailure } from './errors.js';
-import { type NodeLayout, runcIdOf } from './node-layout.js';
+} from '../../../common/kube-names.js';
+import { AgentFailure } from '../../errors.js';
+import { type NodeLayout, runcIdOf } from '../../node-layout.js';
+import { run } from '../../process.js';
 import { containerSpec } from './oci-spec.js';
-import { run } from './process.js';
 import { type Runc, type RuncState, writeCriuConfig } from './runc-cli.js';
 
 /** A pod's container on this node, as named in the local containers' URLs. */

@@ -1,5 +1,5 @@
-import type { NodeCapabilities } from '../common/agent-api.js';
-import { AgentFailure } from './errors.js';
+import type { NodeCapabilities } from '../../../common/agent-api.js';
+import { AgentFailure } from '../../errors.js';
 import {
   CommandImporter,
   ContainerdImporter,

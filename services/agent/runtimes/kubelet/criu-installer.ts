@@ -1,6 +1,6 @@
 import { chmod, cp, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { run } from './process.js';
+import { run } from '../../process.js';
 
 /**
  * What CRIU needs in its configuration file on a node for the kubelet path:

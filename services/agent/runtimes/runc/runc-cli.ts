@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { CommandError, type RunOptions, run } from './process.js';
+import { CommandError, type RunOptions, run } from '../../process.js';
 
 export interface RuncState {
   id: string;

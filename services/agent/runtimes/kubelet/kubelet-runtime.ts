@@ -5,23 +5,13 @@ import { arch } from 'node:os';
 import { basename, join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { ArchiveInspector, missingForRestore } from './archive-inspector.js';
-import {
-  checkpointImageDocuments,
-  checkpointImageTag,
-  writeCheckpointImageLayout,
-} from './checkpoint-image.js';
-import { resolveWithin } from './contained-path.js';
-import type { ContainerFreezer } from './container-freezer.js';
-import type { ContainerOperations } from './container-operations.js';
-import { AgentFailure } from './errors.js';
-import { containerKey, type FrozenContainers } from './frozen-containers.js';
-import type { ImageImporter } from './image-importer.js';
-import type { KubeletClient } from './kubelet-client.js';
-import { kubeletArchivePrefix, watchForLateDump } from './late-dump-janitor.js';
-import { MeasuringStream } from './measuring-stream.js';
-import type { NodeLayout } from './node-layout.js';
-import { run } from './process.js';
+import { ArchiveInspector, missingForRestore } from '../../archive-inspector.js';
+import { resolveWithin } from '../../contained-path.js';
+import type { ContainerOperations } from '../../container-operations.js';
+import { AgentFailure } from '../../errors.js';
+import { MeasuringStream } from '../../measuring-stream.js';
+import type { NodeLayout } from '../../node-layout.js';
+import { run } from '../../process.js';
 import type {
   CheckpointedContainer,
   CheckpointRuntime,
@@ -29,7 +19,17 @@ import type {
   ReleaseTarget,
   RestoreSink,
   RestoreTarget,
-} from './runtime.js';
+} from '../runtime.js';
+import {
+  checkpointImageDocuments,
+  checkpointImageTag,
+  writeCheckpointImageLayout,
+} from './checkpoint-image.js';
+import type { ContainerFreezer } from './container-freezer.js';
+import { containerKey, type FrozenContainers } from './frozen-containers.js';
+import type { ImageImporter } from './image-importer.js';
+import type { KubeletClient } from './kubelet-client.js';
+import { kubeletArchivePrefix, watchForLateDump } from './late-dump-janitor.js';
 
 /** The runtime's id of a pod's container (needed to find its cgroup). */
 export interface ContainerIdResolver {

@@ -108,4 +108,4 @@ export async function writeCheckpointImageLayout(
 }
 
 /** A tag for a checkpoint image: lower-case, at most 128 characters, as registries require. */
-export { checkpointImageTag } from '../common/checkpoint-image-name.js';
+export { checkpointImageTag } from '../../../common/checkpoint-image-name.js';

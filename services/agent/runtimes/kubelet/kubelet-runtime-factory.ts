@@ -1,17 +1,17 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { loadKubeConfig } from '../common/kube.js';
-import type { AgentConfig } from './agent-app.js';
+import { loadKubeConfig } from '../../../common/kube.js';
+import type { ContainerOperations } from '../../container-operations.js';
+import { NodeCapabilitiesMonitor } from '../../node-capabilities.js';
+import type { NodeLayout } from '../../node-layout.js';
+import type { AgentConfig } from '../../service.js';
 import { kubeletCapabilitySources, NodeRuntimeVersion } from './capability-sources.js';
 import { CgroupFreezer } from './container-freezer.js';
-import type { ContainerOperations } from './container-operations.js';
 import { FrozenContainers } from './frozen-containers.js';
 import { importerFor } from './image-importer-factory.js';
 import { KubeletClient } from './kubelet-client.js';
 import { KubeletRuntime, KubePodContainerIds } from './kubelet-runtime.js';
-import { NodeCapabilitiesMonitor } from './node-capabilities.js';
-import type { NodeLayout } from './node-layout.js';
 
 /** The kubelet runtime and the monitor of what the node's runtime can do, wired from the agent's settings. */
 export async function createKubeletRuntime(

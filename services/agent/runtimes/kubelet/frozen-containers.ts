@@ -1,13 +1,13 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
-import { checkpointIdSchema } from '../common/agent-api.js';
+import { checkpointIdSchema } from '../../../common/agent-api.js';
 import {
   containerNameSchema,
   namespaceNameSchema,
   podNameSchema,
   podUidSchema,
-} from '../common/kube-names.js';
+} from '../../../common/kube-names.js';
 
 const frozenContainerSchema = z.object({
   namespace: namespaceNameSchema,

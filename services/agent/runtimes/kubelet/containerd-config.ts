@@ -1,6 +1,6 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join } from 'node:path';
-import type { ContainerdRestoreSetting } from './runtime-support.js';
+import type { ContainerdRestoreSetting } from '../../runtime-support.js';
 
 const CRI_RUNTIME_PLUGIN = 'io.containerd.cri.v1.runtime';
 const RESTORE_KEY = 'enable_experimental_restore_via_create';

@@ -1,6 +1,6 @@
 import { mkdir, rename, rm } from 'node:fs/promises';
-import { resolveWithin } from './contained-path.js';
-import { processOutput, processReading, run } from './process.js';
+import { resolveWithin } from '../../contained-path.js';
+import { processOutput, processReading, run } from '../../process.js';
 
 /** Puts a checkpoint image (an OCI layout directory) where the node's runtime can create a container from it. */
 export interface ImageImporter {

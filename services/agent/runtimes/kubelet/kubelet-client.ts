@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { z } from 'zod';
-import { AgentFailure } from './errors.js';
+import { AgentFailure } from '../../errors.js';
 
 const checkpointResponseSchema = z.object({ items: z.array(z.string().min(1)).min(1) });
 

@@ -1,27 +1,10 @@
 import { access } from 'node:fs/promises';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { probeCriu } from '../../criu-probe.js';
+import type { CapabilitySources } from '../../node-capabilities.js';
+import type { Verdict } from '../../runtime-support.js';
 import { readContainerdRestoreSetting } from './containerd-config.js';
 import type { KubeletClient } from './kubelet-client.js';
-import type { CapabilitySources } from './node-capabilities.js';
-import { run } from './process.js';
-import type { CriuState, Verdict } from './runtime-support.js';
-
-/** CRIU's version and `criu check`, run as the node's runtime would run it. */
-export async function probeCriu(criu: string): Promise<CriuState> {
-  let version: string | undefined;
-  try {
-    const out = await run(criu, ['--version']);
-    version = /Version:\s*(\S+)/.exec(out)?.[1] ?? out.trim().slice(0, 40);
-  } catch (err) {
-    return { found: false, problem: `${criu} cannot run: ${(err as Error).message}` };
-  }
-  try {
-    await run(criu, ['check']);
-    return { found: true, version, checkOk: true };
-  } catch (err) {
-    return { found: true, version, checkOk: false, problem: (err as Error).message };
-  }
-}
 
 /** The Node's `status.nodeInfo.containerRuntimeVersion` (the agent may `get` nodes). */
 export class NodeRuntimeVersion {
@@ -63,19 +46,6 @@ export function kubeletCapabilitySources(o: KubeletCapabilitySourceOptions): Cap
         return { ok: false, reason: `kubelet checkpoint directory ${o.checkpointsDir} is not mounted` };
       }
       return o.kubelet.probe(AbortSignal.timeout(10_000));
-    },
-  };
-}
-
-/** The local simulation: the agent runs runc and CRIU itself. */
-export function runcCapabilitySources(criu: string, ready: () => Promise<true | string>): CapabilitySources {
-  return {
-    containerRuntimeVersion: async () => undefined,
-    criu: () => probeCriu(criu),
-    containerdRestoreSetting: async () => undefined,
-    checkpointPrerequisites: async () => {
-      const r = await ready();
-      return r === true ? { ok: true } : { ok: false, reason: r };
     },
   };
 }

@@ -5,25 +5,22 @@ import type { ConfigOf } from '../common/config.js';
 import { loadKubeConfig } from '../common/kube.js';
 import { createLogger } from '../common/logger.js';
 import { createMetricsRegistry } from '../common/metrics.js';
-import { AgentMetrics } from './agent-metrics.js';
 import { createAgentS3Client } from './agent-s3-client.js';
 import { AgentService } from './agent-service.js';
 import { ArchiveStores } from './archive-scope.js';
 import { S3ArchiveStore } from './archive-store.js';
 import { CallerAuthenticator, KubeTokenReviewer } from './auth.js';
-import { runcCapabilitySources } from './capability-sources.js';
 import { CheckpointAdmission } from './checkpoint-admission.js';
 import { CheckpointEstimate } from './checkpoint-estimate.js';
 import { CheckpointSlots } from './checkpoint-slots.js';
 import { ContainerOperations } from './container-operations.js';
-import { createKubeletRuntime } from './kubelet-runtime-factory.js';
-import { LocalContainers } from './local-containers.js';
-import { NodeCapabilitiesMonitor } from './node-capabilities.js';
+import { AgentMetrics } from './metrics.js';
+import type { NodeCapabilitiesMonitor } from './node-capabilities.js';
 import { NodeLayout } from './node-layout.js';
-import { Runc } from './runc-cli.js';
-import { RuncRuntime } from './runc-runtime.js';
-import type { CheckpointRuntime } from './runtime.js';
-import { buildAgentServer } from './server.js';
+import { createKubeletRuntime } from './runtimes/kubelet/kubelet-runtime-factory.js';
+import { createRuncRuntime } from './runtimes/runc/runc-runtime-factory.js';
+import type { CheckpointRuntime } from './runtimes/runtime.js';
+import { buildAgentServer, type RuntimeRoutes } from './server.js';
 import type { agentSettings } from './settings.js';
 
 export type AgentConfig = ConfigOf<typeof agentSettings>;
@@ -44,26 +41,12 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
   let runtime: CheckpointRuntime;
   let capabilities: NodeCapabilitiesMonitor;
   let stopRuntime = () => {};
-  let localContainers: LocalContainers | undefined;
+  let runtimeRoutes: RuntimeRoutes | undefined;
   if (c.runtime === 'runc') {
-    if (!c.rootfs) throw new Error('SPOT_RESCUE_ROOTFS must be set for the runc runtime');
-    const runc = new Runc(c.runc, layout.runcRoot, c.criu);
-    localContainers = new LocalContainers(layout, runc, c.rootfs);
-    runtime = new RuncRuntime({
-      node: c.nodeName,
-      layout,
-      runc,
-      containers: localContainers,
-      baseRootfs: c.rootfs,
-      tarBin: c.tarBin,
-    });
-    const local = runtime;
-    capabilities = new NodeCapabilitiesMonitor(
-      c.nodeName,
-      runcCapabilitySources(c.criu, () => local.ready()),
-      log,
-      c.capabilitiesIntervalSeconds * 1000,
-    );
+    const runc = createRuncRuntime(c, layout, log);
+    runtime = runc.runtime;
+    capabilities = runc.capabilities;
+    runtimeRoutes = runc.routes;
   } else {
     const kubelet = await createKubeletRuntime(c, layout, operations, log);
     runtime = kubelet.runtime;
@@ -131,7 +114,7 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
     registry,
     log,
     node: c.nodeName,
-    localContainers,
+    runtimeRoutes,
     tls,
   });
   await app.listen({ host: c.host, port: c.port });

@@ -3,16 +3,12 @@ import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Readable, Transform } from 'node:stream';
 import { z } from 'zod';
-import { ArchiveInspector, missingForRestore } from './archive-inspector.js';
-import { type ConfigDump, LAYOUT } from './archive-layout.js';
-import { realPathWithin, resolveWithin } from './contained-path.js';
-import { AgentFailure } from './errors.js';
-import type { LocalContainers } from './local-containers.js';
-import { type NodeLayout, runcIdOf } from './node-layout.js';
-import { type OciSpec, specForRestore } from './oci-spec.js';
-import { processOutput, processReading, run } from './process.js';
-import { diffListings, type Listing, listRootfs } from './rootfs-diff.js';
-import type { Runc } from './runc-cli.js';
+import { ArchiveInspector, missingForRestore } from '../../archive-inspector.js';
+import { type ConfigDump, LAYOUT } from '../../archive-layout.js';
+import { realPathWithin, resolveWithin } from '../../contained-path.js';
+import { AgentFailure } from '../../errors.js';
+import { type NodeLayout, runcIdOf } from '../../node-layout.js';
+import { processOutput, processReading, run } from '../../process.js';
 import type {
   CheckpointedContainer,
   CheckpointRuntime,
@@ -20,7 +16,11 @@ import type {
   ReleaseTarget,
   RestoreSink,
   RestoreTarget,
-} from './runtime.js';
+} from '../runtime.js';
+import type { LocalContainers } from './local-containers.js';
+import { type OciSpec, specForRestore } from './oci-spec.js';
+import { diffListings, type Listing, listRootfs } from './rootfs-diff.js';
+import type { Runc } from './runc-cli.js';
 
 export interface RuncRuntimeOptions {
   node: string;

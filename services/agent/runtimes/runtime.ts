@@ -1,5 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
-import type { ContainerArchive, Manifest } from '../common/agent-api.js';
+import type { ContainerArchive, Manifest } from '../../common/agent-api.js';
 
 export interface ContainerRef {
   namespace: string;
