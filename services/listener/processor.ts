@@ -49,7 +49,8 @@ export interface HandledNode {
 
 export interface ProcessorDeps {
   config: ProcessorConfig;
-  dedupe: DedupeStore;
+  /** The calls made of the store (DedupeStore in production), so a unit test can hold claims in memory. */
+  dedupe: Pick<DedupeStore, 'key' | 'claim' | 'release' | 'markDone'>;
   cluster: ClusterView;
   tainter: NodeTainter;
   sink: JobSink;

@@ -12,6 +12,9 @@ export interface ReceiveLoopConfig {
   retryDelaySeconds: number;
 }
 
+/** The SQS calls the loop makes (SqsMessageQueue in production), so a unit test can drive it with a fake queue. */
+export type MessageQueue = Pick<SqsMessageQueue, 'receive' | 'deleteMany' | 'changeVisibility' | 'sendToDlq'>;
+
 const MAX_RETRY_DELAY_SECONDS = 900;
 const RECEIVE_ERROR_BACKOFF_MS = 1000;
 
@@ -35,9 +38,9 @@ export class ReceiveLoop {
 
   constructor(
     private readonly c: ReceiveLoopConfig,
-    private readonly queue: SqsMessageQueue,
+    private readonly queue: MessageQueue,
     private readonly processor: MessageProcessor,
-    private readonly dedupe: DedupeStore,
+    private readonly dedupe: Pick<DedupeStore, 'renew'>,
     private readonly metrics: ListenerMetrics,
     private readonly log: Logger,
   ) {}
