@@ -1,0 +1,840 @@
+/**
+ * migrate-pod, the real migration (services/worker/migrate.ts and its stages
+ * under migrate/), over in-memory fakes of what it talks to: the source and
+ * target agents, the API server, the manifests in S3, the pod leases and
+ * capacity reservations in Redis, and a clock that moves only when the
+ * migration sleeps. Each test drives one path and checks its outcome and
+ * the order of its effects, read from one journal every fake writes to:
+ * the original is never removed before its copy runs, and a container a
+ * checkpoint may have frozen is always released when the migration fails.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import type {
+  ArchiveDigest,
+  CheckpointRequest,
+  CheckpointStatus,
+  Manifest,
+  NodeCapabilities,
+  ReleaseRequest,
+  ReleaseResponse,
+  RestoreRequest,
+  RestoreResponse,
+} from '../../../services/common/agent-api.js';
+import type { MigratePodJob, ProvisionCapacityJob } from '../../../services/common/jobs.js';
+import { TAINT_KEY } from '../../../services/common/labels.js';
+import { AgentCallError, type AgentClient } from '../../../services/worker/agent-client.js';
+import { ThroughputEstimate } from '../../../services/worker/budget.js';
+import type { Cluster, EvictResult } from '../../../services/worker/cluster.js';
+import type { ManifestStore } from '../../../services/worker/manifest-store.js';
+import { WorkerMetrics } from '../../../services/worker/metrics.js';
+import { NodeCapabilityCache } from '../../../services/worker/migrate/capabilities.js';
+import type { Acquired, PodLease, PodLeases } from '../../../services/worker/migrate/lease.js';
+import {
+  type JobHandle,
+  type MigrateDeps,
+  type MigrateProgress,
+  type MigrateResult,
+  migratePod,
+} from '../../../services/worker/migrate.js';
+import type { Resources } from '../../../services/worker/pod-resources.js';
+import type { Reservations } from '../../../services/worker/reservations.js';
+import type { RestoreGrants } from '../../../services/worker/restore-grants.js';
+import { RESTORED_FROM_LABEL } from '../../../services/worker/restored-pod.js';
+
+const DEADLINE = Date.parse('2026-09-01T12:02:00.000Z');
+/** The job starts 100 s before the node dies: a 64 MiB pod's checkpoint fits with room to spare. */
+const START = DEADLINE - 100_000;
+const SOURCE = 'spot-a';
+const TARGET = 'on-demand-b';
+const NS = 'shop';
+const UID = 'uid-cart-7d9f';
+
+// ---------------------------------------------------------------------------------------------
+// Fakes, all writing to one journal of effects
+
+type Journal = string[];
+
+/** Time that passes only when the migration waits: each sleep moves it on by what was asked. */
+class FakeClock {
+  constructor(public t: number) {}
+  readonly now = (): number => this.t;
+  readonly sleep = async (ms: number): Promise<void> => {
+    this.t += Math.max(0, ms);
+  };
+}
+
+/** Throws what the API server answers with a status (409 taken, 404 gone...), as the client library does. */
+function apiError(code: number, message: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+/**
+ * The API server and the kubelets, in memory. A created pod is Pending and
+ * runs at the next read (its kubelet started it), unless a test says how its
+ * containers end instead; the Eviction API can be blocked by a budget for a
+ * number of calls.
+ */
+class FakeCluster implements Cluster {
+  readonly pods = new Map<string, V1Pod>();
+  readonly nodes: V1Node[] = [];
+  readonly events: { pod: string; reason: string }[] = [];
+  /** Evictions a PodDisruptionBudget refuses (429) before it lets one through. */
+  pdbBlocks = 0;
+  /** How a restored pod's container turns out when its kubelet starts it. */
+  restoredPodStarts: 'running' | 'crash-loop' = 'running';
+  private uids = 0;
+
+  constructor(private readonly journal: Journal) {}
+
+  private key(ns: string, name: string) {
+    return `${ns}/${name}`;
+  }
+
+  add(pod: V1Pod): void {
+    this.pods.set(this.key(pod.metadata?.namespace ?? '', pod.metadata?.name ?? ''), pod);
+  }
+
+  async getPod(namespace: string, name: string): Promise<V1Pod | null> {
+    const pod = this.pods.get(this.key(namespace, name));
+    if (!pod) return null;
+    if (pod.status?.phase === 'Pending') this.start(pod);
+    return structuredClone(pod);
+  }
+
+  /** The kubelet of the node the pod is pinned to starts it. */
+  private start(pod: V1Pod): void {
+    const name = pod.metadata?.name;
+    if (this.restoredPodStarts === 'crash-loop') {
+      pod.status = {
+        phase: 'Running',
+        containerStatuses: (pod.spec?.containers ?? []).map((c) => ({
+          name: c.name,
+          image: c.image ?? '',
+          imageID: '',
+          ready: false,
+          restartCount: 2,
+          state: { waiting: { reason: 'CrashLoopBackOff' } },
+        })),
+      };
+      this.journal.push(`kubelet: ${name} crash-looping`);
+      return;
+    }
+    pod.status = {
+      phase: 'Running',
+      conditions: [
+        { type: 'ContainersReady', status: 'True' },
+        { type: 'Ready', status: 'True' },
+      ],
+    };
+    this.journal.push(`kubelet: ${name} running`);
+  }
+
+  private selected(pod: V1Pod, selector?: string): boolean {
+    if (!selector) return true;
+    return selector.split(',').every((term) => {
+      const [k, v] = term.split('=');
+      return pod.metadata?.labels?.[k ?? ''] === v;
+    });
+  }
+
+  async listPods(namespace: string, labelSelector?: string): Promise<V1Pod[]> {
+    return [...this.pods.values()]
+      .filter((p) => p.metadata?.namespace === namespace && this.selected(p, labelSelector))
+      .map((p) => structuredClone(p));
+  }
+
+  async listAllPods(labelSelector: string): Promise<V1Pod[]> {
+    return [...this.pods.values()]
+      .filter((p) => this.selected(p, labelSelector))
+      .map((p) => structuredClone(p));
+  }
+
+  async listPodsOnNode(node: string): Promise<V1Pod[]> {
+    return this.listPodsOnNodes([node]);
+  }
+
+  async listPodsOnNodes(nodes: string[]): Promise<V1Pod[]> {
+    return [...this.pods.values()]
+      .filter((p) => nodes.includes(p.spec?.nodeName ?? ''))
+      .map((p) => structuredClone(p));
+  }
+
+  async listNodes(): Promise<V1Node[]> {
+    return structuredClone(this.nodes);
+  }
+
+  async getNode(name: string): Promise<V1Node | null> {
+    return structuredClone(this.nodes.find((n) => n.metadata?.name === name) ?? null);
+  }
+
+  async volumeZones(): Promise<string[]> {
+    return [];
+  }
+
+  async createPod(pod: V1Pod): Promise<V1Pod> {
+    const ns = pod.metadata?.namespace ?? '';
+    const name = pod.metadata?.name ?? '';
+    if (this.pods.has(this.key(ns, name))) throw apiError(409, `pods "${name}" already exists`);
+    const created: V1Pod = structuredClone(pod);
+    created.metadata = { ...created.metadata, uid: `uid-created-${++this.uids}` };
+    created.status = { phase: 'Pending' };
+    this.pods.set(this.key(ns, name), created);
+    this.journal.push(`kube: create ${ns}/${name}`);
+    return structuredClone(created);
+  }
+
+  async deletePod(namespace: string, name: string, uid: string): Promise<boolean> {
+    const pod = this.pods.get(this.key(namespace, name));
+    if (!pod || pod.metadata?.uid !== uid) return false;
+    this.pods.delete(this.key(namespace, name));
+    this.journal.push(`kube: delete ${namespace}/${name}`);
+    return true;
+  }
+
+  async patchPod(namespace: string, name: string, patch: object): Promise<V1Pod> {
+    const pod = this.pods.get(this.key(namespace, name));
+    if (!pod) throw apiError(404, `pods "${name}" not found`);
+    const meta = (patch as { metadata?: Record<string, unknown> }).metadata ?? {};
+    const m = pod.metadata ?? {};
+    if (meta.labels) m.labels = { ...m.labels, ...(meta.labels as Record<string, string>) };
+    if (meta.ownerReferences) m.ownerReferences = meta.ownerReferences as never;
+    if (meta.finalizers) m.finalizers = meta.finalizers as string[];
+    if (meta.annotations) {
+      const a = { ...m.annotations };
+      for (const [k, v] of Object.entries(meta.annotations as Record<string, string | null>)) {
+        if (v === null) delete a[k];
+        else a[k] = v;
+      }
+      m.annotations = a;
+    }
+    pod.metadata = m;
+    this.journal.push(`kube: patch ${namespace}/${name}`);
+    return structuredClone(pod);
+  }
+
+  async evictPod(namespace: string, name: string, uid: string): Promise<EvictResult> {
+    const pod = this.pods.get(this.key(namespace, name));
+    if (!pod || pod.metadata?.uid !== uid) return 'gone';
+    if (this.pdbBlocks > 0) {
+      this.pdbBlocks--;
+      this.journal.push(`kube: eviction of ${namespace}/${name} refused by its budget`);
+      return 'blocked';
+    }
+    this.pods.delete(this.key(namespace, name));
+    this.journal.push(`kube: evict ${namespace}/${name}`);
+    return 'evicted';
+  }
+
+  async recordEvent(pod: V1Pod, _type: 'Normal' | 'Warning', reason: string): Promise<void> {
+    this.events.push({ pod: pod.metadata?.name ?? '', reason });
+  }
+}
+
+/** How the source agent answers a checkpoint. */
+type CheckpointBehaviour =
+  | 'stores'
+  /** Admission refuses it: the archive cannot be stored before the deadline. Nothing is frozen. */
+  | 'refuses'
+  /** Accepted, the containers frozen, then the dump fails. */
+  | 'fails-frozen'
+  /** The agent cannot be reached (a restart): a failure that may pass. */
+  | 'unreachable';
+
+/**
+ * Every node's agent. A checkpoint that starts freezes the pod's containers
+ * on the source until they are released or the pod is gone; a stored one
+ * puts its archive and manifest in the fake S3.
+ */
+class FakeAgents implements AgentClient {
+  /** "node/pod/container" of every container frozen right now. */
+  readonly frozen = new Set<string>();
+  readonly checkpointBehaviour: CheckpointBehaviour[] = [];
+  restoreFails: AgentCallError | undefined;
+  /** The digests each stored checkpoint was answered with. */
+  readonly answered: ArchiveDigest[][] = [];
+  readonly capabilitiesOf = new Map<string, NodeCapabilities>();
+  readonly withAgent = new Set<string>([SOURCE, TARGET]);
+  readonly requests: {
+    checkpoint: CheckpointRequest[];
+    restore: RestoreRequest[];
+    release: ReleaseRequest[];
+  } = {
+    checkpoint: [],
+    restore: [],
+    release: [],
+  };
+
+  constructor(
+    private readonly journal: Journal,
+    private readonly s3: FakeS3,
+    private readonly clock: FakeClock,
+  ) {}
+
+  async checkpoint(): Promise<unknown> {
+    throw new Error('the migration asks for checkpoints through admission (startCheckpoint)');
+  }
+
+  async startCheckpoint(node: string, req: CheckpointRequest): Promise<CheckpointStatus> {
+    this.requests.checkpoint.push(req);
+    const behaviour = this.checkpointBehaviour.shift() ?? 'stores';
+    this.journal.push(`agent ${node}: checkpoint ${req.pod} (${behaviour})`);
+    if (behaviour === 'unreachable')
+      throw new AgentCallError('unreachable', `agent on ${node}: ECONNREFUSED`);
+    if (behaviour === 'refuses') {
+      throw new AgentCallError('would-miss-deadline', `agent on ${node}: cannot store it in time`, 422);
+    }
+    for (const c of req.containers) this.frozen.add(`${node}/${req.pod}/${c}`);
+    if (behaviour === 'fails-frozen') {
+      return {
+        checkpointId: req.checkpointId,
+        state: 'failed',
+        error: { error: 'runtime-failed', message: 'criu dump: page-server: connection reset' },
+      };
+    }
+    const archives: ArchiveDigest[] = req.containers.map((name) => ({
+      name,
+      key: `${req.s3.prefix}/${name}.tar.zst`,
+      bytesRaw: 64 * 2 ** 20,
+      bytesCompressed: 8 * 2 ** 20,
+      sha256: 'a'.repeat(64),
+    }));
+    const at = new Date(this.clock.now()).toISOString();
+    const manifest: Manifest = {
+      version: 1,
+      checkpointId: req.checkpointId,
+      cluster: 'test',
+      namespace: req.namespace,
+      pod: req.pod,
+      podUid: req.podUid,
+      sourceNode: node,
+      runtime: 'runc',
+      criuVersion: '4.2',
+      createdAt: at,
+      completedAt: at,
+      containers: archives.map((a) => ({
+        ...a,
+        timings: { checkpointMs: 800, uploadMs: 700, totalMs: 1500 },
+      })),
+    };
+    for (const a of archives) this.s3.objects.set(a.key, 'archive');
+    this.s3.objects.set(`${req.s3.prefix}/manifest.json`, manifest);
+    this.answered.push(archives);
+    return { checkpointId: req.checkpointId, state: 'stored', archives };
+  }
+
+  async checkpointStatus(): Promise<CheckpointStatus> {
+    throw new Error('every fake checkpoint ends in its first answer');
+  }
+
+  async restore(node: string, req: RestoreRequest): Promise<RestoreResponse> {
+    this.requests.restore.push(req);
+    if (this.restoreFails) {
+      this.journal.push(`agent ${node}: restore ${req.target.pod} failed`);
+      throw this.restoreFails;
+    }
+    this.journal.push(`agent ${node}: restore ${req.target.pod}`);
+    return { runtime: 'runc', node, containers: [{ name: 'main', downloadMs: 300, restoreMs: 400 }] };
+  }
+
+  async release(node: string, req: ReleaseRequest): Promise<ReleaseResponse> {
+    this.requests.release.push(req);
+    const thawed = req.containers.filter((c) => this.frozen.delete(`${node}/${req.pod}/${c}`));
+    this.journal.push(`agent ${node}: release ${req.pod} (thawed ${thawed.length})`);
+    return { thawed };
+  }
+
+  async capabilities(node: string): Promise<NodeCapabilities> {
+    return (
+      this.capabilitiesOf.get(node) ?? {
+        node,
+        runtime: { name: 'runc', version: '1.3.5' },
+        criu: { found: true, version: '4.2' },
+        checkpoint: { ok: true },
+        restore: { ok: true },
+        checkedAt: new Date(this.clock.now()).toISOString(),
+      }
+    );
+  }
+
+  async withAgents(nodes: string[]): Promise<Set<string>> {
+    return new Set(nodes.filter((n) => this.withAgent.has(n)));
+  }
+}
+
+/** The bucket: manifests parsed, archives as placeholders. */
+class FakeS3 implements ManifestStore {
+  readonly objects = new Map<string, Manifest | string>();
+  readonly removed: string[] = [];
+
+  constructor(private readonly journal: Journal) {}
+
+  async read(_bucket: string, key: string): Promise<Manifest | null> {
+    const o = this.objects.get(key);
+    return typeof o === 'object' ? structuredClone(o) : null;
+  }
+
+  async remove(_bucket: string, keys: string[]): Promise<void> {
+    for (const k of keys) {
+      this.objects.delete(k);
+      this.removed.push(k);
+    }
+    this.journal.push(`s3: remove ${keys.length} objects`);
+  }
+}
+
+/** The pod leases of migrate/lease.ts: one holder per pod, a retry of the same job takes its own back. */
+class FakePodLeases implements PodLeases {
+  readonly held = new Map<string, string>();
+  /** Redis is down: acquiring throws. */
+  down = false;
+  private fences = 0;
+
+  async acquire(uid: string, holder: string): Promise<Acquired> {
+    if (this.down) throw new Error('Redis: connection refused');
+    const current = this.held.get(uid);
+    if (current && current !== holder) return { heldBy: current };
+    this.held.set(uid, holder);
+    const fence = ++this.fences;
+    const leases = this.held;
+    const lease: PodLease = {
+      holder,
+      fence,
+      async assertHeld() {},
+      async release() {
+        if (leases.get(uid) === holder) leases.delete(uid);
+      },
+      stop() {},
+    };
+    return { lease };
+  }
+}
+
+/** Capacity claims on target nodes; every claim fits (placement's arithmetic is tested on its own). */
+class FakeReservations implements Reservations {
+  readonly claims = new Map<string, string>();
+
+  async reserve(node: string, holder: string): Promise<boolean> {
+    this.claims.set(holder, node);
+    return true;
+  }
+  async heldBy(holder: string): Promise<string | null> {
+    return this.claims.get(holder) ?? null;
+  }
+  async release(holder: string): Promise<void> {
+    this.claims.delete(holder);
+  }
+  async reservedOn(): Promise<Map<string, Resources>> {
+    return new Map();
+  }
+}
+
+/** BullMQ's job: its id, whether this is its last attempt, and the progress it saved. */
+class FakeJobHandle implements JobHandle {
+  saved: MigrateProgress = {};
+  constructor(
+    readonly id: string,
+    public finalAttempt = false,
+  ) {}
+  progress(): MigrateProgress {
+    return structuredClone(this.saved);
+  }
+  async saveProgress(p: MigrateProgress): Promise<void> {
+    this.saved = structuredClone(p);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cluster and the harness
+
+function node(name: string, o: { interrupted?: boolean } = {}): V1Node {
+  return {
+    metadata: {
+      name,
+      labels: { 'topology.kubernetes.io/zone': 'us-east-1a', 'kubernetes.io/arch': 'amd64' },
+    },
+    spec: o.interrupted
+      ? {
+          unschedulable: true,
+          taints: [{ key: TAINT_KEY, value: 'spot-interruption', effect: 'NoSchedule' }],
+        }
+      : {},
+    status: {
+      allocatable: { cpu: '4', memory: '8Gi', pods: '110' },
+      conditions: [{ type: 'Ready', status: 'True' }],
+    },
+  };
+}
+
+/** The pod on the interrupted node; a ReplicaSet's unless said otherwise (a bare pod, a StatefulSet's). */
+function original(owner: 'ReplicaSet' | 'StatefulSet' | 'none' = 'ReplicaSet'): V1Pod {
+  const name = owner === 'StatefulSet' ? 'cart-0' : 'cart-7d9f-abcde';
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name,
+      namespace: NS,
+      uid: UID,
+      labels: { app: 'cart' },
+      annotations: { 'spot-rescue.io/migrate': 'true' },
+      ...(owner === 'none'
+        ? {}
+        : {
+            ownerReferences: [
+              { apiVersion: 'apps/v1', kind: owner, name: 'cart', uid: 'rs-1', controller: true },
+            ],
+          }),
+    },
+    spec: {
+      nodeName: SOURCE,
+      terminationGracePeriodSeconds: 30,
+      containers: [
+        { name: 'main', image: 'cart:1', resources: { requests: { cpu: '250m', memory: '64Mi' } } },
+      ],
+    },
+    status: {
+      phase: 'Running',
+      startTime: new Date(START - 3_600_000),
+      conditions: [{ type: 'ContainersReady', status: 'True' }],
+    },
+  };
+}
+
+function harness(o: { owner?: 'ReplicaSet' | 'StatefulSet' | 'none'; start?: number } = {}) {
+  const journal: Journal = [];
+  const clock = new FakeClock(o.start ?? START);
+  const cluster = new FakeCluster(journal);
+  const s3 = new FakeS3(journal);
+  const agents = new FakeAgents(journal, s3, clock);
+  const leases = new FakePodLeases();
+  const reservations = new FakeReservations();
+  const capacityAsked: ProvisionCapacityJob[] = [];
+  const outcomes: { outcome: string; reason?: string }[] = [];
+  cluster.nodes.push(node(SOURCE, { interrupted: true }), node(TARGET));
+  const pod = original(o.owner);
+  cluster.add(pod);
+  const log = pino({ level: 'silent' });
+  const deps: MigrateDeps = {
+    cluster,
+    agents,
+    capabilities: new NodeCapabilityCache(agents, log, 60_000, clock.now),
+    leases,
+    manifests: s3,
+    reservations,
+    throughput: new ThroughputEstimate(50 * 2 ** 20),
+    metrics: new WorkerMetrics(new Registry()),
+    log,
+    config: {
+      clusterName: 'test',
+      s3Bucket: 'archives',
+      checkpointOverheadMs: 3000,
+      checkpointEstimateMarginSeconds: 20,
+      safetyFactor: 1.5,
+      checkpointRetrySeconds: 30,
+      safetyMarginMs: 10_000,
+      maxFallbackGraceSeconds: 30,
+      evictionLeadMs: 5000,
+      defaultMemoryMiB: 512,
+      restoreTimeoutSeconds: 300,
+      provisionMode: 'none',
+      imageRepository: 'localhost/spot-rescue/checkpoint',
+    },
+    requestCapacity: async (j) => {
+      capacityAsked.push(j);
+    },
+    onOutcome: (r) => outcomes.push({ outcome: r.outcome, ...(r.reason ? { reason: r.reason } : {}) }),
+    now: clock.now,
+    sleep: clock.sleep,
+    pollMs: 500,
+  };
+  const job: MigratePodJob = {
+    event: {
+      id: 'ev-7e1d5a2c',
+      kind: 'spot-interruption',
+      deadline: new Date(DEADLINE).toISOString(),
+      receivedAt: new Date(START).toISOString(),
+      eventTime: new Date(DEADLINE - 120_000).toISOString(),
+    },
+    node: { name: SOURCE, instanceId: 'i-0abc123def4567890', zone: 'us-east-1a' },
+    pod: { namespace: NS, name: pod.metadata?.name ?? '', uid: UID },
+    deadline: new Date(DEADLINE).toISOString(),
+  };
+  const handle = new FakeJobHandle('migrate-pod__ev-7e1d5a2c__uid-cart-7d9f');
+  return {
+    journal,
+    clock,
+    cluster,
+    s3,
+    agents,
+    leases,
+    reservations,
+    capacityAsked,
+    outcomes,
+    deps,
+    job,
+    handle,
+    podName: pod.metadata?.name ?? '',
+    migrate: (): Promise<MigrateResult> => migratePod(job, handle, deps),
+  };
+}
+
+type Harness = ReturnType<typeof harness>;
+
+/** Whether a journal line names `part` whole: "delete shop/cart" is not "delete shop/cart-r1a2b". */
+function names(line: string, part: string): boolean {
+  const i = line.indexOf(part);
+  return i >= 0 && !/[\w-]/.test(line.charAt(i + part.length));
+}
+
+/** The position of the first journal line that names `part`; fails when there is none. */
+function at(h: Harness, part: string): number {
+  const i = h.journal.findIndex((line) => names(line, part));
+  assert.ok(i >= 0, `no "${part}" in:\n  ${h.journal.join('\n  ')}`);
+  return i;
+}
+
+function before(h: Harness, first: string, then: string): void {
+  assert.ok(
+    at(h, first) < at(h, then),
+    `"${first}" should come before "${then}" in:\n  ${h.journal.join('\n  ')}`,
+  );
+}
+
+function absent(h: Harness, part: string): void {
+  assert.ok(!h.journal.some((l) => names(l, part)), `unexpected "${part}" in:\n  ${h.journal.join('\n  ')}`);
+}
+
+const restoredOf = (h: Harness) =>
+  [...h.cluster.pods.values()].filter((p) => p.metadata?.labels?.[RESTORED_FROM_LABEL] === UID);
+
+// ---------------------------------------------------------------------------------------------
+
+describe('migrate-pod, the paths a migration takes', () => {
+  it('restored: checkpoint on the source, restore on the target, the copy runs, then the original goes', async () => {
+    const h = harness();
+    const r = await h.migrate();
+
+    assert.equal(r.outcome, 'restored', r.reason);
+    assert.equal(r.target, TARGET);
+    assert.match(r.restoredPod ?? '', /^cart-7d9f-abcde-r[0-9a-f]{5}$/);
+    // Each step after the one it depends on; the original removed only once its copy runs.
+    before(h, `agent ${SOURCE}: checkpoint ${h.podName}`, `agent ${TARGET}: restore ${r.restoredPod}`);
+    before(h, `agent ${TARGET}: restore`, `kube: create ${NS}/${r.restoredPod}`);
+    before(h, `kube: create ${NS}/${r.restoredPod}`, `kubelet: ${r.restoredPod} running`);
+    before(h, `kubelet: ${r.restoredPod} running`, `kube: delete ${NS}/${h.podName}`);
+    // The copy became the ReplicaSet's member before the original went: the controller never saw one too few.
+    before(h, `kube: patch ${NS}/${r.restoredPod}`, `kube: delete ${NS}/${h.podName}`);
+    const [copyPod] = restoredOf(h);
+    assert.equal(copyPod?.metadata?.labels?.app, 'cart');
+    assert.equal(copyPod?.metadata?.ownerReferences?.[0]?.kind, 'ReplicaSet');
+    assert.equal(h.cluster.pods.has(`${NS}/${h.podName}`), false);
+    // Nothing was drained, the target got the source's own digests, and the checkpoint left S3.
+    absent(h, 'kube: evict');
+    assert.equal(h.agents.answered.length, 1);
+    assert.deepEqual(h.agents.requests.restore[0]?.archives, h.agents.answered[0]);
+    assert.deepEqual(
+      [...h.s3.objects.keys()],
+      [],
+      'the archives and the manifest are deleted once the copy runs',
+    );
+    assert.equal(h.reservations.claims.size, 0, 'the capacity claim is let go');
+    assert.equal(h.leases.held.size, 0, 'the pod lease is let go');
+    assert.deepEqual(h.outcomes, [{ outcome: 'restored' }]);
+    assert.deepEqual(
+      h.cluster.events.map((e) => e.reason),
+      ['RescueStarted', 'Checkpointed', 'Restored'],
+    );
+  });
+
+  it('restored under the same name (a StatefulSet): the original goes only after the target restored it', async () => {
+    const h = harness({ owner: 'StatefulSet' });
+    const r = await h.migrate();
+
+    assert.equal(r.outcome, 'restored', r.reason);
+    assert.equal(r.restoredPod, 'cart-0');
+    before(h, `agent ${TARGET}: restore cart-0`, `kube: evict ${NS}/cart-0`);
+    before(h, `kube: evict ${NS}/cart-0`, `kube: create ${NS}/cart-0`);
+    const [copy] = restoredOf(h);
+    assert.equal(copy?.metadata?.name, 'cart-0');
+    assert.equal(copy?.status?.phase, 'Running');
+  });
+
+  it('a checkpoint call that fails on something that may pass (agent restarting) is tried again, then restored', async () => {
+    const h = harness();
+    h.agents.checkpointBehaviour.push('unreachable');
+    const r = await h.migrate();
+
+    assert.equal(r.outcome, 'restored', r.reason);
+    assert.equal(h.agents.requests.checkpoint.length, 2);
+    assert.ok(h.clock.t > START, 'waited before the second call');
+  });
+});
+
+describe('migrate-pod, the paths that drain the original instead', () => {
+  it('checkpoint refused by the source agent (cannot store in time): drained at once, nothing restored', async () => {
+    const h = harness();
+    h.agents.checkpointBehaviour.push('refuses');
+    const r = await h.migrate();
+
+    assert.equal(r.outcome, 'evicted');
+    assert.match(r.reason ?? '', /checkpoint failed: .*cannot store it in time/);
+    assert.equal(h.agents.requests.checkpoint.length, 1, 'a refusal is final: not asked again');
+    assert.equal(h.clock.t, START, 'drained at once, without waiting');
+    before(h, `agent ${SOURCE}: checkpoint`, `kube: evict ${NS}/${h.podName}`);
+    absent(h, 'restore');
+    absent(h, 'kube: create');
+    assert.equal(h.agents.frozen.size, 0);
+  });
+
+  it('a node whose agent cannot checkpoint: drained without a checkpoint call, nothing frozen', async () => {
+    const h = harness();
+    h.agents.capabilitiesOf.set(SOURCE, {
+      node: SOURCE,
+      runtime: { name: 'containerd', version: '2.2.4' },
+      criu: { found: false },
+      checkpoint: { ok: false, reason: 'criu not found on containerd’s PATH' },
+      restore: { ok: false, reason: 'criu not found' },
+      checkedAt: new Date(START).toISOString(),
+    });
+    const r = await h.migrate();
+
+    assert.equal(r.outcome, 'evicted');
+    assert.match(r.reason ?? '', /cannot checkpoint: criu not found/);
+    absent(h, 'checkpoint');
+    assert.ok(h.journal.includes(`kube: evict ${NS}/${h.podName}`));
+  });
+
+  it('a ServiceAccount the worker may not restore as: drained before anything is frozen', async () => {
+    const h = harness();
+    const grants: RestoreGrants = { check: async () => ({ allowed: false, reason: 'no RoleBinding' }) };
+    h.deps.restoreGrants = grants;
+    const r = await h.migrate();
+
+    assert.equal(r.outcome, 'evicted');
+    assert.match(r.reason ?? '', /not granted restore-as/);
+    absent(h, 'checkpoint');
+    assert.ok(h.journal.includes(`kube: evict ${NS}/${h.podName}`));
+  });
+
+  it('checkpoint fails after freezing the pod: released (thawed) first, then drained', async () => {
+    const h = harness();
+    h.agents.checkpointBehaviour.push('fails-frozen');
+    const r = await h.migrate();
+
+    assert.equal(r.outcome, 'evicted');
+    assert.match(r.reason ?? '', /checkpoint failed: .*criu dump/);
+    // A frozen pod cannot run its SIGTERM handler: the thaw comes before the eviction.
+    before(h, `agent ${SOURCE}: release ${h.podName} (thawed 1)`, `kube: evict ${NS}/${h.podName}`);
+    assert.equal(h.agents.frozen.size, 0);
+    assert.deepEqual(h.agents.requests.release[0]?.containers, ['main']);
+    absent(h, 'kube: create');
+  });
+
+  it('restore fails on the target: the original, released, is drained as a plain drain would (its budget waited out)', async () => {
+    const h = harness();
+    h.agents.restoreFails = new AgentCallError(
+      'integrity-mismatch',
+      `agent on ${TARGET}: sha256 differs`,
+      422,
+    );
+    h.cluster.pdbBlocks = 2;
+    const r = await h.migrate();
+
+    assert.equal(r.outcome, 'evicted');
+    assert.match(r.reason ?? '', /sha256 differs/);
+    before(h, `agent ${TARGET}: restore`, `agent ${SOURCE}: release ${h.podName} (thawed 1)`);
+    // Through the Eviction API, which honours the PodDisruptionBudget: refused twice, then let through.
+    before(h, `agent ${SOURCE}: release`, 'refused by its budget');
+    assert.equal(h.journal.filter((l) => l.includes('refused by its budget')).length, 2);
+    assert.ok(h.journal.includes(`kube: evict ${NS}/${h.podName}`));
+    absent(h, 'kube: create');
+    absent(h, 'kube: delete');
+    assert.equal(h.agents.frozen.size, 0);
+    assert.equal(h.reservations.claims.size, 0);
+  });
+
+  it('the restored copy never runs (crash loop): the copy is removed, the original released and drained', async () => {
+    const h = harness();
+    h.cluster.restoredPodStarts = 'crash-loop';
+    const r = await h.migrate();
+
+    assert.equal(r.outcome, 'evicted');
+    assert.match(r.reason ?? '', /CrashLoopBackOff|restarted/);
+    const copy = at(h, 'kube: create');
+    const copyName = h.journal[copy]?.split('/')[1] ?? '';
+    before(h, `kubelet: ${copyName} crash-looping`, `kube: delete ${NS}/${copyName}`);
+    before(h, `agent ${SOURCE}: release`, `kube: evict ${NS}/${h.podName}`);
+    // The original was never touched before its copy failed: no patch, no delete of it.
+    absent(h, `kube: delete ${NS}/${h.podName}`);
+    absent(h, `kube: patch ${NS}/${h.podName}`);
+    assert.deepEqual(restoredOf(h), []);
+    assert.equal(h.agents.frozen.size, 0);
+  });
+
+  it('deadline already passed: no checkpoint, the original deleted at once (a dead node helps no budget)', async () => {
+    const h = harness({ start: DEADLINE + 1000 });
+    h.cluster.pdbBlocks = 5;
+    const r = await h.migrate();
+
+    assert.equal(r.outcome, 'evicted');
+    assert.match(r.reason ?? '', /deadline already passed/);
+    absent(h, 'checkpoint');
+    absent(h, 'refused by its budget');
+    assert.ok(h.journal.includes(`kube: delete ${NS}/${h.podName}`));
+  });
+
+  it('too little time left for the checkpoint: drained with the grace that is left, nothing frozen', async () => {
+    const h = harness({ start: DEADLINE - 40_000 });
+    const r = await h.migrate();
+
+    assert.equal(r.outcome, 'evicted');
+    assert.match(r.reason ?? '', /out of budget/);
+    absent(h, 'checkpoint');
+  });
+
+  it('last attempt with Redis down (no lease to be had): the pod is still drained', async () => {
+    const h = harness();
+    h.leases.down = true;
+    h.handle.finalAttempt = true;
+    const r = await h.migrate();
+
+    assert.equal(r.outcome, 'evicted');
+    assert.match(r.reason ?? '', /Redis: connection refused/);
+    assert.ok(h.journal.includes(`kube: evict ${NS}/${h.podName}`));
+  });
+
+  it('an earlier attempt that did not end: thrown for BullMQ to retry, not drained', async () => {
+    const h = harness();
+    h.leases.down = true;
+    await assert.rejects(h.migrate(), /Redis: connection refused/);
+    assert.deepEqual(h.journal, []);
+  });
+});
+
+describe('migrate-pod, a retry carries on from the saved progress', () => {
+  it('an API error after the checkpoint: the retry restores from the same archive, not checkpointing again', async () => {
+    const h = harness();
+    // The first create of the copy meets an API server that is briefly away.
+    const create = h.cluster.createPod.bind(h.cluster);
+    let failures = 1;
+    h.cluster.createPod = async (pod) => {
+      if (failures-- > 0) throw apiError(503, 'the server is currently unable to handle the request');
+      return create(pod);
+    };
+    await assert.rejects(h.migrate(), /unable to handle the request/);
+    assert.equal(h.handle.saved.stage, 'restored');
+    assert.equal(h.agents.requests.checkpoint.length, 1);
+    absent(h, 'kube: evict');
+
+    const r = await h.migrate();
+    assert.equal(r.outcome, 'restored', r.reason);
+    assert.equal(h.agents.requests.checkpoint.length, 1, 'checkpointed once');
+    assert.equal(h.agents.requests.restore.length, 1, 'restored once');
+    assert.equal(restoredOf(h).length, 1);
+    before(h, 'kubelet:', `kube: delete ${NS}/${h.podName}`);
+  });
+});
