@@ -242,7 +242,9 @@ type CheckpointBehaviour =
   /** Accepted, the containers frozen, then the dump fails. */
   | 'fails-frozen'
   /** The agent cannot be reached (a restart): a failure that may pass. */
-  | 'unreachable';
+  | 'unreachable'
+  /** Accepted, the containers frozen, and the dump never ends (a hung CRIU, a stalled upload). */
+  | 'hangs';
 
 /**
  * Every node's agent. A checkpoint that starts freezes the pod's containers
@@ -256,6 +258,8 @@ class FakeAgents implements AgentClient {
   restoreFails: AgentCallError | undefined;
   /** The digests each stored checkpoint was answered with. */
   readonly answered: ArchiveDigest[][] = [];
+  /** When each hung checkpoint said it would be stored. */
+  private readonly estimates = new Map<string, string>();
   readonly capabilitiesOf = new Map<string, NodeCapabilities>();
   readonly withAgent = new Set<string>([SOURCE, TARGET]);
   readonly requests: {
@@ -288,6 +292,11 @@ class FakeAgents implements AgentClient {
       throw new AgentCallError('would-miss-deadline', `agent on ${node}: cannot store it in time`, 422);
     }
     for (const c of req.containers) this.frozen.add(`${node}/${req.pod}/${c}`);
+    if (behaviour === 'hangs') {
+      const estimatedStoredAt = new Date(this.clock.now() + 5000).toISOString();
+      this.estimates.set(req.checkpointId, estimatedStoredAt);
+      return { checkpointId: req.checkpointId, state: 'running', estimatedStoredAt };
+    }
     if (behaviour === 'fails-frozen') {
       return {
         checkpointId: req.checkpointId,
@@ -326,8 +335,11 @@ class FakeAgents implements AgentClient {
     return { checkpointId: req.checkpointId, state: 'stored', archives };
   }
 
-  async checkpointStatus(): Promise<CheckpointStatus> {
-    throw new Error('every fake checkpoint ends in its first answer');
+  /** Only a hung checkpoint is asked about: the agent holds the call as long as asked, and it still runs. */
+  async checkpointStatus(node: string, checkpointId: string, waitSeconds: number): Promise<CheckpointStatus> {
+    this.clock.t += waitSeconds * 1000;
+    this.journal.push(`agent ${node}: still running after ${waitSeconds} s`);
+    return { checkpointId, state: 'running', estimatedStoredAt: this.estimates.get(checkpointId) as string };
   }
 
   async restore(node: string, req: RestoreRequest): Promise<RestoreResponse> {
@@ -773,6 +785,30 @@ describe('migrate-pod, the paths that drain the original instead', () => {
     absent(h, `kube: patch ${NS}/${h.podName}`);
     assert.deepEqual(restoredOf(h), []);
     assert.equal(h.agents.frozen.size, 0);
+  });
+
+  it('a checkpoint still running well past its estimate: given up, released and drained with time to spare', async () => {
+    const h = harness();
+    h.agents.checkpointBehaviour.push('hangs');
+    const r = await h.migrate();
+
+    assert.equal(r.outcome, 'evicted');
+    assert.match(r.reason ?? '', /checkpoint failed: .*still running 20 s past its estimate/);
+    // The agent said 5 s; waited that and the 20 s margin, no longer.
+    assert.equal(h.clock.t, START + 25_000);
+    before(h, `agent ${SOURCE}: release ${h.podName} (thawed 1)`, `kube: evict ${NS}/${h.podName}`);
+    assert.equal(h.agents.frozen.size, 0);
+    absent(h, 'restore');
+  });
+
+  it('another job migrating the same pod (a second event for the node): this one waits, touches nothing', async () => {
+    const h = harness();
+    h.leases.held.set(UID, 'migrate-pod__asg-event__uid-cart-7d9f');
+    const r = await h.migrate();
+
+    assert.equal(r.outcome, 'duplicate');
+    assert.deepEqual(h.journal, []);
+    assert.ok(h.cluster.pods.has(`${NS}/${h.podName}`));
   });
 
   it('deadline already passed: no checkpoint, the original deleted at once (a dead node helps no budget)', async () => {
