@@ -6,19 +6,15 @@ import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { Command } from 'commander';
+import { callAgent } from '../infra/sim/agent-call.js';
+import { ensureBucket, ensureQueues } from '../infra/sim/aws-resources.js';
 import { createSimNodes, deleteSimNodes, SIM_NODE_LABEL, type SimNode } from '../infra/sim/cluster.js';
+import { parseCounterProgress } from '../infra/sim/counter-progress.js';
 import { buildEvent } from '../infra/sim/events.js';
-import {
-  type AgentHandle,
-  callAgent,
-  createWorkerIdentity,
-  ensureBucket,
-  ensureQueues,
-  type LogLine,
-  parseCounterProgress,
-  type ServiceProcess,
-  startRescueDeployment,
-} from '../infra/sim/local-rescue.js';
+import type { AgentHandle } from '../infra/sim/local-agent.js';
+import { startRescueDeployment } from '../infra/sim/rescue-deployment.js';
+import type { LogLine, ServiceProcess } from '../infra/sim/service-process.js';
+import { createWorkerIdentity } from '../infra/sim/worker-identity.js';
 import { type Manifest, manifestSchema } from '../services/common/agent-api.js';
 import { createEc2Client, createS3Client, createSqsClient } from '../services/common/aws.js';
 import { commonSettings, readConfig } from '../services/common/config.js';

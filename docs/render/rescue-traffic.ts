@@ -1,5 +1,7 @@
 import { PurgeQueueCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import { callAgent } from '../../infra/sim/agent-call.js';
+import { ensureBucket, ensureQueues } from '../../infra/sim/aws-resources.js';
 import {
   createSimNodes,
   deleteSimNodes,
@@ -7,18 +9,12 @@ import {
   type SimDeps,
   type SimNode,
 } from '../../infra/sim/cluster.js';
+import { parseCounterProgress } from '../../infra/sim/counter-progress.js';
 import { buildEvent } from '../../infra/sim/events.js';
-import {
-  type AgentHandle,
-  callAgent,
-  createWorkerIdentity,
-  ensureBucket,
-  ensureQueues,
-  parseCounterProgress,
-  type RescueDeployment,
-  removeSimNodeState,
-  startRescueDeployment,
-} from '../../infra/sim/local-rescue.js';
+import type { AgentHandle } from '../../infra/sim/local-agent.js';
+import { type RescueDeployment, startRescueDeployment } from '../../infra/sim/rescue-deployment.js';
+import { removeSimNodeState } from '../../infra/sim/sim-node-state.js';
+import { createWorkerIdentity } from '../../infra/sim/worker-identity.js';
 import { createEc2Client, createS3Client, createSqsClient } from '../../services/common/aws.js';
 import { commonSettings, readConfig } from '../../services/common/config.js';
 import { loadKubeConfig } from '../../services/common/kube.js';
@@ -33,7 +29,7 @@ import { freePort, type ScrapeJob } from './prometheus.js';
 /**
  * Real rescues for the dashboard to show: the demo's deployment (an agent
  * per simulated node with runc + CRIU, the listener, the worker; see
- * infra/sim/local-rescue.ts) on its own simulated cluster, and a Spot
+ * infra/sim/rescue-deployment.ts) on its own simulated cluster, and a Spot
  * interruption warning through SQS every few seconds, each for a node that
  * runs a real stateful process (migrated) and, on every other node, a pod not
  * opted in (evicted, as a plain drain would). Two warnings carry an empty
