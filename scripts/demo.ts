@@ -79,6 +79,67 @@ function line(p: ServiceProcess, msg: string, timeoutMs = 130_000): Promise<LogL
   return p.waitForLine((l) => l.msg === msg, timeoutMs);
 }
 
+function saySent(instanceId: string, deadline: number) {
+  say('sent', `EC2 Spot Instance Interruption Warning for ${instanceId} sent to SQS`, {
+    instanceId,
+    deadline: new Date(deadline).toISOString(),
+  });
+}
+
+/** The listener's part, each stage at its own log time: received, cordoned, enqueued. */
+async function sayListenerStages(listener: ServiceProcess, node: string, deadline: number): Promise<void> {
+  const acted = await line(listener, 'acting on event');
+  const actedAt = new Date(String(acted.time));
+  say(
+    'received',
+    `event received (warning left: ${secs(deadline - actedAt.getTime())})`,
+    { warningLeftMs: deadline - actedAt.getTime() },
+    actedAt,
+  );
+  const cordoned = await line(listener, 'node tainted and cordoned');
+  say('cordoned', `node ${node} tainted and cordoned`, {}, new Date(String(cordoned.time)));
+  const enqueued = await line(listener, 'jobs enqueued');
+  say(
+    'enqueued',
+    `${enqueued['jobs']} jobs enqueued (${Date.parse(String(enqueued.time)) - actedAt.getTime()} ms after receipt)`,
+    { jobs: enqueued['jobs'] },
+    new Date(String(enqueued.time)),
+  );
+}
+
+/**
+ * The checkpoint and its upload, at the agent's own clock (the dump's end, the
+ * upload overlapping it); returns when the upload completed.
+ */
+function sayArchive(manifest: Manifest, bucket: string, deadline: number, path: 'runc' | 'kubelet'): number {
+  const archive = manifest.containers[0];
+  if (!archive) throw new Error('the manifest lists no container');
+  const uploadedAt = Date.parse(manifest.completedAt);
+  say(
+    'checkpoint',
+    `${path === 'kubelet' ? 'kubelet checkpoint' : 'checkpoint'} (${mib(archive.bytesRaw)} -> ${mib(archive.bytesCompressed)} zstd, ` +
+      `${secs(archive.timings.checkpointMs)}${path === 'kubelet' ? `, CRIU ${manifest.criuVersion}` : ''})`,
+    {
+      bytesRaw: archive.bytesRaw,
+      bytesCompressed: archive.bytesCompressed,
+      checkpointMs: archive.timings.checkpointMs,
+    },
+    new Date(Date.parse(manifest.createdAt) + archive.timings.checkpointMs),
+  );
+  say(
+    'uploaded',
+    `uploaded to s3://${bucket}/${archive.key} (${secs(archive.timings.uploadMs)}), sha256 ${archive.sha256.slice(0, 12)}...`,
+    {
+      key: archive.key,
+      uploadMs: archive.timings.uploadMs,
+      sha256: archive.sha256,
+      marginMs: deadline - uploadedAt,
+    },
+    new Date(uploadedAt),
+  );
+  return uploadedAt;
+}
+
 async function main(): Promise<number> {
   await mkdir(demoDir, { recursive: true });
   console.log('spot-rescue demo: a stateful process survives a Spot interruption\n');
@@ -134,58 +195,14 @@ async function main(): Promise<number> {
     await demo.send(
       JSON.stringify(buildEvent('spot-interruption', { instanceId: source.instanceId, time: eventTime })),
     );
-    say('sent', `EC2 Spot Instance Interruption Warning for ${source.instanceId} sent to SQS`, {
-      instanceId: source.instanceId,
-      deadline: new Date(deadline).toISOString(),
-    });
+    saySent(source.instanceId, deadline);
 
-    const acted = await line(listener, 'acting on event');
-    const actedAt = new Date(String(acted.time));
-    say(
-      'received',
-      `event received (warning left: ${secs(deadline - actedAt.getTime())})`,
-      { warningLeftMs: deadline - actedAt.getTime() },
-      actedAt,
-    );
-    const cordoned = await line(listener, 'node tainted and cordoned');
-    say('cordoned', `node ${source.name} tainted and cordoned`, {}, new Date(String(cordoned.time)));
-    const enqueued = await line(listener, 'jobs enqueued');
-    say(
-      'enqueued',
-      `${enqueued['jobs']} jobs enqueued (${Date.parse(String(enqueued.time)) - actedAt.getTime()} ms after receipt)`,
-      { jobs: enqueued['jobs'] },
-      new Date(String(enqueued.time)),
-    );
+    await sayListenerStages(listener, source.name, deadline);
 
     await line(workerProc, 'checkpointed');
     following = false;
     await follow;
-    const manifest = await readManifest(pod.metadata?.uid as string);
-    const archive = manifest.containers[0];
-    if (!archive) throw new Error('the manifest lists no container');
-    const uploadedAt = Date.parse(manifest.completedAt);
-    say(
-      'checkpoint',
-      `checkpoint (${mib(archive.bytesRaw)} -> ${mib(archive.bytesCompressed)} zstd, ${secs(archive.timings.checkpointMs)})`,
-      {
-        bytesRaw: archive.bytesRaw,
-        bytesCompressed: archive.bytesCompressed,
-        checkpointMs: archive.timings.checkpointMs,
-      },
-      // The agent's own clock: dump finished, upload (overlapped with it) still running.
-      new Date(Date.parse(manifest.createdAt) + archive.timings.checkpointMs),
-    );
-    say(
-      'uploaded',
-      `uploaded to s3://${BUCKET}/${archive.key} (${secs(archive.timings.uploadMs)}), sha256 ${archive.sha256.slice(0, 12)}...`,
-      {
-        key: archive.key,
-        uploadMs: archive.timings.uploadMs,
-        sha256: archive.sha256,
-        marginMs: deadline - uploadedAt,
-      },
-      new Date(uploadedAt),
-    );
+    const uploadedAt = sayArchive(await readManifest(pod.metadata?.uid as string), BUCKET, deadline, 'runc');
 
     const restored = await line(workerProc, 'restored on target agent');
     const restoredPod = await waitFor('the restored pod', async () => {
@@ -321,57 +338,15 @@ async function realNodesMain(): Promise<number> {
     const eventTime = new Date();
     const deadline = eventTime.getTime() + 120_000;
     await rescue.interrupt(a.instanceId, eventTime);
-    say('sent', `EC2 Spot Instance Interruption Warning for ${a.instanceId} sent to SQS`, {
-      instanceId: a.instanceId,
-      deadline: new Date(deadline).toISOString(),
-    });
+    saySent(a.instanceId, deadline);
     const { listener, worker } = rescue;
-    const acted = await line(listener, 'acting on event');
-    const actedAt = new Date(String(acted.time));
-    say(
-      'received',
-      `event received (warning left: ${secs(deadline - actedAt.getTime())})`,
-      { warningLeftMs: deadline - actedAt.getTime() },
-      actedAt,
-    );
-    const cordoned = await line(listener, 'node tainted and cordoned');
-    say('cordoned', `node ${a.name} tainted and cordoned`, {}, new Date(String(cordoned.time)));
-    const enqueued = await line(listener, 'jobs enqueued');
-    say(
-      'enqueued',
-      `${enqueued['jobs']} jobs enqueued (${Date.parse(String(enqueued.time)) - actedAt.getTime()} ms after receipt)`,
-      { jobs: enqueued['jobs'] },
-      new Date(String(enqueued.time)),
-    );
+    await sayListenerStages(listener, a.name, deadline);
     await line(worker, 'checkpointed');
     const manifest = await readManifest(uid, {
       bucket: bed.bucket,
       prefix: `real-nodes/${bed.namespace}/${pod.metadata?.name}/${uid}/`,
     });
-    const archive = manifest.containers[0];
-    if (!archive) throw new Error('the manifest lists no container');
-    const uploadedAt = Date.parse(manifest.completedAt);
-    say(
-      'checkpoint',
-      `kubelet checkpoint (${mib(archive.bytesRaw)} -> ${mib(archive.bytesCompressed)} zstd, ${secs(archive.timings.checkpointMs)}, CRIU ${manifest.criuVersion})`,
-      {
-        bytesRaw: archive.bytesRaw,
-        bytesCompressed: archive.bytesCompressed,
-        checkpointMs: archive.timings.checkpointMs,
-      },
-      new Date(Date.parse(manifest.createdAt) + archive.timings.checkpointMs),
-    );
-    say(
-      'uploaded',
-      `uploaded to s3://${bed.bucket}/${archive.key} (${secs(archive.timings.uploadMs)}), sha256 ${archive.sha256.slice(0, 12)}...`,
-      {
-        key: archive.key,
-        uploadMs: archive.timings.uploadMs,
-        sha256: archive.sha256,
-        marginMs: deadline - uploadedAt,
-      },
-      new Date(uploadedAt),
-    );
+    const uploadedAt = sayArchive(manifest, bed.bucket, deadline, 'kubelet');
     const restored = await line(worker, 'restored on target agent');
     const restoredPod = await waitFor(
       'the restored pod running',
