@@ -1,10 +1,6 @@
 import { buildEvent } from '../../infra/sim/events.js';
-import {
-  localStackClients,
-  type RescueDemoSpec,
-  removeRescueDemo,
-  setUpRescueDemo,
-} from '../../infra/sim/rescue-demo-setup.js';
+import { type RescueDemoSpec, removeRescueDemo, setUpRescueDemo } from '../../infra/sim/rescue-demo-setup.js';
+import { localStackClients } from '../../infra/sim/stack-clients.js';
 import { waitFor } from '../../infra/sim/wait-for.js';
 import { createRedisConnection, scanTargets } from '../../services/common/redis.js';
 import { freePort, type ScrapeJob } from './prometheus.js';

@@ -1,19 +1,19 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { EC2Client } from '@aws-sdk/client-ec2';
-import type { S3Client } from '@aws-sdk/client-s3';
-import { PurgeQueueCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import { createEc2Client, createS3Client, createSqsClient } from '../../services/common/aws.js';
-import { type ConfigOf, commonSettings, readConfig } from '../../services/common/config.js';
-import { loadKubeConfig } from '../../services/common/kube.js';
+import { PurgeQueueCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import type { V1Pod } from '@kubernetes/client-node';
 import { NAMESPACE_OPT_IN_LABEL, NAMESPACE_OPT_IN_VALUE } from '../../services/common/labels.js';
 import { ensureBucket, ensureQueues, type RescueQueues } from './aws-resources.js';
 import { createSimNodes, deleteSimNodes, SIM_NODE_LABEL, type SimNode, type SimNodeSpec } from './cluster.js';
 import { type CounterProgress, readCounterProgress, startCounterWorkload } from './counter-workload.js';
 import type { AgentHandle } from './local-agent.js';
-import { type RescueDeployment, startRescueDeployment } from './rescue-deployment.js';
+import {
+  type RescueDeployment,
+  type RescueDeploymentOptions,
+  startRescueDeployment,
+} from './rescue-deployment.js';
 import { removeSimNodeState } from './sim-node-state.js';
+import type { StackClients } from './stack-clients.js';
 import { waitFor } from './wait-for.js';
 import { createWorkerIdentity, type WorkerIdentity } from './worker-identity.js';
 
@@ -25,32 +25,6 @@ import { createWorkerIdentity, type WorkerIdentity } from './worker-identity.js'
  * ServiceAccount, spot-rescue deployed on it (rescue-deployment.ts), and a
  * way to run the stateful counter on its nodes.
  */
-
-type CommonConfig = ConfigOf<typeof commonSettings>;
-
-/** The local stack's clients, from its environment (`infra/stack env`). */
-export interface StackClients {
-  config: CommonConfig;
-  kc: KubeConfig;
-  core: CoreV1Api;
-  ec2: EC2Client;
-  s3: S3Client;
-  sqs: SQSClient;
-}
-
-export function localStackClients(config: CommonConfig = readConfig(commonSettings)): StackClients {
-  if (!config.awsEndpoint || !config.kubeconfig)
-    throw new Error('the local stack environment is missing: eval "$(infra/stack env)" first');
-  const kc = loadKubeConfig(config.kubeconfig);
-  return {
-    config,
-    kc,
-    core: kc.makeApiClient(CoreV1Api),
-    ec2: createEc2Client(config),
-    s3: createS3Client(config),
-    sqs: createSqsClient(config),
-  };
-}
 
 export interface RescueDemoSpec {
   /** Names the simulated cluster: its nodes are `<cluster>-<i>` and carry it as a label. */
@@ -72,10 +46,7 @@ export interface RescueDemoSpec {
   /** Empty the queue and its DLQ first: what an earlier run left there is not this run's. */
   purgeQueues?: boolean;
   /** Passed on to startRescueDeployment. */
-  deployment?: Pick<
-    Parameters<typeof startRescueDeployment>[0],
-    'logDir' | 'agentsPerProcess' | 'workerEnv' | 'agentEnv'
-  >;
+  deployment?: Pick<RescueDeploymentOptions, 'logDir' | 'agentsPerProcess' | 'workerEnv' | 'agentEnv'>;
 }
 
 export interface RescueDemo {

@@ -24,11 +24,8 @@ export interface RescueDeployment {
   stop(): Promise<void>;
 }
 
-/**
- * One agent per node, a listener on the queues and a worker that finds the
- * agents by a static map (the chart finds them through the DaemonSet).
- */
-export async function startRescueDeployment(o: {
+/** Where and how spot-rescue is deployed on the simulated cluster. */
+export interface RescueDeploymentOptions {
   cluster: string;
   queuePrefix: string;
   nodes: { name: string; instanceId: string }[];
@@ -52,7 +49,13 @@ export async function startRescueDeployment(o: {
   workerEnv?: Record<string, string>;
   /** Extra agent settings (SPOT_RESCUE_AGENT_WORK_DIR, ...). */
   agentEnv?: Record<string, string>;
-}): Promise<RescueDeployment> {
+}
+
+/**
+ * One agent per node, a listener on the queues and a worker that finds the
+ * agents by a static map (the chart finds them through the DaemonSet).
+ */
+export async function startRescueDeployment(o: RescueDeploymentOptions): Promise<RescueDeployment> {
   const all: ServiceProcess[] = [];
   const stop = async () => {
     for (const s of [...all].reverse()) await s.stop();
