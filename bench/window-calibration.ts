@@ -1,7 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { type AgentHandle, callAgent, parseCounterProgress } from '../infra/sim/local-rescue.js';
+import { callAgent } from '../infra/sim/agent-call.js';
+import { parseCounterProgress } from '../infra/sim/counter-progress.js';
+import type { AgentHandle } from '../infra/sim/local-agent.js';
 import { S3ArchiveStore } from '../services/agent/archive-store.js';
 import { type Manifest, manifestSchema } from '../services/common/agent-api.js';
 import { planBudget } from '../services/worker/budget.js';

@@ -39,18 +39,15 @@ import { parseArgs, promisify } from 'node:util';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import { callAgent } from '../infra/sim/agent-call.js';
+import { ensureBucket, ensureQueues } from '../infra/sim/aws-resources.js';
 import { createSimNodes, deleteSimNodes, type SimNode } from '../infra/sim/cluster.js';
+import { parseCounterProgress } from '../infra/sim/counter-progress.js';
 import { buildEvent } from '../infra/sim/events.js';
-import {
-  type AgentHandle,
-  callAgent,
-  createWorkerIdentity,
-  ensureBucket,
-  ensureQueues,
-  parseCounterProgress,
-  removeSimNodeState,
-  startRescueDeployment,
-} from '../infra/sim/local-rescue.js';
+import type { AgentHandle } from '../infra/sim/local-agent.js';
+import { startRescueDeployment } from '../infra/sim/rescue-deployment.js';
+import { removeSimNodeState } from '../infra/sim/sim-node-state.js';
+import { createWorkerIdentity } from '../infra/sim/worker-identity.js';
 import { manifestSchema } from '../services/common/agent-api.js';
 import { createEc2Client, createS3Client, createSqsClient } from '../services/common/aws.js';
 import { commonSettings, readConfig } from '../services/common/config.js';

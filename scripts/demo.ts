@@ -1,33 +1,17 @@
-import { execFile } from 'node:child_process';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
 import { Command } from 'commander';
-import { createSimNodes, deleteSimNodes, SIM_NODE_LABEL, type SimNode } from '../infra/sim/cluster.js';
+import type { SimNode } from '../infra/sim/cluster.js';
 import { buildEvent } from '../infra/sim/events.js';
-import {
-  type AgentHandle,
-  callAgent,
-  createWorkerIdentity,
-  ensureBucket,
-  ensureQueues,
-  type LogLine,
-  parseCounterProgress,
-  type ServiceProcess,
-  startRescueDeployment,
-} from '../infra/sim/local-rescue.js';
+import { setUpRescueDemo } from '../infra/sim/rescue-demo-setup.js';
+import type { LogLine, ServiceProcess } from '../infra/sim/service-process.js';
+import { localStackClients } from '../infra/sim/stack-clients.js';
+import { waitFor } from '../infra/sim/wait-for.js';
 import { type Manifest, manifestSchema } from '../services/common/agent-api.js';
-import { createEc2Client, createS3Client, createSqsClient } from '../services/common/aws.js';
 import { commonSettings, readConfig } from '../services/common/config.js';
-import { loadKubeConfig } from '../services/common/kube.js';
-import {
-  MIGRATE_ANNOTATION,
-  NAMESPACE_OPT_IN_LABEL,
-  RESTORED_FROM_ANNOTATION,
-} from '../services/common/labels.js';
+import { RESTORED_FROM_ANNOTATION } from '../services/common/labels.js';
 import { RealNodeBed } from '../test/e2e/real-nodes/harness.js';
 import {
   clearInterruption,
@@ -64,23 +48,14 @@ if (!stateDir || !cfg.awsEndpoint || !cfg.kubeconfig) {
 }
 const demoDir = join(stateDir, 'demo');
 const jsonPath = opts.json ?? join(demoDir, 'timeline.json');
-const kc = loadKubeConfig(cfg.kubeconfig);
-const core = kc.makeApiClient(CoreV1Api);
-const ec2 = createEc2Client(cfg);
-const s3 = createS3Client(cfg);
-const sqs = createSqsClient(cfg);
+const clients = localStackClients(cfg);
+const { core, s3 } = clients;
 const memoryMib = Number(opts.memoryMib);
-const run = promisify(execFile);
-const runc = process.env['SPOT_RESCUE_RUNC'] ?? 'runc';
 const CLUSTER = 'demo';
 const NAMESPACE = 'demo';
-const SYSTEM_NAMESPACE = 'spot-rescue-system';
 const BUCKET = 'spot-rescue-demo-archives';
 const QUEUE = 'spot-rescue-demo';
 const POD = 'counter';
-const CONTAINER = 'counter';
-
-type Progress = { status: string } & Record<'counter' | 'sweeps' | 'corrupt', number | undefined>;
 
 interface Stage {
   stage: string;
@@ -99,170 +74,117 @@ function say(stage: string, text: string, data: Record<string, unknown> = {}, at
   console.log(`${clock}  ${text}`);
 }
 
-/** A rerun starts clean: the previous run's nodes, namespace and runc containers go. */
-async function removePreviousDemo(): Promise<void> {
-  for (const root of await runcRootsOf('demo-')) {
-    const { stdout } = await run(runc, ['--root', root, 'list', '--quiet']).catch(() => ({ stdout: '' }));
-    for (const id of stdout.split('\n').filter(Boolean)) {
-      await run(runc, ['--root', root, 'delete', '--force', id]).catch(() => undefined);
-    }
-  }
-  const old = await core.listNode({ labelSelector: `${SIM_NODE_LABEL}=${CLUSTER}` });
-  const nodes: SimNode[] = old.items.map((n) => ({
-    name: n.metadata?.name as string,
-    instanceId: n.spec?.providerID?.split('/').pop() as string,
-    zone: '',
-    providerID: n.spec?.providerID as string,
-    capacityType: 'spot',
-    instanceType: '',
-    nodeGroup: '',
-  }));
-  // The namespace stays; its pods go at once (their node may be gone, so nothing would finish a graceful delete).
-  const pods = await core.listNamespacedPod({ namespace: NAMESPACE }).catch(() => ({ items: [] as V1Pod[] }));
-  for (const p of pods.items) {
-    await core
-      .deleteNamespacedPod({ name: p.metadata?.name as string, namespace: NAMESPACE, gracePeriodSeconds: 0 })
-      .catch(() => undefined);
-  }
-  await waitFor('the previous demo pods to be gone', async () => {
-    const left = await core.listNamespacedPod({ namespace: NAMESPACE });
-    return left.items.length === 0 ? true : undefined;
-  });
-  await deleteSimNodes({ kc, ec2 }, nodes);
-}
-
-async function ensureNamespace(name: string, labels: Record<string, string> = {}) {
-  await core.createNamespace({ body: { metadata: { name, labels } } }).catch((err) => {
-    if ((err as { code?: number }).code !== 409) throw err;
-  });
-}
-
-async function runcRootsOf(nodePrefix: string): Promise<string[]> {
-  const dir = join(stateDir as string, 'nodes');
-  const names = await readdir(dir).catch(() => [] as string[]);
-  return names.filter((n) => n.startsWith(nodePrefix)).map((n) => join(dir, n, 'runc'));
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    const v = await probe().catch(() => undefined);
-    if (v !== undefined) return v;
-    await sleep(100);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 function line(p: ServiceProcess, msg: string, timeoutMs = 130_000): Promise<LogLine> {
   return p.waitForLine((l) => l.msg === msg, timeoutMs);
 }
 
+function saySent(instanceId: string, deadline: number) {
+  say('sent', `EC2 Spot Instance Interruption Warning for ${instanceId} sent to SQS`, {
+    instanceId,
+    deadline: new Date(deadline).toISOString(),
+  });
+}
+
+/** The listener's part, each stage at its own log time: received, cordoned, enqueued. */
+async function sayListenerStages(listener: ServiceProcess, node: string, deadline: number): Promise<void> {
+  const acted = await line(listener, 'acting on event');
+  const actedAt = new Date(String(acted.time));
+  say(
+    'received',
+    `event received (warning left: ${secs(deadline - actedAt.getTime())})`,
+    { warningLeftMs: deadline - actedAt.getTime() },
+    actedAt,
+  );
+  const cordoned = await line(listener, 'node tainted and cordoned');
+  say('cordoned', `node ${node} tainted and cordoned`, {}, new Date(String(cordoned.time)));
+  const enqueued = await line(listener, 'jobs enqueued');
+  say(
+    'enqueued',
+    `${enqueued['jobs']} jobs enqueued (${Date.parse(String(enqueued.time)) - actedAt.getTime()} ms after receipt)`,
+    { jobs: enqueued['jobs'] },
+    new Date(String(enqueued.time)),
+  );
+}
+
+/**
+ * The checkpoint and its upload, at the agent's own clock (the dump's end, the
+ * upload overlapping it); returns when the upload completed.
+ */
+function sayArchive(manifest: Manifest, bucket: string, deadline: number, path: 'runc' | 'kubelet'): number {
+  const archive = manifest.containers[0];
+  if (!archive) throw new Error('the manifest lists no container');
+  const uploadedAt = Date.parse(manifest.completedAt);
+  say(
+    'checkpoint',
+    `${path === 'kubelet' ? 'kubelet checkpoint' : 'checkpoint'} (${mib(archive.bytesRaw)} -> ${mib(archive.bytesCompressed)} zstd, ` +
+      `${secs(archive.timings.checkpointMs)}${path === 'kubelet' ? `, CRIU ${manifest.criuVersion}` : ''})`,
+    {
+      bytesRaw: archive.bytesRaw,
+      bytesCompressed: archive.bytesCompressed,
+      checkpointMs: archive.timings.checkpointMs,
+    },
+    new Date(Date.parse(manifest.createdAt) + archive.timings.checkpointMs),
+  );
+  say(
+    'uploaded',
+    `uploaded to s3://${bucket}/${archive.key} (${secs(archive.timings.uploadMs)}), sha256 ${archive.sha256.slice(0, 12)}...`,
+    {
+      key: archive.key,
+      uploadMs: archive.timings.uploadMs,
+      sha256: archive.sha256,
+      marginMs: deadline - uploadedAt,
+    },
+    new Date(uploadedAt),
+  );
+  return uploadedAt;
+}
+
 async function main(): Promise<number> {
   await mkdir(demoDir, { recursive: true });
   console.log('spot-rescue demo: a stateful process survives a Spot interruption\n');
-  await removePreviousDemo();
 
-  // The cluster: two Spot nodes in different zones and an on-demand node.
-  const nodes = await createSimNodes(
-    { kc, ec2 },
-    {
-      cluster: CLUSTER,
-      count: 3,
-      spec: (i) =>
-        [
-          { zone: 'us-east-1a', capacityType: 'spot' as const, nodeGroup: 'spot-a' },
-          { zone: 'us-east-1b', capacityType: 'spot' as const, nodeGroup: 'spot-b' },
-          { zone: 'us-east-1b', capacityType: 'on-demand' as const, nodeGroup: 'on-demand' },
-        ][i] ?? {},
-    },
-  );
-  const source = nodes[0] as SimNode;
-  say(
-    'cluster',
-    `cluster: ${nodes.map((n) => `${n.name} (${n.capacityType}, ${n.zone}, ${n.instanceId})`).join(', ')}`,
-  );
-
-  await ensureNamespace(SYSTEM_NAMESPACE);
-  await ensureNamespace(NAMESPACE, { [NAMESPACE_OPT_IN_LABEL]: 'enabled' });
-  await ensureBucket(s3, BUCKET);
-  const queues = await ensureQueues(sqs, QUEUE);
-  const worker = await createWorkerIdentity(kc, SYSTEM_NAMESPACE);
-
-  const deployment = await startRescueDeployment({
+  // The cluster: two Spot nodes in different zones and an on-demand node; a rerun starts clean.
+  const demo = await setUpRescueDemo(clients, {
     cluster: CLUSTER,
-    queuePrefix: 'spot-rescue-demo',
-    nodes,
-    queues,
+    namespace: NAMESPACE,
     bucket: BUCKET,
-    worker,
+    queue: QUEUE,
+    queuePrefix: 'spot-rescue-demo',
     stateDir: stateDir as string,
+    nodeCount: 3,
+    nodeSpec: (i) =>
+      [
+        { zone: 'us-east-1a', capacityType: 'spot' as const, nodeGroup: 'spot-a' },
+        { zone: 'us-east-1b', capacityType: 'spot' as const, nodeGroup: 'spot-b' },
+        { zone: 'us-east-1b', capacityType: 'on-demand' as const, nodeGroup: 'on-demand' },
+      ][i] ?? {},
   });
+  const { nodes, deployment } = demo;
+  const source = nodes[0] as SimNode;
   const { agents, listener, worker: workerProc } = deployment;
   try {
+    say(
+      'cluster',
+      `cluster: ${nodes.map((n) => `${n.name} (${n.capacityType}, ${n.zone}, ${n.instanceId})`).join(', ')}`,
+    );
     say('services', `started ${agents.size} agents (runc + CRIU), the listener and the worker`);
 
     // The workload: a pod on the Spot node whose container is a real process
     // that keeps its progress only in memory.
-    const pod = await core.createNamespacedPod({
-      namespace: NAMESPACE,
-      body: {
-        metadata: { name: POD, labels: { app: 'counter' }, annotations: { [MIGRATE_ANNOTATION]: 'true' } },
-        spec: {
-          nodeName: source.name,
-          containers: [
-            {
-              name: CONTAINER,
-              image: 'registry.local/counter:1',
-              resources: { requests: { cpu: '250m', memory: `${memoryMib + 64}Mi` } },
-            },
-          ],
-        },
-      },
-    });
-    const sourceAgent = agents.get(source.name) as AgentHandle;
-    const started = await callAgent(
-      sourceAgent.url,
-      await worker.tokenFor(source.name),
-      'POST',
-      '/v1/local/containers',
-      {
-        namespace: NAMESPACE,
-        pod: POD,
-        podUid: pod.metadata?.uid,
-        container: CONTAINER,
-        args: ['/usr/local/bin/counter', String(memoryMib), '/state/progress'],
-      },
-    );
-    if (started.status !== 201)
-      throw new Error(`could not start the workload: ${JSON.stringify(started.body)}`);
-    const progressOn = async (agent: AgentHandle, podName: string): Promise<Progress | undefined> => {
-      const r = await callAgent<{ status: string; progress?: string }>(
-        agent.url,
-        await worker.tokenFor(agent.node),
-        'GET',
-        `/v1/local/containers/${NAMESPACE}/${podName}/${CONTAINER}`,
-      );
-      return r.status === 200 && r.body.progress
-        ? ({ status: r.body.status, ...parseCounterProgress(r.body.progress) } as Progress)
-        : undefined;
-    };
-    const warm = await waitFor('the workload to fill its memory', async () => {
-      const p = await progressOn(sourceAgent, POD);
-      return p && (p['sweeps'] ?? 0) >= 1 ? p : undefined;
-    });
+    const { pod, warm } = await demo.startCounter(source.name, { pod: POD, memoryMib, cpu: '250m' });
     say(
       'workload',
-      `workload running on ${source.name}: ${memoryMib} MiB of patterned memory, counter at ${fmtInt(warm['counter'] ?? 0)}`,
+      `workload running on ${source.name}: ${memoryMib} MiB of patterned memory, counter at ${fmtInt(warm.counter ?? 0)}`,
     );
 
     // Follow the source container until it is checkpointed away: its last value is "before".
-    let before = warm['counter'] ?? 0;
+    let before = warm.counter ?? 0;
     let following = true;
     const follow = (async () => {
       while (following) {
-        const p = await progressOn(sourceAgent, POD).catch(() => undefined);
+        const p = await demo.counterProgress(source.name, POD).catch(() => undefined);
         if (p?.status === 'running' && p['counter'] !== undefined) before = p['counter'];
         await sleep(50);
       }
@@ -271,66 +193,17 @@ async function main(): Promise<number> {
     // The interruption, exactly as EventBridge delivers it.
     const eventTime = new Date();
     const deadline = eventTime.getTime() + 120_000;
-    await sqs.send(
-      new SendMessageCommand({
-        QueueUrl: queues.queueUrl,
-        MessageBody: JSON.stringify(
-          buildEvent('spot-interruption', { instanceId: source.instanceId, time: eventTime }),
-        ),
-      }),
+    await demo.send(
+      JSON.stringify(buildEvent('spot-interruption', { instanceId: source.instanceId, time: eventTime })),
     );
-    say('sent', `EC2 Spot Instance Interruption Warning for ${source.instanceId} sent to SQS`, {
-      instanceId: source.instanceId,
-      deadline: new Date(deadline).toISOString(),
-    });
+    saySent(source.instanceId, deadline);
 
-    const acted = await line(listener, 'acting on event');
-    const actedAt = new Date(String(acted.time));
-    say(
-      'received',
-      `event received (warning left: ${secs(deadline - actedAt.getTime())})`,
-      { warningLeftMs: deadline - actedAt.getTime() },
-      actedAt,
-    );
-    const cordoned = await line(listener, 'node tainted and cordoned');
-    say('cordoned', `node ${source.name} tainted and cordoned`, {}, new Date(String(cordoned.time)));
-    const enqueued = await line(listener, 'jobs enqueued');
-    say(
-      'enqueued',
-      `${enqueued['jobs']} jobs enqueued (${Date.parse(String(enqueued.time)) - actedAt.getTime()} ms after receipt)`,
-      { jobs: enqueued['jobs'] },
-      new Date(String(enqueued.time)),
-    );
+    await sayListenerStages(listener, source.name, deadline);
 
     await line(workerProc, 'checkpointed');
     following = false;
     await follow;
-    const manifest = await readManifest(pod.metadata?.uid as string);
-    const archive = manifest.containers[0];
-    if (!archive) throw new Error('the manifest lists no container');
-    const uploadedAt = Date.parse(manifest.completedAt);
-    say(
-      'checkpoint',
-      `checkpoint (${mib(archive.bytesRaw)} -> ${mib(archive.bytesCompressed)} zstd, ${secs(archive.timings.checkpointMs)})`,
-      {
-        bytesRaw: archive.bytesRaw,
-        bytesCompressed: archive.bytesCompressed,
-        checkpointMs: archive.timings.checkpointMs,
-      },
-      // The agent's own clock: dump finished, upload (overlapped with it) still running.
-      new Date(Date.parse(manifest.createdAt) + archive.timings.checkpointMs),
-    );
-    say(
-      'uploaded',
-      `uploaded to s3://${BUCKET}/${archive.key} (${secs(archive.timings.uploadMs)}), sha256 ${archive.sha256.slice(0, 12)}...`,
-      {
-        key: archive.key,
-        uploadMs: archive.timings.uploadMs,
-        sha256: archive.sha256,
-        marginMs: deadline - uploadedAt,
-      },
-      new Date(uploadedAt),
-    );
+    const uploadedAt = sayArchive(await readManifest(pod.metadata?.uid as string), BUCKET, deadline, 'runc');
 
     const restored = await line(workerProc, 'restored on target agent');
     const restoredPod = await waitFor('the restored pod', async () => {
@@ -348,19 +221,18 @@ async function main(): Promise<number> {
       new Date(String(restored.time)),
     );
 
-    const targetAgent = agents.get(target);
-    if (!targetAgent) throw new Error(`restored on ${target}, which has no agent`);
+    if (!agents.has(target)) throw new Error(`restored on ${target}, which has no agent`);
     const after = await waitFor('the restored workload to report progress', async () => {
-      const p = await progressOn(targetAgent, restoredPod.metadata?.name as string);
+      const p = await demo.counterProgress(target, restoredPod.metadata?.name as string);
       return p?.status === 'running' ? p : undefined;
     });
     const verified = await waitFor(
       'a full verification sweep of the restored memory',
       async () => {
-        const p = await progressOn(targetAgent, restoredPod.metadata?.name as string);
-        return p && (p['sweeps'] ?? 0) >= (after['sweeps'] ?? 0) + Math.ceil(memoryMib / 8) ? p : undefined;
+        const p = await demo.counterProgress(target, restoredPod.metadata?.name as string);
+        return p && (p.sweeps ?? 0) >= (after.sweeps ?? 0) + Math.ceil(memoryMib / 8) ? p : undefined;
       },
-      120_000,
+      { timeoutMs: 120_000 },
     );
     const continued = (after['counter'] ?? 0) >= before && (verified['corrupt'] ?? 1) === 0;
     say(
@@ -401,7 +273,7 @@ async function main(): Promise<number> {
       );
       await new Promise((r) => process.once('SIGINT', r));
     }
-    await deployment.stop();
+    await demo.stop();
   }
 }
 
@@ -453,7 +325,7 @@ async function realNodesMain(): Promise<number> {
         const p = await bed.progress(pidA);
         return p.sweeps >= 1 ? p : undefined;
       },
-      300_000,
+      { timeoutMs: 300_000 },
     );
     say(
       'workload',
@@ -467,57 +339,15 @@ async function realNodesMain(): Promise<number> {
     const eventTime = new Date();
     const deadline = eventTime.getTime() + 120_000;
     await rescue.interrupt(a.instanceId, eventTime);
-    say('sent', `EC2 Spot Instance Interruption Warning for ${a.instanceId} sent to SQS`, {
-      instanceId: a.instanceId,
-      deadline: new Date(deadline).toISOString(),
-    });
+    saySent(a.instanceId, deadline);
     const { listener, worker } = rescue;
-    const acted = await line(listener, 'acting on event');
-    const actedAt = new Date(String(acted.time));
-    say(
-      'received',
-      `event received (warning left: ${secs(deadline - actedAt.getTime())})`,
-      { warningLeftMs: deadline - actedAt.getTime() },
-      actedAt,
-    );
-    const cordoned = await line(listener, 'node tainted and cordoned');
-    say('cordoned', `node ${a.name} tainted and cordoned`, {}, new Date(String(cordoned.time)));
-    const enqueued = await line(listener, 'jobs enqueued');
-    say(
-      'enqueued',
-      `${enqueued['jobs']} jobs enqueued (${Date.parse(String(enqueued.time)) - actedAt.getTime()} ms after receipt)`,
-      { jobs: enqueued['jobs'] },
-      new Date(String(enqueued.time)),
-    );
+    await sayListenerStages(listener, a.name, deadline);
     await line(worker, 'checkpointed');
     const manifest = await readManifest(uid, {
       bucket: bed.bucket,
       prefix: `real-nodes/${bed.namespace}/${pod.metadata?.name}/${uid}/`,
     });
-    const archive = manifest.containers[0];
-    if (!archive) throw new Error('the manifest lists no container');
-    const uploadedAt = Date.parse(manifest.completedAt);
-    say(
-      'checkpoint',
-      `kubelet checkpoint (${mib(archive.bytesRaw)} -> ${mib(archive.bytesCompressed)} zstd, ${secs(archive.timings.checkpointMs)}, CRIU ${manifest.criuVersion})`,
-      {
-        bytesRaw: archive.bytesRaw,
-        bytesCompressed: archive.bytesCompressed,
-        checkpointMs: archive.timings.checkpointMs,
-      },
-      new Date(Date.parse(manifest.createdAt) + archive.timings.checkpointMs),
-    );
-    say(
-      'uploaded',
-      `uploaded to s3://${bed.bucket}/${archive.key} (${secs(archive.timings.uploadMs)}), sha256 ${archive.sha256.slice(0, 12)}...`,
-      {
-        key: archive.key,
-        uploadMs: archive.timings.uploadMs,
-        sha256: archive.sha256,
-        marginMs: deadline - uploadedAt,
-      },
-      new Date(uploadedAt),
-    );
+    const uploadedAt = sayArchive(manifest, bed.bucket, deadline, 'kubelet');
     const restored = await line(worker, 'restored on target agent');
     const restoredPod = await waitFor(
       'the restored pod running',
@@ -529,7 +359,7 @@ async function realNodesMain(): Promise<number> {
             p.status?.containerStatuses?.[0]?.state?.running,
         );
       },
-      120_000,
+      { timeoutMs: 120_000 },
     );
     const target = restoredPod.spec?.nodeName as string;
     say(
@@ -546,7 +376,7 @@ async function realNodesMain(): Promise<number> {
         const p = await bed.progress(pidB);
         return p.sweeps > after.sweeps ? p : undefined;
       },
-      300_000,
+      { timeoutMs: 300_000 },
     );
     const continued = after.counter >= before && verified.corrupt === 0;
     say(

@@ -21,22 +21,15 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import { Queue } from 'bullmq';
+import { callAgent } from '../../infra/sim/agent-call.js';
+import { ensureBucket, ensureQueues, type RescueQueues } from '../../infra/sim/aws-resources.js';
 import { createSimNodes, deleteSimNodes, SIM_NODE_LABEL, type SimNode } from '../../infra/sim/cluster.js';
+import { parseCounterProgress } from '../../infra/sim/counter-progress.js';
 import { buildEvent } from '../../infra/sim/events.js';
-import {
-  type AgentHandle,
-  callAgent,
-  createWorkerIdentity,
-  ensureBucket,
-  ensureQueues,
-  parseCounterProgress,
-  type RescueQueues,
-  removeSimNodeState,
-  type ServiceProcess,
-  startLocalAgent,
-  startService,
-  type WorkerIdentity,
-} from '../../infra/sim/local-rescue.js';
+import { type AgentHandle, startLocalAgent } from '../../infra/sim/local-agent.js';
+import { type ServiceProcess, startService } from '../../infra/sim/service-process.js';
+import { removeSimNodeState } from '../../infra/sim/sim-node-state.js';
+import { createWorkerIdentity, type WorkerIdentity } from '../../infra/sim/worker-identity.js';
 import { createEc2Client, createS3Client, createSqsClient } from '../../services/common/aws.js';
 import { type ConfigOf, commonSettings, readConfig } from '../../services/common/config.js';
 import { newJobSigningKeyFile } from '../../services/common/job-signing-key.js';

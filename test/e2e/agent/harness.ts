@@ -7,7 +7,8 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { type AgentHandle, removeSimNodeState, startLocalAgent } from '../../../infra/sim/local-rescue.js';
+import { type AgentHandle, startLocalAgent } from '../../../infra/sim/local-agent.js';
+import { removeSimNodeState } from '../../../infra/sim/sim-node-state.js';
 import { parseProgress } from '../../../services/agent/runtimes/runc/local-containers.js';
 import { type RunningAgent, startAgent } from '../../../services/agent/service.js';
 import { agentSettings } from '../../../services/agent/settings.js';
@@ -21,7 +22,7 @@ import { awsSettings, stackEnv, uniqueName, waitFor } from '../../support/stack.
 /** A real agent process serving one simulated node, as the demo and production run it. */
 export type AgentProcess = AgentHandle;
 
-/** The agent through infra/sim/local-rescue.ts; stopping it also removes the node's files and cgroups. */
+/** The agent through infra/sim/local-agent.ts; stopping it also removes the node's files and cgroups. */
 export async function startAgentProcess(
   node: string,
   allowedSa: string,

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { AgentHandle } from '../../../infra/sim/local-rescue.js';
+import type { AgentHandle } from '../../../infra/sim/local-agent.js';
 import { CgroupFreezer } from '../../../services/agent/runtimes/kubelet/container-freezer.js';
 import type { NodeCapabilities } from '../../../services/common/agent-api.js';
 import { waitFor } from '../../support/stack.js';

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { CoreV1Api, RbacAuthorizationV1Api, type V1Pod } from '@kubernetes/client-node';
-import { type AgentHandle, startLocalAgent } from '../../../infra/sim/local-rescue.js';
+import { type AgentHandle, startLocalAgent } from '../../../infra/sim/local-agent.js';
 import { parseProgress } from '../../../services/agent/runtimes/runc/local-containers.js';
 import { loadKubeConfig } from '../../../services/common/kube.js';
 import { stackEnv, uniqueName, waitFor } from '../../support/stack.js';

@@ -4,7 +4,7 @@ import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import type { AgentHandle } from '../../../infra/sim/local-rescue.js';
+import type { AgentHandle } from '../../../infra/sim/local-agent.js';
 import { CgroupFreezer } from '../../../services/agent/runtimes/kubelet/container-freezer.js';
 import type { Manifest, NodeCapabilities, RestoreResponse } from '../../../services/common/agent-api.js';
 import { archiveDigests } from '../../../services/common/agent-api.js';

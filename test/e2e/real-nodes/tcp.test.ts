@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import type { AgentHandle } from '../../../infra/sim/local-rescue.js';
+import type { AgentHandle } from '../../../infra/sim/local-agent.js';
 import type { Manifest, RestoreResponse } from '../../../services/common/agent-api.js';
 import { archiveDigests } from '../../../services/common/agent-api.js';
 import { waitFor } from '../../support/stack.js';

@@ -14,14 +14,10 @@ import {
   setHeaderOptions,
   type V1Pod,
 } from '@kubernetes/client-node';
+import { ensureQueues, type RescueQueues } from '../../../infra/sim/aws-resources.js';
 import { buildEvent } from '../../../infra/sim/events.js';
-import {
-  type AgentHandle,
-  ensureQueues,
-  type RescueQueues,
-  type ServiceProcess,
-  startService,
-} from '../../../infra/sim/local-rescue.js';
+import type { AgentHandle } from '../../../infra/sim/local-agent.js';
+import { type ServiceProcess, startService } from '../../../infra/sim/service-process.js';
 import { createSqsClient } from '../../../services/common/aws.js';
 import { newJobSigningKeyFile } from '../../../services/common/job-signing-key.js';
 import { MIGRATE_ANNOTATION, NAMESPACE_OPT_IN_LABEL, TAINT_KEY } from '../../../services/common/labels.js';

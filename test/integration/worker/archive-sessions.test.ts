@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { SIM_ARCHIVE_ROLE_ARN } from '../../../infra/sim/local-rescue.js';
+import { SIM_ARCHIVE_ROLE_ARN } from '../../../infra/sim/aws-resources.js';
 import { SigningRecorder } from '../../support/signing-recorder.js';
 import { stackEnv } from '../../support/stack.js';
 import { eventRef, TestBed } from './harness.js';

@@ -26,15 +26,11 @@ import {
   type V1PodSpec,
 } from '@kubernetes/client-node';
 import { type Job, Queue } from 'bullmq';
-import {
-  type AgentHandle,
-  callAgent,
-  createWorkerIdentity,
-  ensureBucket,
-  removeSimNodeState,
-  startLocalAgent,
-  type WorkerIdentity,
-} from '../../../infra/sim/local-rescue.js';
+import { callAgent } from '../../../infra/sim/agent-call.js';
+import { ensureBucket } from '../../../infra/sim/aws-resources.js';
+import { type AgentHandle, startLocalAgent } from '../../../infra/sim/local-agent.js';
+import { removeSimNodeState } from '../../../infra/sim/sim-node-state.js';
+import { createWorkerIdentity, type WorkerIdentity } from '../../../infra/sim/worker-identity.js';
 import { parseProgress } from '../../../services/agent/runtimes/runc/local-containers.js';
 import { createS3Client } from '../../../services/common/aws.js';
 import { readConfig } from '../../../services/common/config.js';
