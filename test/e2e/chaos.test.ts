@@ -1,4 +1,3 @@
-// test:exclusive: many migrations and injected faults at chosen moments; alone, so its timing is its own
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ChaosBed, type FaultRow, formatTable } from '../chaos/harness.js';
