@@ -272,7 +272,14 @@ export class ChaosBed {
     const p = startService(
       'listener',
       'listener',
-      { ...this.serviceEnv(), SPOT_RESCUE_QUEUE_URL: q.queueUrl, SPOT_RESCUE_DLQ_URL: q.dlqUrl },
+      {
+        ...this.serviceEnv(),
+        SPOT_RESCUE_QUEUE_URL: q.queueUrl,
+        SPOT_RESCUE_DLQ_URL: q.dlqUrl,
+        // Redis keeps its jobs here (AOF); the re-plan would take the nodes that tests
+        // running beside this one taint on the shared stack for jobless ones of its own.
+        SPOT_RESCUE_LISTENER_REPLAN_INTERVAL_SECONDS: '0',
+      },
       this.logFile('listener'),
     );
     this.listener = p;

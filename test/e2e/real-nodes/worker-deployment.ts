@@ -70,7 +70,14 @@ export async function startRealRescue(
     const listener = startService(
       'listener',
       'listener',
-      { ...shared, SPOT_RESCUE_QUEUE_URL: queues.queueUrl, SPOT_RESCUE_DLQ_URL: queues.dlqUrl },
+      {
+        ...shared,
+        SPOT_RESCUE_QUEUE_URL: queues.queueUrl,
+        SPOT_RESCUE_DLQ_URL: queues.dlqUrl,
+        // The nodes that tests running beside this one taint on the shared stack
+        // would look jobless to this install and be re-planned; replan.test.ts tests it.
+        SPOT_RESCUE_LISTENER_REPLAN_INTERVAL_SECONDS: '0',
+      },
       join(bed.dir, 'listener.log'),
     );
     all.push(listener);

@@ -134,6 +134,9 @@ export class TestQueues {
       SPOT_RESCUE_OPS_PORT: '0',
       SPOT_RESCUE_OPS_HOST: '127.0.0.1',
       SPOT_RESCUE_LOG_LEVEL: 'warn',
+      // Off unless a test is about it (replan.test.ts): on the shared stack every
+      // node other tests taint looks jobless to this install and would be re-planned.
+      SPOT_RESCUE_LISTENER_REPLAN_INTERVAL_SECONDS: '0',
       ...overrides,
     };
   }
