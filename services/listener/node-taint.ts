@@ -81,8 +81,24 @@ export function taintPatch(node: V1Node, kind: EventKind): JsonPatchOp[] | undef
 const sameTaints = (a: readonly V1Taint[] | undefined, b: readonly V1Taint[] | undefined) =>
   JSON.stringify(wireTaints(a ?? [])) === JSON.stringify(wireTaints(b ?? []));
 
+/**
+ * What became of one PATCH: applied; refused because the taints changed
+ * since they were read (the `test`, 422); given up by the API server against
+ * other writers (409); or failed otherwise.
+ */
+export type TaintPatchOutcome = 'ok' | 'taints-changed' | 'conflict' | 'error';
+
+export function taintPatchOutcome(err: unknown): TaintPatchOutcome {
+  if (!(err instanceof ApiException)) return 'error';
+  return err.code === 422 ? 'taints-changed' : err.code === 409 ? 'conflict' : 'error';
+}
+
 export class KubeNodeTainter implements NodeTainter {
-  constructor(private readonly core: CoreV1Api) {}
+  constructor(
+    private readonly core: CoreV1Api,
+    /** Told of every PATCH sent (metrics): how often a node costs more than one is the figure to watch. */
+    private readonly onPatch: (outcome: TaintPatchOutcome) => void = () => {},
+  ) {}
 
   async taintAndCordon(cached: V1Node, kind: EventKind): Promise<'patched' | 'unchanged'> {
     let node = cached;
@@ -95,15 +111,17 @@ export class KubeNodeTainter implements NodeTainter {
           { name, body: patch },
           setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
         );
+        this.onPatch('ok');
         return 'patched';
       } catch (err) {
+        const outcome = taintPatchOutcome(err);
+        this.onPatch(outcome);
         // 422: a patch op failed, the `test` when the taints changed since they were read.
         // 409: the API server gave up its own retries against other writers.
-        const retryable = err instanceof ApiException && (err.code === 422 || err.code === 409);
-        if (!retryable || attempt >= MAX_ATTEMPTS) throw err;
+        if (outcome === 'error' || attempt >= MAX_ATTEMPTS) throw err;
         const fresh = await this.core.readNode({ name });
         // Taints as tested yet still refused: not the test, so a fresh read would not help.
-        if (err.code === 422 && sameTaints(fresh.spec?.taints, node.spec?.taints)) throw err;
+        if (outcome === 'taints-changed' && sameTaints(fresh.spec?.taints, node.spec?.taints)) throw err;
         node = fresh;
       }
     }

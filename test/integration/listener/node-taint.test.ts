@@ -26,7 +26,11 @@ import {
   type V1Taint,
 } from '@kubernetes/client-node';
 import { TAINT_KEY } from '../../../services/common/labels.js';
-import { KubeNodeTainter, wireTaints } from '../../../services/listener/node-taint.js';
+import {
+  KubeNodeTainter,
+  type TaintPatchOutcome,
+  wireTaints,
+} from '../../../services/listener/node-taint.js';
 import { waitFor } from '../../support/stack.js';
 import { SimCluster } from './sim-cluster.js';
 
@@ -208,8 +212,11 @@ describe('tainting and cordoning a node', () => {
     const read = await cluster.readNode(name);
     await cluster.core.patchNode({ name, body: { spec: { taints: [theirs] } } }, mergePatch);
     const calls: string[] = [];
-    const result = await new KubeNodeTainter(recordingCore(calls)).taintAndCordon(read, 'spot-interruption');
+    const outcomes: TaintPatchOutcome[] = [];
+    const tainter = new KubeNodeTainter(recordingCore(calls), (o) => outcomes.push(o));
+    const result = await tainter.taintAndCordon(read, 'spot-interruption');
     assert.deepEqual(calls, ['PATCH 422', 'GET 200', 'PATCH 200']);
+    assert.deepEqual(outcomes, ['taints-changed', 'ok']);
     assert.equal(result, 'patched');
     const { node, taints } = await afterTheControllersAnswer(name);
     assert.deepEqual(taints, [theirs, ours]);

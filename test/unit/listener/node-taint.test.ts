@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { V1Node } from '@kubernetes/client-node';
+import { ApiException, type V1Node } from '@kubernetes/client-node';
 import { TAINT_KEY } from '../../../services/common/labels.js';
-import { taintPatch, taintsWith } from '../../../services/listener/node-taint.js';
+import { taintPatch, taintPatchOutcome, taintsWith } from '../../../services/listener/node-taint.js';
 
 const ours = (kind: string) => ({ key: TAINT_KEY, value: kind, effect: 'NoSchedule' });
 
@@ -101,5 +101,15 @@ describe('the taint patch', () => {
       'spot-interruption',
     );
     assert.deepEqual(uncordoned?.at(-1), { op: 'add', path: '/spec/unschedulable', value: true });
+  });
+});
+
+describe('what became of a taint patch, for the metric', () => {
+  it('422 is the test of the taints failing, 409 a conflict the API server gave up on, anything else an error', () => {
+    const answer = (code: number) => new ApiException(code, 'refused', {}, {});
+    assert.equal(taintPatchOutcome(answer(422)), 'taints-changed');
+    assert.equal(taintPatchOutcome(answer(409)), 'conflict');
+    assert.equal(taintPatchOutcome(answer(403)), 'error');
+    assert.equal(taintPatchOutcome(new Error('socket hang up')), 'error');
   });
 });
