@@ -353,10 +353,14 @@ async function main() {
     globalThis.gc?.();
     // The listener started once its caches had synced: this is what it holds for the cluster's nodes and pods.
     const listenerHeapMiB = heapMiB() - heapBefore;
-    const until = (n: number) =>
-      new Promise<void>((resolve) => {
+    // Bounded, so a listener that never reports a node fails the run instead of holding the stack.
+    const until = (done: () => boolean, what: string, timeoutMs = 5 * 60_000) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`not ${what} after ${timeoutMs} ms`)), timeoutMs);
         const check = () => {
-          if (handled.size >= n) resolve();
+          if (!done()) return;
+          clearTimeout(timer);
+          resolve();
         };
         onHandled = check;
         check();
@@ -370,7 +374,8 @@ async function main() {
       const t = Date.now();
       sentAt.set(n.instanceId, t);
       await sendAll(queueUrl, [spotWarning(n.instanceId)]);
-      await until(handled.size + 1);
+      // By this node, not by a count: the listener may have handled it before the send returned.
+      await until(() => handled.has(n.instanceId), `handled ${n.name}`);
       const h = handled.get(n.instanceId)!;
       idleLatency.push(h.enqueuedAt.getTime() - t);
       idleListener.push(h.enqueuedAt.getTime() - h.receivedAt.getTime());
@@ -388,7 +393,7 @@ async function main() {
     for (const n of burstNodes) sentAt.set(n.instanceId, t0);
     await sendAll(queueUrl, bodies);
     const sendMs = Date.now() - t0;
-    await until(burstNodes.length);
+    await until(() => handled.size >= burstNodes.length, 'handled every node of the burst');
     // Done = cordoned and enqueued (the listener does both before it reports a node).
     const lastDone = Math.max(...[...handled.values()].map((h) => h.doneAt.getTime()));
     const burstMs = lastDone - t0;
