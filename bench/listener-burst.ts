@@ -7,8 +7,11 @@
  * (the same number of messages sent and drained with no work), and the
  * burst's ratio to that floor (target <= 1.2x). What grows with the size is
  * printed per node so two sizes can be compared: the listener's heap after
- * its informers synced, Redis commands, and node PATCH calls (taint and
- * cordon) as the API server counted them.
+ * its informers synced, Redis commands, the listener's taint-and-cordon
+ * PATCH requests by result (its metric), and every node PATCH as the API
+ * server counted them (the node controller's answer to each cordon too).
+ * The burst starts once every node is Ready and its start-up taint lifted,
+ * as a long-running node is when its warning comes.
  *
  * At 1,000 nodes x 30 pods (30,000 pods) the set-up alone creates 31,000
  * objects; it runs, but give the machine to it.
@@ -30,8 +33,9 @@ import {
   ReceiveMessageCommand,
   SendMessageBatchCommand,
 } from '@aws-sdk/client-sqs';
-import { CoreV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, type V1Node } from '@kubernetes/client-node';
 import { Queue } from 'bullmq';
+import type { Registry } from 'prom-client';
 import { createSqsClient } from '../services/common/aws.js';
 import { readConfig } from '../services/common/config.js';
 import { newJobSigningKeyFile } from '../services/common/job-signing-key.js';
@@ -82,8 +86,13 @@ async function pool<T>(items: readonly T[], width: number, fn: (t: T) => Promise
   );
 }
 
-/** The API server's count of node PATCH requests (taint, cordon), from its own metrics. */
-async function nodePatchCalls(): Promise<number> {
+/**
+ * The API server's count of node PATCH requests (not the status), from its
+ * own metrics, by response code. It counts every writer: the listener's
+ * taint and cordon, and the node lifecycle controller's
+ * `node.kubernetes.io/unschedulable` taint that answers each cordon.
+ */
+async function nodePatchCalls(): Promise<Record<string, number>> {
   const server = new URL(kc.getCurrentCluster()!.server);
   const opts: https.RequestOptions = {
     method: 'GET',
@@ -101,15 +110,78 @@ async function nodePatchCalls(): Promise<number> {
     req.on('error', reject);
     req.end();
   });
-  let n = 0;
+  const byCode: Record<string, number> = {};
   for (const line of text.split('\n')) {
     if (!line.startsWith('apiserver_request_total{')) continue;
     if (!/resource="nodes"/.test(line) || !/verb="PATCH"/.test(line) || /subresource="status"/.test(line))
       continue;
-    n += Number(line.split(' ').at(-1));
+    const code = /code="(\d+)"/.exec(line)?.[1] ?? '?';
+    byCode[code] = (byCode[code] ?? 0) + Number(line.split(' ').at(-1));
   }
-  return n;
+  return byCode;
 }
+
+const minus = (after: Record<string, number>, before: Record<string, number>) =>
+  Object.fromEntries(
+    Object.entries(after)
+      .map(([code, n]) => [code, n - (before[code] ?? 0)] as const)
+      .filter(([, n]) => n > 0),
+  );
+const total = (byCode: Record<string, number>) => Object.values(byCode).reduce((a, b) => a + b, 0);
+
+/** The listener's own taint-and-cordon PATCH requests so far, by result (its metric). */
+async function listenerPatches(registry: Registry): Promise<Record<string, number>> {
+  const metric = registry.getSingleMetric('spot_rescue_listener_node_patches_total');
+  const values = metric ? (await metric.get()).values : [];
+  return Object.fromEntries(values.map((v) => [String(v.labels['result']), v.value]));
+}
+
+/** Waits until every one of these nodes, as the API server lists them, passes the check. */
+async function untilEveryNode(
+  nodes: SimNode[],
+  what: string,
+  check: (n: V1Node) => boolean,
+  timeoutMs: number,
+): Promise<void> {
+  const names = new Set(nodes.map((n) => n.name));
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const list = await core.listNode({ labelSelector: `spot-rescue.io/bench=${run}` });
+    const done = list.items.filter((n) => names.has(n.metadata?.name ?? '') && check(n)).length;
+    if (done === names.size) return;
+    if (Date.now() > end) throw new Error(`${done} of ${names.size} nodes ${what} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/**
+ * Every node as a long-running node is when its warning comes: Ready (kwok)
+ * and without the not-ready taint it was born with (lifted by the node
+ * lifecycle controller). A burst on nodes still being initialised would
+ * measure the listener racing their start-up, not an interruption. Only
+ * that taint is waited for: when kwok is slow to post the first status of
+ * hundreds of nodes, the controller marks some unreachable (NoExecute) and
+ * may take minutes to lift that again; such a node is tainted all the same,
+ * and a lift during the burst costs the listener one more PATCH, counted.
+ */
+const settled = (nodes: SimNode[]) =>
+  untilEveryNode(
+    nodes,
+    'Ready without the not-ready taint',
+    (n) =>
+      n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true &&
+      !n.spec?.taints?.some((t) => t.key === 'node.kubernetes.io/not-ready'),
+    10 * 60_000,
+  );
+
+/** The node lifecycle controller has answered every cordon with its unschedulable taint. */
+const controllerAnswered = (nodes: SimNode[]) =>
+  untilEveryNode(
+    nodes,
+    "with the node controller's unschedulable taint",
+    (n) => n.spec?.taints?.some((t) => t.key === 'node.kubernetes.io/unschedulable') === true,
+    5 * 60_000,
+  );
 
 /** Commands Redis has processed, all clients together (the stack's Redis is shared: a rough figure). */
 async function redisCommands(): Promise<number> {
@@ -256,6 +328,7 @@ async function main() {
     burstNodes.push(...(await makeNodes(NODES, 'b')));
     idleNodes.push(...(await makeNodes(IDLE, 'i')));
     await makePods(ns, [...burstNodes, ...idleNodes]);
+    await settled([...burstNodes, ...idleNodes]);
     console.log(
       `setup: ${burstNodes.length + idleNodes.length} nodes, ${(burstNodes.length + idleNodes.length) * PODS} pods in ${((Date.now() - setupStart) / 1000).toFixed(1)} s`,
     );
@@ -284,10 +357,14 @@ async function main() {
     globalThis.gc?.();
     // The listener started once its caches had synced: this is what it holds for the cluster's nodes and pods.
     const listenerHeapMiB = heapMiB() - heapBefore;
-    const until = (n: number) =>
-      new Promise<void>((resolve) => {
+    // Bounded, so a listener that never reports a node fails the run instead of holding the stack.
+    const until = (done: () => boolean, what: string, timeoutMs = 5 * 60_000) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`not ${what} after ${timeoutMs} ms`)), timeoutMs);
         const check = () => {
-          if (handled.size >= n) resolve();
+          if (!done()) return;
+          clearTimeout(timer);
+          resolve();
         };
         onHandled = check;
         check();
@@ -301,7 +378,8 @@ async function main() {
       const t = Date.now();
       sentAt.set(n.instanceId, t);
       await sendAll(queueUrl, [spotWarning(n.instanceId)]);
-      await until(handled.size + 1);
+      // By this node, not by a count: the listener may have handled it before the send returned.
+      await until(() => handled.has(n.instanceId), `handled ${n.name}`);
       const h = handled.get(n.instanceId)!;
       idleLatency.push(h.enqueuedAt.getTime() - t);
       idleListener.push(h.enqueuedAt.getTime() - h.receivedAt.getTime());
@@ -312,18 +390,21 @@ async function main() {
 
     // The burst.
     const redisBefore = await redisCommands();
-    const patchesBefore = await nodePatchCalls().catch(() => Number.NaN);
+    const patchesBefore = await nodePatchCalls().catch(() => ({}));
+    const ownPatchesBefore = await listenerPatches(running.registry);
     const bodies = burstNodes.map((n) => spotWarning(n.instanceId));
     const t0 = Date.now();
     for (const n of burstNodes) sentAt.set(n.instanceId, t0);
     await sendAll(queueUrl, bodies);
     const sendMs = Date.now() - t0;
-    await until(burstNodes.length);
+    await until(() => handled.size >= burstNodes.length, 'handled every node of the burst');
     // Done = cordoned and enqueued (the listener does both before it reports a node).
     const lastDone = Math.max(...[...handled.values()].map((h) => h.doneAt.getTime()));
     const burstMs = lastDone - t0;
     const redisDuring = (await redisCommands()) - redisBefore;
-    const patchesDuring = (await nodePatchCalls().catch(() => Number.NaN)) - patchesBefore;
+    const ownPatches = minus(await listenerPatches(running.registry), ownPatchesBefore);
+    await controllerAnswered(burstNodes);
+    const patchesDuring = minus(await nodePatchCalls().catch(() => ({})), patchesBefore);
     const burstLatency = [...handled.values()].map((h) => h.enqueuedAt.getTime() - h.sentAt);
     const burstListener = [...handled.values()].map((h) => h.enqueuedAt.getTime() - h.receivedAt.getTime());
     const stepNames = ['queued', 'claim', 'plan', 'taint', 'enqueue'] as const;
@@ -402,8 +483,10 @@ async function main() {
         listenerHeapKiBPerPod: ms((listenerHeapMiB * 1024) / ((burstNodes.length + idleNodes.length) * PODS)),
         redisCommandsDuringBurst: redisDuring,
         redisCommandsPerNode: ms(redisDuring / burstNodes.length),
-        nodePatchesDuringBurst: patchesDuring,
-        nodePatchesPerNode: ms(patchesDuring / burstNodes.length),
+        listenerNodePatchesDuringBurst: ownPatches,
+        listenerNodePatchesPerNode: ms(total(ownPatches) / burstNodes.length),
+        apiServerNodePatchesByCode: patchesDuring,
+        apiServerNodePatchesPerNode: ms(total(patchesDuring) / burstNodes.length),
       },
       ratios: {
         burstOverRawSqsDrain: ms(burstMs / raw.drainMs),
@@ -430,7 +513,8 @@ async function main() {
         `ratios: burst / raw SQS drain ${result.ratios.burstOverRawSqsDrain}x (target <= 1.2x); burst p50 / idle p50 ${result.ratios.burstP50OverIdleP50}`,
         `what grows with size: listener heap ${result.growth.listenerHeapMiB} MiB after sync (${result.growth.listenerHeapKiBPerPod} KiB per pod); ` +
           `Redis ${result.growth.redisCommandsPerNode} commands per node (${redisDuring} in the burst, every client of the shared Redis); ` +
-          `node PATCH calls ${result.growth.nodePatchesPerNode} per node (${patchesDuring})`,
+          `listener node PATCH ${result.growth.listenerNodePatchesPerNode} per node (${JSON.stringify(ownPatches)}); ` +
+          `all node PATCH at the API server ${result.growth.apiServerNodePatchesPerNode} per node, the node controller's answer to each cordon included (by code ${JSON.stringify(patchesDuring)})`,
       ].join('\n'),
     );
     mkdirSync(dirname(args.json!), { recursive: true });

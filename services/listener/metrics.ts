@@ -45,6 +45,12 @@ export function createListenerMetrics(registry: Registry) {
       labelNames: ['queue', 'name'],
       registers: [registry],
     }),
+    nodePatches: new Counter({
+      name: 'spot_rescue_listener_node_patches_total',
+      help: 'Taint-and-cordon PATCH requests, by result (ok; taints-changed: another writer changed the taints since they were read, so the node was read again; conflict; error). Above one per tainted node means contention',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
     dlqSends: new Counter({
       name: 'spot_rescue_listener_dlq_sends_total',
       help: 'Malformed messages moved to the dead-letter queue',
@@ -61,6 +67,10 @@ export function createListenerMetrics(registry: Registry) {
     ...EVENT_KINDS.map((kind) => ({ kind, outcome: 'act' })),
     { kind: 'none', outcome: 'reject' },
   ]);
+  exportAtZero(
+    metrics.nodePatches,
+    ['ok', 'taints-changed', 'conflict', 'error'].map((result) => ({ result })),
+  );
   exportAtZero(
     metrics.oddFields,
     EVENT_KINDS.map((kind) => ({ kind, field: 'time' })),

@@ -75,6 +75,7 @@ export async function startListenerService(
     cluster,
     tainter: new KubeNodeTainter(
       makeApiClientWithTimeout(kc, CoreV1Api, config.kubeRequestTimeoutSeconds * 1000),
+      (result) => metrics.nodePatches.inc({ result }),
     ),
     sink,
     nodeEvents: new KubeNodeEvents(

@@ -11,7 +11,7 @@ import https from 'node:https';
 import { after, before, describe, it } from 'node:test';
 import { KubeConfig, type V1Node, type V1Pod } from '@kubernetes/client-node';
 import { MIGRATE_ANNOTATION, NAMESPACE_OPT_IN_LABEL, TAINT_KEY } from '../../../services/common/labels.js';
-import { taintsWith } from '../../../services/listener/node-taint.js';
+import { taintPatch } from '../../../services/listener/node-taint.js';
 import { demandPlaceholder } from '../../../services/worker/migrate/demand.js';
 import { RECREATED_FROM_ANNOTATION } from '../../../services/worker/migrate/fallback.js';
 import { adoptionPatch, buildRestoredPod } from '../../../services/worker/restored-pod.js';
@@ -113,8 +113,12 @@ function patchPodAs(as: Identity, namespace: string, name: string, patch: object
   );
 }
 
-function patchNodeAs(as: Identity, patch: object): Promise<Answer> {
-  return request(as, 'PATCH', `/api/v1/nodes/${nodeName}?dryRun=All`, patch, 'application/merge-patch+json');
+function patchNodeAs(
+  as: Identity,
+  patch: object,
+  contentType = 'application/merge-patch+json',
+): Promise<Answer> {
+  return request(as, 'PATCH', `/api/v1/nodes/${nodeName}?dryRun=All`, patch, contentType);
 }
 
 /** A running pod as the worker reads it from the API server (uid, node, defaults filled in). */
@@ -450,9 +454,10 @@ describe('chart: admission policies against the real kube-apiserver', () => {
   it('lets the listener add its taint and cordon the node, as its own code computes them', async () => {
     const r = await kubeRequest('GET', `/api/v1/nodes/${nodeName}`);
     const node = r.body as V1Node;
-    const taints = taintsWith(node, 'spot-interruption');
-    assert.ok(taints?.some((t) => t.key === TAINT_KEY));
-    assertAdmitted(await patchNodeAs(listener, { spec: { unschedulable: true, taints } }));
+    const patch = taintPatch(node, 'spot-interruption');
+    assert.ok(patch);
+    assert.ok(patch.some((op) => op.op === 'add' && JSON.stringify(op.value).includes(TAINT_KEY)));
+    assertAdmitted(await patchNodeAs(listener, patch, 'application/json-patch+json'));
   });
 
   it("denies the listener a change to a node's labels or to another taint", async () => {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig, type V1Node, type V1Pod } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../../../services/common/kube.js';
-import { stackEnv, uniqueName } from '../../support/stack.js';
+import { stackEnv, uniqueName, waitFor } from '../../support/stack.js';
 
 export const randomInstanceId = () => `i-${randomBytes(9).toString('hex').slice(0, 17)}`;
 
@@ -15,6 +15,9 @@ export interface PodSpec {
   name: string;
   annotations?: Record<string, string>;
 }
+
+const isReady = (n: V1Node) =>
+  n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
 
 /**
  * Nodes (kwok runs every node of the local API server) whose providerID names
@@ -57,6 +60,30 @@ export class SimCluster {
     });
     this.nodes.push(name);
     return { name, instanceId, zone };
+  }
+
+  /**
+   * A node that nothing but the test will write taints to. A new node is
+   * born with the not-ready taint (the API server's TaintNodesByCondition
+   * admission) and the node lifecycle controller lifts it once it has seen
+   * the node's conditions, kwok's Ready among them; until then the
+   * controller's write can land between any read and patch of the test's.
+   * From Ready and untainted on, the controller writes a taint only in answer
+   * to a change of conditions or of `unschedulable` (its
+   * `node.kubernetes.io/unschedulable` taint follows a cordon), and kwok
+   * writes only the status.
+   */
+  async settledNode(zone?: string): Promise<TestNode> {
+    const node = await this.node(zone);
+    await waitFor(
+      `node ${node.name} Ready (kwok) with the not-ready taint lifted (node lifecycle controller)`,
+      async () => {
+        const n = await this.readNode(node.name);
+        return isReady(n) && (n.spec?.taints ?? []).length === 0;
+      },
+      { timeoutMs: 90_000 },
+    );
+    return node;
   }
 
   async pod(namespace: string, nodeName: string, spec: PodSpec): Promise<V1Pod> {

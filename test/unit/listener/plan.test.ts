@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
 import type { EventRef } from '../../../services/common/events.js';
-import { TAINT_KEY } from '../../../services/common/labels.js';
 import { parseProviderId } from '../../../services/common/provider-id.js';
-import { taintsWith } from '../../../services/listener/node-taint.js';
 import { planNode } from '../../../services/listener/plan.js';
 
 const NOW = Date.parse('2026-09-01T12:00:30.000Z');
@@ -148,38 +146,6 @@ describe('planning the pods of a doomed node', () => {
     assert.deepEqual(
       plan([]).jobs.map((j) => j.name),
       ['finalize-node'],
-    );
-  });
-});
-
-describe('the taint', () => {
-  const base: V1Node = {
-    metadata: { name: 'n' },
-    spec: { taints: [{ key: 'other', value: 'x', effect: 'NoExecute' }] },
-  };
-
-  it('adds ours next to existing taints', () => {
-    assert.deepEqual(taintsWith(base, 'spot-interruption'), [
-      { key: 'other', value: 'x', effect: 'NoExecute' },
-      { key: TAINT_KEY, value: 'spot-interruption', effect: 'NoSchedule' },
-    ]);
-  });
-
-  it('replaces an earlier kind, and is a no-op when already tainted with this kind and cordoned', () => {
-    const tainted: V1Node = {
-      metadata: { name: 'n' },
-      spec: {
-        unschedulable: true,
-        taints: [{ key: TAINT_KEY, value: 'rebalance-recommendation', effect: 'NoSchedule' }],
-      },
-    };
-    assert.deepEqual(taintsWith(tainted, 'spot-interruption'), [
-      { key: TAINT_KEY, value: 'spot-interruption', effect: 'NoSchedule' },
-    ]);
-    assert.equal(taintsWith(tainted, 'rebalance-recommendation'), undefined);
-    assert.notEqual(
-      taintsWith({ ...tainted, spec: { ...tainted.spec, unschedulable: false } }, 'rebalance-recommendation'),
-      undefined,
     );
   });
 });
