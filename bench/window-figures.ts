@@ -109,6 +109,44 @@ export function podReports(namespace: string, workerLines: LogLine[], agentLines
   return [...reports.values()];
 }
 
+/** The worker's CloudWatch EMF line per finished rescue (services/common/emf.ts), as far as it is read here. */
+const emfLineSchema = z.object({
+  _aws: z.object({ CloudWatchMetrics: z.array(z.unknown()) }),
+  PodNamespace: z.string(),
+  Pod: z.string(),
+  Outcome: z.string(),
+  ArchiveBytes: z.number().int().nonnegative().optional(),
+});
+
+/** Outcomes the worker writes an EMF line for (services/common/outcomes.ts, RESCUE_OUTCOMES). */
+const EMF_OUTCOMES = new Set(['restored', 'evicted', 'failed']);
+
+/**
+ * Where the worker's EMF lines (what CloudWatch would alarm on) disagree with
+ * the pod reports built from the log lines: another outcome, other archive
+ * bytes than the source agent logged, or a rescue with no EMF line. Empty:
+ * the two signals tell the same story.
+ */
+export function emfDisagreements(namespace: string, workerLines: LogLine[], reports: PodReport[]): string[] {
+  const emf = new Map<string, z.infer<typeof emfLineSchema>>();
+  for (const line of workerLines) {
+    const e = emfLineSchema.safeParse(line);
+    if (e.success && e.data.PodNamespace === namespace) emf.set(`${namespace}/${e.data.Pod}`, e.data);
+  }
+  const problems: string[] = [];
+  for (const r of reports) {
+    if (r.outcome === undefined || !EMF_OUTCOMES.has(r.outcome)) continue;
+    const e = emf.get(r.pod);
+    if (!e) problems.push(`${r.pod}: ${r.outcome} in the log, no EMF line`);
+    else if (e.Outcome !== r.outcome) problems.push(`${r.pod}: ${r.outcome} in the log, ${e.Outcome} in EMF`);
+    else if (e.ArchiveBytes !== undefined && e.ArchiveBytes !== r.bytesCompressed)
+      problems.push(
+        `${r.pod}: ${e.ArchiveBytes} archive bytes in EMF, ${r.bytesCompressed} in the source agent's log`,
+      );
+  }
+  return problems;
+}
+
 /** The p-th percentile (nearest rank); NaN for no values. */
 export function percentile(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);

@@ -32,7 +32,8 @@
  *
  * Every figure of the burst comes from what the services reported while it
  * ran (bench/window-figures.ts): the worker's outcome line per pod and the
- * source agents' line per archived container, never from S3, where the
+ * source agents' line per archived container, checked against the worker's
+ * EMF line per rescue (what CloudWatch alarms read); never from S3, where the
  * worker deletes a restored pod's checkpoint and the calibration's own
  * checkpoints lie. Figures that cannot be true (a margin above the warning,
  * a negative duration, a share above 100 %) stop the benchmark with a
@@ -58,7 +59,13 @@ import { MIGRATE_ANNOTATION, RESTORED_FROM_ANNOTATION } from '../services/common
 import { cpuBetween, cpuSnapshot } from './cpu-usage.js';
 import { calibrate, cutoffSeconds, probeS3 } from './window-calibration.js';
 import { oracleStored, sizesForLoad } from './window-capacity.js';
-import { implausibleFigures, percentile, podReports, windowFigures } from './window-figures.js';
+import {
+  emfDisagreements,
+  implausibleFigures,
+  percentile,
+  podReports,
+  windowFigures,
+} from './window-figures.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -149,7 +156,11 @@ async function main() {
         ...(args['agent-slots'] ? { SPOT_RESCUE_AGENT_MAX_CONCURRENT_CHECKPOINTS: args['agent-slots'] } : {}),
       },
       logDir: workDir,
-      workerEnv: { SPOT_RESCUE_WORKER_CONCURRENCY: String(args['worker-concurrency']) },
+      workerEnv: {
+        SPOT_RESCUE_WORKER_CONCURRENCY: String(args['worker-concurrency']),
+        // The EMF lines CloudWatch would read: a second account of each rescue, checked against the logs.
+        SPOT_RESCUE_EMF_OUTPUT: 'stdout',
+      },
     },
   };
   const demo = await setUpRescueDemo(clients, spec);
@@ -348,7 +359,10 @@ async function main() {
       real.map((p) => ({ node: p.node, bytes: p.mib * 2 ** 20, cutoffMs: windowS * 1000 })),
     );
     const decidedS = figures.drainedDecidedSeconds;
-    const problems = implausibleFigures(figures, reports, { warningSeconds: WARNING_SECONDS });
+    const problems = [
+      ...implausibleFigures(figures, reports, { warningSeconds: WARNING_SECONDS }),
+      ...emfDisagreements(NS, workerProc.lines, reports),
+    ];
 
     const result = {
       machine: `${(await run('nproc')).stdout.trim()} cores`,

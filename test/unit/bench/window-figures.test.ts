@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
+  emfDisagreements,
   implausibleFigures,
   type LogLine,
   percentile,
@@ -152,5 +153,40 @@ describe('window benchmark: figures from what the services logged', () => {
     assert.equal(percentile([30, 10, 20], 1), 10);
     assert.equal(percentile([30, 10, 20], 100), 30);
     assert.ok(Number.isNaN(percentile([], 50)));
+  });
+
+  test("the worker's EMF lines agree with the log lines, and a disagreement is named", () => {
+    const { worker, agents } = run();
+    const emf = (pod: string, outcome: string, archiveBytes?: number, ns = NS): LogLine => ({
+      _aws: { Timestamp: event, CloudWatchMetrics: [{}] },
+      ClusterName: 'win-run',
+      Outcome: outcome,
+      PodNamespace: ns,
+      Pod: pod,
+      ...(archiveBytes === undefined ? {} : { ArchiveBytes: archiveBytes }),
+    });
+    worker.push(
+      emf('p-0-0', 'restored', (64 * MiB) / 8),
+      emf('p-0-1', 'restored', (32 * MiB) / 8),
+      emf('p-0-2', 'evicted'),
+      emf('q', 'restored', 1, 'other-run'),
+    );
+    const reports = podReports(NS, worker, agents);
+    assert.deepEqual(emfDisagreements(NS, worker, reports), []);
+    const wrong = worker.map((l) =>
+      l['Pod'] === 'p-0-1'
+        ? { ...l, ArchiveBytes: 1 }
+        : l['Pod'] === 'p-0-2'
+          ? { ...l, Outcome: 'failed' }
+          : l,
+    );
+    assert.deepEqual(emfDisagreements(NS, wrong, reports), [
+      `${NS}/p-0-1: 1 archive bytes in EMF, ${(32 * MiB) / 8} in the source agent's log`,
+      `${NS}/p-0-2: evicted in the log, failed in EMF`,
+    ]);
+    const missing = worker.filter((l) => l['Pod'] !== 'p-0-0');
+    assert.deepEqual(emfDisagreements(NS, missing, reports), [
+      `${NS}/p-0-0: restored in the log, no EMF line`,
+    ]);
   });
 });
