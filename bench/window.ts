@@ -45,7 +45,7 @@
  * Every process's log is kept in .stack/bench/<run>/ for reading afterwards.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
@@ -58,7 +58,7 @@ import { localStackClients } from '../infra/sim/stack-clients.js';
 import { MIGRATE_ANNOTATION, RESTORED_FROM_ANNOTATION } from '../services/common/labels.js';
 import { cpuBetween, cpuSnapshot } from './cpu-usage.js';
 import { calibrate, cutoffSeconds, probeS3 } from './window-calibration.js';
-import { oracleStored, sizesForLoad } from './window-capacity.js';
+import { availableMiB, memoryShortfall, oracleStored, sizesForLoad } from './window-capacity.js';
 import {
   emfDisagreements,
   implausibleFigures,
@@ -212,6 +212,15 @@ async function main() {
       });
       for (let ni = 0; ni < K; ni++) shape[ni] = scaled.slice(ni * M, (ni + 1) * M);
     }
+    // A load this machine cannot hold would end in the OOM killer, maybe in another's processes.
+    const shortfall = memoryShortfall(
+      shape
+        .slice(0, K)
+        .flat()
+        .reduce((a, b) => a + b, 0),
+      availableMiB(await readFile('/proc/meminfo', 'utf8')),
+    );
+    if (shortfall) throw new Error(`not run: ${shortfall}`);
     for (const [ni, node] of nodes.entries()) {
       const isDoomed = ni < K;
       await Promise.all(
