@@ -18,10 +18,10 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
+import { RealNodeBed } from '../infra/sim/real-node-bed.js';
 import type { Manifest, RestoreResponse } from '../services/common/agent-api.js';
 import { archiveDigests } from '../services/common/agent-api.js';
 import { AgentBed, call } from '../test/e2e/agent/harness.js';
-import { RealNodeBed } from '../test/e2e/real-nodes/harness.js';
 import { waitFor } from '../test/support/stack.js';
 
 const { values: args } = parseArgs({

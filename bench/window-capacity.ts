@@ -62,3 +62,22 @@ export function sizesForLoad(
   const f = total > 0 ? target / total : 0;
   return shape.map((m) => Math.max(o.minMiB, Math.round(m * f)));
 }
+
+/**
+ * Why the processes of a run would not fit in this machine's memory, if
+ * they would not: their total may use at most `share` of what the kernel
+ * reports available (the machine is shared, and the checkpoints' images and
+ * zstd buffers need room too). Undefined: they fit.
+ */
+export function memoryShortfall(totalMiB: number, availableMiB: number, share = 0.7): string | undefined {
+  const allowed = availableMiB * share;
+  if (totalMiB <= allowed) return undefined;
+  return `the processes need ${Math.round(totalMiB)} MiB of memory; this machine has ${Math.round(availableMiB)} MiB available, of which ${Math.round(share * 100)} % (${Math.round(allowed)} MiB) may be used`;
+}
+
+/** MemAvailable from /proc/meminfo's text, in MiB. */
+export function availableMiB(meminfo: string): number {
+  const kib = /^MemAvailable:\s+(\d+) kB$/m.exec(meminfo)?.[1];
+  if (kib === undefined) throw new Error('no MemAvailable in /proc/meminfo');
+  return Number(kib) / 1024;
+}

@@ -5,6 +5,14 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { Command } from 'commander';
 import type { SimNode } from '../infra/sim/cluster.js';
 import { buildEvent } from '../infra/sim/events.js';
+import { RealNodeBed } from '../infra/sim/real-node-bed.js';
+import {
+  clearInterruption,
+  deployRescuable,
+  optInNamespace,
+  type RealRescue,
+  startRealRescue,
+} from '../infra/sim/real-node-rescue.js';
 import { setUpRescueDemo } from '../infra/sim/rescue-demo-setup.js';
 import type { LogLine, ServiceProcess } from '../infra/sim/service-process.js';
 import { localStackClients } from '../infra/sim/stack-clients.js';
@@ -12,14 +20,6 @@ import { waitFor } from '../infra/sim/wait-for.js';
 import { type Manifest, manifestSchema } from '../services/common/agent-api.js';
 import { commonSettings, readConfig } from '../services/common/config.js';
 import { RESTORED_FROM_ANNOTATION } from '../services/common/labels.js';
-import { RealNodeBed } from '../test/e2e/real-nodes/harness.js';
-import {
-  clearInterruption,
-  deployRescuable,
-  optInNamespace,
-  type RealRescue,
-  startRealRescue,
-} from '../test/e2e/real-nodes/worker-deployment.js';
 
 /**
  * The demo: a stateful process under runc on a Spot node of a simulated

@@ -18,8 +18,8 @@ import { waitFor } from './wait-for.js';
 import { createWorkerIdentity, type WorkerIdentity } from './worker-identity.js';
 
 /**
- * Simulation only. What scripts/demo.ts and the dashboard render
- * (docs/render/rescue-traffic.ts) both stand up before their Spot
+ * Simulation only. What scripts/demo.ts, the dashboard render
+ * (docs/render/rescue-traffic.ts) and the window benchmark (bench/window.ts) stand up before their Spot
  * interruptions: a simulated cluster of its own, cleared of what a previous
  * run left, its namespaces, queue and bucket in moto, the worker's
  * ServiceAccount, spot-rescue deployed on it (rescue-deployment.ts), and a
@@ -45,8 +45,11 @@ export interface RescueDemoSpec {
   nodeSpec: (index: number) => Partial<SimNodeSpec>;
   /** Empty the queue and its DLQ first: what an earlier run left there is not this run's. */
   purgeQueues?: boolean;
-  /** Passed on to startRescueDeployment. */
-  deployment?: Pick<RescueDeploymentOptions, 'logDir' | 'agentsPerProcess' | 'workerEnv' | 'agentEnv'>;
+  /** Passed on to startRescueDeployment (restoreOnlyNodes by node name: `<cluster>-<index>`). */
+  deployment?: Pick<
+    RescueDeploymentOptions,
+    'logDir' | 'agentsPerProcess' | 'workerEnv' | 'agentEnv' | 'restoreOnlyNodes'
+  >;
 }
 
 export interface RescueDemo {

@@ -4,10 +4,10 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { AgentHandle } from '../../../infra/sim/local-agent.js';
+import { RealNodeBed } from '../../../infra/sim/real-node-bed.js';
 import { CgroupFreezer } from '../../../services/agent/runtimes/kubelet/container-freezer.js';
 import type { NodeCapabilities } from '../../../services/common/agent-api.js';
 import { waitFor } from '../../support/stack.js';
-import { RealNodeBed } from './harness.js';
 
 /**
  * What must not happen on a real node when things go wrong: a kubelet

@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type { AgentHandle } from '../../../infra/sim/local-agent.js';
+import { RealNodeBed, run } from '../../../infra/sim/real-node-bed.js';
 import { CgroupFreezer } from '../../../services/agent/runtimes/kubelet/container-freezer.js';
 import type { Manifest, NodeCapabilities, RestoreResponse } from '../../../services/common/agent-api.js';
 import { archiveDigests } from '../../../services/common/agent-api.js';
 import { waitFor } from '../../support/stack.js';
-import { RealNodeBed, run } from './harness.js';
 
 /**
  * The production path end to end on two real nodes: a Deployment's opted-in

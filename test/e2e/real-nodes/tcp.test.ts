@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type { AgentHandle } from '../../../infra/sim/local-agent.js';
+import { RealNodeBed } from '../../../infra/sim/real-node-bed.js';
 import type { Manifest, RestoreResponse } from '../../../services/common/agent-api.js';
 import { archiveDigests } from '../../../services/common/agent-api.js';
 import { waitFor } from '../../support/stack.js';
-import { RealNodeBed } from './harness.js';
 
 /**
  * The workload of test/e2e/agent/tcp-close.test.ts, as a pod on a real node:

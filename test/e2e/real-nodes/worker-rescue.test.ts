@@ -4,17 +4,17 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { AppsV1Api, type V1Pod } from '@kubernetes/client-node';
-import { CgroupFreezer } from '../../../services/agent/runtimes/kubelet/container-freezer.js';
-import { RESTORED_FROM_ANNOTATION } from '../../../services/common/labels.js';
-import { waitFor } from '../../support/stack.js';
-import { RealNodeBed, run } from './harness.js';
+import { RealNodeBed, run } from '../../../infra/sim/real-node-bed.js';
 import {
   clearInterruption,
   deployRescuable,
   optInNamespace,
   type RealRescue,
   startRealRescue,
-} from './worker-deployment.js';
+} from '../../../infra/sim/real-node-rescue.js';
+import { CgroupFreezer } from '../../../services/agent/runtimes/kubelet/container-freezer.js';
+import { RESTORED_FROM_ANNOTATION } from '../../../services/common/labels.js';
+import { waitFor } from '../../support/stack.js';
 
 /**
  * The production flow on the stack's real nodes: a real-shaped Spot

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { oracleStored, sizesForLoad } from '../../../bench/window-capacity.js';
+import { availableMiB, memoryShortfall, oracleStored, sizesForLoad } from '../../../bench/window-capacity.js';
 
 const MiB = 2 ** 20;
 
@@ -25,5 +25,13 @@ describe('window benchmark: capacity figures', () => {
     assert.deepEqual(sizes, [100, 300]);
     const half = sizesForLoad([100, 300, 1], { load: 0.5, capacityMiBps: 10, windowSeconds: 20, minMiB: 4 });
     assert.deepEqual(half, [25, 75, 4], 'none below the floor');
+  });
+
+  test('a run whose processes would not fit in the available memory is refused before any starts', () => {
+    const meminfo = 'MemTotal:       24683520 kB\nMemFree:        12730000 kB\nMemAvailable:   20480000 kB\n';
+    assert.equal(availableMiB(meminfo), 20_000);
+    assert.equal(memoryShortfall(14_000, 20_000), undefined);
+    assert.match(memoryShortfall(14_001, 20_000) ?? '', /need 14001 MiB .* 20000 MiB available/);
+    assert.throws(() => availableMiB('MemTotal: 1 kB\n'));
   });
 });

@@ -1,9 +1,9 @@
 /**
- * spot-rescue as the chart runs it, on the stack's real nodes: one
- * kubelet-runtime agent per real node (RealNodeBed.startAgent), a listener
- * reading its own SQS queue and a worker finding the agents by a static map,
- * each a real `spot-rescue <service>` process. Used by the worker-rescue e2e
- * test and by `scripts/demo --real-nodes`.
+ * Simulation only. spot-rescue as the chart runs it, on the stack's real
+ * nodes: one kubelet-runtime agent per real node (RealNodeBed.startAgent), a
+ * listener reading its own SQS queue and a worker finding the agents by a
+ * static map, each a real `spot-rescue <service>` process. Used by
+ * `scripts/demo --real-nodes` and the worker-rescue e2e test.
  */
 import { join } from 'node:path';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
@@ -14,15 +14,16 @@ import {
   setHeaderOptions,
   type V1Pod,
 } from '@kubernetes/client-node';
-import { ensureQueues, type RescueQueues } from '../../../infra/sim/aws-resources.js';
-import { buildEvent } from '../../../infra/sim/events.js';
-import type { AgentHandle } from '../../../infra/sim/local-agent.js';
-import { type ServiceProcess, startService } from '../../../infra/sim/service-process.js';
-import { createSqsClient } from '../../../services/common/aws.js';
-import { newJobSigningKeyFile } from '../../../services/common/job-signing-key.js';
-import { MIGRATE_ANNOTATION, NAMESPACE_OPT_IN_LABEL, TAINT_KEY } from '../../../services/common/labels.js';
-import { awsSettings, uniqueName, waitFor } from '../../support/stack.js';
-import type { RealNode, RealNodeBed } from './harness.js';
+import { newJobSigningKeyFile } from '../../services/common/job-signing-key.js';
+import { MIGRATE_ANNOTATION, NAMESPACE_OPT_IN_LABEL, TAINT_KEY } from '../../services/common/labels.js';
+import { ensureQueues, type RescueQueues } from './aws-resources.js';
+import { buildEvent } from './events.js';
+import type { AgentHandle } from './local-agent.js';
+import { type RealNodeBed, uniqueName } from './real-node-bed.js';
+import type { RealNode } from './real-nodes-env.js';
+import { type ServiceProcess, startService } from './service-process.js';
+import { localStackClients } from './stack-clients.js';
+import { waitFor } from './wait-for.js';
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
@@ -57,7 +58,7 @@ export async function startRealRescue(
       agents.set(a.node, a);
     }
     const queuePrefix = uniqueName('rn-rescue');
-    const sqs = createSqsClient(awsSettings());
+    const { sqs } = localStackClients();
     const queues = await ensureQueues(sqs, queuePrefix);
     const shared = {
       SPOT_RESCUE_CLUSTER_NAME: 'real-nodes',
@@ -89,7 +90,7 @@ export async function startRealRescue(
         SPOT_RESCUE_S3_BUCKET: bed.bucket,
         SPOT_RESCUE_AGENT_LOCATOR: 'static',
         SPOT_RESCUE_AGENT_ENDPOINTS: [...agents].map(([n, a]) => `${n}=${a.url}`).join(','),
-        SPOT_RESCUE_WORKER_SERVICE_ACCOUNT: bed.ids.allowedSa,
+        SPOT_RESCUE_WORKER_SERVICE_ACCOUNT: bed.worker.serviceAccount,
         ...o.workerEnv,
       },
       join(bed.dir, 'worker.log'),

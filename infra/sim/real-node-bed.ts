@@ -1,34 +1,34 @@
 /**
- * The production path on the stack's real nodes (infra/lib/real-nodes.sh):
- * kubelet 1.34 + containerd 2.2.4 + runc 1.3.5 + CRIU 4.2, beside kwok's
- * simulated nodes. Agents run as host processes with the kubelet runtime,
- * one per real node, each with its own token allowed `create nodes/checkpoint`,
- * its node's kubelet URL, containerd socket and configuration.
+ * Simulation only. The production path on the stack's real nodes
+ * (infra/lib/real-nodes.sh): kubelet 1.34 + containerd 2.2.4 + runc 1.3.5 +
+ * CRIU 4.2, beside kwok's simulated nodes. Agents run as host processes with
+ * the kubelet runtime, one per real node, each with its own token allowed
+ * `create nodes/checkpoint`, its node's kubelet URL, containerd socket and
+ * configuration. Used by `scripts/demo --real-nodes`, the real-node e2e tests
+ * and the kubelet-vs-runc benchmark.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { CoreV1Api, RbacAuthorizationV1Api, type V1Pod } from '@kubernetes/client-node';
-import { type AgentHandle, startLocalAgent } from '../../../infra/sim/local-agent.js';
-import { parseProgress } from '../../../services/agent/runtimes/runc/local-containers.js';
-import { loadKubeConfig } from '../../../services/common/kube.js';
-import { stackEnv, uniqueName, waitFor } from '../../support/stack.js';
-import {
-  call,
-  createBucket,
-  createIdentities,
-  deleteBucket,
-  type Identities,
-  s3Client,
-} from '../agent/harness.js';
+import { DeleteBucketCommand, DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { AppsV1Api, RbacAuthorizationV1Api, type V1Pod } from '@kubernetes/client-node';
+import { parseProgress } from '../../services/agent/runtimes/runc/local-containers.js';
+import { callAgent } from './agent-call.js';
+import { ensureBucket } from './aws-resources.js';
+import { type AgentHandle, startLocalAgent } from './local-agent.js';
+import { type RealNode, realNodes } from './real-nodes-env.js';
+import { localStackClients } from './stack-clients.js';
+import { waitFor } from './wait-for.js';
+import { createWorkerIdentity, type WorkerIdentity } from './worker-identity.js';
 
 export const run = promisify(execFile);
 
-import { type RealNode, type RealNodesEnv, realNodes } from '../../support/real-nodes.js';
-
-export { type RealNode, type RealNodesEnv, realNodes };
+/** A name no other run uses, for namespaces, buckets, roles and queue prefixes. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 7)}`;
+}
 
 /** The agent's least privilege as the chart grants it (charts/spot-rescue/templates/rbac.yaml). */
 const AGENT_RULES = [
@@ -52,23 +52,24 @@ export interface Progress {
  */
 export class RealNodeBed {
   readonly env = realNodes();
-  readonly kc = loadKubeConfig(stackEnv().kubeconfig);
-  readonly core = this.kc.makeApiClient(CoreV1Api);
+  private readonly clients = localStackClients();
+  readonly kc = this.clients.kc;
+  readonly core = this.clients.core;
   readonly rbac = this.kc.makeApiClient(RbacAuthorizationV1Api);
-  readonly s3 = s3Client();
-  ids!: Identities;
+  readonly s3 = this.clients.s3;
+  readonly namespace = uniqueName('real-nodes');
+  /** The worker's ServiceAccount in the bed's namespace, and its per-node agent tokens. */
+  worker!: WorkerIdentity;
   bucket!: string;
   dir!: string;
   private agentRole = '';
   private readonly agents: AgentHandle[] = [];
 
-  get namespace(): string {
-    return this.ids.namespace;
-  }
-
   async setUp(): Promise<void> {
-    this.ids = await createIdentities();
-    this.bucket = await createBucket(this.s3);
+    await this.core.createNamespace({ body: { metadata: { name: this.namespace } } });
+    this.worker = await createWorkerIdentity(this.kc, this.namespace);
+    this.bucket = uniqueName('real-nodes');
+    await ensureBucket(this.s3, this.bucket);
     this.dir = await mkdtemp(join(tmpdir(), 'real-nodes-'));
     this.agentRole = uniqueName('spot-rescue-agent');
     await this.core.createNamespacedServiceAccount({
@@ -101,7 +102,7 @@ export class RealNodeBed {
     const agent = await startLocalAgent({
       node: node.name,
       instanceId: node.instanceId,
-      allowedServiceAccount: this.ids.allowedSa,
+      allowedServiceAccount: this.worker.serviceAccount,
       stateDir,
       logFile: join(this.dir, `agent-${node.name}-${this.agents.length}.log`),
       env: {
@@ -116,7 +117,7 @@ export class RealNodeBed {
         SPOT_RESCUE_CONTAINERD_CONFIG: join(dirname(node.containerdSocket), 'config.toml'),
         SPOT_RESCUE_CTR: join(this.env.runtimeBin, 'ctr'),
         // containerd's PATH on these nodes starts with the stack's CRIU 4.2.
-        SPOT_RESCUE_NODE_CRIU: stackEnv().criu,
+        SPOT_RESCUE_NODE_CRIU: process.env['SPOT_RESCUE_CRIU'] ?? 'criu',
         SPOT_RESCUE_IMAGE_IMPORTER: 'auto',
         SPOT_RESCUE_AGENT_HOST_STATE_DIR: join(stateDir, 'host'),
         ...extra,
@@ -128,7 +129,6 @@ export class RealNodeBed {
 
   /** A Deployment (one replica, opted in) of the counter workload on `node`; returns its running pod. */
   async deployCounter(name: string, node: RealNode, mib: number, command?: string[]): Promise<V1Pod> {
-    const { AppsV1Api } = await import('@kubernetes/client-node');
     const apps = this.kc.makeApiClient(AppsV1Api);
     const labels = { app: name };
     await apps.createNamespacedDeployment({
@@ -182,17 +182,20 @@ export class RealNodeBed {
         },
       },
     });
-    return waitFor(
+    // A container that failed ends the wait at once (waitFor takes a throwing probe for "not yet").
+    const seen = await waitFor(
       `${name} running on ${node.name}`,
       async () => {
         const p = await this.core.readNamespacedPod({ namespace: this.namespace, name });
         const s = p.status?.containerStatuses?.[0];
         if (s?.state?.terminated || (s?.state?.waiting?.reason ?? '').includes('Err'))
-          throw new Error(`${name}: ${JSON.stringify(s?.state)}`);
-        return s?.state?.running ? p : undefined;
+          return { failed: s?.state };
+        return s?.state?.running ? { running: p } : undefined;
       },
       { timeoutMs: 90_000, intervalMs: 500 },
     );
+    if ('failed' in seen) throw new Error(`${name}: ${JSON.stringify(seen.failed)}`);
+    return seen.running;
   }
 
   /** The pid of a pod's container, from containerd (crictl inspect on its node). */
@@ -219,27 +222,39 @@ export class RealNodeBed {
     };
   }
 
-  /** POST to the agent as the worker does. */
-  callAgent<T = Record<string, unknown>>(agent: AgentHandle, method: string, path: string, body?: unknown) {
-    return call<T>(agent, method, path, this.ids.workerToken, body);
+  /** Calls the agent as the worker does, with the worker's token for the agent's node. */
+  async callAgent<T = Record<string, unknown>>(
+    agent: AgentHandle,
+    method: string,
+    path: string,
+    body?: unknown,
+  ) {
+    return callAgent<T>(agent.url, await this.worker.tokenFor(agent.node), method, path, body);
   }
 
   async close(): Promise<void> {
     for (const a of this.agents) await a.stop().catch(() => {});
-    await this.ids?.cleanup();
+    await this.core.deleteNamespace({ name: this.namespace }).catch(() => {});
     await waitFor(
-      'the test namespace to be gone',
-      async () =>
-        !(await this.core.readNamespace({ name: this.namespace }).then(
+      'the namespace to be gone',
+      () =>
+        this.core.readNamespace({ name: this.namespace }).then(
+          () => undefined,
           () => true,
-          () => false,
-        )),
+        ),
       { timeoutMs: 60_000, intervalMs: 500 },
     ).catch(() => {});
     await this.rbac.deleteClusterRoleBinding({ name: this.agentRole }).catch(() => {});
     await this.rbac.deleteClusterRole({ name: this.agentRole }).catch(() => {});
-    await deleteBucket(this.s3, this.bucket).catch(() => {});
+    if (this.bucket) await deleteBucket(this.s3, this.bucket).catch(() => {});
     if (this.dir && !process.env['SPOT_RESCUE_KEEP_TEST_DIR'])
       await rm(this.dir, { recursive: true, force: true });
   }
+}
+
+async function deleteBucket(s3: RealNodeBed['s3'], bucket: string): Promise<void> {
+  const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket })).catch(() => undefined);
+  for (const o of listed?.Contents ?? [])
+    await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: o.Key as string }));
+  await s3.send(new DeleteBucketCommand({ Bucket: bucket })).catch(() => {});
 }
