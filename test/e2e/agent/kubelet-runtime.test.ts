@@ -8,8 +8,8 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { after, before, describe, test } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { AgentService } from '../../../services/agent/agent-service.js';
 import { S3ArchiveStore } from '../../../services/agent/archive-store.js';
+import { CheckpointRestore } from '../../../services/agent/checkpoint-restore.js';
 import { ContainerOperations } from '../../../services/agent/container-operations.js';
 import { AgentFailure } from '../../../services/agent/errors.js';
 import { AgentMetrics } from '../../../services/agent/metrics.js';
@@ -192,7 +192,7 @@ describe('kubelet runtime', () => {
       .update(await readFile(join(checkpointsDir, archiveName)))
       .digest('hex');
     const registry = createMetricsRegistry('agent-test', false);
-    const service = new AgentService({
+    const service = new CheckpointRestore({
       cluster: 'local',
       node,
       runtime: kubeletRuntime(),
