@@ -38,22 +38,21 @@ import {
 import { parseProgress } from '../../../services/agent/runtimes/runc/local-containers.js';
 import { createS3Client } from '../../../services/common/aws.js';
 import { readConfig } from '../../../services/common/config.js';
-import type { EventRef } from '../../../services/common/events.js';
+import { type EventRef, eventRefSchema } from '../../../services/common/events.js';
 import { loadJobSigner, newJobSigningKeyFile } from '../../../services/common/job-signing-key.js';
 import { QUEUES } from '../../../services/common/jobs.js';
 import { loadKubeConfig } from '../../../services/common/kube.js';
-import {
-  NAMESPACE_OPT_IN_LABEL,
-  NAMESPACE_OPT_IN_VALUE,
-  TAINT_KEY,
-} from '../../../services/common/labels.js';
+import { NAMESPACE_OPT_IN_LABEL, NAMESPACE_OPT_IN_VALUE } from '../../../services/common/labels.js';
 import { createLogger } from '../../../services/common/logger.js';
 import { createMetricsRegistry } from '../../../services/common/metrics.js';
 import { providerIdFor } from '../../../services/common/provider-id.js';
 import { createRedisConnection, type Redis } from '../../../services/common/redis.js';
 import { BullJobSink } from '../../../services/listener/enqueue.js';
-import { planNode } from '../../../services/listener/plan.js';
+import { KubeNodeTainter } from '../../../services/listener/node-taint.js';
+import { type NodeRef, type PlannedJob, type PodPlan, planNode } from '../../../services/listener/plan.js';
 import type { MigrateResult } from '../../../services/worker/migrate.js';
+import { nodeView } from '../../../services/worker/node-view.js';
+import { isRunning } from '../../../services/worker/restored-pod.js';
 import {
   allWorkerSettings,
   type FullWorkerConfig,
@@ -61,7 +60,7 @@ import {
   type WorkerOverrides,
   type WorkerService,
 } from '../../../services/worker/service.js';
-import { forward } from '../../e2e/agent/s3-fault-proxy.js';
+import { forward } from '../../support/http-forward.js';
 import { awsSettings, freePort, stackEnv, uniqueName, waitFor } from '../../support/stack.js';
 
 /**
@@ -106,9 +105,8 @@ export interface NodeSpec {
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
-export const isReady = (p: V1Pod) =>
-  p.status?.phase === 'Running' &&
-  (p.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+/** The pod runs with its containers ready: the worker's own test of a restored copy. */
+export const isReady: (p: V1Pod) => boolean = isRunning;
 
 /** The container every test pod runs: the counter workload, small requests. */
 export function counterContainer(resources: V1Container['resources'] = {}): V1Container {
@@ -119,16 +117,51 @@ export function counterContainer(resources: V1Container['resources'] = {}): V1Co
   };
 }
 
+/** A classified interruption as the listener puts it in every job (held to the jobs' schema). */
 export function eventRef(deadlineInMs: number, extra: Partial<EventRef> = {}): EventRef {
   const now = Date.now();
-  return {
+  return eventRefSchema.parse({
     id: uniqueName('evt'),
     kind: 'spot-interruption',
     deadline: new Date(now + deadlineInMs).toISOString(),
     receivedAt: new Date(now).toISOString(),
     eventTime: new Date(now).toISOString(),
     ...extra,
-  };
+  });
+}
+
+/**
+ * The listener's plan for `pods` of one doomed node, by its own planner, as
+ * it plans them while their namespace is opted in (`optedIn: false`: as a
+ * namespace that is not). Tests that opt a namespace out afterwards check
+ * the worker's own re-check at job start.
+ */
+export function listenerPlan(
+  event: EventRef,
+  node: NodeRef,
+  pods: V1Pod[],
+  o: { optedIn?: boolean; unoptedPods?: 'evict' | 'ignore' } = {},
+): PodPlan {
+  const labels: Record<string, string> =
+    o.optedIn === false ? {} : { [NAMESPACE_OPT_IN_LABEL]: NAMESPACE_OPT_IN_VALUE };
+  return planNode({
+    event,
+    node,
+    pods,
+    namespaceLabels: () => labels,
+    unoptedPods: o.unoptedPods ?? 'ignore',
+    podDeadline: event.deadline ?? new Date(Date.now() + 120_000).toISOString(),
+  });
+}
+
+/** The plan's one job of `queue`; the error says why the planner made none. */
+export function plannedJob(plan: PodPlan, queue: PlannedJob['queue']): PlannedJob {
+  const jobs = plan.jobs.filter((j) => j.queue === queue);
+  if (jobs.length !== 1)
+    throw new Error(
+      `the listener planned ${jobs.length} ${queue} jobs: skipped ${JSON.stringify(plan.skipped)}`,
+    );
+  return jobs[0]!;
 }
 
 /** One key per test process: the listener's sink signs with it and every worker started here verifies with it. */
@@ -160,23 +193,20 @@ export class TestQueues {
   }
 
   /** A migrate-pod job, planned and enqueued by the listener's code for an opted-in pod. */
-  async migrate(event: EventRef, node: { name: string; instanceId: string }, pod: V1Pod): Promise<Job> {
-    const plan = planNode({
-      event,
-      node,
-      pods: [pod],
-      namespaceLabels: () => ({ [NAMESPACE_OPT_IN_LABEL]: NAMESPACE_OPT_IN_VALUE }),
-      unoptedPods: 'ignore',
-      podDeadline: event.deadline ?? new Date(Date.now() + 120_000).toISOString(),
-    });
-    const job = plan.jobs.find((j) => j.queue === QUEUES.rescue);
-    if (!job)
-      throw new Error(
-        `the listener plans no migration for ${pod.metadata?.name}: ${JSON.stringify(plan.skipped)}`,
-      );
+  migrate(event: EventRef, node: NodeRef, pod: V1Pod): Promise<Job> {
+    return this.enqueue(plannedJob(listenerPlan(event, node, [pod]), QUEUES.rescue));
+  }
+
+  /** The node's finalize-node job, planned (waiting for `pods` to leave) and enqueued by the listener's code. */
+  finalizeNode(event: EventRef, node: NodeRef, pods: V1Pod[]): Promise<Job> {
+    return this.enqueue(plannedJob(listenerPlan(event, node, pods), QUEUES.finalize));
+  }
+
+  /** Through the listener's sink (signed, production options); answers the job as BullMQ holds it. */
+  private async enqueue(job: PlannedJob): Promise<Job> {
     await this.sink.enqueue([job]);
-    const added = await this.rescue.getJob(job.jobId);
-    if (!added) throw new Error(`job ${job.jobId} is not in the queue after enqueue`);
+    const added = await this.queueOf({ queueName: job.queue, id: job.jobId }).getJob(job.jobId);
+    if (!added) throw new Error(`job ${job.jobId} is not in the ${job.queue} queue after enqueue`);
     return added;
   }
 
@@ -213,7 +243,7 @@ export class TestQueues {
     );
   }
 
-  private queueOf(job: Job): Queue {
+  private queueOf(job: Pick<Job, 'queueName' | 'id'>): Queue {
     const queue = [this.rescue, this.evict, this.provision, this.finalize].find(
       (q) => q.name === job.queueName,
     );
@@ -364,21 +394,17 @@ export class TestBed {
     });
   }
 
+  /** Until the node is Ready as the worker's placement reads it. */
   async waitNodeReady(name: string): Promise<void> {
-    await waitFor(`node ${name} Ready`, async () => {
-      const n = await this.k.core.readNode({ name });
-      return (n.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
-    });
+    await waitFor(`node ${name} Ready`, async () => nodeView(await this.k.core.readNode({ name })).ready);
   }
 
-  /** What the listener does to a doomed node: taint and cordon. */
+  /** What the listener does to a doomed node, by the listener's own tainter: taint and cordon. */
   async markInterrupted(name: string): Promise<void> {
-    const n = await this.k.core.readNode({ name });
-    const taints = [
-      ...(n.spec?.taints ?? []),
-      { key: TAINT_KEY, value: 'spot-interruption', effect: 'NoSchedule' },
-    ];
-    await this.k.core.patchNode({ name, body: { spec: { unschedulable: true, taints } } }, mergePatch);
+    await new KubeNodeTainter(this.k.core).taintAndCordon(
+      await this.k.core.readNode({ name }),
+      'spot-interruption',
+    );
   }
 
   async setSchedulable(name: string, schedulable: boolean): Promise<void> {
