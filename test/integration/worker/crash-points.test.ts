@@ -113,27 +113,8 @@ describe('worker crash points: a Job’s original deleted, then the worker fails
   after(() => bed.close());
 
   test('the retry adopts the restored copy: the Job keeps one active pod, no fresh start', async () => {
-    await k.batch.createNamespacedJob({
-      namespace: ns,
-      body: {
-        metadata: { name: 'work' },
-        spec: {
-          parallelism: 1,
-          completions: 1,
-          template: {
-            metadata: { labels: { app: 'work' }, annotations: { [MIGRATE_ANNOTATION]: 'true' } },
-            spec: bed.podSpec([counterContainer()], { restartPolicy: 'Never' }),
-          },
-        },
-      },
-    });
-    const [original] = await bed.waitPods(
-      'the Job pod running on the source',
-      (pods) => pods.length === 1 && isReady(pods[0]!) && pods[0]!.spec?.nodeName === source,
-    );
-    await bed.startCounters(source, [original!]);
-    await bed.markInterrupted(source);
-    await bed.setSchedulable(target, true);
+    await bed.createJob('work', { [MIGRATE_ANNOTATION]: 'true' });
+    const [original] = await bed.podsToMove(source, 1, [target]);
     const [result] = await bed.migrateAll(
       eventRef(120_000),
       { name: source, instanceId: 'i-0123456789abcde11' },

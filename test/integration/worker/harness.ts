@@ -24,6 +24,7 @@ import {
   type V1Container,
   type V1Pod,
   type V1PodSpec,
+  type V1StatefulSetSpec,
 } from '@kubernetes/client-node';
 import { type Job, Queue } from 'bullmq';
 import {
@@ -420,14 +421,24 @@ export class TestBed {
       'solo',
       this.podSpec([counterContainer({ requests: { cpu: '100m', memory: '64Mi' } })]),
     );
-    const [original] = await this.waitPods(
-      'the pod running on the source node',
-      (pods) => pods.length === 1 && isReady(pods[0]!) && pods[0]!.spec?.nodeName === source,
-    );
-    await this.startCounters(source, [original!]);
-    await this.markInterrupted(source);
-    await this.setSchedulable(target, true);
+    const [original] = await this.podsToMove(source, 1, [target]);
     return original!;
+  }
+
+  /**
+   * The common start of a rescue: once the bed's `count` pods all run on
+   * `source`, their counters are started, `source` is interrupted (as the
+   * listener does it) and each of `targets` is opened. Answers the pods.
+   */
+  async podsToMove(source: string, count: number, targets: string[] = []): Promise<V1Pod[]> {
+    const pods = await this.waitPods(
+      `${count} pod(s) running on ${source}`,
+      (ps) => ps.length === count && ps.every((p) => isReady(p) && p.spec?.nodeName === source),
+    );
+    await this.startCounters(source, pods);
+    await this.markInterrupted(source);
+    for (const t of targets) await this.setSchedulable(t, true);
+    return pods;
   }
 
   /** A real agent process (runc runtime) serving one simulated node, which need not exist yet. */
@@ -528,6 +539,45 @@ export class TestBed {
           replicas,
           selector: { matchLabels: { app: name } },
           template: { metadata: { labels: { app: name } }, spec },
+        },
+      },
+    });
+  }
+
+  /** A StatefulSet of one pod labelled app=<name> (so `<name>-0`), its service name its own. */
+  async createStatefulSet(
+    name: string,
+    spec: V1PodSpec = this.podSpec(),
+    extra: Partial<V1StatefulSetSpec> = {},
+  ): Promise<void> {
+    await this.k.apps.createNamespacedStatefulSet({
+      namespace: this.ns,
+      body: {
+        metadata: { name },
+        spec: {
+          replicas: 1,
+          serviceName: name,
+          selector: { matchLabels: { app: name } },
+          template: { metadata: { labels: { app: name } }, spec },
+          ...extra,
+        },
+      },
+    });
+  }
+
+  /** A Job of one counting pod labelled app=<name>, never restarted; `annotations` go on its pod (the opt-in). */
+  async createJob(name: string, annotations: Record<string, string> = {}): Promise<void> {
+    await this.k.batch.createNamespacedJob({
+      namespace: this.ns,
+      body: {
+        metadata: { name },
+        spec: {
+          parallelism: 1,
+          completions: 1,
+          template: {
+            metadata: { labels: { app: name }, annotations },
+            spec: this.podSpec([counterContainer()], { restartPolicy: 'Never' }),
+          },
         },
       },
     });

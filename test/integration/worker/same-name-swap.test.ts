@@ -129,25 +129,8 @@ describe('same-name swap: a copy that never runs gives the name back to its Stat
       bed.podSpec([{ ...counterContainer(), name, ports: [{ containerPort: 8080, hostPort: 18081 }] }], {
         terminationGracePeriodSeconds: 1,
       });
-    await k.apps.createNamespacedStatefulSet({
-      namespace: ns,
-      body: {
-        metadata: { name: 'db' },
-        spec: {
-          serviceName: 'db',
-          replicas: 1,
-          selector: { matchLabels: { app: 'db' } },
-          template: { metadata: { labels: { app: 'db' } }, spec: withPort('counter') },
-        },
-      },
-    });
-    const [original] = await bed.waitPods(
-      'db-0 running on the source',
-      (pods) => pods.length === 1 && isReady(pods[0]!) && pods[0]!.spec?.nodeName === source,
-    );
-    await bed.startCounters(source, [original!]);
-    await bed.markInterrupted(source);
-    await bed.setSchedulable(target, true);
+    await bed.createStatefulSet('db', withPort('counter'));
+    const [original] = await bed.podsToMove(source, 1, [target]);
     // The only open node already has the host port taken: the copy pinned there can never run.
     await bed.createPod('holder', { ...withPort('holder'), nodeName: target });
     await bed.waitPods('the port holder running', (pods) =>
