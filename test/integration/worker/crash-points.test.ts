@@ -217,23 +217,10 @@ describe('worker crash points: the restored pod is refused at once', () => {
   after(() => bed.close());
 
   test('a host port taken on the target: the scheduler refuses the copy and the worker falls back in seconds', async () => {
-    const withPort = (name: string) =>
-      bed.podSpec([{ ...counterContainer(), name, ports: [{ containerPort: 8080, hostPort: 18080 }] }], {
-        terminationGracePeriodSeconds: 1,
-      });
-    await bed.createDeployment('web', 1, withPort('counter'));
-    const [original] = await bed.waitPods(
-      'the pod running',
-      (pods) => pods.length === 1 && isReady(pods[0]!),
-    );
-    await bed.startCounters(source, [original!]);
+    await bed.createDeployment('web', 1, bed.hostPortSpec('counter', 18080));
+    const [original] = await bed.podsToMove(source, 1, [target]);
     // The target already runs a pod holding the same host port.
-    await bed.setSchedulable(target, true);
-    await bed.markInterrupted(source);
-    await bed.createPod('holder', { ...withPort('holder'), nodeName: target });
-    await bed.waitPods('the port holder running', (pods) =>
-      pods.some((p) => p.metadata?.name === 'holder' && isReady(p)),
-    );
+    await bed.holdHostPort(target, 18080);
     const [result] = await bed.migrateAll(
       eventRef(120_000),
       { name: source, instanceId: 'i-0123456789abcde13' },

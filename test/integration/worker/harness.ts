@@ -425,6 +425,27 @@ export class TestBed {
     return original!;
   }
 
+  /** A counting pod's spec that holds `hostPort` on its node, with a short grace period. */
+  hostPortSpec(container: string, hostPort: number): V1PodSpec {
+    return this.podSpec(
+      [{ ...counterContainer(), name: container, ports: [{ containerPort: 8080, hostPort }] }],
+      {
+        terminationGracePeriodSeconds: 1,
+      },
+    );
+  }
+
+  /**
+   * A pod `holder` running on `node` that holds `hostPort` there: the
+   * scheduler refuses any copy of a hostPortSpec pod pinned to that node.
+   */
+  async holdHostPort(node: string, hostPort: number): Promise<void> {
+    await this.createPod('holder', { ...this.hostPortSpec('holder', hostPort), nodeName: node });
+    await this.waitPods('the port holder running', (pods) =>
+      pods.some((p) => p.metadata?.name === 'holder' && isReady(p)),
+    );
+  }
+
   /**
    * The common start of a rescue: once the bed's `count` pods all run on
    * `source`, their counters are started, `source` is interrupted (as the
