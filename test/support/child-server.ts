@@ -81,12 +81,16 @@ export class ChildServer {
 
   /** Sends `signal` and waits for the exit; SIGKILL is a crash (no shutdown work). */
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-    const c = this.child;
-    if (!c || !this.running) return;
-    const exited = new Promise((r) => c.once('exit', r));
-    c.kill(signal);
-    await exited;
+    if (this.child) await signalAndWait(this.child, signal);
   }
+}
+
+/** Sends `signal` to a child still running and resolves once it has exited. */
+export async function signalAndWait(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill(signal);
+  await exited;
 }
 
 /** True once something on 127.0.0.1:`port` accepts a TCP connection. */

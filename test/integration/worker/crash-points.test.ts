@@ -27,17 +27,8 @@ describe('worker crash points: SIGKILL during the agent’s checkpoint call', ()
       'solo',
       bed.podSpec([counterContainer({ requests: { cpu: '100m', memory: '512Mi' } })]),
     );
-    const [original] = await bed.waitPods(
-      'the pod running',
-      (pods) => pods.length === 1 && isReady(pods[0]!),
-    );
     // A large memory image: its dump and upload outlast the kill.
-    await bed.startCounter(source, original!, 256);
-    await waitFor('the counter to run', async () =>
-      ((await bed.counterOf(source, 'solo'))?.progress?.['counter'] ?? 0) > 20 ? true : undefined,
-    );
-    await bed.markInterrupted(source);
-    await bed.setSchedulable(target, true);
+    const [original] = await bed.podsToMove(source, 1, [target], 256);
 
     const first = bed.spawnWorker(settings);
     const job = await bed.queues.migrate(
@@ -45,29 +36,22 @@ describe('worker crash points: SIGKILL during the agent’s checkpoint call', ()
       { name: source, instanceId: 'i-0123456789abcde10' },
       original!,
     );
-    await waitFor(
-      'the checkpoint call to be under way',
-      async () => {
-        const j = await bed.queues.rescue.getJob(job.id!);
-        const p = (j?.progress ?? {}) as Progress;
-        return p.checkpointRequested && p.stage === 'started' ? true : undefined;
-      },
-      { timeoutMs: 60_000, intervalMs: 20 },
-    ).catch((err: Error) => {
-      throw new Error(`${err.message}\n${first.logs.join('').slice(-3000)}`);
-    });
-    first.child.kill('SIGKILL');
-    await new Promise((r) => first.child.once('exit', r));
+    await first.explained(
+      waitFor(
+        'the checkpoint call to be under way',
+        async () => {
+          const j = await bed.queues.rescue.getJob(job.id!);
+          const p = (j?.progress ?? {}) as Progress;
+          return p.checkpointRequested && p.stage === 'started' ? true : undefined;
+        },
+        { timeoutMs: 60_000, intervalMs: 20 },
+      ),
+    );
+    await first.crash();
 
     const second = bed.spawnWorker(settings);
-    const result = await bed.queues.result(job, 120_000).catch((err: Error) => {
-      throw new Error(`${err.message}\n${second.logs.join('').slice(-3000)}`);
-    });
-    assert.equal(
-      result?.outcome,
-      'restored',
-      `${JSON.stringify(result)}\n${second.logs.join('').slice(-2000)}`,
-    );
+    const result = await second.explained(bed.queues.result(job, 120_000));
+    assert.equal(result?.outcome, 'restored', `${JSON.stringify(result)}\n${second.lastLog()}`);
     const [copy] = await bed.waitPods('one running copy', (pods) => pods.length === 1 && isReady(pods[0]!));
     assert.equal(copy!.spec?.nodeName, target);
     assert.equal(copy!.metadata?.annotations?.[RESTORED_FROM_ANNOTATION], original!.metadata?.uid);
@@ -160,18 +144,7 @@ describe('worker crash points: the source agent dies half-way through its upload
         terminationGracePeriodSeconds: 1,
       }),
     );
-    const [original] = await bed.waitPods(
-      'the pod running',
-      (pods) => pods.length === 1 && isReady(pods[0]!),
-    );
-    await bed.startCounter(source, original!, 256);
-    await waitFor('the counter to run', async () =>
-      ((await bed.counterOf(source, original!.metadata!.name!))?.progress?.['counter'] ?? 0) > 20
-        ? true
-        : undefined,
-    );
-    await bed.markInterrupted(source);
-    await bed.setSchedulable(spare, true);
+    const [original] = await bed.podsToMove(source, 1, [spare], 256);
     const job = await bed.queues.migrate(
       eventRef(120_000),
       { name: source, instanceId: 'i-0123456789abcde12' },
@@ -183,10 +156,7 @@ describe('worker crash points: the source agent dies half-way through its upload
         ((await bed.queues.rescue.getJob(job.id!))?.progress as Progress)?.checkpointRequested || undefined,
       { timeoutMs: 60_000, intervalMs: 20 },
     );
-    const agent = bed.agents[source]!.child;
-    const gone = new Promise((r) => agent.once('exit', r));
-    agent.kill('SIGKILL');
-    await gone;
+    await bed.crashAgent(source);
     const result = await bed.queues.result(job, 90_000);
     assert.equal(result?.outcome, 'evicted', JSON.stringify(result));
     assert.match(result?.reason ?? '', /checkpoint failed/);

@@ -61,6 +61,7 @@ import {
   type WorkerOverrides,
   type WorkerService,
 } from '../../../services/worker/service.js';
+import { signalAndWait } from '../../support/child-server.js';
 import { forward } from '../../support/http-forward.js';
 import { awsSettings, freePort, stackEnv, uniqueName, waitFor } from '../../support/stack.js';
 
@@ -307,6 +308,18 @@ export interface WorkerOptions {
 
 type CounterState = { status: string; progress?: Record<string, number> };
 
+/** `spot-rescue worker` run as a child process of the test. */
+export interface SpawnedWorker {
+  child: ChildProcess;
+  logs: string[];
+  /** The last few KiB of what it logged. */
+  lastLog(): string;
+  /** A crash: SIGKILL, resolved once it has exited. */
+  crash(): Promise<void>;
+  /** `p`, whose failure also tells the last of this worker's log. */
+  explained<T>(p: Promise<T>): Promise<T>;
+}
+
 export class TestBed {
   readonly k: Kube = kube();
   readonly s3 = createS3Client(awsSettings());
@@ -448,15 +461,16 @@ export class TestBed {
 
   /**
    * The common start of a rescue: once the bed's `count` pods all run on
-   * `source`, their counters are started, `source` is interrupted (as the
-   * listener does it) and each of `targets` is opened. Answers the pods.
+   * `source`, their counters are started (`counterMiB` of patterned memory
+   * each), `source` is interrupted (as the listener does it) and each of
+   * `targets` is opened. Answers the pods.
    */
-  async podsToMove(source: string, count: number, targets: string[] = []): Promise<V1Pod[]> {
+  async podsToMove(source: string, count: number, targets: string[] = [], counterMiB = 8): Promise<V1Pod[]> {
     const pods = await this.waitPods(
       `${count} pod(s) running on ${source}`,
       (ps) => ps.length === count && ps.every((p) => isReady(p) && p.spec?.nodeName === source),
     );
-    await this.startCounters(source, pods);
+    await this.startCounters(source, pods, counterMiB);
     await this.markInterrupted(source);
     for (const t of targets) await this.setSchedulable(t, true);
     return pods;
@@ -538,7 +552,7 @@ export class TestBed {
   }
 
   /** `spot-rescue worker` as a child process (to be killed); killed with the bed if still running. */
-  spawnWorker(o: Omit<WorkerOptions, 'overrides'> = {}): { child: ChildProcess; logs: string[] } {
+  spawnWorker(o: Omit<WorkerOptions, 'overrides'> = {}): SpawnedWorker {
     const child = spawn(process.execPath, ['--import', 'tsx', 'services/cli/main.ts', 'worker'], {
       env: { ...process.env, ...this.workerEnv(o) },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -547,7 +561,22 @@ export class TestBed {
     const logs: string[] = [];
     child.stdout?.on('data', (d: Buffer) => logs.push(d.toString()));
     child.stderr?.on('data', (d: Buffer) => logs.push(d.toString()));
-    return { child, logs };
+    const lastLog = () => logs.join('').slice(-3000);
+    return {
+      child,
+      logs,
+      lastLog,
+      crash: () => signalAndWait(child, 'SIGKILL'),
+      explained: (p) =>
+        p.catch((err: Error) => {
+          throw new Error(`${err.message}\n${lastLog()}`);
+        }),
+    };
+  }
+
+  /** The node's agent process dies (SIGKILL); resolves once it has exited. */
+  crashAgent(node: string): Promise<void> {
+    return signalAndWait(this.agents[node]!.child, 'SIGKILL');
   }
 
   /** A Deployment of `replicas` pods labelled app=<name>. */
@@ -713,9 +742,9 @@ export class TestBed {
     };
   }
 
-  /** Starts each pod's counter on `node` and waits until every one has counted past 20. */
-  async startCounters(node: string, pods: V1Pod[]): Promise<void> {
-    for (const p of pods) await this.startCounter(node, p);
+  /** Starts each pod's counter (`mib` of patterned memory) on `node` and waits until every one has counted past 20. */
+  async startCounters(node: string, pods: V1Pod[], mib = 8): Promise<void> {
+    for (const p of pods) await this.startCounter(node, p, mib);
     await waitFor(
       'every counter to run',
       async () => {
@@ -786,12 +815,7 @@ export class TestBed {
 
   async close(): Promise<void> {
     await this.worker?.close();
-    for (const c of this.children) {
-      if (c.exitCode !== null || c.signalCode !== null) continue;
-      const exited = new Promise((r) => c.once('exit', r));
-      c.kill('SIGKILL');
-      await exited;
-    }
+    for (const c of this.children) await signalAndWait(c, 'SIGKILL');
     for (const f of this.cleanups.reverse()) await f().catch(() => {});
     await this.queues?.close();
     const pods = await this.k.core
