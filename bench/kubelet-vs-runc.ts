@@ -20,8 +20,8 @@ import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Manifest, RestoreResponse } from '../services/common/agent-api.js';
 import { archiveDigests } from '../services/common/agent-api.js';
-import { AgentBed, call } from '../test/e2e/agent/harness.js';
 import { RealNodeBed } from '../test/e2e/real-nodes/harness.js';
+import { AgentBed, call } from '../test/support/agent-bed.js';
 import { waitFor } from '../test/support/stack.js';
 
 const { values: args } = parseArgs({

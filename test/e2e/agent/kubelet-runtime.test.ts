@@ -33,10 +33,11 @@ import { RuncRuntime } from '../../../services/agent/runtimes/runc/runc-runtime.
 import { archiveDigests } from '../../../services/common/agent-api.js';
 import { createLogger } from '../../../services/common/logger.js';
 import { createMetricsRegistry } from '../../../services/common/metrics.js';
+import { removeNodeState } from '../../support/agent-bed.js';
+import { createBucket, deleteBucket, s3Client } from '../../support/buckets.js';
 import { uidFor } from '../../support/kube-uid.js';
 import { stackEnv, waitFor } from '../../support/stack.js';
 import { selfSignedCert } from '../../support/tls.js';
-import { createBucket, deleteBucket, removeNodeState, s3Client } from './harness.js';
 
 /**
  * The kubelet runtime against a kubelet stand-in that answers as a real

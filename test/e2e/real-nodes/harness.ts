@@ -14,15 +14,9 @@ import { CoreV1Api, RbacAuthorizationV1Api, type V1Pod } from '@kubernetes/clien
 import { type AgentHandle, startLocalAgent } from '../../../infra/sim/local-rescue.js';
 import { parseProgress } from '../../../services/agent/runtimes/runc/local-containers.js';
 import { loadKubeConfig } from '../../../services/common/kube.js';
+import { call, createIdentities, type Identities } from '../../support/agent-bed.js';
+import { createBucket, deleteBucket, s3Client } from '../../support/buckets.js';
 import { stackEnv, uniqueName, waitFor } from '../../support/stack.js';
-import {
-  call,
-  createBucket,
-  createIdentities,
-  deleteBucket,
-  type Identities,
-  s3Client,
-} from '../agent/harness.js';
 
 export const run = promisify(execFile);
 

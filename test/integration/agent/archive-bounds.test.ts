@@ -14,7 +14,7 @@ import {
   type CallResult,
   call,
   type Identities,
-} from '../../e2e/agent/harness.js';
+} from '../../support/agent-bed.js';
 import { stackEnv } from '../../support/stack.js';
 import { storeCheckpoint } from '../../support/stored-checkpoint.js';
 

@@ -14,7 +14,7 @@ import {
   type CallerToken,
   type Identities,
   startInProcessAgent,
-} from '../../e2e/agent/harness.js';
+} from '../../support/agent-bed.js';
 import { uidFor } from '../../support/kube-uid.js';
 import { selfSignedCert } from '../../support/tls.js';
 

@@ -9,14 +9,12 @@ import type { ArchiveDigest } from '../../../services/common/agent-api.js';
 import {
   type AgentProcess,
   call,
-  createBucket,
   createIdentities,
-  deleteBucket,
   type Identities,
   removeNodeState,
-  s3Client,
   startAgentProcess,
-} from '../../e2e/agent/harness.js';
+} from '../../support/agent-bed.js';
+import { createBucket, deleteBucket, s3Client } from '../../support/buckets.js';
 import { uidFor } from '../../support/kube-uid.js';
 import { stackEnv } from '../../support/stack.js';
 import { storeCheckpoint } from '../../support/stored-checkpoint.js';

@@ -12,7 +12,6 @@ import {
   DescribeSubnetsCommand,
   type EC2Client,
 } from '@aws-sdk/client-ec2';
-import { DeleteBucketCommand, DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import {
   AppsV1Api,
   BatchV1Api,
@@ -61,6 +60,7 @@ import {
   type WorkerOverrides,
   type WorkerService,
 } from '../../../services/worker/service.js';
+import { deleteBucket } from '../../support/buckets.js';
 import { signalAndWait } from '../../support/child-server.js';
 import { forward } from '../../support/http-forward.js';
 import { awsSettings, freePort, stackEnv, uniqueName, waitFor } from '../../support/stack.js';
@@ -840,21 +840,9 @@ export class TestBed {
     const nodes = await this.k.core.listNode({ labelSelector: `${SIM_LABEL}=${this.sim}` }).catch(() => null);
     for (const n of nodes?.items ?? [])
       await this.k.core.deleteNode({ name: n.metadata!.name! }).catch(() => {});
-    await this.deleteBucket();
+    await deleteBucket(this.s3, this.bucket);
     if (this.dir) await rm(this.dir, { recursive: true, force: true });
     this.s3.destroy();
-  }
-
-  private async deleteBucket(): Promise<void> {
-    for (;;) {
-      const listed = await this.s3
-        .send(new ListObjectsV2Command({ Bucket: this.bucket }))
-        .catch(() => undefined);
-      for (const o of listed?.Contents ?? [])
-        await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: o.Key! }));
-      if (!listed?.IsTruncated) break;
-    }
-    await this.s3.send(new DeleteBucketCommand({ Bucket: this.bucket })).catch(() => {});
   }
 }
 
