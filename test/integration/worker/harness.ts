@@ -36,7 +36,6 @@ import {
   type WorkerIdentity,
 } from '../../../infra/sim/local-rescue.js';
 import { parseProgress } from '../../../services/agent/runtimes/runc/local-containers.js';
-import { createS3Client } from '../../../services/common/aws.js';
 import { readConfig } from '../../../services/common/config.js';
 import { type EventRef, eventRefSchema } from '../../../services/common/events.js';
 import { loadJobSigner, newJobSigningKeyFile } from '../../../services/common/job-signing-key.js';
@@ -60,10 +59,10 @@ import {
   type WorkerOverrides,
   type WorkerService,
 } from '../../../services/worker/service.js';
-import { deleteBucket } from '../../support/buckets.js';
+import { deleteBucket, s3Client } from '../../support/buckets.js';
 import { signalAndWait } from '../../support/child-server.js';
 import { forward } from '../../support/http-forward.js';
-import { awsSettings, freePort, stackEnv, uniqueName, waitFor } from '../../support/stack.js';
+import { freePort, stackEnv, uniqueName, waitFor } from '../../support/stack.js';
 
 /**
  * The worker's integration test bed: an opted-in namespace, the worker's
@@ -322,7 +321,7 @@ export interface SpawnedWorker {
 
 export class TestBed {
   readonly k: Kube = kube();
-  readonly s3 = createS3Client(awsSettings());
+  readonly s3 = s3Client();
   /** The bed's unique name: its namespace, its nodes' prefix and their SIM_LABEL value. */
   readonly sim: string;
   readonly ns: string;
