@@ -29,8 +29,8 @@ import {
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import { createAgentS3Client } from '../services/agent/agent-s3-client.js';
-import { AgentService } from '../services/agent/agent-service.js';
 import { S3ArchiveStore } from '../services/agent/archive-store.js';
+import { CheckpointRestore } from '../services/agent/checkpoint-restore.js';
 import { AgentMetrics } from '../services/agent/metrics.js';
 import { NodeLayout, runcIdOf } from '../services/agent/node-layout.js';
 import { LocalContainers, parseProgress } from '../services/agent/runtimes/runc/local-containers.js';
@@ -82,7 +82,7 @@ interface Node {
   runc: Runc;
   containers: LocalContainers;
   runtime: RuncRuntime;
-  service: AgentService;
+  service: CheckpointRestore;
 }
 
 function makeNode(name: string): Node {
@@ -97,7 +97,7 @@ function makeNode(name: string): Node {
     baseRootfs: env('SPOT_RESCUE_ROOTFS'),
     tarBin: 'tar',
   });
-  const service = new AgentService({
+  const service = new CheckpointRestore({
     cluster: 'bench',
     node: name,
     runtime,

@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { RealNodeBed } from '../infra/sim/real-node-bed.js';
 import type { Manifest, RestoreResponse } from '../services/common/agent-api.js';
 import { archiveDigests } from '../services/common/agent-api.js';
-import { AgentBed, call } from '../test/e2e/agent/harness.js';
+import { AgentBed, call } from '../test/support/agent-bed.js';
 import { waitFor } from '../test/support/stack.js';
 
 const { values: args } = parseArgs({

@@ -9,13 +9,13 @@ import {
   releaseRequestSchema,
   restoreRequestSchema,
 } from '../common/agent-api.js';
-import type { AgentService } from './agent-service.js';
 import type { CallerAuthenticator } from './auth.js';
+import type { CheckpointRestore } from './checkpoint-restore.js';
 import { AgentFailure } from './errors.js';
 import type { CheckpointRuntime } from './runtimes/runtime.js';
 
 export interface AgentServerOptions {
-  service: AgentService;
+  service: CheckpointRestore;
   auth: CallerAuthenticator;
   runtime: CheckpointRuntime;
   /** What the node can do, as last measured. */

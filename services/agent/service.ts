@@ -6,12 +6,12 @@ import { loadKubeConfig } from '../common/kube.js';
 import { createLogger } from '../common/logger.js';
 import { createMetricsRegistry } from '../common/metrics.js';
 import { createAgentS3Client } from './agent-s3-client.js';
-import { AgentService } from './agent-service.js';
 import { ArchiveStores } from './archive-scope.js';
 import { S3ArchiveStore } from './archive-store.js';
 import { CallerAuthenticator, KubeTokenReviewer } from './auth.js';
 import { CheckpointAdmission } from './checkpoint-admission.js';
 import { CheckpointEstimate } from './checkpoint-estimate.js';
+import { CheckpointRestore } from './checkpoint-restore.js';
 import { CheckpointSlots } from './checkpoint-slots.js';
 import { ContainerOperations } from './container-operations.js';
 import { AgentMetrics } from './metrics.js';
@@ -86,7 +86,7 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
     assumedBytesPerSec: c.assumedCheckpointMiBps * 2 ** 20,
     overheadMs: c.checkpointOverheadMs,
   });
-  const service = new AgentService({
+  const service = new CheckpointRestore({
     cluster: c.clusterName,
     node: c.nodeName,
     instanceId: c.instanceId,

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { forward } from '../e2e/agent/s3-fault-proxy.js';
+import { forward } from '../support/http-forward.js';
 
 /**
  * An HTTP hop in front of moto for the worker and the agents. During an

@@ -44,6 +44,7 @@ import {
 } from '../../services/common/labels.js';
 import { createRedisConnection, type Redis } from '../../services/common/redis.js';
 import { freePort, RedisServerProcess } from '../support/redis-server.js';
+import { waitFor } from '../support/stack.js';
 import { PausableTcpProxy } from './api-proxy.js';
 import { AwsOutageProxy } from './aws-outage-proxy.js';
 
@@ -343,7 +344,7 @@ export class ChaosBed {
     await this.deployWorkloads(ns);
     const expected = this.o.deploymentReplicas + 3;
     let seen = '';
-    const pods = await this.waitFor(
+    const pods = await waitFor(
       `${expected} pods running on ${doomed.name}`,
       async () => {
         const live = await this.livePods(ns);
@@ -353,7 +354,7 @@ export class ChaosBed {
           ? live
           : undefined;
       },
-      120_000,
+      { timeoutMs: 120_000, intervalMs: 250 },
     ).catch((err: Error) => {
       throw new Error(`${err.message} (saw ${seen})`);
     });
@@ -369,14 +370,14 @@ export class ChaosBed {
       });
       if (r.status !== 201) throw new Error(`could not start ${p.metadata?.name}: ${JSON.stringify(r.body)}`);
     }
-    await this.waitFor(
+    await waitFor(
       'every counter running',
       async () => {
         for (const p of pods)
           if (((await this.counter(doomed.name, ns, p.metadata!.name!))?.['counter'] ?? 0) < 3) return false;
         return true;
       },
-      60_000,
+      { timeoutMs: 60_000, intervalMs: 250 },
     );
     const originals: Original[] = [];
     for (const p of pods) {
@@ -757,25 +758,6 @@ export class ChaosBed {
       `/v1/local/containers/${ns}/${pod}/app`,
     );
     return r.status === 200 && r.body.progress ? parseCounterProgress(r.body.progress) : undefined;
-  }
-
-  private async waitFor<T>(
-    what: string,
-    probe: () => Promise<T | undefined | false>,
-    timeoutMs: number,
-  ): Promise<T> {
-    const end = Date.now() + timeoutMs;
-    let err: unknown;
-    while (Date.now() < end) {
-      try {
-        const v = await probe();
-        if (v) return v;
-      } catch (e) {
-        err = e;
-      }
-      await sleep(250);
-    }
-    throw new Error(`timed out waiting for ${what}${err ? `: ${String(err)}` : ''}`);
   }
 
   /** Stops every process it started and removes every object, container and file it made. */

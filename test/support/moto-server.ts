@@ -1,6 +1,6 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ChildServer } from './child-server.js';
 import { repoRoot } from './terraform-policy.js';
 
 export { freePort } from './stack.js';
@@ -22,43 +22,33 @@ export function motoVersion(): string {
  * INITIAL_NO_AUTH_ACTION_COUNT setting does after that many requests).
  */
 export class MotoServerProcess {
-  private child: ChildProcess | undefined;
-  private output = '';
+  private readonly server: ChildServer;
 
   constructor(
     readonly port: number,
-    private readonly toolsDir: string,
-  ) {}
+    toolsDir: string,
+  ) {
+    this.server = new ChildServer(port, {
+      name: 'moto',
+      command: join(toolsDir, `moto-v${motoVersion()}`, 'bin', 'moto_server'),
+      args: ['-H', '127.0.0.1', '-p', String(port)],
+      // Whatever the caller's environment says, this server starts open (enforceIam turns it on).
+      env: { ...process.env, INITIAL_NO_AUTH_ACTION_COUNT: 'inf' },
+      installHint: 'run `infra/stack install`',
+      serving: () =>
+        fetch(`${this.endpoint}/moto-api/`).then(
+          (r) => r.ok,
+          () => false,
+        ),
+    });
+  }
 
   get endpoint(): string {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  async start(): Promise<void> {
-    const bin = join(this.toolsDir, `moto-v${motoVersion()}`, 'bin', 'moto_server');
-    if (!existsSync(bin)) throw new Error(`no moto server at ${bin}: run \`infra/stack install\``);
-    const child = spawn(bin, ['-H', '127.0.0.1', '-p', String(this.port)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      // Whatever the caller's environment says, this server starts open (enforceIam turns it on).
-      env: { ...process.env, INITIAL_NO_AUTH_ACTION_COUNT: 'inf' },
-    });
-    this.child = child;
-    const keep = (d: Buffer) => {
-      this.output = (this.output + d.toString()).slice(-4000);
-    };
-    child.stdout?.on('data', keep);
-    child.stderr?.on('data', keep);
-    const end = Date.now() + 30_000;
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`moto exited with ${child.exitCode}: ${this.output}`);
-      try {
-        if ((await fetch(`${this.endpoint}/moto-api/`)).ok) return;
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() > end) throw new Error(`moto on port ${this.port} did not answer: ${this.output}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
+  start(): Promise<void> {
+    return this.server.start();
   }
 
   /**
@@ -87,11 +77,7 @@ export class MotoServerProcess {
     if (!res.ok) throw new Error(`moto refused to enforce IAM: ${res.status} ${await res.text()}`);
   }
 
-  async stop(): Promise<void> {
-    const c = this.child;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    const exited = new Promise((r) => c.once('exit', r));
-    c.kill('SIGTERM');
-    await exited;
+  stop(): Promise<void> {
+    return this.server.stop();
   }
 }

@@ -1,7 +1,7 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
+import { ChildServer } from './child-server.js';
 
 export { freePort } from './stack.js';
 
@@ -21,12 +21,43 @@ export interface RedisServerOptions {
  * noeviction) unless `args` say otherwise.
  */
 export class RedisServerProcess {
-  private child: ChildProcess | undefined;
+  private readonly server: ChildServer;
+  private readonly sentinelConf: string;
 
   constructor(
     readonly port: number,
     private readonly o: RedisServerOptions,
-  ) {}
+  ) {
+    this.sentinelConf = join(o.dir, 'sentinel.conf');
+    const args = o.sentinel
+      ? [this.sentinelConf, '--sentinel']
+      : [
+          '--bind',
+          '127.0.0.1',
+          '--port',
+          String(port),
+          '--dir',
+          o.dir,
+          '--save',
+          '',
+          '--appendonly',
+          'yes',
+          '--appendfsync',
+          'everysec',
+          '--maxmemory-policy',
+          'noeviction',
+          ...(o.args ?? []),
+        ];
+    this.server = new ChildServer(port, {
+      name: 'redis-server',
+      command: 'redis-server',
+      args,
+      installHint: 'installed by infra/stack up',
+      // PING, not the port: a Redis loading its append-only file accepts connections but answers -LOADING.
+      serving: () => pong(port),
+      startWithinMs: 20_000,
+    });
+  }
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
@@ -34,59 +65,22 @@ export class RedisServerProcess {
 
   async start(): Promise<void> {
     await mkdir(this.o.dir, { recursive: true });
-    let args: string[];
     if (this.o.sentinel) {
-      const conf = join(this.o.dir, 'sentinel.conf');
       await writeFile(
-        conf,
+        this.sentinelConf,
         [`bind 127.0.0.1`, `port ${this.port}`, `dir ${this.o.dir}`, ...this.o.sentinel, ''].join('\n'),
       );
-      args = [conf, '--sentinel'];
-    } else {
-      args = [
-        '--bind',
-        '127.0.0.1',
-        '--port',
-        String(this.port),
-        '--dir',
-        this.o.dir,
-        '--save',
-        '',
-        '--appendonly',
-        'yes',
-        '--appendfsync',
-        'everysec',
-        '--maxmemory-policy',
-        'noeviction',
-        ...(this.o.args ?? []),
-      ];
     }
-    const child = spawn('redis-server', args, { stdio: 'ignore' });
-    this.child = child;
-    const spawnError = new Promise<Error>((r) => child.once('error', r));
-    const end = Date.now() + 20_000;
-    while (!(await pong(this.port))) {
-      const failed = await Promise.race([
-        spawnError,
-        new Promise<undefined>((r) => setTimeout(() => r(undefined), 100)),
-      ]);
-      if (failed) throw new Error(`cannot run redis-server (installed by infra/stack up): ${failed.message}`);
-      if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}`);
-      if (Date.now() > end) throw new Error(`redis-server on port ${this.port} did not answer PING`);
-    }
+    await this.server.start();
   }
 
   /** A crash: no shutdown save, only what the append-only file already has. */
-  async kill(): Promise<void> {
-    const c = this.child;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    const exited = new Promise((r) => c.once('exit', r));
-    c.kill('SIGKILL');
-    await exited;
+  kill(): Promise<void> {
+    return this.server.stop('SIGKILL');
   }
 
-  async stop(): Promise<void> {
-    await this.kill();
+  stop(): Promise<void> {
+    return this.kill();
   }
 }
 

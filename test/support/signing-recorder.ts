@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { forward } from '../e2e/agent/s3-fault-proxy.js';
+import { forward } from './http-forward.js';
 
 export interface SignedRequest {
   method: string;

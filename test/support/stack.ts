@@ -43,6 +43,17 @@ export function stackEnv(): StackEnv {
   ) as unknown as StackEnv;
 }
 
+/** The stack's Redis Cluster (infra/lib/redis-cluster.sh): three masters on loopback. */
+export function redisClusterUrl(): string {
+  const url = process.env['SPOT_RESCUE_REDIS_CLUSTER_URL'];
+  if (!url) {
+    throw new Error(
+      'SPOT_RESCUE_REDIS_CLUSTER_URL is not set: run `infra/stack up` (or infra/lib/redis-cluster.sh up) and `eval "$(infra/stack env)"`',
+    );
+  }
+  return url;
+}
+
 /** AWS settings in the shape services/common/aws.ts takes. */
 export function awsSettings() {
   const s = stackEnv();

@@ -19,9 +19,9 @@ import {
   type RestoreResponse,
 } from '../../../services/common/agent-api.js';
 import { StsArchiveAccess } from '../../../services/worker/archive-access.js';
+import { AgentBed, type AgentProcess, call } from '../../support/agent-bed.js';
 import { SigningRecorder } from '../../support/signing-recorder.js';
 import { awsSettings, stackEnv, waitFor } from '../../support/stack.js';
-import { AgentBed, type AgentProcess, call } from './harness.js';
 
 describe('agent: S3 through the per-operation session the worker hands it', () => {
   const bed = new AgentBed();

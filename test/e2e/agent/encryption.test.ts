@@ -4,8 +4,8 @@ import { after, before, describe, test } from 'node:test';
 import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Manifest, RestoreResponse } from '../../../services/common/agent-api.js';
 import { archiveDigests } from '../../../services/common/agent-api.js';
+import { AgentBed, type AgentProcess, call } from '../../support/agent-bed.js';
 import { stackEnv, waitFor } from '../../support/stack.js';
-import { AgentBed, type AgentProcess, call } from './harness.js';
 
 /**
  * One call to moto's KMS (JSON protocol). moto serves KMS on the same port

@@ -4,8 +4,8 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { AgentBed, type AgentProcess, call } from '../../support/agent-bed.js';
 import { stackEnv, waitFor } from '../../support/stack.js';
-import { AgentBed, type AgentProcess, call } from './harness.js';
 import { S3FaultProxy } from './s3-fault-proxy.js';
 
 describe('agent: S3 failing and deadlines passing during a checkpoint', () => {

@@ -8,8 +8,8 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { after, before, describe, test } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { AgentService } from '../../../services/agent/agent-service.js';
 import { S3ArchiveStore } from '../../../services/agent/archive-store.js';
+import { CheckpointRestore } from '../../../services/agent/checkpoint-restore.js';
 import { ContainerOperations } from '../../../services/agent/container-operations.js';
 import { AgentFailure } from '../../../services/agent/errors.js';
 import { AgentMetrics } from '../../../services/agent/metrics.js';
@@ -33,10 +33,11 @@ import { RuncRuntime } from '../../../services/agent/runtimes/runc/runc-runtime.
 import { archiveDigests } from '../../../services/common/agent-api.js';
 import { createLogger } from '../../../services/common/logger.js';
 import { createMetricsRegistry } from '../../../services/common/metrics.js';
+import { removeNodeState } from '../../support/agent-bed.js';
+import { createBucket, deleteBucket, s3Client } from '../../support/buckets.js';
 import { uidFor } from '../../support/kube-uid.js';
 import { stackEnv, waitFor } from '../../support/stack.js';
 import { selfSignedCert } from '../../support/tls.js';
-import { createBucket, deleteBucket, removeNodeState, s3Client } from './harness.js';
 
 /**
  * The kubelet runtime against a kubelet stand-in that answers as a real
@@ -192,7 +193,7 @@ describe('kubelet runtime', () => {
       .update(await readFile(join(checkpointsDir, archiveName)))
       .digest('hex');
     const registry = createMetricsRegistry('agent-test', false);
-    const service = new AgentService({
+    const service = new CheckpointRestore({
       cluster: 'local',
       node,
       runtime: kubeletRuntime(),

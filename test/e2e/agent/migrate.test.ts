@@ -6,8 +6,8 @@ import { after, before, describe, test } from 'node:test';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Manifest, RestoreResponse } from '../../../services/common/agent-api.js';
 import { archiveDigests } from '../../../services/common/agent-api.js';
+import { AgentBed, type AgentProcess, call } from '../../support/agent-bed.js';
 import { stackEnv, waitFor } from '../../support/stack.js';
-import { AgentBed, type AgentProcess, call } from './harness.js';
 
 describe('agent: checkpoint on node A, restore on node B, through S3', () => {
   const bed = new AgentBed();

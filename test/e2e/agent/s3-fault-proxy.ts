@@ -1,5 +1,6 @@
-import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { forward } from '../../support/http-forward.js';
 
 export type FaultMode =
   | { kind: 'pass' }
@@ -7,20 +8,6 @@ export type FaultMode =
   | { kind: 'cut-parts'; afterParts: number }
   /** UploadPart requests are read and then never answered. */
   | { kind: 'stall-parts' };
-
-/** Passes a request on to `upstream` as it came (its body piped, or `body` when already read). */
-export function forward(upstream: URL, req: IncomingMessage, res: ServerResponse, body?: Buffer): void {
-  const fwd = request(
-    { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
-    (upRes) => {
-      res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-      upRes.pipe(res);
-    },
-  );
-  fwd.on('error', () => res.destroy());
-  if (body) fwd.end(body);
-  else req.pipe(fwd);
-}
 
 /**
  * A real HTTP hop between the agent and moto that can break S3 the way a

@@ -9,8 +9,8 @@ import { CommandError, run } from '../../../services/agent/process.js';
 import { CRIU_CONFIG_ANNOTATION, type OciSpec } from '../../../services/agent/runtimes/runc/oci-spec.js';
 import type { Manifest, RestoreResponse } from '../../../services/common/agent-api.js';
 import { archiveDigests } from '../../../services/common/agent-api.js';
+import { AgentBed, type AgentProcess, call } from '../../support/agent-bed.js';
 import { stackEnv, waitFor } from '../../support/stack.js';
-import { AgentBed, type AgentProcess, call } from './harness.js';
 
 /**
  * A workload holding an established TCP connection inside its own network

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { type CheckpointStatus, checkpointStatusSchema } from '../../../services/common/agent-api.js';
-import { AgentBed, type AgentProcess, bearer, call } from '../../e2e/agent/harness.js';
+import { AgentBed, type AgentProcess, bearer, call } from '../../support/agent-bed.js';
 import { stackEnv, waitFor } from '../../support/stack.js';
 
 const MiB = 2 ** 20;

@@ -1,22 +1,22 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { S3ArchiveStore } from '../../../services/agent/archive-store.js';
-import type { ArchiveDigest, Manifest } from '../../../services/common/agent-api.js';
+import type { ArchiveDigest } from '../../../services/common/agent-api.js';
 import {
   AgentBed,
   type AgentProcess,
   type CallResult,
   call,
   type Identities,
-} from '../../e2e/agent/harness.js';
-import { uidFor } from '../../support/kube-uid.js';
+} from '../../support/agent-bed.js';
 import { stackEnv } from '../../support/stack.js';
+import { storeCheckpoint } from '../../support/stored-checkpoint.js';
 
 /**
  * What a restore trusts and how much it takes, against a real agent (runc
@@ -41,41 +41,10 @@ describe('agent: archive trust and bounds', () => {
 
   after(() => bed.close());
 
-  const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
   const put = (key: string, body: Buffer | string) =>
     s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
-
-  /** A checkpoint's manifest and archive in S3, as an agent would have stored them. */
-  async function stored(prefix: string, archive: Buffer, bytesRaw: number): Promise<ArchiveDigest> {
-    const digest = {
-      name: 'app',
-      key: `${prefix}/app.tar.zst`,
-      bytesRaw,
-      bytesCompressed: archive.length,
-      sha256: sha256(archive),
-    };
-    await put(digest.key, archive);
-    await put(`${prefix}/manifest.json`, JSON.stringify(manifestOf(prefix, digest)));
-    return digest;
-  }
-
-  function manifestOf(prefix: string, d: ArchiveDigest): Manifest {
-    const now = new Date().toISOString();
-    return {
-      version: 1,
-      checkpointId: prefix.split('/').at(-1)!,
-      cluster: 'it',
-      namespace: ids.namespace,
-      pod: 'src',
-      podUid: uidFor('src'),
-      sourceNode: 'elsewhere',
-      runtime: 'runc',
-      criuVersion: '4.2',
-      createdAt: now,
-      completedAt: now,
-      containers: [{ ...d, timings: { checkpointMs: 1, uploadMs: 1, totalMs: 2 } }],
-    };
-  }
+  const stored = (prefix: string, archive: Buffer, bytesRaw: number) =>
+    storeCheckpoint(s3, { bucket, prefix, namespace: ids.namespace, archive, bytesRaw });
 
   const restore = (
     prefix: string,

@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { type RunningAgent, startAgent } from '../../../services/agent/service.js';
 import { agentSettings } from '../../../services/agent/settings.js';
 import { readConfig } from '../../../services/common/config.js';
-import { call, createIdentities, type Identities, removeNodeState } from '../../e2e/agent/harness.js';
+import { call, createIdentities, type Identities, removeNodeState } from '../../support/agent-bed.js';
 import { stackEnv } from '../../support/stack.js';
 
 const LOCAL_ROUTES = [

@@ -19,7 +19,7 @@ import {
   type TokenMinter,
 } from '../../../services/worker/agent-tokens.js';
 import { agentTokens } from '../../../services/worker/agent-trust.js';
-import { createIdentities, type Identities, startInProcessAgent } from '../../e2e/agent/harness.js';
+import { createIdentities, type Identities, startInProcessAgent } from '../../support/agent-bed.js';
 import { stackEnv } from '../../support/stack.js';
 
 describe('per-node agent tokens (TokenRequest and TokenReview of the real API server)', () => {

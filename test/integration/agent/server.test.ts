@@ -14,7 +14,7 @@ import {
   type CallerToken,
   type Identities,
   startInProcessAgent,
-} from '../../e2e/agent/harness.js';
+} from '../../support/agent-bed.js';
 import { uidFor } from '../../support/kube-uid.js';
 import { selfSignedCert } from '../../support/tls.js';
 
@@ -147,13 +147,15 @@ describe('agent server', () => {
   });
 
   test('a restore from a missing manifest is not-found, from a broken one bad-request', async () => {
-    const missing = await call('POST', '/v1/restores', ids.workerToken, {
-      archives: [
-        { name: 'app', key: 'none/app.tar.zst', bytesRaw: 1, bytesCompressed: 1, sha256: '0'.repeat(64) },
-      ],
-      manifest: { bucket, key: 'nothing/here/manifest.json' },
-      target: { namespace: 'shop', pod: 'cart-0' },
-    });
+    const restoreFrom = (manifestKey: string) =>
+      call('POST', '/v1/restores', ids.workerToken, {
+        archives: [
+          { name: 'app', key: 'none/app.tar.zst', bytesRaw: 1, bytesCompressed: 1, sha256: '0'.repeat(64) },
+        ],
+        manifest: { bucket, key: manifestKey },
+        target: { namespace: 'shop', pod: 'cart-0' },
+      });
+    const missing = await restoreFrom('nothing/here/manifest.json');
     assert.equal(missing.status, 404, missing.text);
     assert.equal(JSON.parse(missing.text).error, 'not-found');
 
@@ -164,13 +166,7 @@ describe('agent server', () => {
         Body: JSON.stringify({ version: 2 }),
       }),
     );
-    const broken = await call('POST', '/v1/restores', ids.workerToken, {
-      archives: [
-        { name: 'app', key: 'none/app.tar.zst', bytesRaw: 1, bytesCompressed: 1, sha256: '0'.repeat(64) },
-      ],
-      manifest: { bucket, key: 'broken/manifest.json' },
-      target: { namespace: 'shop', pod: 'cart-0' },
-    });
+    const broken = await restoreFrom('broken/manifest.json');
     assert.equal(broken.status, 400, broken.text);
     assert.match(JSON.parse(broken.text).message, /not a valid manifest/);
   });

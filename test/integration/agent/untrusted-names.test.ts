@@ -1,25 +1,23 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
-import type { ArchiveDigest, Manifest } from '../../../services/common/agent-api.js';
+import type { ArchiveDigest } from '../../../services/common/agent-api.js';
 import {
   type AgentProcess,
   call,
-  createBucket,
   createIdentities,
-  deleteBucket,
   type Identities,
   removeNodeState,
-  s3Client,
   startAgentProcess,
-} from '../../e2e/agent/harness.js';
+} from '../../support/agent-bed.js';
+import { createBucket, deleteBucket, s3Client } from '../../support/buckets.js';
 import { uidFor } from '../../support/kube-uid.js';
 import { stackEnv } from '../../support/stack.js';
+import { storeCheckpoint } from '../../support/stored-checkpoint.js';
 
 /**
  * Names and archive entries from outside the agent never reach a path
@@ -124,8 +122,6 @@ describe('agent: names and archive entries stay inside the node', () => {
     assert.ok(await victimSurvived());
   });
 
-  const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-
   /**
    * A checkpoint archive in the runc runtime's layout, stored with its
    * manifest; the digest is what a (lying) source agent would have answered.
@@ -158,36 +154,13 @@ describe('agent: names and archive entries stay inside the node', () => {
     ]);
     const archive = execFileSync('zstd', ['-q', '-c'], { input: tar });
     const prefix = `it/${randomUUID().slice(0, 8)}/${name}`;
-    const digest: ArchiveDigest = {
-      name: 'app',
-      key: `${prefix}/app.tar.zst`,
-      bytesRaw: tar.length,
-      bytesCompressed: archive.length,
-      sha256: sha256(archive),
-    };
-    const now = new Date().toISOString();
-    const manifest: Manifest = {
-      version: 1,
-      checkpointId: name,
-      cluster: 'it',
+    const digest = await storeCheckpoint(s3, {
+      bucket,
+      prefix,
       namespace: ids.namespace,
-      pod: 'src',
-      podUid: uidFor('src'),
-      sourceNode: 'elsewhere',
-      runtime: 'runc',
-      criuVersion: '4.2',
-      createdAt: now,
-      completedAt: now,
-      containers: [{ ...digest, timings: { checkpointMs: 1, uploadMs: 1, totalMs: 2 } }],
-    };
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: digest.key, Body: archive }));
-    await s3.send(
-      new PutObjectCommand({
-        Bucket: bucket,
-        Key: `${prefix}/manifest.json`,
-        Body: JSON.stringify(manifest),
-      }),
-    );
+      archive,
+      bytesRaw: tar.length,
+    });
     return { prefix, digest };
   }
 

@@ -8,23 +8,12 @@ import { jobId, QUEUES } from '../../../services/common/jobs.js';
 import { createRedisConnection } from '../../../services/common/redis.js';
 import type { ListenerService } from '../../../services/listener/service.js';
 import { RedisReservations } from '../../../services/worker/reservations.js';
-import { uniqueName, waitFor } from '../../support/stack.js';
+import { redisClusterUrl, uniqueName, waitFor } from '../../support/stack.js';
 import { runCli } from '../cli/cli.js';
 import { inProcessListener, sampleEvent, TestQueues } from './harness.js';
 import { SimCluster } from './sim-cluster.js';
 
-/** The stack's Redis Cluster (infra/lib/redis-cluster.sh): three masters on loopback. */
-function clusterUrl(): string {
-  const url = process.env['SPOT_RESCUE_REDIS_CLUSTER_URL'];
-  if (!url) {
-    throw new Error(
-      'SPOT_RESCUE_REDIS_CLUSTER_URL is not set: run `infra/stack up` (or infra/lib/redis-cluster.sh up) and `eval "$(infra/stack env)"`',
-    );
-  }
-  return url;
-}
-
-const url = clusterUrl();
+const url = redisClusterUrl();
 const prefix = `{${uniqueName('lc')}}`;
 const cluster = new SimCluster();
 const queues = new TestQueues(url, prefix);

@@ -7,9 +7,9 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import { CoordinationV1Api, CoreV1Api, RbacAuthorizationV1Api, type V1Node } from '@kubernetes/client-node';
+import { type RealNode, realNodes } from '../../../infra/sim/real-nodes-env.js';
 import { createEc2Client } from '../../../services/common/aws.js';
 import { loadKubeConfig } from '../../../services/common/kube.js';
-import { type RealNode, realNodes } from '../../support/real-nodes.js';
 import { awsSettings, stackEnv, uniqueName, waitFor } from '../../support/stack.js';
 
 const run = promisify(execFile);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { type V1Pod, Watch } from '@kubernetes/client-node';
 import type { MigrateResult } from '../../../services/worker/migrate.js';
-import { counterContainer, eventRef, isReady, TestBed, waitFor } from './harness.js';
+import { counterContainer, eventRef, TestBed, waitFor } from './harness.js';
 
 /**
  * The worker's budget would try this pod, but its node's agent, which knows
@@ -53,13 +53,7 @@ describe('worker: a checkpoint its agent refuses', () => {
         spec: bed.podSpec([counterContainer(memory)], { terminationGracePeriodSeconds: 25 }),
       },
     });
-    const [pod] = await bed.waitPods(
-      'the pod on the source node',
-      (pods) => pods.length === 1 && isReady(pods[0]!) && pods[0]!.spec?.nodeName === source,
-    );
-    await bed.startCounters(source, [pod!]);
-    await bed.markInterrupted(source);
-    await bed.setSchedulable(spare, true);
+    const [pod] = await bed.podsToMove(source, 1, [spare]);
     const deletion = await watchDeletionGrace('big');
     bed.onClose(async () => deletion.stop());
     const [r] = (await bed.migrateAll(

@@ -2,11 +2,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
-import { JOB_NAMES, jobId, jobOptions, QUEUES } from '../../../services/common/jobs.js';
+import { jobOptions, QUEUES } from '../../../services/common/jobs.js';
 import { NAMESPACE_OPT_IN_LABEL, NAMESPACE_OPT_IN_VALUE } from '../../../services/common/labels.js';
+import type { PlannedJob } from '../../../services/listener/plan.js';
 import { strip } from '../../../services/worker/migrate/context.js';
 import { signedProgress } from '../../../services/worker/verified-job.js';
-import { eventRef, isReady, jobSigner, TestBed, waitFor } from './harness.js';
+import { eventRef, isReady, jobSigner, listenerPlan, plannedJob, TestBed, waitFor } from './harness.js';
 
 /**
  * Redis is not trusted: whoever can write to it can queue jobs and rewrite a
@@ -51,36 +52,25 @@ describe('worker: forged jobs and forged progress are refused', () => {
   }
 
   test('unsigned, badly signed and re-targeted jobs, and progress that skips the restore, do nothing', async () => {
-    const pod = { namespace: bed.ns, name: 'solo', uid: original.metadata!.uid! };
-    const deadline = new Date(Date.now() + 120_000).toISOString();
-    const add = (queue: 'rescue' | 'evict', id: string, data: object) =>
-      bed.queues[queue].add(
-        queue === 'rescue' ? JOB_NAMES.migratePod : JOB_NAMES.evictPod,
+    // The listener's own jobs for the pod, written straight into Redis without its signature, as
+    // anyone reaching Redis could.
+    const planned = (queue: PlannedJob['queue'], o?: Parameters<typeof listenerPlan>[3]) =>
+      plannedJob(listenerPlan(eventRef(120_000), node, [original], o), queue);
+    const add = (job: Pick<PlannedJob, 'queue' | 'name' | 'jobId' | 'priority'>, data: object) =>
+      (job.queue === QUEUES.evict ? bed.queues.evict : bed.queues.rescue).add(
+        job.name,
         data,
-        jobOptions(QUEUES[queue], id, 1),
+        jobOptions(job.queue, job.jobId, job.priority),
       );
-    // Written straight into Redis, as anyone reaching it could.
-    const unsignedEvent = eventRef(120_000);
-    const unsigned = await add('rescue', jobId('migrate', unsignedEvent.id, pod.uid), {
-      event: unsignedEvent,
-      node,
-      pod,
-      deadline,
-    });
-    const badEvent = eventRef(120_000);
-    const badlySigned = await add('rescue', jobId('migrate', badEvent.id, pod.uid), {
-      event: badEvent,
-      node,
-      pod,
-      deadline,
-      signature: `v1:${'0'.repeat(64)}`,
-    });
-    const evictEvent = eventRef(120_000);
-    const evictId = jobId('evict', evictEvent.id, pod.uid);
-    const evict = await add('evict', evictId, { event: evictEvent, node, pod, deadline });
+    const unsignedJob = planned(QUEUES.rescue);
+    const unsigned = await add(unsignedJob, unsignedJob.data);
+    const badJob = planned(QUEUES.rescue);
+    const badlySigned = await add(badJob, { ...badJob.data, signature: `v1:${'0'.repeat(64)}` });
+    const evictJob = planned(QUEUES.evict, { optedIn: false, unoptedPods: 'evict' });
+    const evict = await add(evictJob, evictJob.data);
     // A real signed migration, whose data is lifted into another job id: the signature binds the id.
     const signed = await bed.queues.migrate(eventRef(120_000), node, original);
-    const replayed = await add('rescue', `${signed.id}-again`, signed.data);
+    const replayed = await add({ ...unsignedJob, jobId: `${signed.id}-again` }, signed.data);
     await signed.remove();
     // Listener-signed jobs whose saved progress says the restore is done and names an image to run:
     // once unsigned (an attacker's), once signed by the worker's key but naming a foreign image.

@@ -36,14 +36,7 @@ describe('worker: node capabilities', () => {
 
   test('a node that cannot restore is passed over for one that can', async () => {
     await bed.createPod('solo', bed.podSpec([container()]));
-    const [original] = await bed.waitPods(
-      'the pod on the source node',
-      (pods) => pods.length === 1 && isReady(pods[0]!) && pods[0]!.spec?.nodeName === source,
-    );
-    await bed.startCounters(source, [original!]);
-    await bed.markInterrupted(source);
-    await bed.setSchedulable(noCriu, true);
-    await bed.setSchedulable(ok, true);
+    const [original] = await bed.podsToMove(source, 1, [noCriu, ok]);
     const [r] = await bed.migrateAll(eventRef(120_000), { name: source, instanceId: 'i-0123456789abcdef6' }, [
       original!,
     ]);

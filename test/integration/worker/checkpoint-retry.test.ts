@@ -35,10 +35,7 @@ describe('worker: the checkpoint is retried within the budget', () => {
 
   test('an agent restart during the checkpoint call: the pod moves, its counter carries on', async () => {
     const original = await bed.soloPodToMove(source, target);
-    const down = bed.agents[source]!.child;
-    const exited = new Promise((r) => down.once('exit', r));
-    down.kill('SIGKILL');
-    await exited;
+    await bed.crashAgent(source);
 
     const job = await bed.queues.migrate(
       eventRef(120_000),

@@ -1,22 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import {
-  BatchV1Api,
-  CoreV1Api,
-  type KubeConfig,
-  PatchStrategy,
-  setHeaderOptions,
-  type V1Pod,
-} from '@kubernetes/client-node';
+import { BatchV1Api, CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../../../services/common/kube.js';
 import { TAINT_KEY } from '../../../services/common/labels.js';
+import { KubeNodeTainter } from '../../../services/listener/node-taint.js';
 import { KubeCluster } from '../../../services/worker/cluster.js';
 import { CachedCluster } from '../../../services/worker/cluster-cache.js';
 import { nodeView } from '../../../services/worker/node-view.js';
 import { stackEnv, uniqueName, waitFor } from '../../support/stack.js';
 
-const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const TEST_LABEL = 'spot-rescue.io/cluster-cache-test';
 
 /** A CoreV1Api that records the name of every call made through it. */
@@ -129,18 +122,8 @@ describe('the worker cluster cache against the API server', () => {
   });
 
   it('sees a node cordoned and tainted', async () => {
-    await core.patchNode(
-      {
-        name: nodeB,
-        body: {
-          spec: {
-            unschedulable: true,
-            taints: [{ key: TAINT_KEY, value: 'spot-interruption', effect: 'NoSchedule' }],
-          },
-        },
-      },
-      mergePatch,
-    );
+    // As the listener does it, by its own tainter.
+    await new KubeNodeTainter(core).taintAndCordon(await core.readNode({ name: nodeB }), 'spot-interruption');
     const v = await waitFor('the cordon in the cache', async () => {
       const n = await cache.getNode(nodeB);
       const view = n ? nodeView(n) : null;

@@ -27,17 +27,8 @@ describe('worker crash points: SIGKILL during the agent’s checkpoint call', ()
       'solo',
       bed.podSpec([counterContainer({ requests: { cpu: '100m', memory: '512Mi' } })]),
     );
-    const [original] = await bed.waitPods(
-      'the pod running',
-      (pods) => pods.length === 1 && isReady(pods[0]!),
-    );
     // A large memory image: its dump and upload outlast the kill.
-    await bed.startCounter(source, original!, 256);
-    await waitFor('the counter to run', async () =>
-      ((await bed.counterOf(source, 'solo'))?.progress?.['counter'] ?? 0) > 20 ? true : undefined,
-    );
-    await bed.markInterrupted(source);
-    await bed.setSchedulable(target, true);
+    const [original] = await bed.podsToMove(source, 1, [target], 256);
 
     const first = bed.spawnWorker(settings);
     const job = await bed.queues.migrate(
@@ -45,29 +36,22 @@ describe('worker crash points: SIGKILL during the agent’s checkpoint call', ()
       { name: source, instanceId: 'i-0123456789abcde10' },
       original!,
     );
-    await waitFor(
-      'the checkpoint call to be under way',
-      async () => {
-        const j = await bed.queues.rescue.getJob(job.id!);
-        const p = (j?.progress ?? {}) as Progress;
-        return p.checkpointRequested && p.stage === 'started' ? true : undefined;
-      },
-      { timeoutMs: 60_000, intervalMs: 20 },
-    ).catch((err: Error) => {
-      throw new Error(`${err.message}\n${first.logs.join('').slice(-3000)}`);
-    });
-    first.child.kill('SIGKILL');
-    await new Promise((r) => first.child.once('exit', r));
+    await first.explained(
+      waitFor(
+        'the checkpoint call to be under way',
+        async () => {
+          const j = await bed.queues.rescue.getJob(job.id!);
+          const p = (j?.progress ?? {}) as Progress;
+          return p.checkpointRequested && p.stage === 'started' ? true : undefined;
+        },
+        { timeoutMs: 60_000, intervalMs: 20 },
+      ),
+    );
+    await first.crash();
 
     const second = bed.spawnWorker(settings);
-    const result = await bed.queues.result(job, 120_000).catch((err: Error) => {
-      throw new Error(`${err.message}\n${second.logs.join('').slice(-3000)}`);
-    });
-    assert.equal(
-      result?.outcome,
-      'restored',
-      `${JSON.stringify(result)}\n${second.logs.join('').slice(-2000)}`,
-    );
+    const result = await second.explained(bed.queues.result(job, 120_000));
+    assert.equal(result?.outcome, 'restored', `${JSON.stringify(result)}\n${second.lastLog()}`);
     const [copy] = await bed.waitPods('one running copy', (pods) => pods.length === 1 && isReady(pods[0]!));
     assert.equal(copy!.spec?.nodeName, target);
     assert.equal(copy!.metadata?.annotations?.[RESTORED_FROM_ANNOTATION], original!.metadata?.uid);
@@ -113,27 +97,8 @@ describe('worker crash points: a Job’s original deleted, then the worker fails
   after(() => bed.close());
 
   test('the retry adopts the restored copy: the Job keeps one active pod, no fresh start', async () => {
-    await k.batch.createNamespacedJob({
-      namespace: ns,
-      body: {
-        metadata: { name: 'work' },
-        spec: {
-          parallelism: 1,
-          completions: 1,
-          template: {
-            metadata: { labels: { app: 'work' }, annotations: { [MIGRATE_ANNOTATION]: 'true' } },
-            spec: bed.podSpec([counterContainer()], { restartPolicy: 'Never' }),
-          },
-        },
-      },
-    });
-    const [original] = await bed.waitPods(
-      'the Job pod running on the source',
-      (pods) => pods.length === 1 && isReady(pods[0]!) && pods[0]!.spec?.nodeName === source,
-    );
-    await bed.startCounters(source, [original!]);
-    await bed.markInterrupted(source);
-    await bed.setSchedulable(target, true);
+    await bed.createJob('work', { [MIGRATE_ANNOTATION]: 'true' });
+    const [original] = await bed.podsToMove(source, 1, [target]);
     const [result] = await bed.migrateAll(
       eventRef(120_000),
       { name: source, instanceId: 'i-0123456789abcde11' },
@@ -179,18 +144,7 @@ describe('worker crash points: the source agent dies half-way through its upload
         terminationGracePeriodSeconds: 1,
       }),
     );
-    const [original] = await bed.waitPods(
-      'the pod running',
-      (pods) => pods.length === 1 && isReady(pods[0]!),
-    );
-    await bed.startCounter(source, original!, 256);
-    await waitFor('the counter to run', async () =>
-      ((await bed.counterOf(source, original!.metadata!.name!))?.progress?.['counter'] ?? 0) > 20
-        ? true
-        : undefined,
-    );
-    await bed.markInterrupted(source);
-    await bed.setSchedulable(spare, true);
+    const [original] = await bed.podsToMove(source, 1, [spare], 256);
     const job = await bed.queues.migrate(
       eventRef(120_000),
       { name: source, instanceId: 'i-0123456789abcde12' },
@@ -202,10 +156,7 @@ describe('worker crash points: the source agent dies half-way through its upload
         ((await bed.queues.rescue.getJob(job.id!))?.progress as Progress)?.checkpointRequested || undefined,
       { timeoutMs: 60_000, intervalMs: 20 },
     );
-    const agent = bed.agents[source]!.child;
-    const gone = new Promise((r) => agent.once('exit', r));
-    agent.kill('SIGKILL');
-    await gone;
+    await bed.crashAgent(source);
     const result = await bed.queues.result(job, 90_000);
     assert.equal(result?.outcome, 'evicted', JSON.stringify(result));
     assert.match(result?.reason ?? '', /checkpoint failed/);
@@ -236,23 +187,10 @@ describe('worker crash points: the restored pod is refused at once', () => {
   after(() => bed.close());
 
   test('a host port taken on the target: the scheduler refuses the copy and the worker falls back in seconds', async () => {
-    const withPort = (name: string) =>
-      bed.podSpec([{ ...counterContainer(), name, ports: [{ containerPort: 8080, hostPort: 18080 }] }], {
-        terminationGracePeriodSeconds: 1,
-      });
-    await bed.createDeployment('web', 1, withPort('counter'));
-    const [original] = await bed.waitPods(
-      'the pod running',
-      (pods) => pods.length === 1 && isReady(pods[0]!),
-    );
-    await bed.startCounters(source, [original!]);
+    await bed.createDeployment('web', 1, bed.hostPortSpec('counter', 18080));
+    const [original] = await bed.podsToMove(source, 1, [target]);
     // The target already runs a pod holding the same host port.
-    await bed.setSchedulable(target, true);
-    await bed.markInterrupted(source);
-    await bed.createPod('holder', { ...withPort('holder'), nodeName: target });
-    await bed.waitPods('the port holder running', (pods) =>
-      pods.some((p) => p.metadata?.name === 'holder' && isReady(p)),
-    );
+    await bed.holdHostPort(target, 18080);
     const [result] = await bed.migrateAll(
       eventRef(120_000),
       { name: source, instanceId: 'i-0123456789abcde13' },

@@ -38,35 +38,32 @@ describe('worker: killed mid-migration', () => {
     );
 
     // Kill the worker as soon as a job is past its checkpoint but not finished.
-    const killedAt = await waitFor(
-      'a job in the middle of its migration',
-      async () => {
-        for (const j of jobs) {
-          const job = await bed.queues.rescue.getJob(j.id!);
-          const stage = (job?.progress as { stage?: string } | undefined)?.stage;
-          if (
-            job &&
-            (await job.getState()) === 'active' &&
-            stage &&
-            stage !== 'done' &&
-            stage !== 'started'
-          ) {
-            return stage;
+    const killedAt = await first.explained(
+      waitFor(
+        'a job in the middle of its migration',
+        async () => {
+          for (const j of jobs) {
+            const job = await bed.queues.rescue.getJob(j.id!);
+            const stage = (job?.progress as { stage?: string } | undefined)?.stage;
+            if (
+              job &&
+              (await job.getState()) === 'active' &&
+              stage &&
+              stage !== 'done' &&
+              stage !== 'started'
+            ) {
+              return stage;
+            }
           }
-        }
-        return undefined;
-      },
-      { timeoutMs: 60_000, intervalMs: 20 },
-    ).catch((err: Error) => {
-      throw new Error(`${err.message}\n${first.logs.join('').slice(-3000)}`);
-    });
-    first.child.kill('SIGKILL');
-    await new Promise((r) => first.child.once('exit', r));
+          return undefined;
+        },
+        { timeoutMs: 60_000, intervalMs: 20 },
+      ),
+    );
+    await first.crash();
 
     const second = bed.spawnWorker(workerSettings);
-    const results = await bed.queues.results<{ outcome: string }>(jobs, 120_000).catch((err: Error) => {
-      throw new Error(`${err.message}\n${second.logs.join('').slice(-3000)}`);
-    });
+    const results = await second.explained(bed.queues.results<{ outcome: string }>(jobs, 120_000));
     second.child.kill('SIGTERM');
 
     const settled = await bed

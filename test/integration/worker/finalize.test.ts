@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { JOB_NAMES, QUEUES } from '../../../services/common/jobs.js';
 import { eventRef, isReady, TestBed } from './harness.js';
 
 /** finalize-node waits for the node's planned pods to leave, then records the node's outcome in Redis. */
@@ -21,23 +20,11 @@ describe('worker: finalize-node', () => {
     await bed.createPod('p', bed.podSpec([{ name: 'c', image: 'x' }]));
     const [pod] = await bed.waitPods('the pod', (pods) => pods.length === 1 && pods.every(isReady));
     const event = eventRef(60_000);
-    // Enqueued as the listener does: signed, with the production options.
-    const jobId = `finalize-${bed.sim}`;
-    await bed.queues.sink.enqueue([
-      {
-        queue: QUEUES.finalize,
-        name: JOB_NAMES.finalizeNode,
-        jobId,
-        priority: 1,
-        data: {
-          event,
-          node: { name: node, instanceId: 'i-0123456789abcdef4' },
-          podUids: [pod!.metadata!.uid!],
-          deadline: event.deadline,
-        },
-      },
+    // Planned and enqueued by the listener's code: signed, with the production options.
+    const job = await bed.queues.finalizeNode(event, { name: node, instanceId: 'i-0123456789abcdef4' }, [
+      pod!,
     ]);
-    const job = (await bed.queues.finalize.getJob(jobId))!;
+    assert.deepEqual(job.data.podUids, [pod!.metadata!.uid!]);
     // Still waiting while the pod is there.
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(await job.getState(), 'active');

@@ -12,7 +12,6 @@ import {
   DescribeSubnetsCommand,
   type EC2Client,
 } from '@aws-sdk/client-ec2';
-import { DeleteBucketCommand, DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import {
   AppsV1Api,
   BatchV1Api,
@@ -24,6 +23,7 @@ import {
   type V1Container,
   type V1Pod,
   type V1PodSpec,
+  type V1StatefulSetSpec,
 } from '@kubernetes/client-node';
 import { type Job, Queue } from 'bullmq';
 import { callAgent } from '../../../infra/sim/agent-call.js';
@@ -32,24 +32,22 @@ import { type AgentHandle, startLocalAgent } from '../../../infra/sim/local-agen
 import { removeSimNodeState } from '../../../infra/sim/sim-node-state.js';
 import { createWorkerIdentity, type WorkerIdentity } from '../../../infra/sim/worker-identity.js';
 import { parseProgress } from '../../../services/agent/runtimes/runc/local-containers.js';
-import { createS3Client } from '../../../services/common/aws.js';
 import { readConfig } from '../../../services/common/config.js';
-import type { EventRef } from '../../../services/common/events.js';
+import { type EventRef, eventRefSchema } from '../../../services/common/events.js';
 import { loadJobSigner, newJobSigningKeyFile } from '../../../services/common/job-signing-key.js';
 import { QUEUES } from '../../../services/common/jobs.js';
 import { loadKubeConfig } from '../../../services/common/kube.js';
-import {
-  NAMESPACE_OPT_IN_LABEL,
-  NAMESPACE_OPT_IN_VALUE,
-  TAINT_KEY,
-} from '../../../services/common/labels.js';
+import { NAMESPACE_OPT_IN_LABEL, NAMESPACE_OPT_IN_VALUE } from '../../../services/common/labels.js';
 import { createLogger } from '../../../services/common/logger.js';
 import { createMetricsRegistry } from '../../../services/common/metrics.js';
 import { providerIdFor } from '../../../services/common/provider-id.js';
 import { createRedisConnection, type Redis } from '../../../services/common/redis.js';
 import { BullJobSink } from '../../../services/listener/enqueue.js';
-import { planNode } from '../../../services/listener/plan.js';
+import { KubeNodeTainter } from '../../../services/listener/node-taint.js';
+import { type NodeRef, type PlannedJob, type PodPlan, planNode } from '../../../services/listener/plan.js';
 import type { MigrateResult } from '../../../services/worker/migrate.js';
+import { nodeView } from '../../../services/worker/node-view.js';
+import { isRunning } from '../../../services/worker/restored-pod.js';
 import {
   allWorkerSettings,
   type FullWorkerConfig,
@@ -57,8 +55,10 @@ import {
   type WorkerOverrides,
   type WorkerService,
 } from '../../../services/worker/service.js';
-import { forward } from '../../e2e/agent/s3-fault-proxy.js';
-import { awsSettings, freePort, stackEnv, uniqueName, waitFor } from '../../support/stack.js';
+import { deleteBucket, s3Client } from '../../support/buckets.js';
+import { signalAndWait } from '../../support/child-server.js';
+import { forward } from '../../support/http-forward.js';
+import { freePort, stackEnv, uniqueName, waitFor } from '../../support/stack.js';
 
 /**
  * The worker's integration test bed: an opted-in namespace, the worker's
@@ -102,9 +102,8 @@ export interface NodeSpec {
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
-export const isReady = (p: V1Pod) =>
-  p.status?.phase === 'Running' &&
-  (p.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+/** The pod runs with its containers ready: the worker's own test of a restored copy. */
+export const isReady: (p: V1Pod) => boolean = isRunning;
 
 /** The container every test pod runs: the counter workload, small requests. */
 export function counterContainer(resources: V1Container['resources'] = {}): V1Container {
@@ -115,16 +114,51 @@ export function counterContainer(resources: V1Container['resources'] = {}): V1Co
   };
 }
 
+/** A classified interruption as the listener puts it in every job (held to the jobs' schema). */
 export function eventRef(deadlineInMs: number, extra: Partial<EventRef> = {}): EventRef {
   const now = Date.now();
-  return {
+  return eventRefSchema.parse({
     id: uniqueName('evt'),
     kind: 'spot-interruption',
     deadline: new Date(now + deadlineInMs).toISOString(),
     receivedAt: new Date(now).toISOString(),
     eventTime: new Date(now).toISOString(),
     ...extra,
-  };
+  });
+}
+
+/**
+ * The listener's plan for `pods` of one doomed node, by its own planner, as
+ * it plans them while their namespace is opted in (`optedIn: false`: as a
+ * namespace that is not). Tests that opt a namespace out afterwards check
+ * the worker's own re-check at job start.
+ */
+export function listenerPlan(
+  event: EventRef,
+  node: NodeRef,
+  pods: V1Pod[],
+  o: { optedIn?: boolean; unoptedPods?: 'evict' | 'ignore' } = {},
+): PodPlan {
+  const labels: Record<string, string> =
+    o.optedIn === false ? {} : { [NAMESPACE_OPT_IN_LABEL]: NAMESPACE_OPT_IN_VALUE };
+  return planNode({
+    event,
+    node,
+    pods,
+    namespaceLabels: () => labels,
+    unoptedPods: o.unoptedPods ?? 'ignore',
+    podDeadline: event.deadline ?? new Date(Date.now() + 120_000).toISOString(),
+  });
+}
+
+/** The plan's one job of `queue`; the error says why the planner made none. */
+export function plannedJob(plan: PodPlan, queue: PlannedJob['queue']): PlannedJob {
+  const jobs = plan.jobs.filter((j) => j.queue === queue);
+  if (jobs.length !== 1)
+    throw new Error(
+      `the listener planned ${jobs.length} ${queue} jobs: skipped ${JSON.stringify(plan.skipped)}`,
+    );
+  return jobs[0]!;
 }
 
 /** One key per test process: the listener's sink signs with it and every worker started here verifies with it. */
@@ -156,23 +190,20 @@ export class TestQueues {
   }
 
   /** A migrate-pod job, planned and enqueued by the listener's code for an opted-in pod. */
-  async migrate(event: EventRef, node: { name: string; instanceId: string }, pod: V1Pod): Promise<Job> {
-    const plan = planNode({
-      event,
-      node,
-      pods: [pod],
-      namespaceLabels: () => ({ [NAMESPACE_OPT_IN_LABEL]: NAMESPACE_OPT_IN_VALUE }),
-      unoptedPods: 'ignore',
-      podDeadline: event.deadline ?? new Date(Date.now() + 120_000).toISOString(),
-    });
-    const job = plan.jobs.find((j) => j.queue === QUEUES.rescue);
-    if (!job)
-      throw new Error(
-        `the listener plans no migration for ${pod.metadata?.name}: ${JSON.stringify(plan.skipped)}`,
-      );
+  migrate(event: EventRef, node: NodeRef, pod: V1Pod): Promise<Job> {
+    return this.enqueue(plannedJob(listenerPlan(event, node, [pod]), QUEUES.rescue));
+  }
+
+  /** The node's finalize-node job, planned (waiting for `pods` to leave) and enqueued by the listener's code. */
+  finalizeNode(event: EventRef, node: NodeRef, pods: V1Pod[]): Promise<Job> {
+    return this.enqueue(plannedJob(listenerPlan(event, node, pods), QUEUES.finalize));
+  }
+
+  /** Through the listener's sink (signed, production options); answers the job as BullMQ holds it. */
+  private async enqueue(job: PlannedJob): Promise<Job> {
     await this.sink.enqueue([job]);
-    const added = await this.rescue.getJob(job.jobId);
-    if (!added) throw new Error(`job ${job.jobId} is not in the queue after enqueue`);
+    const added = await this.queueOf({ queueName: job.queue, id: job.jobId }).getJob(job.jobId);
+    if (!added) throw new Error(`job ${job.jobId} is not in the ${job.queue} queue after enqueue`);
     return added;
   }
 
@@ -209,7 +240,7 @@ export class TestQueues {
     );
   }
 
-  private queueOf(job: Job): Queue {
+  private queueOf(job: Pick<Job, 'queueName' | 'id'>): Queue {
     const queue = [this.rescue, this.evict, this.provision, this.finalize].find(
       (q) => q.name === job.queueName,
     );
@@ -272,9 +303,21 @@ export interface WorkerOptions {
 
 type CounterState = { status: string; progress?: Record<string, number> };
 
+/** `spot-rescue worker` run as a child process of the test. */
+export interface SpawnedWorker {
+  child: ChildProcess;
+  logs: string[];
+  /** The last few KiB of what it logged. */
+  lastLog(): string;
+  /** A crash: SIGKILL, resolved once it has exited. */
+  crash(): Promise<void>;
+  /** `p`, whose failure also tells the last of this worker's log. */
+  explained<T>(p: Promise<T>): Promise<T>;
+}
+
 export class TestBed {
   readonly k: Kube = kube();
-  readonly s3 = createS3Client(awsSettings());
+  readonly s3 = s3Client();
   /** The bed's unique name: its namespace, its nodes' prefix and their SIM_LABEL value. */
   readonly sim: string;
   readonly ns: string;
@@ -360,21 +403,17 @@ export class TestBed {
     });
   }
 
+  /** Until the node is Ready as the worker's placement reads it. */
   async waitNodeReady(name: string): Promise<void> {
-    await waitFor(`node ${name} Ready`, async () => {
-      const n = await this.k.core.readNode({ name });
-      return (n.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
-    });
+    await waitFor(`node ${name} Ready`, async () => nodeView(await this.k.core.readNode({ name })).ready);
   }
 
-  /** What the listener does to a doomed node: taint and cordon. */
+  /** What the listener does to a doomed node, by the listener's own tainter: taint and cordon. */
   async markInterrupted(name: string): Promise<void> {
-    const n = await this.k.core.readNode({ name });
-    const taints = [
-      ...(n.spec?.taints ?? []),
-      { key: TAINT_KEY, value: 'spot-interruption', effect: 'NoSchedule' },
-    ];
-    await this.k.core.patchNode({ name, body: { spec: { unschedulable: true, taints } } }, mergePatch);
+    await new KubeNodeTainter(this.k.core).taintAndCordon(
+      await this.k.core.readNode({ name }),
+      'spot-interruption',
+    );
   }
 
   async setSchedulable(name: string, schedulable: boolean): Promise<void> {
@@ -390,14 +429,46 @@ export class TestBed {
       'solo',
       this.podSpec([counterContainer({ requests: { cpu: '100m', memory: '64Mi' } })]),
     );
-    const [original] = await this.waitPods(
-      'the pod running on the source node',
-      (pods) => pods.length === 1 && isReady(pods[0]!) && pods[0]!.spec?.nodeName === source,
-    );
-    await this.startCounters(source, [original!]);
-    await this.markInterrupted(source);
-    await this.setSchedulable(target, true);
+    const [original] = await this.podsToMove(source, 1, [target]);
     return original!;
+  }
+
+  /** A counting pod's spec that holds `hostPort` on its node, with a short grace period. */
+  hostPortSpec(container: string, hostPort: number): V1PodSpec {
+    return this.podSpec(
+      [{ ...counterContainer(), name: container, ports: [{ containerPort: 8080, hostPort }] }],
+      {
+        terminationGracePeriodSeconds: 1,
+      },
+    );
+  }
+
+  /**
+   * A pod `holder` running on `node` that holds `hostPort` there: the
+   * scheduler refuses any copy of a hostPortSpec pod pinned to that node.
+   */
+  async holdHostPort(node: string, hostPort: number): Promise<void> {
+    await this.createPod('holder', { ...this.hostPortSpec('holder', hostPort), nodeName: node });
+    await this.waitPods('the port holder running', (pods) =>
+      pods.some((p) => p.metadata?.name === 'holder' && isReady(p)),
+    );
+  }
+
+  /**
+   * The common start of a rescue: once the bed's `count` pods all run on
+   * `source`, their counters are started (`counterMiB` of patterned memory
+   * each), `source` is interrupted (as the listener does it) and each of
+   * `targets` is opened. Answers the pods.
+   */
+  async podsToMove(source: string, count: number, targets: string[] = [], counterMiB = 8): Promise<V1Pod[]> {
+    const pods = await this.waitPods(
+      `${count} pod(s) running on ${source}`,
+      (ps) => ps.length === count && ps.every((p) => isReady(p) && p.spec?.nodeName === source),
+    );
+    await this.startCounters(source, pods, counterMiB);
+    await this.markInterrupted(source);
+    for (const t of targets) await this.setSchedulable(t, true);
+    return pods;
   }
 
   /** A real agent process (runc runtime) serving one simulated node, which need not exist yet. */
@@ -476,7 +547,7 @@ export class TestBed {
   }
 
   /** `spot-rescue worker` as a child process (to be killed); killed with the bed if still running. */
-  spawnWorker(o: Omit<WorkerOptions, 'overrides'> = {}): { child: ChildProcess; logs: string[] } {
+  spawnWorker(o: Omit<WorkerOptions, 'overrides'> = {}): SpawnedWorker {
     const child = spawn(process.execPath, ['--import', 'tsx', 'services/cli/main.ts', 'worker'], {
       env: { ...process.env, ...this.workerEnv(o) },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -485,7 +556,22 @@ export class TestBed {
     const logs: string[] = [];
     child.stdout?.on('data', (d: Buffer) => logs.push(d.toString()));
     child.stderr?.on('data', (d: Buffer) => logs.push(d.toString()));
-    return { child, logs };
+    const lastLog = () => logs.join('').slice(-3000);
+    return {
+      child,
+      logs,
+      lastLog,
+      crash: () => signalAndWait(child, 'SIGKILL'),
+      explained: (p) =>
+        p.catch((err: Error) => {
+          throw new Error(`${err.message}\n${lastLog()}`);
+        }),
+    };
+  }
+
+  /** The node's agent process dies (SIGKILL); resolves once it has exited. */
+  crashAgent(node: string): Promise<void> {
+    return signalAndWait(this.agents[node]!.child, 'SIGKILL');
   }
 
   /** A Deployment of `replicas` pods labelled app=<name>. */
@@ -498,6 +584,45 @@ export class TestBed {
           replicas,
           selector: { matchLabels: { app: name } },
           template: { metadata: { labels: { app: name } }, spec },
+        },
+      },
+    });
+  }
+
+  /** A StatefulSet of one pod labelled app=<name> (so `<name>-0`), its service name its own. */
+  async createStatefulSet(
+    name: string,
+    spec: V1PodSpec = this.podSpec(),
+    extra: Partial<V1StatefulSetSpec> = {},
+  ): Promise<void> {
+    await this.k.apps.createNamespacedStatefulSet({
+      namespace: this.ns,
+      body: {
+        metadata: { name },
+        spec: {
+          replicas: 1,
+          serviceName: name,
+          selector: { matchLabels: { app: name } },
+          template: { metadata: { labels: { app: name } }, spec },
+          ...extra,
+        },
+      },
+    });
+  }
+
+  /** A Job of one counting pod labelled app=<name>, never restarted; `annotations` go on its pod (the opt-in). */
+  async createJob(name: string, annotations: Record<string, string> = {}): Promise<void> {
+    await this.k.batch.createNamespacedJob({
+      namespace: this.ns,
+      body: {
+        metadata: { name },
+        spec: {
+          parallelism: 1,
+          completions: 1,
+          template: {
+            metadata: { labels: { app: name }, annotations },
+            spec: this.podSpec([counterContainer()], { restartPolicy: 'Never' }),
+          },
         },
       },
     });
@@ -612,9 +737,9 @@ export class TestBed {
     };
   }
 
-  /** Starts each pod's counter on `node` and waits until every one has counted past 20. */
-  async startCounters(node: string, pods: V1Pod[]): Promise<void> {
-    for (const p of pods) await this.startCounter(node, p);
+  /** Starts each pod's counter (`mib` of patterned memory) on `node` and waits until every one has counted past 20. */
+  async startCounters(node: string, pods: V1Pod[], mib = 8): Promise<void> {
+    for (const p of pods) await this.startCounter(node, p, mib);
     await waitFor(
       'every counter to run',
       async () => {
@@ -685,12 +810,7 @@ export class TestBed {
 
   async close(): Promise<void> {
     await this.worker?.close();
-    for (const c of this.children) {
-      if (c.exitCode !== null || c.signalCode !== null) continue;
-      const exited = new Promise((r) => c.once('exit', r));
-      c.kill('SIGKILL');
-      await exited;
-    }
+    for (const c of this.children) await signalAndWait(c, 'SIGKILL');
     for (const f of this.cleanups.reverse()) await f().catch(() => {});
     await this.queues?.close();
     const pods = await this.k.core
@@ -715,21 +835,9 @@ export class TestBed {
     const nodes = await this.k.core.listNode({ labelSelector: `${SIM_LABEL}=${this.sim}` }).catch(() => null);
     for (const n of nodes?.items ?? [])
       await this.k.core.deleteNode({ name: n.metadata!.name! }).catch(() => {});
-    await this.deleteBucket();
+    await deleteBucket(this.s3, this.bucket);
     if (this.dir) await rm(this.dir, { recursive: true, force: true });
     this.s3.destroy();
-  }
-
-  private async deleteBucket(): Promise<void> {
-    for (;;) {
-      const listed = await this.s3
-        .send(new ListObjectsV2Command({ Bucket: this.bucket }))
-        .catch(() => undefined);
-      for (const o of listed?.Contents ?? [])
-        await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: o.Key! }));
-      if (!listed?.IsTruncated) break;
-    }
-    await this.s3.send(new DeleteBucketCommand({ Bucket: this.bucket })).catch(() => {});
   }
 }
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import { MIGRATE_ANNOTATION, RESTORED_FROM_ANNOTATION } from '../../../services/common/labels.js';
-import { counterContainer, eventRef, isReady, TestBed, waitFor } from './harness.js';
+import { eventRef, isReady, TestBed, waitFor } from './harness.js';
 
 /**
  * A Job's running pod migrated under the real Job controller
@@ -30,28 +30,12 @@ describe("worker: migrate a Job's running pod", () => {
 
   after(() => bed.close());
 
-  const createJob = (name: string, annotations: Record<string, string>) =>
-    k.batch.createNamespacedJob({
-      namespace: ns,
-      body: {
-        metadata: { name },
-        spec: {
-          parallelism: 1,
-          completions: 1,
-          template: {
-            metadata: { labels: { app: name }, annotations },
-            spec: bed.podSpec([counterContainer()], { restartPolicy: 'Never' }),
-          },
-        },
-      },
-    });
-
   const jobPods = async (name: string) =>
     (await k.core.listNamespacedPod({ namespace: ns, labelSelector: `batch.kubernetes.io/job-name=${name}` }))
       .items;
 
   test('a Job pod that is not opted in still completes at once', async () => {
-    await createJob('plain', {});
+    await bed.createJob('plain', {});
     const job = await waitFor(
       'the plain Job to complete',
       async () => {
@@ -68,7 +52,7 @@ describe("worker: migrate a Job's running pod", () => {
   });
 
   test('the restored pod is the Job’s one active pod: no replacement, the work goes on', async (t) => {
-    await createJob('work', { [MIGRATE_ANNOTATION]: 'true' });
+    await bed.createJob('work', { [MIGRATE_ANNOTATION]: 'true' });
     const [original] = await bed
       .waitPods(
         'the Job pod running on the source node',

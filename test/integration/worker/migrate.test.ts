@@ -60,43 +60,23 @@ describe('worker: migrate a whole node', () => {
         },
       },
     });
-    await k.apps.createNamespacedStatefulSet({
-      namespace: ns,
-      body: {
-        metadata: { name: 'db' },
-        spec: {
-          replicas: 1,
-          serviceName: 'db',
-          selector: { matchLabels: { app: 'db' } },
-          template: {
-            metadata: { labels: { app: 'db' } },
-            spec: bed.podSpec([container()]),
+    await bed.createStatefulSet('db', bed.podSpec([container()]), {
+      volumeClaimTemplates: [
+        {
+          metadata: { name: 'data' },
+          spec: {
+            accessModes: ['ReadWriteOnce'],
+            storageClassName: '',
+            resources: { requests: { storage: '1Gi' } },
           },
-          volumeClaimTemplates: [
-            {
-              metadata: { name: 'data' },
-              spec: {
-                accessModes: ['ReadWriteOnce'],
-                storageClassName: '',
-                resources: { requests: { storage: '1Gi' } },
-              },
-            },
-          ],
         },
-      },
+      ],
     });
     await bed.createPod('solo', bed.podSpec([container()]));
 
-    const originals = await bed.waitPods(
-      'four pods running on the source node',
-      (pods) => pods.length === 4 && pods.every((p) => isReady(p) && p.spec?.nodeName === source),
-    );
-    await bed.startCounters(source, originals);
-
-    // The interruption: the listener taints the node; capacity elsewhere opens up.
-    await bed.markInterrupted(source);
-    await bed.setSchedulable(targetA, true);
-    await bed.setSchedulable(targetB, true);
+    // The four counting on the source; the interruption: the listener taints the node, capacity
+    // elsewhere opens up.
+    const originals = await bed.podsToMove(source, 4, [targetA, targetB]);
     const event = eventRef(120_000);
     const node = { name: source, instanceId: 'i-0123456789abcdef0' };
     const results = await bed.migrateAll(event, node, originals);

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { EventsV1Api } from '@kubernetes/client-node';
 import { NODE_EVENT_REASONS } from '../../../services/common/event-reasons.js';
-import { JOB_NAMES, jobId, QUEUES } from '../../../services/common/jobs.js';
 import { waitFor } from '../../support/stack.js';
 import { eventRef, TestBed } from './harness.js';
 
@@ -20,22 +19,8 @@ describe('worker: RescueFinished on the Node', () => {
 
   test('a node whose planned pods are all gone: the counts, through events.k8s.io/v1', async () => {
     const event = eventRef(120_000);
-    const data = {
-      event,
-      node: { name: node, instanceId: 'i-0123456789abcdef9' },
-      podUids: [],
-      deadline: event.deadline,
-    };
-    // Enqueued as the listener does: signed, with the production options.
-    await bed.queues.sink.enqueue([
-      {
-        queue: QUEUES.finalize,
-        name: JOB_NAMES.finalizeNode,
-        jobId: jobId('finalize-node', event.id, 'i-0123456789abcdef9'),
-        priority: 1,
-        data,
-      },
-    ]);
+    // Planned and enqueued by the listener's code (no pod planned): signed, with the production options.
+    await bed.queues.finalizeNode(event, { name: node, instanceId: 'i-0123456789abcdef9' }, []);
     const eventsV1 = bed.k.kc.makeApiClient(EventsV1Api);
     const [e] = await waitFor('the RescueFinished event', async () => {
       const list = await eventsV1.listNamespacedEvent({

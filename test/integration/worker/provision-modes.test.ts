@@ -25,13 +25,7 @@ import { AwsCallLog, counterContainer, eventRef, isReady, TestBed, waitFor } fro
 /** Pods on the bed's source node with their counters running; the node then tainted as the listener does. */
 async function podsOnDoomedNode(bed: TestBed, source: string, names: string[]): Promise<V1Pod[]> {
   for (const name of names) await bed.createPod(name);
-  const pods = await bed.waitPods(
-    `${names.join(', ')} running on the source node`,
-    (ps) => ps.length === names.length && ps.every((p) => isReady(p) && p.spec?.nodeName === source),
-  );
-  await bed.startCounters(source, pods);
-  await bed.markInterrupted(source);
-  return pods;
+  return bed.podsToMove(source, names.length);
 }
 
 /**

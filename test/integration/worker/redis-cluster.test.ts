@@ -1,19 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { RESTORED_FROM_ANNOTATION } from '../../../services/common/labels.js';
-import { uniqueName } from '../../support/stack.js';
+import { redisClusterUrl, uniqueName } from '../../support/stack.js';
 import { eventRef, isReady, TestBed, TestQueues } from './harness.js';
-
-/** The stack's Redis Cluster (infra/lib/redis-cluster.sh): three masters on loopback. */
-function clusterUrl(): string {
-  const url = process.env['SPOT_RESCUE_REDIS_CLUSTER_URL'];
-  if (!url) {
-    throw new Error(
-      'SPOT_RESCUE_REDIS_CLUSTER_URL is not set: run `infra/stack up` (or infra/lib/redis-cluster.sh up) and `eval "$(infra/stack env)"`',
-    );
-  }
-  return url;
-}
 
 /**
  * The whole migration of a pod, with every queue, lease, reservation and
@@ -21,7 +10,7 @@ function clusterUrl(): string {
  * each script's keys in one slot, so nothing fails with CROSSSLOT.
  */
 describe('worker: a rescue on a Redis Cluster', () => {
-  const url = clusterUrl();
+  const url = redisClusterUrl();
   const prefix = `{${uniqueName('wc')}}`;
   const bed = new TestBed('wclu');
   const source = bed.node('src');

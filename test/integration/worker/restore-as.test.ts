@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { AuthorizationV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import type { MigrateResult } from '../../../services/worker/migrate.js';
 import { KubeRestoreGrants } from '../../../services/worker/restore-grants.js';
-import { counterContainer, eventRef, isReady, TestBed } from './harness.js';
+import { counterContainer, eventRef, TestBed } from './harness.js';
 
 /**
  * With the admission policy requiring restore-as on a copy's ServiceAccount,
@@ -66,14 +66,8 @@ describe('worker: restore-as on the pod ServiceAccount', () => {
   test('a pod whose ServiceAccount is granted is restored; one whose is not is drained at once', async () => {
     await bed.createPod('granted', bed.podSpec([container()], { serviceAccountName: 'granted-sa' }));
     await bed.createPod('refused', bed.podSpec([container()], { serviceAccountName: 'other-sa' }));
-    const pods = await bed.waitPods(
-      'both pods on the source node',
-      (ps) => ps.length === 2 && ps.every((p) => isReady(p) && p.spec?.nodeName === source),
-    );
+    const pods = await bed.podsToMove(source, 2, [target]);
     const byName = (n: string) => pods.find((p) => p.metadata?.name === n)!;
-    await bed.startCounters(source, pods);
-    await bed.markInterrupted(source);
-    await bed.setSchedulable(target, true);
     const [granted, refused] = (await bed.migrateAll(
       eventRef(120_000),
       { name: source, instanceId: 'i-0123456789abcdef8' },

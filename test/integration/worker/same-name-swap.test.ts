@@ -5,7 +5,7 @@ import { RESTORED_FROM_ANNOTATION } from '../../../services/common/labels.js';
 import type { Cluster, EvictResult } from '../../../services/worker/cluster.js';
 import { RECREATED_FROM_ANNOTATION } from '../../../services/worker/migrate/fallback.js';
 import { RESTORED_FROM_LABEL } from '../../../services/worker/restored-pod.js';
-import { counterContainer, eventRef, isReady, TestBed, waitFor } from './harness.js';
+import { eventRef, isReady, TestBed, waitFor } from './harness.js';
 
 /** Progress a migrate-pod job has saved (services/worker/migrate/context.ts). */
 type Progress = { stage?: string };
@@ -125,34 +125,10 @@ describe('same-name swap: a copy that never runs gives the name back to its Stat
   after(() => bed.close());
 
   test('the scheduler refuses the copy on its target: it is removed, and db-0 starts afresh elsewhere', async () => {
-    const withPort = (name: string) =>
-      bed.podSpec([{ ...counterContainer(), name, ports: [{ containerPort: 8080, hostPort: 18081 }] }], {
-        terminationGracePeriodSeconds: 1,
-      });
-    await k.apps.createNamespacedStatefulSet({
-      namespace: ns,
-      body: {
-        metadata: { name: 'db' },
-        spec: {
-          serviceName: 'db',
-          replicas: 1,
-          selector: { matchLabels: { app: 'db' } },
-          template: { metadata: { labels: { app: 'db' } }, spec: withPort('counter') },
-        },
-      },
-    });
-    const [original] = await bed.waitPods(
-      'db-0 running on the source',
-      (pods) => pods.length === 1 && isReady(pods[0]!) && pods[0]!.spec?.nodeName === source,
-    );
-    await bed.startCounters(source, [original!]);
-    await bed.markInterrupted(source);
-    await bed.setSchedulable(target, true);
+    await bed.createStatefulSet('db', bed.hostPortSpec('counter', 18081));
+    const [original] = await bed.podsToMove(source, 1, [target]);
     // The only open node already has the host port taken: the copy pinned there can never run.
-    await bed.createPod('holder', { ...withPort('holder'), nodeName: target });
-    await bed.waitPods('the port holder running', (pods) =>
-      pods.some((p) => p.metadata?.name === 'holder' && isReady(p)),
-    );
+    await bed.holdHostPort(target, 18081);
 
     const [result] = await bed.migrateAll(
       eventRef(120_000),

@@ -1,23 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import {
-  CreateBucketCommand,
-  DeleteBucketCommand,
-  DeleteObjectCommand,
-  ListObjectsV2Command,
-  type S3Client,
-} from '@aws-sdk/client-s3';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { type AgentHandle, startLocalAgent } from '../../../infra/sim/local-agent.js';
-import { removeSimNodeState } from '../../../infra/sim/sim-node-state.js';
-import { parseProgress } from '../../../services/agent/runtimes/runc/local-containers.js';
-import { type RunningAgent, startAgent } from '../../../services/agent/service.js';
-import { agentSettings } from '../../../services/agent/settings.js';
-import { AGENT_TOKEN_AUDIENCE } from '../../../services/common/agent-api.js';
-import { createS3Client } from '../../../services/common/aws.js';
-import { readConfig } from '../../../services/common/config.js';
-import { loadKubeConfig } from '../../../services/common/kube.js';
-import { AgentTokens, KubeTokenMinter } from '../../../services/worker/agent-tokens.js';
-import { awsSettings, stackEnv, uniqueName, waitFor } from '../../support/stack.js';
+import { type AgentHandle, startLocalAgent } from '../../infra/sim/local-agent.js';
+import { removeSimNodeState } from '../../infra/sim/sim-node-state.js';
+import { parseProgress } from '../../services/agent/runtimes/runc/local-containers.js';
+import { type RunningAgent, startAgent } from '../../services/agent/service.js';
+import { agentSettings } from '../../services/agent/settings.js';
+import { AGENT_TOKEN_AUDIENCE } from '../../services/common/agent-api.js';
+import { readConfig } from '../../services/common/config.js';
+import { loadKubeConfig } from '../../services/common/kube.js';
+import { AgentTokens, KubeTokenMinter } from '../../services/worker/agent-tokens.js';
+import { createBucket, deleteBucket, s3Client } from './buckets.js';
+import { stackEnv, uniqueName, waitFor } from './stack.js';
 
 /** A real agent process serving one simulated node, as the demo and production run it. */
 export type AgentProcess = AgentHandle;
@@ -164,24 +157,6 @@ export async function createIdentities(): Promise<Identities> {
       await core.deleteNamespace({ name: namespace }).catch(() => {});
     },
   };
-}
-
-export function s3Client(): S3Client {
-  return createS3Client(awsSettings());
-}
-
-export async function createBucket(s3: S3Client): Promise<string> {
-  const bucket = uniqueName('agent-e2e');
-  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-  return bucket;
-}
-
-export async function deleteBucket(s3: S3Client, bucket: string): Promise<void> {
-  const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket })).catch(() => undefined);
-  for (const o of listed?.Contents ?? []) {
-    await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: o.Key! }));
-  }
-  await s3.send(new DeleteBucketCommand({ Bucket: bucket })).catch(() => {});
 }
 
 /** What GET /v1/local/containers/:ns/:pod/:container answers. */

@@ -26,7 +26,7 @@ import type { AgentMetrics } from './metrics.js';
 import { streamArchiveFromStore } from './restore-pipeline.js';
 import type { CheckpointedContainer, CheckpointRuntime, RestoreSink } from './runtimes/runtime.js';
 
-export interface AgentServiceOptions {
+export interface CheckpointRestoreOptions {
   cluster: string;
   node: string;
   instanceId?: string | undefined;
@@ -78,12 +78,12 @@ function keysOf(namespace: string, pod: string, containers: string[]): string[] 
 }
 
 /** The agent's two operations, independent of HTTP: checkpoint to S3, restore from S3. */
-export class AgentService {
+export class CheckpointRestore {
   private readonly slots: CheckpointSlots;
   readonly operations: ContainerOperations;
   private readonly tracked = new Map<string, TrackedCheckpoint>();
 
-  constructor(private readonly o: AgentServiceOptions) {
+  constructor(private readonly o: CheckpointRestoreOptions) {
     this.slots = o.slots ?? new CheckpointSlots(Number.POSITIVE_INFINITY);
     this.operations = o.operations ?? new ContainerOperations();
   }
