@@ -74,8 +74,8 @@ export class CheckpointAdmission {
       const ms = this.estimate.durationMs(req.bytes);
       throw new AgentFailure(
         'would-miss-deadline',
-        `a checkpoint of ${mib(req.bytes)} MiB takes ~${ms} ms on this node (${mib(this.estimate.bytesPerSec)} MiB/s` +
-          `${this.estimate.measured === 0 ? ' assumed' : ' measured'}) and cannot be stored, behind ${this.waitingAhead(req)} ` +
+        `a checkpoint of ${mib(req.bytes)} MiB takes ~${ms} ms on this node (${mib(this.estimate.bytesPerSec)} MiB/s ` +
+          `${this.estimate.basis}) and cannot be stored, behind ${this.waitingAhead(req)} ` +
           `other checkpoint(s), before ${new Date(req.cutoff).toISOString()}`,
       );
     }
@@ -149,7 +149,7 @@ export class CheckpointAdmission {
       e.drop.abort(
         new AgentFailure(
           'would-miss-deadline',
-          `dropped from the queue before its dump: at ${mib(this.estimate.bytesPerSec)} MiB/s measured on this node, ` +
+          `dropped from the queue before its dump: at ${mib(this.estimate.bytesPerSec)} MiB/s ${this.estimate.basis} on this node, ` +
             `its ${mib(e.bytes)} MiB cannot be stored before ${new Date(e.cutoff).toISOString()} with the checkpoints ahead of it`,
         ),
       );

@@ -38,6 +38,23 @@ export class CheckpointEstimate {
 
   /** Bytes per second of the recent checkpoints, or the assumption while none carried any bytes in time. */
   get bytesPerSec(): number {
+    return this.measuredBytesPerSec() ?? this.o.assumedBytesPerSec;
+  }
+
+  /**
+   * Where bytesPerSec comes from, for the messages a refused or dropped pod
+   * carries: an operator who reads "measured" tunes the node, one who reads
+   * "assumed" tunes SPOT_RESCUE_AGENT_ASSUMED_CHECKPOINT_MIBPS.
+   */
+  get basis(): 'measured' | 'assumed' {
+    return this.measuredBytesPerSec() === undefined ? 'assumed' : 'measured';
+  }
+
+  get measured(): number {
+    return this.samples.length;
+  }
+
+  private measuredBytesPerSec(): number | undefined {
     let bytes = 0;
     let ms = 0;
     for (const s of this.samples) {
@@ -45,12 +62,7 @@ export class CheckpointEstimate {
       ms += Math.max(0, s.ms - this.o.overheadMs);
     }
     // A window of dumps that all finished within the overhead says only that they were small.
-    if (ms <= 0) return this.o.assumedBytesPerSec;
-    return (bytes / ms) * 1000;
-  }
-
-  get measured(): number {
-    return this.samples.length;
+    return ms <= 0 ? undefined : (bytes / ms) * 1000;
   }
 
   durationMs(bytes: number): number {
