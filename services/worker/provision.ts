@@ -5,8 +5,16 @@ import { parseProviderId } from '../common/provider-id.js';
 import type { CapacityProvider, LaunchedInstance } from './capacity.js';
 import type { Cluster } from './cluster.js';
 import type { WorkerMetrics } from './metrics.js';
-import type { NodeJoiner } from './node-joiner.js';
 import { nodeView } from './node-view.js';
+
+/**
+ * What makes a launched instance a Node where nothing else does. In a cluster
+ * the instance's own kubelet registers it and there is none; the local
+ * simulation passes one in (infra/sim/kwok-node-joiner.ts).
+ */
+export interface NodeJoiner {
+  join(instance: LaunchedInstance): Promise<void>;
+}
 
 export interface ProvisionDeps {
   provider: CapacityProvider;
@@ -14,8 +22,6 @@ export interface ProvisionDeps {
   cluster: Cluster;
   metrics: WorkerMetrics;
   log: Logger;
-  /** Labels a joined node gets (the node group's, in the local stack). */
-  nodeLabels?: Record<string, string>;
   joinTimeoutMs: number;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
@@ -41,7 +47,7 @@ export async function provisionCapacity(
     throw err;
   }
   if (instances.length === 0) return { instances: [], nodes: [] };
-  for (const i of instances) await d.joiner?.join(i, d.nodeLabels ?? {});
+  for (const i of instances) await d.joiner?.join(i);
   const until = t0 + d.joinTimeoutMs;
   const wanted = new Set(instances.map((i) => i.instanceId));
   for (;;) {

@@ -47,9 +47,8 @@ import { NodeCapabilityCache } from './migrate/capabilities.js';
 import { RedisPodLeases } from './migrate/lease.js';
 import { type MigrateDeps, migratePod } from './migrate.js';
 import { NodeFinishedEvents } from './node-finished-event.js';
-import { KwokNodeJoiner } from './node-joiner.js';
 import { KubeNamespaceLabels, podOptedIn } from './opt-in.js';
-import { provisionCapacity } from './provision.js';
+import { type NodeJoiner, provisionCapacity } from './provision.js';
 import { RedisReservations } from './reservations.js';
 import { KubeRestoreGrants, type RestoreGrants } from './restore-grants.js';
 import { checkpointIdFor } from './restored-pod.js';
@@ -66,8 +65,8 @@ export interface WorkerOverrides {
   kubeConfig?: KubeConfig;
   registry?: Registry;
   log?: Logger;
-  /** Labels for nodes the local joiner registers. */
-  joinedNodeLabels?: Record<string, string>;
+  /** Registers a Node for each launched instance where no kubelet will (the local simulation's kwok joiner). */
+  joiner?: NodeJoiner;
   /** Puts something in front of the jobs' Kubernetes calls (tests inject faults with it). */
   wrapCluster?: (cluster: Cluster) => Cluster;
   /** Who answers the restore-as question (with SPOT_RESCUE_RESTORE_SERVICE_ACCOUNTS=granted). */
@@ -149,7 +148,6 @@ export async function startWorkerService(
             config.queuePrefix,
           )
         : new NoCapacityProvider(config.provisionMode);
-  const joiner = config.nodeJoiner === 'kwok' ? new KwokNodeJoiner(core, ec2) : undefined;
 
   const requestCapacity = async (job: ProvisionCapacityJob) => {
     const id = jobId('provision', job.event.id, job.node.name);
@@ -310,11 +308,10 @@ export async function startWorkerService(
         ),
         {
           provider,
-          joiner,
+          joiner: o.joiner,
           cluster: jobsCluster,
           metrics,
           log,
-          nodeLabels: o.joinedNodeLabels ?? {},
           joinTimeoutMs: config.nodeJoinTimeoutSeconds * 1000,
         },
       ),

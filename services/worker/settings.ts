@@ -225,11 +225,6 @@ export const workerSettings = {
     'ec2 mode: subnets (default: the template’s)',
   ),
   asgName: setting('SPOT_RESCUE_PROVISION_ASG', z.string().optional(), 'asg mode: the group to grow'),
-  nodeJoiner: setting(
-    'SPOT_RESCUE_NODE_JOINER',
-    z.enum(['none', 'kwok']).default('none'),
-    'local stack only: register a kwok Node for each instance the worker launches',
-  ),
   nodeJoinTimeoutSeconds: setting(
     'SPOT_RESCUE_NODE_JOIN_TIMEOUT_SECONDS',
     str.int(1).default(180),

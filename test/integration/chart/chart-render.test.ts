@@ -5,7 +5,7 @@
  * the chart sets accepted by the settings spec of the component it configures.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { agentSettings } from '../../../services/agent/settings.js';
@@ -55,17 +55,12 @@ const VERBS: Record<string, string> = {
   delete: 'delete',
   replace: 'update',
 };
-/** Code that never runs in a cluster installed by the chart, and why. */
-const LOCAL_ONLY: Record<string, string> = {
-  'services/worker/node-joiner.ts': 'registers kwok Nodes on the local stack (SPOT_RESCUE_NODE_JOINER=kwok)',
-};
-
 function permissionsUsedBy(component: string): string[] {
   const dir = join(repoRoot, 'services', component);
   const used = new Set<string>();
   for (const f of readdirSync(dir, { recursive: true, encoding: 'utf8' })) {
     const rel = `services/${component}/${f}`;
-    if (!f.endsWith('.ts') || f.endsWith('.test.ts') || rel in LOCAL_ONLY) continue;
+    if (!f.endsWith('.ts') || f.endsWith('.test.ts')) continue;
     const src = readFileSync(join(dir, f), 'utf8');
     for (const m of src.matchAll(
       /\b(?:core|api)\.(list|read|create|patch|delete|replace)(?:Namespaced)?(\w+?)(?:ForAllNamespaces)?\(/g,
@@ -339,8 +334,6 @@ describe('chart: RBAC is least privilege', () => {
   const roles = objects.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role');
 
   it('grants each component exactly the verbs its code uses', () => {
-    for (const path of Object.keys(LOCAL_ONLY))
-      assert.ok(existsSync(join(repoRoot, path)), `${path} still exists`);
     for (const component of ['listener', 'worker', 'agent']) {
       const role = find(objects, 'ClusterRole', `-${component}`);
       const own = roles.filter(

@@ -7,9 +7,9 @@ import {
 } from '@aws-sdk/client-auto-scaling';
 import { DescribeInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import type { V1Pod } from '@kubernetes/client-node';
+import { KwokNodeJoiner } from '../../../infra/sim/kwok-node-joiner.js';
 import { createAutoScalingClient, createEc2Client } from '../../../services/common/aws.js';
 import { RESTORED_FROM_ANNOTATION } from '../../../services/common/labels.js';
-import { KwokNodeJoiner } from '../../../services/worker/node-joiner.js';
 import { RESTORED_FROM_LABEL } from '../../../services/worker/restored-pod.js';
 import { awsSettings } from '../../support/stack.js';
 import { AwsCallLog, counterContainer, eventRef, isReady, TestBed, waitFor } from './harness.js';
@@ -125,16 +125,13 @@ describe('worker: provision mode asg', () => {
     const inst = (await ec2.send(new DescribeInstancesCommand({ InstanceIds: [launched.InstanceId!] })))
       .Reservations?.[0]?.Instances?.[0];
     assert.ok(inst?.PrivateDnsName);
-    await new KwokNodeJoiner(k.core, ec2).join(
-      {
-        instanceId: inst.InstanceId!,
-        instanceType: inst.InstanceType!,
-        zone: inst.Placement!.AvailabilityZone!,
-        privateDnsName: inst.PrivateDnsName,
-        capacityType: 'on-demand',
-      },
-      bed.nodeSelector,
-    );
+    await new KwokNodeJoiner(k.core, ec2, bed.nodeSelector).join({
+      instanceId: inst.InstanceId!,
+      instanceType: inst.InstanceType!,
+      zone: inst.Placement!.AvailabilityZone!,
+      privateDnsName: inst.PrivateDnsName,
+      capacityType: 'on-demand',
+    });
     const joined = inst.PrivateDnsName;
 
     const results = await bed.queues.results<{ outcome: string; target: string }>(jobs, 120_000);

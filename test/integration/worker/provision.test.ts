@@ -5,6 +5,7 @@ import {
   RunInstancesCommand,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
+import { KwokNodeJoiner } from '../../../infra/sim/kwok-node-joiner.js';
 import { createEc2Client } from '../../../services/common/aws.js';
 import { awsSettings } from '../../support/stack.js';
 import { counterContainer, eventRef, isReady, TestBed, waitFor } from './harness.js';
@@ -52,9 +53,9 @@ describe('worker: provisions capacity when no node fits', () => {
         SPOT_RESCUE_PROVISION_LAUNCH_TEMPLATE: lt,
         SPOT_RESCUE_PROVISION_INSTANCE_TYPES: 'm5.xlarge,m5.large,c5.large',
         SPOT_RESCUE_PROVISION_SUBNETS: subnet,
-        SPOT_RESCUE_NODE_JOINER: 'kwok',
       },
-      overrides: { joinedNodeLabels: bed.nodeSelector },
+      // moto's instances have no kubelet: the simulation registers their Nodes.
+      overrides: { joiner: new KwokNodeJoiner(k.core, ec2, bed.nodeSelector) },
     });
   });
 

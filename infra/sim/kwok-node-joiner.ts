@@ -1,25 +1,25 @@
 import { DescribeInstanceTypesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import type { CoreV1Api } from '@kubernetes/client-node';
-import { statusOf } from '../common/kube.js';
-import { providerIdFor } from '../common/provider-id.js';
-import type { LaunchedInstance } from './capacity.js';
+import { statusOf } from '../../services/common/kube.js';
+import { providerIdFor } from '../../services/common/provider-id.js';
+import type { LaunchedInstance } from '../../services/worker/capacity.js';
+import type { NodeJoiner } from '../../services/worker/provision.js';
 
 /**
- * What makes a launched instance a Node. In a real cluster the instance's
- * own kubelet registers it, so production uses none; the local stack has no
- * kubelets, so a kwok Node is registered for the instance instead.
+ * Simulation only. In a cluster a launched instance's own kubelet registers
+ * its Node; the local stack's instances are moto's and have none, so a test
+ * hands the worker this joiner (WorkerOverrides.joiner), which registers a
+ * kwok Node for each instance, with the node group's labels.
  */
-export interface NodeJoiner {
-  join(instance: LaunchedInstance, labels: Record<string, string>): Promise<void>;
-}
-
 export class KwokNodeJoiner implements NodeJoiner {
   constructor(
     private readonly core: CoreV1Api,
     private readonly ec2: Pick<EC2Client, 'send'>,
+    private readonly labels: Record<string, string> = {},
   ) {}
 
-  async join(i: LaunchedInstance, labels: Record<string, string>): Promise<void> {
+  async join(i: LaunchedInstance): Promise<void> {
+    const labels = this.labels;
     const name = i.privateDnsName || i.instanceId;
     const out = await this.ec2.send(
       new DescribeInstanceTypesCommand({ InstanceTypes: [i.instanceType as never] }),
