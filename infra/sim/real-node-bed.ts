@@ -13,8 +13,15 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { DeleteBucketCommand, DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { AppsV1Api, RbacAuthorizationV1Api, type V1Pod } from '@kubernetes/client-node';
+import {
+  AppsV1Api,
+  RbacAuthorizationV1Api,
+  type V1Container,
+  type V1Pod,
+  type V1PodSpec,
+} from '@kubernetes/client-node';
 import { parseProgress } from '../../services/agent/runtimes/runc/local-containers.js';
+import { MIGRATE_ANNOTATION } from '../../services/common/labels.js';
 import { callAgent } from './agent-call.js';
 import { ensureBucket } from './aws-resources.js';
 import { type AgentHandle, startLocalAgent } from './local-agent.js';
@@ -22,6 +29,14 @@ import { type RealNode, realNodes } from './real-nodes-env.js';
 import { localStackClients } from './stack-clients.js';
 import { waitFor } from './wait-for.js';
 import { createWorkerIdentity, type WorkerIdentity } from './worker-identity.js';
+
+/** The counter workload (infra/workload/counter.c): `mib` of memory, its progress in /state/progress every 100 ms. */
+export const counterCommand = (mib: number): string[] => [
+  '/usr/local/bin/counter',
+  String(mib),
+  '/state/progress',
+  '100',
+];
 
 export const run = promisify(execFile);
 
@@ -129,6 +144,24 @@ export class RealNodeBed {
 
   /** A Deployment (one replica, opted in) of the counter workload on `node`; returns its running pod. */
   async deployCounter(name: string, node: RealNode, mib: number, command?: string[]): Promise<V1Pod> {
+    return this.deployOptedIn(
+      name,
+      { nodeSelector: { 'kubernetes.io/hostname': node.name } },
+      { command: command ?? counterCommand(mib) },
+      `${name} running on ${node.name}`,
+    );
+  }
+
+  /**
+   * A Deployment (one replica, opted in) of one container of the workload
+   * image, scheduled as `scheduling` says; returns its first running pod.
+   */
+  async deployOptedIn(
+    name: string,
+    scheduling: Pick<V1PodSpec, 'nodeSelector' | 'affinity'>,
+    container: Pick<V1Container, 'command' | 'resources'>,
+    what = `${name} running`,
+  ): Promise<V1Pod> {
     const apps = this.kc.makeApiClient(AppsV1Api);
     const labels = { app: name };
     await apps.createNamespacedDeployment({
@@ -139,17 +172,12 @@ export class RealNodeBed {
           replicas: 1,
           selector: { matchLabels: labels },
           template: {
-            metadata: { labels, annotations: { 'spot-rescue.io/migrate': 'true' } },
+            metadata: { labels, annotations: { [MIGRATE_ANNOTATION]: 'true' } },
             spec: {
-              nodeSelector: { 'kubernetes.io/hostname': node.name },
+              ...scheduling,
               terminationGracePeriodSeconds: 2,
               containers: [
-                {
-                  name: 'counter',
-                  image: this.env.workloadImage,
-                  imagePullPolicy: 'Never',
-                  command: command ?? ['/usr/local/bin/counter', String(mib), '/state/progress', '100'],
-                },
+                { name: 'counter', image: this.env.workloadImage, imagePullPolicy: 'Never', ...container },
               ],
             },
           },
@@ -157,7 +185,7 @@ export class RealNodeBed {
       },
     });
     return waitFor(
-      `${name} running on ${node.name}`,
+      what,
       async () => {
         const pods = await this.core.listNamespacedPod({
           namespace: this.namespace,

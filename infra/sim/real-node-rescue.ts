@@ -7,23 +7,16 @@
  */
 import { join } from 'node:path';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import {
-  AppsV1Api,
-  type CoreV1Api,
-  PatchStrategy,
-  setHeaderOptions,
-  type V1Pod,
-} from '@kubernetes/client-node';
+import { type CoreV1Api, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
 import { newJobSigningKeyFile } from '../../services/common/job-signing-key.js';
-import { MIGRATE_ANNOTATION, NAMESPACE_OPT_IN_LABEL, TAINT_KEY } from '../../services/common/labels.js';
+import { NAMESPACE_OPT_IN_LABEL, TAINT_KEY } from '../../services/common/labels.js';
 import { ensureQueues, type RescueQueues } from './aws-resources.js';
 import { buildEvent } from './events.js';
 import type { AgentHandle } from './local-agent.js';
-import { type RealNodeBed, uniqueName } from './real-node-bed.js';
+import { counterCommand, type RealNodeBed, uniqueName } from './real-node-bed.js';
 import type { RealNode } from './real-nodes-env.js';
 import { type ServiceProcess, startService } from './service-process.js';
 import { localStackClients } from './stack-clients.js';
-import { waitFor } from './wait-for.js';
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
@@ -143,58 +136,27 @@ export async function deployRescuable(
   on: RealNode,
   mib: number,
 ): Promise<V1Pod> {
-  const apps = bed.kc.makeApiClient(AppsV1Api);
-  const labels = { app: name };
-  await apps.createNamespacedDeployment({
-    namespace: bed.namespace,
-    body: {
-      metadata: { name },
-      spec: {
-        replicas: 1,
-        selector: { matchLabels: labels },
-        template: {
-          metadata: { labels, annotations: { [MIGRATE_ANNOTATION]: 'true' } },
-          spec: {
-            nodeSelector: { 'spot-rescue.io/real-node': 'true' },
-            affinity: {
-              nodeAffinity: {
-                preferredDuringSchedulingIgnoredDuringExecution: [
-                  {
-                    weight: 100,
-                    preference: {
-                      matchExpressions: [
-                        { key: 'kubernetes.io/hostname', operator: 'In', values: [on.name] },
-                      ],
-                    },
-                  },
-                ],
+  const pod = await bed.deployOptedIn(
+    name,
+    {
+      nodeSelector: { 'spot-rescue.io/real-node': 'true' },
+      affinity: {
+        nodeAffinity: {
+          preferredDuringSchedulingIgnoredDuringExecution: [
+            {
+              weight: 100,
+              preference: {
+                matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [on.name] }],
               },
             },
-            terminationGracePeriodSeconds: 2,
-            containers: [
-              {
-                name: 'counter',
-                image: bed.env.workloadImage,
-                imagePullPolicy: 'Never',
-                command: ['/usr/local/bin/counter', String(mib), '/state/progress', '100'],
-                resources: { requests: { cpu: '10m', memory: `${mib + 32}Mi` } },
-              },
-            ],
-          },
+          ],
         },
       },
     },
-  });
-  const pod = await waitFor(
-    `${name} running`,
-    async () => {
-      const pods = await bed.core.listNamespacedPod({
-        namespace: bed.namespace,
-        labelSelector: `app=${name}`,
-      });
-      return pods.items.find((p) => p.status?.containerStatuses?.[0]?.state?.running);
+    {
+      command: counterCommand(mib),
+      resources: { requests: { cpu: '10m', memory: `${mib + 32}Mi` } },
     },
-    { timeoutMs: 90_000, intervalMs: 500 },
   );
   if (pod.spec?.nodeName !== on.name)
     throw new Error(
