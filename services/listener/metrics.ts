@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { EVENT_KINDS } from '../common/events.js';
 import type { Logger } from '../common/logger.js';
 import { exportAtZero } from '../common/metrics.js';
+import { TAINT_PATCH_OUTCOMES } from './node-taint.js';
 
 export type ListenerMetrics = ReturnType<typeof createListenerMetrics>;
 
@@ -69,7 +70,7 @@ export function createListenerMetrics(registry: Registry) {
   ]);
   exportAtZero(
     metrics.nodePatches,
-    ['ok', 'taints-changed', 'conflict', 'error'].map((result) => ({ result })),
+    TAINT_PATCH_OUTCOMES.map((result) => ({ result })),
   );
   exportAtZero(
     metrics.oddFields,

@@ -86,7 +86,8 @@ const sameTaints = (a: readonly V1Taint[] | undefined, b: readonly V1Taint[] | u
  * since they were read (the `test`, 422); given up by the API server against
  * other writers (409); or failed otherwise.
  */
-export type TaintPatchOutcome = 'ok' | 'taints-changed' | 'conflict' | 'error';
+export const TAINT_PATCH_OUTCOMES = ['ok', 'taints-changed', 'conflict', 'error'] as const;
+export type TaintPatchOutcome = (typeof TAINT_PATCH_OUTCOMES)[number];
 
 export function taintPatchOutcome(err: unknown): TaintPatchOutcome {
   if (!(err instanceof ApiException)) return 'error';
