@@ -96,6 +96,16 @@ export class SimCluster {
     });
   }
 
+  /** Until the API server lists `count` pods bound to the node (the listener's informer sees them soon after). */
+  async waitPodsOnNode(nodeName: string, count: number): Promise<void> {
+    await waitFor(
+      `${count} pods on ${nodeName}`,
+      async () =>
+        (await this.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${nodeName}` })).items
+          .length === count,
+    );
+  }
+
   async readNode(name: string) {
     return this.core.readNode({ name });
   }
