@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -44,7 +45,11 @@ import { type EventRef, eventRefSchema } from '../../../services/common/events.j
 import { loadJobSigner, newJobSigningKeyFile } from '../../../services/common/job-signing-key.js';
 import { QUEUES } from '../../../services/common/jobs.js';
 import { loadKubeConfig } from '../../../services/common/kube.js';
-import { NAMESPACE_OPT_IN_LABEL, NAMESPACE_OPT_IN_VALUE } from '../../../services/common/labels.js';
+import {
+  NAMESPACE_OPT_IN_LABEL,
+  NAMESPACE_OPT_IN_VALUE,
+  RESTORED_FROM_ANNOTATION,
+} from '../../../services/common/labels.js';
 import { createLogger } from '../../../services/common/logger.js';
 import { createMetricsRegistry } from '../../../services/common/metrics.js';
 import { createRedisConnection, type Redis } from '../../../services/common/redis.js';
@@ -727,6 +732,22 @@ export class TestBed {
    * The restored copy's counter runs on past where the original stopped at
    * its checkpoint: the process moved with its memory instead of starting over.
    */
+  /**
+   * Until the namespace's one pod is a running copy of `original` on
+   * `target` (named so by the worker's restored-from annotation) whose
+   * counter went on from where the original's on `source` stood, its memory
+   * pattern intact; returns the copy.
+   */
+  async waitRestoredCopy(original: V1Pod, source: string, target: string): Promise<V1Pod> {
+    const [copy] = await this.waitPods('one running copy', (pods) => pods.length === 1 && isReady(pods[0]!));
+    assert.equal(copy!.spec?.nodeName, target);
+    assert.equal(copy!.metadata?.annotations?.[RESTORED_FROM_ANNOTATION], original.metadata?.uid);
+    const pod = original.metadata!.name!;
+    const state = await this.waitContinued({ node: source, pod }, { node: target, pod });
+    assert.equal(state['corrupt'], 0, 'the memory pattern survived the move');
+    return copy!;
+  }
+
   async waitContinued(
     from: { node: string; pod: string },
     to: { node: string; pod: string },
