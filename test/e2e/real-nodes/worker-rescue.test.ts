@@ -1,3 +1,4 @@
+// test:exclusive: its listener taints real-a and drains every pod on it, the pods other real-node tests run there included
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
