@@ -23,7 +23,7 @@ const PREFIX = 'prod/shop/cart-0/6f1c2a4e-1111-4c4c-8888-0123456789ab/ck-9845d08
  */
 describe('the archive session the worker asks STS for', () => {
   let sts: Server;
-  let endpoint: string;
+  let access: StsArchiveAccess;
   const calls: URLSearchParams[] = [];
   let answer = '';
   const savedEnv: Record<string, string | undefined> = {};
@@ -44,15 +44,22 @@ describe('the archive session the worker asks STS for', () => {
       });
     });
     await new Promise<void>((r) => sts.listen(0, '127.0.0.1', r));
-    endpoint = `http://127.0.0.1:${(sts.address() as AddressInfo).port}`;
     // The worker's STS client takes its own credentials from the default chain, as in its pod.
     for (const [k, v] of Object.entries(CREDENTIAL_ENV)) {
       savedEnv[k] = process.env[k];
       process.env[k] = v;
     }
+    const endpoint = `http://127.0.0.1:${(sts.address() as AddressInfo).port}`;
+    access = new StsArchiveAccess(
+      { awsRegion: 'us-east-1', awsEndpoint: endpoint },
+      ROLE,
+      undefined,
+      () => NOW,
+    );
   });
 
   after(async () => {
+    access.close();
     for (const [k, v] of Object.entries(savedEnv)) {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
@@ -80,63 +87,43 @@ describe('the archive session the worker asks STS for', () => {
       <SessionToken>session-token</SessionToken>
       <Expiration>2026-09-01T12:16:30Z</Expiration>
     </Credentials>`);
-    const access = new StsArchiveAccess(
-      { awsRegion: 'us-east-1', awsEndpoint: endpoint },
-      ROLE,
-      undefined,
-      () => NOW,
+    const until = NOW + 90_000;
+    const credentials = await access.credentialsFor({
+      operation: 'restore',
+      node: 'node-a',
+      bucket: 'archives',
+      prefix: PREFIX,
+      until,
+    });
+    assert.deepEqual(credentials, {
+      accessKeyId: 'ASIASESSION000000000',
+      secretAccessKey: 'session-secret',
+      sessionToken: 'session-token',
+      expiration: '2026-09-01T12:16:30.000Z',
+    });
+    assert.equal(calls.length, 1);
+    const call = calls[0]!;
+    assert.equal(call.get('Action'), 'AssumeRole');
+    assert.equal(call.get('RoleArn'), ROLE);
+    assert.deepEqual(
+      JSON.parse(call.get('Policy') ?? 'null'),
+      archiveSessionPolicy({ operation: 'restore', partition: 'aws', bucket: 'archives', prefix: PREFIX }),
     );
-    try {
-      const until = NOW + 90_000;
-      const credentials = await access.credentialsFor({
-        operation: 'restore',
-        node: 'node-a',
-        bucket: 'archives',
-        prefix: PREFIX,
-        until,
-      });
-      assert.deepEqual(credentials, {
-        accessKeyId: 'ASIASESSION000000000',
-        secretAccessKey: 'session-secret',
-        sessionToken: 'session-token',
-        expiration: '2026-09-01T12:16:30.000Z',
-      });
-      assert.equal(calls.length, 1);
-      const call = calls[0]!;
-      assert.equal(call.get('Action'), 'AssumeRole');
-      assert.equal(call.get('RoleArn'), ROLE);
-      assert.deepEqual(
-        JSON.parse(call.get('Policy') ?? 'null'),
-        archiveSessionPolicy({ operation: 'restore', partition: 'aws', bucket: 'archives', prefix: PREFIX }),
-      );
-      assert.equal(call.get('RoleSessionName'), sessionName('restore', 'node-a'));
-      assert.equal(call.get('DurationSeconds'), String(sessionSeconds(until, NOW)));
-    } finally {
-      access.close();
-    }
+    assert.equal(call.get('RoleSessionName'), sessionName('restore', 'node-a'));
+    assert.equal(call.get('DurationSeconds'), String(sessionSeconds(until, NOW)));
   });
 
   test('an answer without credentials is an error, never an agent left on its own role', async () => {
     answer = assumeRoleAnswer('');
-    const access = new StsArchiveAccess(
-      { awsRegion: 'us-east-1', awsEndpoint: endpoint },
-      ROLE,
-      undefined,
-      () => NOW,
+    await assert.rejects(
+      access.credentialsFor({
+        operation: 'checkpoint',
+        node: 'n',
+        bucket: 'archives',
+        prefix: PREFIX,
+        until: NOW,
+      }),
+      /returned no credentials/,
     );
-    try {
-      await assert.rejects(
-        access.credentialsFor({
-          operation: 'checkpoint',
-          node: 'n',
-          bucket: 'archives',
-          prefix: PREFIX,
-          until: NOW,
-        }),
-        /returned no credentials/,
-      );
-    } finally {
-      access.close();
-    }
   });
 });
