@@ -1,4 +1,3 @@
-// test:exclusive: its listener taints real-a and drains every pod on it, the pods other real-node tests run there included
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -28,7 +27,7 @@ import { waitFor } from '../../support/stack.js';
  * restore, the worker drains the pod at once without freezing it.
  */
 describe('real nodes: the worker rescues a Deployment pod from real-a to real-b', () => {
-  const bed = new RealNodeBed();
+  const bed = new RealNodeBed('exclusive');
   const freezer = new CgroupFreezer('/sys/fs/cgroup');
   let rescue: RealRescue | undefined;
 
