@@ -33,8 +33,11 @@ describe('real nodes: the deadline on the kubelet call, and a node that cannot r
     const pod = await bed.deployCounter('big', a, 512);
     const pid = await bed.pidOf(a, pod);
     await untilSweptOnce(bed, pid, 120_000);
-    // Far shorter than dumping 512 MiB takes: the agent gives up while the kubelet is still at it.
-    const req = counterCheckpointRequest(bed, pod, 400);
+    // Far shorter than dumping 512 MiB takes (5 s and more here), so the agent gives up while the kubelet
+    // is still at it; and long enough that the call reaches the kubelet first on a loaded machine. At 400 ms
+    // the deadline once passed before the agent had sent it: no dump began, so a second checkpoint was rightly
+    // let in, and this test failed on that.
+    const req = counterCheckpointRequest(bed, pod, 2000);
     const started = Date.now();
     const cp = await bed.callAgent(agentA, 'POST', '/v1/checkpoints', req);
     assert.equal(cp.status, 504, JSON.stringify(cp.body));
