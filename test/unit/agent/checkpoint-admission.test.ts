@@ -11,11 +11,7 @@ const isRefusal = (e: unknown) =>
 function setUp(slots = 1) {
   let now = 0;
   const estimate = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 0 });
-  const admission = new CheckpointAdmission(
-    estimate,
-    () => slots,
-    () => now,
-  );
+  const admission = new CheckpointAdmission(estimate, () => slots, { now: () => now });
   return { admission, estimate, at: (t: number) => (now = t) };
 }
 
@@ -88,11 +84,7 @@ describe('checkpoint admission: checkpoints asked without a memory size', () => 
   test('still teach it the throughput, and the queue is planned again with it', () => {
     let now = 0;
     const estimate = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 0 });
-    const admission = new CheckpointAdmission(
-      estimate,
-      () => 1,
-      () => now,
-    );
+    const admission = new CheckpointAdmission(estimate, () => 1, { now: () => now });
     const waiting = admission.admit({ id: 'w', bytes: 500 * MiB, cutoff: 60_000 });
     assert.equal(waiting.estimatedStoredAt, 50_000);
     now = 1000;
@@ -105,11 +97,7 @@ describe('checkpoint admission: estimates as time passes', () => {
   test('a waiting checkpoint is pushed back while the one ahead overruns, and dropped once it cannot fit', () => {
     let now = 0;
     const estimate = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 0 });
-    const admission = new CheckpointAdmission(
-      estimate,
-      () => 1,
-      () => now,
-    );
+    const admission = new CheckpointAdmission(estimate, () => 1, { now: () => now });
     const first = admission.admit({ id: 'first', bytes: 100 * MiB, cutoff: 60_000 });
     first.started();
     const second = admission.admit({ id: 'second', bytes: 200 * MiB, cutoff: 60_000 });
@@ -125,12 +113,7 @@ describe('checkpoint admission: estimates as time passes', () => {
   test('time alone drops a waiting checkpoint that can no longer make its cut-off, with no call to the agent', async () => {
     let now = 0;
     const estimate = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 0 });
-    const admission = new CheckpointAdmission(
-      estimate,
-      () => 1,
-      () => now,
-      10,
-    );
+    const admission = new CheckpointAdmission(estimate, () => 1, { now: () => now, replanEveryMs: 10 });
     const running = admission.admit({ id: 'running', bytes: 100 * MiB, cutoff: 60_000 });
     running.started();
     const waiting = admission.admit({ id: 'waiting', bytes: 300 * MiB, cutoff: 60_000 });
