@@ -1,10 +1,6 @@
 import { type AgentThroughput, MAX_REPORTED_BYTES_PER_SEC } from '../common/agent-api.js';
 import type { CheckpointEstimate, CheckpointSample } from './checkpoint-estimate.js';
-import {
-  planCheckpoints,
-  type Refusal,
-  type WaitingCheckpoint,
-} from './checkpoint-plan.js';
+import { planCheckpoints, type Refusal, type WaitingCheckpoint } from './checkpoint-plan.js';
 import { AgentFailure } from './errors.js';
 
 export interface CheckpointAdmissionOptions {

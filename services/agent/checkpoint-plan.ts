@@ -8,9 +8,10 @@ export interface WaitingCheckpoint {
   /** How much work a drain of this pod would throw away (ms it has run): the tie-break. */
   workMs: number;
   /**
-   * Already accepted by an earlier plan (its caller was told so): kept while
-   * it fits at its estimate. Not yet accepted (the arrival being judged):
-   * taken only if it fits with the admission factor's margin.
+   * Already accepted by an earlier plan (its caller was told so). Not yet
+   * accepted (the arrival being judged): taken only if it fits with the
+   * admission factor's margin. See planCheckpoints for what an accepted one
+   * is held to.
    */
   accepted?: boolean;
 }
@@ -26,10 +27,10 @@ export interface CheckpointPlanInput {
    * The margin a new checkpoint must fit with (>= 1): it is taken only if it
    * would still be stored by its cut-off were every checkpoint on the node,
    * running and waiting, this many times slower than estimated. An accepted
-   * one is kept as long as it fits at the estimate itself, so a throughput
-   * that falls by less than this factor never drops a checkpoint already
-   * accepted: the pod that would only fit by luck is refused at once and
-   * drained with its full grace instead of 10 s later with less. 1: no margin.
+   * one is not dropped by a re-plan while it fits at the estimate itself, so
+   * a throughput that falls by less than this factor never drops a checkpoint
+   * late: the pod that would only fit by luck is refused at once and drained
+   * with its full grace instead of 10 s later with less. 1: no margin.
    */
   admissionFactor?: number;
 }
@@ -94,11 +95,17 @@ function schedule(input: CheckpointPlanInput, order: WaitingCheckpoint[], slower
  * the one that saves less work). Run again whenever a request arrives or a
  * checkpoint ends, with durations from the throughput measured so far.
  *
- * With an admission factor above 1, a checkpoint not yet accepted must also
- * be on time in the schedule slowed down by that factor; if only that check
- * fails, the longest of the not-yet-accepted is refused, never an accepted
- * one: a margin asked of newcomers must not cost a pod its place. With a
- * factor of 1 both checks are one, and the plan is Moore-Hodgson's.
+ * With an admission factor above 1 the plan must also hold with every
+ * duration that many times longer, for every checkpoint whose margin is
+ * intact: the new ones, and the accepted ones that were on time with it
+ * before this plan. An accepted checkpoint whose margin a slower throughput
+ * has used up is only held to its estimate, so a re-plan with no arrival
+ * drops none that still fit. When only the margin fails, the longest of
+ * those it holds is refused: a new arrival, or an accepted one it displaces
+ * now, early in the window, as Moore-Hodgson would, rather than letting the
+ * arrival eat that one's margin so that a small fall in throughput later
+ * drops it late. With a factor of 1 both checks are one, and the plan is
+ * Moore-Hodgson's.
  */
 export function planCheckpoints(input: CheckpointPlanInput): CheckpointPlan {
   const factor = Math.max(1, input.admissionFactor ?? 1);
@@ -106,7 +113,12 @@ export function planCheckpoints(input: CheckpointPlanInput): CheckpointPlan {
   const refusals: Refusal[] = [];
   const late = (planned: PlannedCheckpoint[], i: number) =>
     (planned[i] as PlannedCheckpoint).storedAt > (kept[i] as WaitingCheckpoint).cutoff;
-  for (const c of [...input.waiting].sort(byPriority)) {
+  const byPriorityOrder = [...input.waiting].sort(byPriority);
+  // Accepted ones already late with the margin, before any arrival: held to their estimate only.
+  const accepted = byPriorityOrder.filter((w) => w.accepted);
+  const slowed = schedule(input, accepted, factor);
+  const marginUsed = new Set(accepted.filter((w, i) => (slowed[i] as PlannedCheckpoint).storedAt > w.cutoff));
+  for (const c of byPriorityOrder) {
     kept.push(c);
     for (;;) {
       let failed = schedule(input, kept);
@@ -115,12 +127,16 @@ export function planCheckpoints(input: CheckpointPlanInput): CheckpointPlan {
       if (failed.every((_, i) => !late(failed, i))) {
         if (factor === 1) break;
         failed = schedule(input, kept, factor);
-        if (kept.every((k, i) => k.accepted || !late(failed, i))) break;
+        if (kept.every((k, i) => marginUsed.has(k) || !late(failed, i))) break;
         slower = factor;
-        among = kept.filter((k) => !k.accepted);
+        among = kept.filter((k) => !marginUsed.has(k));
       }
       const at = kept.indexOf(longest(among));
-      refusals.push({ id: (kept[at] as WaitingCheckpoint).id, storedAt: (failed[at] as PlannedCheckpoint).storedAt, slower });
+      refusals.push({
+        id: (kept[at] as WaitingCheckpoint).id,
+        storedAt: (failed[at] as PlannedCheckpoint).storedAt,
+        slower,
+      });
       kept.splice(at, 1);
     }
   }
