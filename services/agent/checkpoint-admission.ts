@@ -66,6 +66,8 @@ export class CheckpointAdmission {
   private readonly now: () => number;
   private readonly replanEveryMs: number;
   private readonly admissionFactor: number;
+  /** The time the last plan was made at: a refusal's figures count from it, as its schedule did. */
+  private plannedAt = 0;
 
   constructor(
     private readonly estimate: CheckpointEstimate,
@@ -147,7 +149,7 @@ export class CheckpointAdmission {
    * node from a wrong assumption. The same figures go in the 422 body.
    */
   private wouldMiss(e: Entry, r: Refusal, prefix: string): AgentFailure {
-    const now = this.now();
+    const now = this.plannedAt;
     const throughput = this.throughput;
     const neededMs = Math.max(0, r.storedAt - now);
     const leftMs = e.cutoff - now;
@@ -179,6 +181,7 @@ export class CheckpointAdmission {
   /** Plans the waiting checkpoints again; drops those that no longer fit and returns every refusal. */
   private replan(): Refusal[] {
     const now = this.now();
+    this.plannedAt = now;
     const runningEnds: number[] = [];
     const waiting: WaitingCheckpoint[] = [];
     for (const e of this.entries.values()) {
