@@ -159,7 +159,7 @@ export class CheckpointAdmission {
       neededMs > leftMs
         ? `its ${mib(e.bytes)} MiB take ~${seconds(durationMs)} s` +
           (others > 0 ? ` with ${others} other checkpoint(s) admitted on this node` : '') +
-          (r.slower > 1 ? `, counted ${r.slower}x slower: the margin a new checkpoint must fit with` : '')
+          (r.slower > 1 ? `, counted ${r.slower}x slower (the admission margin)` : '')
         : `it would fit, but its ${mib(e.bytes)} MiB (~${seconds(durationMs)} s) give way to shorter checkpoints, ` +
           'which stores more pods before the cut-off';
     return new AgentFailure(
