@@ -36,12 +36,16 @@ export const archiveCredentialsSchema = z.object({
 });
 export type ArchiveCredentials = z.infer<typeof archiveCredentialsSchema>;
 
-export const checkpointRequestSchema = z.object({
+/** Which containers of which pod, for which checkpoint: what a checkpoint and its release both name. */
+const checkpointTargetSchema = z.object({
   namespace: namespaceNameSchema,
   pod: podNameSchema,
   podUid: podUidSchema,
   containers: z.array(containerNameSchema).min(1),
   checkpointId: checkpointIdSchema,
+});
+
+export const checkpointRequestSchema = checkpointTargetSchema.extend({
   /** ISO 8601: past this the agent abandons the checkpoint and answers with an error. */
   deadline: z.string().datetime(),
   /** Where the archives and manifest.json go: s3://bucket/prefix/<container>.tar.zst */
@@ -235,13 +239,7 @@ export type NodeCapabilities = z.infer<typeof nodeCapabilitiesSchema>;
  * it still holds is removed. Idempotent: releasing a container that is not
  * frozen answers 200 with thawed: [].
  */
-export const releaseRequestSchema = z.object({
-  namespace: namespaceNameSchema,
-  pod: podNameSchema,
-  podUid: podUidSchema,
-  containers: z.array(containerNameSchema).min(1),
-  checkpointId: checkpointIdSchema,
-});
+export const releaseRequestSchema = checkpointTargetSchema;
 export type ReleaseRequest = z.infer<typeof releaseRequestSchema>;
 export const releaseResponseSchema = z.object({
   thawed: z.array(containerNameSchema),
