@@ -21,9 +21,9 @@ export interface RunFigures {
 
 export type TargetName = 'within capacity' | 'overload';
 
-/** Which of the targets a requested load is held to; none between 0.8x and 2x. */
-export function targetFor(load: number | undefined): TargetName | undefined {
-  if (load === undefined || load <= 0.8) return 'within capacity';
+/** Which of the targets a load is held to; none between 0.8x and 2x. */
+export function targetFor(load: number): TargetName | undefined {
+  if (load <= 0.8) return 'within capacity';
   if (load >= 2) return 'overload';
   return undefined;
 }

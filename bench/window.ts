@@ -516,8 +516,9 @@ async function main() {
   await mkdir(dirname(jsonPath), { recursive: true });
   const settings = { ...args, cutoffSecondsAfterIssue: CUTOFF_S, windowSecondsFromDelivery: WINDOW_S };
   const results: Awaited<ReturnType<typeof burst>>[] = [];
-  const target = targetFor(LOAD);
-  const summaryOf = () => summarizeRuns(results, target);
+  // Without --load, the sizes as given decide which target applies: the highest load a run measured.
+  const summaryOf = () =>
+    summarizeRuns(results, targetFor(LOAD ?? Math.max(0, ...results.map((r) => r.offeredLoad))));
   // Written after every run, so that the runs done survive a later one's failure or timeout.
   const write = (error?: string) =>
     writeFile(

@@ -15,7 +15,7 @@ const run = (o: Partial<RunFigures> = {}): RunFigures => ({
 
 describe("window benchmark: runs side by side against the issue's targets", () => {
   test('which target a load is held to', () => {
-    assert.equal(targetFor(undefined), 'within capacity');
+    assert.equal(targetFor(0.02), 'within capacity');
     assert.equal(targetFor(0.8), 'within capacity');
     assert.equal(targetFor(1), undefined);
     assert.equal(targetFor(2), 'overload');
