@@ -493,8 +493,8 @@ why not restored              ${JSON.stringify(result.fallbackReasons)}
 processes that continued      ${continued} / ${real.length}
 margin at upload (s)          p50 ${result.marginSeconds.p50.toFixed(1)}  p99 ${result.marginSeconds.p99.toFixed(1)}  min ${result.marginSeconds.min.toFixed(1)}  (left before the instance dies, ${SPOT_WARNING_SECONDS} s after issue${late ? `; at most ${secondsLeftAtDelivery} s` : ''})
 bytes moved                   ${(bytesRaw / 2 ** 20).toFixed(0)} MiB raw, ${(bytesCompressed / 2 ** 20).toFixed(0)} MiB zstd
-aggregate throughput          ${result.aggregateMiBps.toFixed(1)} MiB/s raw over ${uploadWindowS.toFixed(1)} s ${fromDelivery}
-every pod handled after       ${result.allHandledSecondsFromDelivery.toFixed(1)} s ${fromDelivery}
+aggregate throughput          ${result.aggregateMiBps.toFixed(1)} MiB/s raw over the ${uploadWindowS.toFixed(1)} s from ${late ? 'delivery' : 'the warning'} to the last archive stored
+every pod handled             ${result.allHandledSecondsFromDelivery.toFixed(1)} s ${fromDelivery}
 work lost                     spot-rescue ${lostWorkRescueS.toFixed(0)} s  vs plain drain ${lostWorkDrainS.toFixed(0)} s (progress the killed processes had made)`);
     console.log(
       `CPU while handling            ${(cpu.busyShare * 100).toFixed(0)} % busy; CPU-s ${JSON.stringify(cpu.cpuSeconds)}; load average ${result.loadAverage.join(' ')}`,
