@@ -147,6 +147,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const largeMib = (i: number) =>
   Math.round(MIN_MIB * (MAX_MIB / MIN_MIB) ** (LARGE > 1 ? i / (LARGE - 1) : 0));
 
+/** A run refused before any of its processes started: its message is the whole story, no stack. */
+class RunRefused extends Error {}
+
 interface RealPod {
   name: string;
   uid: string;
@@ -243,7 +246,7 @@ async function burst(runNumber: number) {
       minMiB: 4,
       availableMiB: availableMiB(await readFile('/proc/meminfo', 'utf8')),
     });
-    if (refusal) throw new Error(`not run: ${refusal}`);
+    if (refusal) throw new RunRefused(`not run: ${refusal}`);
     if (LOAD !== undefined) {
       const scaled = sizesForLoad(doomedShape, {
         load: LOAD,
@@ -559,6 +562,6 @@ written to ${jsonPath}`);
 }
 
 main().catch((err) => {
-  console.error(err);
+  console.error(err instanceof RunRefused ? err.message : err);
   process.exit(1);
 });
