@@ -1,3 +1,4 @@
+import { type AgentThroughput, MAX_REPORTED_BYTES_PER_SEC } from '../common/agent-api.js';
 import type { CheckpointEstimate, CheckpointSample } from './checkpoint-estimate.js';
 import { planCheckpoints, type WaitingCheckpoint } from './checkpoint-plan.js';
 import { AgentFailure } from './errors.js';
@@ -95,6 +96,14 @@ export class CheckpointAdmission {
         if (sample) this.estimate.observe(sample);
         this.replan();
       },
+    };
+  }
+
+  /** The throughput this node plans with, and whether it measured it, for the worker's budget. */
+  get throughput(): AgentThroughput {
+    return {
+      bytesPerSec: Math.min(MAX_REPORTED_BYTES_PER_SEC, Math.round(this.estimate.bytesPerSec)),
+      basis: this.estimate.basis,
     };
   }
 

@@ -189,6 +189,8 @@ export class CheckpointRestore {
       checkpointId,
       state: t.state,
       ...(at !== undefined && Number.isFinite(at) ? { estimatedStoredAt: new Date(at).toISOString() } : {}),
+      // Every answer carries it, the last (stored) one included: that is when a new measurement has just come in.
+      ...(this.o.admission ? { throughput: this.o.admission.throughput } : {}),
       ...(t.error ? { error: t.error.toBody() } : {}),
       ...(t.state === 'stored' && t.manifest ? { archives: archiveDigests(t.manifest) } : {}),
     };

@@ -64,6 +64,26 @@ export const checkpointRequestSchema = z.object({
 export type CheckpointRequest = z.infer<typeof checkpointRequestSchema>;
 
 /**
+ * The fastest checkpoint throughput an agent may report (16 GiB/s, more than
+ * a 100 Gb/s network carries). The worker's cut-off stays the authority
+ * whatever an agent says: a faster figure only makes the worker ask that
+ * agent rather than drain the pod itself, and the checkpoint still ends at
+ * its deadline.
+ */
+export const MAX_REPORTED_BYTES_PER_SEC = 16 * 2 ** 30;
+
+/**
+ * The throughput a node's agent plans its checkpoints with: measured from its
+ * own recent checkpoints, or still its configured assumption. The worker
+ * gates later pods of that node with a measured one.
+ */
+export const agentThroughputSchema = z.object({
+  bytesPerSec: z.number().positive().max(MAX_REPORTED_BYTES_PER_SEC),
+  basis: z.enum(['measured', 'assumed']),
+});
+export type AgentThroughput = z.infer<typeof agentThroughputSchema>;
+
+/**
  * Where a checkpoint stands (202 to POST /v1/checkpoints with
  * `Prefer: respond-async`, and GET /v1/checkpoints/:checkpointId). Accepted
  * checkpoints are `queued` (the process runs on, waiting for a slot),
@@ -74,6 +94,11 @@ export const checkpointStatusSchema = z.object({
   state: z.enum(['queued', 'running', 'stored', 'failed']),
   /** While queued or running: when the archive is expected to be stored, from this node's measured throughput. */
   estimatedStoredAt: z.string().datetime().optional(),
+  /**
+   * The node's throughput as of this answer. A figure out of bounds is
+   * dropped rather than failing the checkpoint it came with.
+   */
+  throughput: agentThroughputSchema.optional().catch(undefined),
   /** Failed: why, as the synchronous call would have answered (would-miss-deadline when re-planned out of the queue). */
   error: z.lazy(() => agentErrorSchema).optional(),
   /**

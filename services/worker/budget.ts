@@ -1,4 +1,5 @@
 import type { Manifest } from '../common/agent-api.js';
+import { AgentRates } from './agent-rates.js';
 
 export interface BudgetInput {
   /** Epoch ms. */
@@ -9,6 +10,16 @@ export interface BudgetInput {
   memoryBytes: number;
   /** Running estimate of dump + compress + upload throughput, bytes per second. */
   throughputBytesPerSec: number;
+  /** Where that figure comes from, in words for the decision's reason ("measured on <node>", "assumed"). */
+  throughputSource?: string;
+  /**
+   * The source agent judges this checkpoint itself before freezing anything,
+   * at once and with its own measured rate and queue, and nothing better than
+   * the worker's assumption is known here: a pod this estimate puts out of
+   * budget is left to the agent rather than drained, as long as the cut-off
+   * leaves room for the fixed overhead alone.
+   */
+  agentJudges?: boolean;
   /** Per-checkpoint cost that does not scale with memory: freeze, API calls, manifest. */
   fixedOverheadMs: number;
   /** Estimates are multiplied by this before comparing with the time left (>= 1). */
@@ -29,8 +40,12 @@ export type BudgetPlan =
       estimateMs: number;
       /** Epoch ms: abort the checkpoint past this and evict instead. */
       checkpointBy: number;
-      /** Time expected to be left at checkpointBy once the upload completes. */
+      /** Time expected to be left at checkpointBy once the upload completes (negative when deferred). */
       marginMs: number;
+      /** The rate the estimate used, in words: "50 MiB/s assumed", "130 MiB/s measured on <node>". */
+      rate: string;
+      /** Out of budget by this estimate, but asked of the agent, which decides (agentJudges). */
+      deferredToAgent: boolean;
     }
   | { action: 'evict'; reason: string; estimateMs: number; gracePeriodSeconds: number };
 
@@ -48,16 +63,25 @@ export function planBudget(b: BudgetInput): BudgetPlan {
   const estimateMs = estimateCheckpointMs(b.memoryBytes, b.throughputBytesPerSec, b.fixedOverheadMs);
   const fallbackReserveMs = Math.min(b.gracePeriodSeconds * 1000, b.maxFallbackGraceMs) + b.evictionLeadMs;
   const checkpointBy = b.deadline - Math.max(fallbackReserveMs, b.safetyMarginMs);
-  const needed = estimateMs * Math.max(1, b.safetyFactor);
-  if (b.now + needed <= checkpointBy) {
-    return { action: 'migrate', estimateMs, checkpointBy, marginMs: checkpointBy - b.now - estimateMs };
+  const safety = Math.max(1, b.safetyFactor);
+  const needed = estimateMs * safety;
+  const rate = `${mibPerSec(b.throughputBytesPerSec)} MiB/s ${b.throughputSource ?? 'assumed'}`;
+  const fits = b.now + needed <= checkpointBy;
+  if (fits || (b.agentJudges && b.now + b.fixedOverheadMs * safety <= checkpointBy)) {
+    const marginMs = checkpointBy - b.now - estimateMs;
+    return { action: 'migrate', estimateMs, checkpointBy, marginMs, rate, deferredToAgent: !fits };
   }
   const left = b.deadline - b.now;
   const reason =
     left <= 0
       ? 'deadline already passed'
-      : `checkpoint needs ~${needed} ms but only ${Math.max(0, checkpointBy - b.now)} ms remain before the cut-off`;
+      : `checkpoint needs ~${needed} ms at ${rate} but only ${Math.max(0, checkpointBy - b.now)} ms remain before the cut-off`;
   return { action: 'evict', reason, estimateMs, gracePeriodSeconds: fallbackGraceSeconds(b) };
+}
+
+/** Bytes per second as MiB/s to one decimal, for reasons and logs. */
+export function mibPerSec(bytesPerSec: number): number {
+  return Math.round((bytesPerSec / 2 ** 20) * 10) / 10;
 }
 
 /** The grace an eviction started now can give: the pod's own, or what is left before the deadline. */
@@ -94,12 +118,19 @@ export function manifestThroughput(m: Manifest, fixedOverheadMs: number): number
  * Exponentially weighted running estimate, leaning to the slower side: a
  * slower sample is taken in more strongly than a faster one, because
  * overestimating throughput loses pods and underestimating only evicts them.
+ * It is one figure for the whole cluster; `nodes` holds what each node's
+ * agent measured itself, which the budget prefers for that node's pods.
  */
 export class ThroughputEstimate {
+  readonly nodes: AgentRates;
+
   constructor(
     private value: number,
     private readonly alpha = 0.3,
-  ) {}
+    nodes: AgentRates = new AgentRates(),
+  ) {
+    this.nodes = nodes;
+  }
 
   get bytesPerSec(): number {
     return this.value;

@@ -2,6 +2,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { ArchiveDigest, CheckpointRequest, CheckpointStatus } from '../../common/agent-api.js';
 import { checkpointMemoryEstimate } from '../../common/pod-memory.js';
 import { AgentCallError } from '../agent-client.js';
+import { mibPerSec } from '../budget.js';
 import type { Run } from './context.js';
 
 /** The agent answers an admission at once; this bounds a call that does not. */
@@ -41,8 +42,15 @@ export async function checkpointAdmitted(
   const { d, job } = run;
   const node = job.node.name;
   let status = await d.agents.startCheckpoint(node, req, AbortSignal.timeout(ADMISSION_ANSWER_MS));
+  d.throughput.nodes.observe(node, status.throughput);
   run.log.info(
-    { checkpointId: req.checkpointId, state: status.state, estimatedStoredAt: status.estimatedStoredAt },
+    {
+      checkpointId: req.checkpointId,
+      state: status.state,
+      estimatedStoredAt: status.estimatedStoredAt,
+      agentRate:
+        status.throughput && `${mibPerSec(status.throughput.bytesPerSec)} MiB/s ${status.throughput.basis}`,
+    },
     'checkpoint accepted by the source agent',
   );
   for (;;) {
@@ -66,6 +74,8 @@ export async function checkpointAdmitted(
       waitSeconds,
       AbortSignal.timeout(waitSeconds * 1000 + ADMISSION_ANSWER_MS),
     );
+    // The answer that says stored comes after the agent took this checkpoint's timing in.
+    d.throughput.nodes.observe(node, status.throughput);
   }
 }
 

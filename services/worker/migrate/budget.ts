@@ -3,14 +3,26 @@ import { checkpointMemoryEstimate } from '../../common/pod-memory.js';
 import { type BudgetPlan, planBudget } from '../budget.js';
 import type { Run } from './context.js';
 
-/** Whether a checkpoint of this pod can finish before the node dies, with time left to drain it if not. */
+/**
+ * Whether a checkpoint of this pod can finish before the node dies, with time
+ * left to drain it if not. The rate is the one the source node's agent last
+ * measured when there is one (its answers report it); else the worker's own
+ * estimate, with which a pod that looks out of budget is still asked of the
+ * agent, since it answers at once from what it measured and has queued,
+ * where the worker would only be guessing.
+ */
 export function budgetFor(run: Run, original: V1Pod): BudgetPlan {
   const { d } = run;
-  return planBudget({
+  const node = run.job.node.name;
+  const measured = d.throughput.nodes.measured(node);
+  const plan = planBudget({
     now: run.now(),
     deadline: run.deadline,
     memoryBytes: checkpointMemoryEstimate(original, d.config.defaultMemoryMiB * 2 ** 20),
-    throughputBytesPerSec: d.throughput.bytesPerSec,
+    throughputBytesPerSec: measured ?? d.throughput.bytesPerSec,
+    throughputSource:
+      measured === undefined ? `assumed (nothing measured on ${node} yet)` : `measured on ${node}`,
+    agentJudges: measured === undefined,
     fixedOverheadMs: d.config.checkpointOverheadMs,
     safetyFactor: d.config.safetyFactor,
     safetyMarginMs: d.config.safetyMarginMs,
@@ -18,4 +30,16 @@ export function budgetFor(run: Run, original: V1Pod): BudgetPlan {
     maxFallbackGraceMs: d.config.maxFallbackGraceSeconds * 1000,
     evictionLeadMs: d.config.evictionLeadMs,
   });
+  if (plan.action === 'migrate')
+    run.log.info(
+      {
+        estimateMs: plan.estimateMs,
+        checkpointBy: new Date(plan.checkpointBy).toISOString(),
+        rate: plan.rate,
+      },
+      plan.deferredToAgent
+        ? `out of the worker's budget at ${plan.rate}; the source agent decides`
+        : `checkpoint budget at ${plan.rate}`,
+    );
+  return plan;
 }

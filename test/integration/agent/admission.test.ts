@@ -123,6 +123,11 @@ describe('agent: checkpoint admission', () => {
     assert.equal(status.checkpointId, first.checkpointId);
     assert.ok(status.state === 'queued' || status.state === 'running', status.state);
     assert.ok(status.estimatedStoredAt, 'the acceptance carries its estimate');
+    assert.deepEqual(
+      status.throughput,
+      { bytesPerSec: 32 * MiB, basis: 'assumed' },
+      'and the rate behind it',
+    );
     const estimate = Date.parse(status.estimatedStoredAt);
     assert.ok(
       estimate > askedAt && estimate <= Date.parse(first.deadline),
@@ -151,6 +156,7 @@ describe('agent: checkpoint admission', () => {
       end = checkpointStatusSchema.parse(r.body);
     }
     assert.equal(end.state, 'stored', JSON.stringify(end));
+    assert.ok(end.throughput, 'the last answer, too, carries the rate the worker may gate this node with');
     assert.deepEqual((await storedObjects(first.s3.prefix)).sort(), [
       `${first.s3.prefix}/app.tar.zst`,
       `${first.s3.prefix}/manifest.json`,

@@ -46,6 +46,7 @@ describe('checkpoint admission', () => {
   test('a running checkpoint is never dropped; measured throughput re-plans those still waiting', () => {
     const { admission, at } = setUp();
     const first = admission.admit({ id: 'first', bytes: 100 * MiB, cutoff: 60_000 });
+    assert.deepEqual(admission.throughput, { bytesPerSec: 10 * MiB, basis: 'assumed' });
     first.started();
     const second = admission.admit({ id: 'second', bytes: 300 * MiB, cutoff: 60_000 });
     assert.equal(second.estimatedStoredAt, 40_000);
@@ -55,6 +56,11 @@ describe('checkpoint admission', () => {
     assert.equal(first.dropped.aborted, false);
     assert.equal(second.dropped.aborted, true, 'dropped while it still waits, before any freeze');
     assert.match((second.dropped.reason as Error).message, /5 MiB\/s measured/);
+    assert.deepEqual(
+      admission.throughput,
+      { bytesPerSec: 5 * MiB, basis: 'measured' },
+      'as the worker is told',
+    );
     const third = admission.admit({ id: 'third', bytes: 100 * MiB, cutoff: 60_000 });
     assert.equal(third.estimatedStoredAt, 40_000, 'estimated at the measured throughput');
   });

@@ -12,20 +12,53 @@ describe('checkpoint estimate', () => {
     assert.equal(e.durationMs(100 * MiB), 11_000, '1 s of overhead plus 100 MiB at 10 MiB/s');
   });
 
-  test("then the recent checkpoints' bytes over their time less the overhead", () => {
+  test('a checkpoint faster than assumed lifts the rate to what it proves with no overhead at all, never more', () => {
     const e = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 1000 });
-    e.observe({ bytes: 200 * MiB, ms: 3000 }); // 200 MiB in 2 s after the overhead
-    e.observe({ bytes: 100 * MiB, ms: 2000 }); // 100 MiB in 1 s
-    assert.equal(e.bytesPerSec, 100 * MiB, '300 MiB in 3 s');
+    e.observe({ bytes: 200 * MiB, ms: 3000 }); // 200 MiB in 2 s after the overhead, in 3 s with none
+    e.observe({ bytes: 100 * MiB, ms: 2000 });
+    assert.equal(
+      e.bytesPerSec,
+      60 * MiB,
+      '300 MiB in 5 s, not the 100 MiB/s the assumed overhead would make it',
+    );
     assert.equal(e.basis, 'measured');
-    assert.equal(e.durationMs(50 * MiB), 1500);
+    assert.equal(e.durationMs(60 * MiB), 2000);
   });
 
-  test('a window of small dumps that all ended within the overhead keeps the assumption', () => {
+  test("small checkpoints that ended within the assumed overhead still teach what they prove (bench:window's calibration)", () => {
+    // The agent's defaults; 32 MiB stored in 0.4 and 0.9 s on a node that moves ~130 MiB/s.
+    const e = new CheckpointEstimate({ assumedBytesPerSec: 32 * MiB, overheadMs: 1500 });
+    e.observe({ bytes: 32 * MiB, ms: 400 });
+    assert.equal(e.bytesPerSec, 80 * MiB);
+    assert.equal(e.basis, 'measured');
+    e.observe({ bytes: 32 * MiB, ms: 900 });
+    assert.equal(Math.round(e.bytesPerSec / MiB), 49, '64 MiB in 1.3 s');
+    // A 3.9 GiB pod: ~83 s planned, where the assumption planned ~126 s.
+    assert.equal(Math.round(e.durationMs(3994 * MiB) / 1000), 83);
+  });
+
+  test('noise in a large sample cannot make it optimistic: the overhead is not taken off a faster checkpoint', () => {
+    // 256 MiB in 2.2 s on a node with a real overhead of 0.2 s: less the assumed 1.5 s it would read 366 MiB/s.
+    const e = new CheckpointEstimate({ assumedBytesPerSec: 32 * MiB, overheadMs: 1500 });
+    e.observe({ bytes: 256 * MiB, ms: 2200 });
+    assert.equal(Math.round(e.bytesPerSec / MiB), 116);
+    assert.ok(e.durationMs(3994 * MiB) > 31_000, 'no shorter than the 31 s such a dump really takes');
+  });
+
+  test('a checkpoint slower than assumed even after the whole overhead lowers the rate', () => {
+    const e = new CheckpointEstimate({ assumedBytesPerSec: 32 * MiB, overheadMs: 1500 });
+    e.observe({ bytes: 64 * MiB, ms: 9500 }); // 8 s for 64 MiB once the overhead is granted
+    assert.equal(e.bytesPerSec, 8 * MiB);
+    assert.equal(e.basis, 'measured');
+  });
+
+  test('small dumps a slow overhead explains keep the assumption, and say so', () => {
     const e = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 1000 });
-    e.observe({ bytes: 8 * MiB, ms: 900 });
-    assert.equal(e.bytesPerSec, 10 * MiB);
-    assert.equal(e.basis, 'assumed', 'and says so, though it has seen a checkpoint');
+    // 8 MiB in 1.5 s: between 5.3 MiB/s (no overhead) and 16 MiB/s (all of it), so 10 is not contradicted.
+    e.observe({ bytes: 8 * MiB, ms: 1500 });
+    assert.equal(e.bytesPerSec, 10 * MiB, 'a burst of small pods does not drag the estimate down');
+    assert.equal(e.basis, 'assumed', 'though it has seen a checkpoint');
+    assert.equal(e.measured, 1);
   });
 
   test('forgets checkpoints older than its window, so a node that slowed down is seen as slow', () => {
@@ -36,6 +69,7 @@ describe('checkpoint estimate', () => {
     assert.equal(e.bytesPerSec, 10 * MiB);
     e.observe({ bytes: Number.NaN, ms: 5 });
     e.observe({ bytes: 0, ms: 5 });
-    assert.equal(e.measured, 2, 'samples without bytes are not taken');
+    e.observe({ bytes: 10 * MiB, ms: 0 });
+    assert.equal(e.measured, 2, 'samples without bytes, or without time, are not taken');
   });
 });

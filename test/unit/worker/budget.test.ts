@@ -61,6 +61,38 @@ describe('planBudget', () => {
     it(name, () => assert.equal(planBudget(b(o)).action, want));
   }
 
+  it("names the rate it used in an eviction's reason", () => {
+    const p = planBudget(b({ memoryBytes: 8 * 1024 * MiB, throughputSource: 'measured on node-a' }));
+    assert.equal(p.action, 'evict');
+    if (p.action === 'evict')
+      assert.match(p.reason, /at 64 MiB\/s measured on node-a but only 85000 ms remain/);
+    const q = planBudget(b({ memoryBytes: 8 * 1024 * MiB }));
+    if (q.action === 'evict') assert.match(q.reason, /at 64 MiB\/s assumed/);
+  });
+
+  describe('a pod out of the assumed budget, when the source agent judges it', () => {
+    it('is left to the agent while the cut-off is ahead', () => {
+      const p = planBudget(b({ memoryBytes: 8 * 1024 * MiB, agentJudges: true }));
+      assert.equal(p.action, 'migrate');
+      if (p.action !== 'migrate') return;
+      assert.equal(p.deferredToAgent, true);
+      assert.equal(p.checkpointBy, now + 85_000, 'the same cut-off: the agent cannot hold it longer');
+      assert.equal(p.estimateMs, 2000 + 128_000, "the worker's own estimate, for its retries");
+    });
+
+    it('is drained when not even the fixed part of a checkpoint fits before the cut-off', () => {
+      // 2.5 s to the cut-off (35 s kept for the drain); 2 s of overhead times 1.5 needs 3.
+      assert.equal(planBudget(b({ deadline: now + 37_500, agentJudges: true })).action, 'evict');
+      assert.equal(planBudget(b({ deadline: now + 38_000, agentJudges: true })).action, 'migrate');
+      assert.equal(planBudget(b({ deadline: now - 1, agentJudges: true })).action, 'evict');
+    });
+
+    it('a pod that fits is not marked deferred', () => {
+      const p = planBudget(b({ agentJudges: true }));
+      assert.ok(p.action === 'migrate' && !p.deferredToAgent);
+    });
+  });
+
   it('an eviction gets what is left of the grace period', () => {
     const p = planBudget(b({ deadline: now + 20_000 }));
     assert.equal(p.action, 'evict');

@@ -823,13 +823,43 @@ describe('migrate-pod, the paths that drain the original instead', () => {
     assert.ok(h.journal.includes(`kube: delete ${NS}/${h.podName}`));
   });
 
-  it('too little time left for the checkpoint: drained with the grace that is left, nothing frozen', async () => {
-    const h = harness({ start: DEADLINE - 40_000 });
+  it('too little time left for even the fixed part of a checkpoint: drained with the grace that is left, nothing frozen', async () => {
+    // 3 s before the cut-off (35 s are kept for the drain), the worker's 3 s overhead times 1.5 needs 4.5.
+    const h = harness({ start: DEADLINE - 38_000 });
     const r = await h.migrate();
 
     assert.equal(r.outcome, 'evicted');
-    assert.match(r.reason ?? '', /out of budget/);
+    assert.match(r.reason ?? '', /out of budget: .* at 50 MiB\/s assumed/);
     absent(h, 'checkpoint');
+  });
+
+  it("out of the worker's assumed budget, nothing measured on the node: the source agent decides, and its refusal drains at once", async () => {
+    // 5 s before the cut-off: 64 MiB at the assumed 50 MiB/s needs ~6.5 s, but the agent knows better.
+    const h = harness({ start: DEADLINE - 40_000 });
+    h.agents.checkpointBehaviour.push('refuses');
+    const r = await h.migrate();
+
+    assert.equal(r.outcome, 'evicted');
+    assert.match(r.reason ?? '', /checkpoint failed: .*cannot store it in time/);
+    assert.equal(h.clock.t, DEADLINE - 40_000, 'drained at once, without waiting');
+    assert.equal(h.agents.frozen.size, 0);
+  });
+
+  it('a rate the source agent measured gates its pods: too slow a node drains the pod without asking', async () => {
+    const h = harness();
+    // 64 MiB at 1 MiB/s measured needs ~100 s with the safety factor, 65 s are left; ~8 s at the worker's own 50 MiB/s.
+    h.deps.throughput.nodes.observe(SOURCE, { bytesPerSec: 2 ** 20, basis: 'measured' });
+    const r = await h.migrate();
+    assert.equal(r.outcome, 'evicted');
+    assert.match(r.reason ?? '', new RegExp(`out of budget: .* at 1 MiB/s measured on ${SOURCE}`));
+    absent(h, 'checkpoint');
+  });
+
+  it("a node's assumed rate is not taken for a measurement", async () => {
+    const h = harness();
+    h.deps.throughput.nodes.observe(SOURCE, { bytesPerSec: 2 ** 20, basis: 'assumed' });
+    const r = await h.migrate();
+    assert.equal(r.outcome, 'restored');
   });
 
   it('last attempt with Redis down (no lease to be had): the pod is still drained', async () => {
