@@ -17,9 +17,11 @@
  * Before the burst, with nothing else running, it measures what the
  * pipeline moves on this machine (one node's checkpoint slots full, then
  * every interrupted node's at once) and moto's S3 alone. `--load X` sizes
- * the processes so that they add up to X times what the machine can move
- * before the cut-off; the oracle is the most pods any schedule could have
- * stored before it, given the measured per-pod times.
+ * each interrupted node's processes so that they add up to X times what
+ * that node moves (its share of all nodes at once) before the cut-off, so
+ * the whole burst is X times the machine's capacity too; the oracle is the
+ * most pods any schedule could have stored before it, given the measured
+ * per-pod times.
  *
  * Prints (and writes as JSON): capacity, offered load, the oracle and
  * restored / oracle; how soon after the warning each drained pod was
@@ -73,7 +75,7 @@ import { localStackClients } from '../infra/sim/stack-clients.js';
 import { MIGRATE_ANNOTATION, RESTORED_FROM_ANNOTATION } from '../services/common/labels.js';
 import { cpuBetween, cpuSnapshot } from './cpu-usage.js';
 import { calibrate, cutoffSeconds, probeS3 } from './window-calibration.js';
-import { availableMiB, memoryRefusal, oracleStored, sizesForLoad } from './window-capacity.js';
+import { availableMiB, memoryRefusal, oracleStored, sizesForLoadPerNode } from './window-capacity.js';
 import {
   emfDisagreements,
   implausibleFigures,
@@ -235,10 +237,10 @@ async function burst(runNumber: number) {
         return ni >= K ? 64 : large >= 0 ? largeMib(large) : SMALL_MIB;
       }),
     );
-    const doomedShape = shape.slice(0, K).flat();
+    const doomedShape = shape.slice(0, K);
     // A load this machine cannot hold would end in the OOM killer, maybe in another's processes.
     const refusal = memoryRefusal({
-      shape: doomedShape,
+      shapeByNode: doomedShape,
       ...(LOAD === undefined ? {} : { load: LOAD }),
       capacityMiBps: calibration.allNodes.rawMiBps,
       cutoffSeconds: CUTOFF_S,
@@ -248,13 +250,13 @@ async function burst(runNumber: number) {
     });
     if (refusal) throw new RunRefused(`not run: ${refusal}`);
     if (LOAD !== undefined) {
-      const scaled = sizesForLoad(doomedShape, {
+      const scaled = sizesForLoadPerNode(doomedShape, {
         load: LOAD,
         capacityMiBps: calibration.allNodes.rawMiBps,
         windowSeconds: WINDOW_S,
         minMiB: 4,
       });
-      for (let ni = 0; ni < K; ni++) shape[ni] = scaled.slice(ni * M, (ni + 1) * M);
+      for (let ni = 0; ni < K; ni++) shape[ni] = scaled[ni] as number[];
     }
     for (const [ni, node] of nodes.entries()) {
       const isDoomed = ni < K;
