@@ -303,7 +303,7 @@ async function readManifest(
 async function realNodesMain(): Promise<number> {
   await mkdir(demoDir, { recursive: true });
   console.log('spot-rescue demo on real nodes: a Deployment pod survives a Spot interruption\n');
-  const bed = new RealNodeBed();
+  const bed = new RealNodeBed('exclusive');
   await bed.setUp();
   let rescue: RealRescue | undefined;
   try {

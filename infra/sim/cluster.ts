@@ -7,7 +7,16 @@ import {
   type V1Node,
   type V1Taint,
 } from '@kubernetes/client-node';
+import { MIGRATE_ANNOTATION } from '../../services/common/labels.js';
 import { providerIdFor } from '../../services/common/provider-id.js';
+import { kwokNode } from './kwok-node.js';
+import {
+  deploymentManifest,
+  jobManifest,
+  podManifest,
+  statefulSetManifest,
+  type WorkloadPods,
+} from './workload-manifests.js';
 
 /**
  * A simulated EKS cluster on the local stack: EC2 instances in moto and, for
@@ -156,35 +165,29 @@ export async function registerNode(
   spec: SimNodeSpec,
   cluster: string,
 ): Promise<V1Node> {
-  const core = kc.makeApiClient(CoreV1Api);
-  const resources = { cpu: spec.cpu, memory: spec.memory, pods: spec.pods };
-  return core.createNode({
-    body: {
-      apiVersion: 'v1',
-      kind: 'Node',
-      metadata: {
-        name,
-        labels: eksNodeLabels(name, spec, cluster),
-        annotations: { 'kwok.x-k8s.io/node': 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
+  return kc.makeApiClient(CoreV1Api).createNode({
+    body: kwokNode({
+      name,
+      labels: eksNodeLabels(name, spec, cluster),
+      instance: { zone: spec.zone, instanceId },
+      cpu: spec.cpu,
+      memory: spec.memory,
+      pods: spec.pods,
+      taints: spec.taints,
+      annotations: { 'node.alpha.kubernetes.io/ttl': '0' },
+      nodeInfo: {
+        architecture: spec.arch,
+        operatingSystem: 'linux',
+        kubeletVersion: 'v1.34.4-kwok',
+        containerRuntimeVersion: 'runc://1.1.5',
+        bootID: '',
+        kernelVersion: '',
+        kubeProxyVersion: '',
+        machineID: '',
+        osImage: 'kwok',
+        systemUUID: '',
       },
-      spec: { providerID: providerIdFor(spec.zone, instanceId), taints: spec.taints },
-      status: {
-        allocatable: resources,
-        capacity: resources,
-        nodeInfo: {
-          architecture: spec.arch,
-          operatingSystem: 'linux',
-          kubeletVersion: 'v1.34.4-kwok',
-          containerRuntimeVersion: 'runc://1.1.5',
-          bootID: '',
-          kernelVersion: '',
-          kubeProxyVersion: '',
-          machineID: '',
-          osImage: 'kwok',
-          systemUUID: '',
-        },
-      },
-    },
+    }),
   });
 }
 
@@ -232,79 +235,58 @@ export interface SampleWorkloadOptions {
   namespace: string;
   /** Pin every workload to these nodes (by the sim-cluster label). */
   cluster: string;
-  /** Put spot-rescue.io/migrate: "true" on every pod template (default true). */
+  /**
+   * Put spot-rescue.io/migrate: "true" on every pod (default true). The
+   * local stack's kwok completes a Job's pod at once unless it carries it
+   * (infra/kwok/stages.yaml), so the annotation matters even in a namespace
+   * that opts in by its label.
+   */
   optIn?: boolean;
+  /** The Deployment's replicas (default 2); the StatefulSet, the Job and the bare pod are one each. */
   replicas?: number;
+  /** The Job's backoffLimit (default 0: the Job fails once its pod is deleted). */
+  jobBackoffLimit?: number;
+  /** What each pod asks for (default 100m CPU, 128Mi). */
+  requests?: { cpu: string; memory: string };
+  terminationGracePeriodSeconds?: number;
 }
 
 /**
- * The workload mix a node of a real cluster carries: a Deployment, a
- * StatefulSet, a Job, a bare pod and a DaemonSet, all pinned to the
- * simulated cluster's nodes.
+ * The workload mix a node of a real cluster carries, one of each way a pod
+ * can be owned: a Deployment (`web`), a StatefulSet (`db`), a Job (`batch`)
+ * and a bare pod (`solo`), each pod one container `app` of the counter
+ * image, all pinned to the simulated cluster's nodes.
  */
 export async function deploySampleWorkloads(kc: KubeConfig, o: SampleWorkloadOptions): Promise<void> {
   const apps = kc.makeApiClient(AppsV1Api);
   const batch = kc.makeApiClient(BatchV1Api);
   const core = kc.makeApiClient(CoreV1Api);
-  const annotations: Record<string, string> = o.optIn === false ? {} : { 'spot-rescue.io/migrate': 'true' };
-  const podSpec = (app: string) => ({
-    nodeSelector: { [SIM_NODE_LABEL]: o.cluster },
-    tolerations: [{ key: 'kwok.x-k8s.io/node', operator: 'Exists' as const, effect: 'NoSchedule' as const }],
-    containers: [
-      {
-        name: app,
-        image: 'registry.local/counter:1',
-        resources: { requests: { cpu: '100m', memory: '128Mi' } },
-      },
-    ],
-  });
-  const template = (app: string) => ({
-    metadata: { labels: { app }, annotations },
-    spec: podSpec(app),
-  });
-  const ns = o.namespace;
-  const replicas = o.replicas ?? 2;
-  await apps.createNamespacedDeployment({
-    namespace: ns,
-    body: {
-      metadata: { name: 'web' },
-      spec: { replicas, selector: { matchLabels: { app: 'web' } }, template: template('web') },
-    },
-  });
-  await apps.createNamespacedStatefulSet({
-    namespace: ns,
-    body: {
-      metadata: { name: 'db' },
-      spec: {
-        replicas: 1,
-        serviceName: 'db',
-        selector: { matchLabels: { app: 'db' } },
-        template: template('db'),
-      },
-    },
-  });
-  await batch.createNamespacedJob({
-    namespace: ns,
-    body: {
-      metadata: { name: 'batch' },
-      spec: {
-        backoffLimit: 0,
-        template: {
-          metadata: { labels: { app: 'batch' }, annotations },
-          spec: { ...podSpec('batch'), restartPolicy: 'Never' },
+  const pods: WorkloadPods = {
+    spec: {
+      nodeSelector: { [SIM_NODE_LABEL]: o.cluster },
+      tolerations: [{ key: 'kwok.x-k8s.io/node', operator: 'Exists', effect: 'NoSchedule' }],
+      ...(o.terminationGracePeriodSeconds !== undefined
+        ? { terminationGracePeriodSeconds: o.terminationGracePeriodSeconds }
+        : {}),
+      containers: [
+        {
+          name: 'app',
+          image: 'registry.local/counter:1',
+          resources: { requests: o.requests ?? { cpu: '100m', memory: '128Mi' } },
         },
-      },
+      ],
     },
+    ...(o.optIn === false ? {} : { annotations: { [MIGRATE_ANNOTATION]: 'true' } }),
+  };
+  const namespace = o.namespace;
+  await apps.createNamespacedDeployment({
+    namespace,
+    body: deploymentManifest('web', o.replicas ?? 2, pods),
   });
-  await core.createNamespacedPod({
-    namespace: ns,
-    body: { metadata: { name: 'solo', labels: { app: 'solo' }, annotations }, spec: podSpec('solo') },
+  await apps.createNamespacedStatefulSet({ namespace, body: statefulSetManifest('db', pods) });
+  await batch.createNamespacedJob({
+    namespace,
+    body: jobManifest('batch', pods, { backoffLimit: o.jobBackoffLimit ?? 0 }),
   });
-  await apps.createNamespacedDaemonSet({
-    namespace: ns,
-    body: {
-      metadata: { name: 'node-agent' },
-      spec: { selector: { matchLabels: { app: 'node-agent' } }, template: template('node-agent') },
-    },
-  });
+  await core.createNamespacedPod({ namespace, body: podManifest('solo', pods) });
 }

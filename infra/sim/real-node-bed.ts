@@ -24,6 +24,7 @@ import { parseProgress } from '../../services/agent/runtimes/runc/local-containe
 import { MIGRATE_ANNOTATION } from '../../services/common/labels.js';
 import { callAgent } from './agent-call.js';
 import { ensureBucket } from './aws-resources.js';
+import { type HeldLock, holdFileLock, type LockMode } from './file-lock.js';
 import { type AgentHandle, startLocalAgent } from './local-agent.js';
 import { type RealNode, realNodes } from './real-nodes-env.js';
 import { localStackClients } from './stack-clients.js';
@@ -61,9 +62,18 @@ export interface Progress {
   raw: string;
 }
 
+/** One lock for the stack's two real nodes: there is one stack per machine (its ports are fixed). */
+const REAL_NODES_LOCK = join(tmpdir(), 'spot-rescue-real-nodes.lock');
+
 /**
  * A namespace, the worker's and the agent's identities, a bucket, and one
  * kubelet-runtime agent per real node; `close()` removes all of it.
+ *
+ * Beds share the two real nodes, so test files on them run side by side with
+ * the rest of the suite. A bed that only places its own pods there and calls
+ * agents (`shared`) runs beside other such beds; one that taints or drains a
+ * node (`exclusive`: a listener reacting to a warning for real-a takes every
+ * opted-in pod there, other beds' included) waits until it has them alone.
  */
 export class RealNodeBed {
   readonly env = realNodes();
@@ -79,8 +89,18 @@ export class RealNodeBed {
   dir!: string;
   private agentRole = '';
   private readonly agents: AgentHandle[] = [];
+  private claim: HeldLock | undefined;
+
+  constructor(private readonly use: LockMode = 'shared') {}
 
   async setUp(): Promise<void> {
+    this.claim = await holdFileLock(REAL_NODES_LOCK, this.use, {
+      waitSeconds: 900,
+      onWait: () =>
+        console.error(
+          `waiting for the real nodes (${this.use}): ${this.use === 'exclusive' ? 'other beds use them' : 'a bed that taints them holds them'}`,
+        ),
+    });
     await this.core.createNamespace({ body: { metadata: { name: this.namespace } } });
     this.worker = await createWorkerIdentity(this.kc, this.namespace);
     this.bucket = uniqueName('real-nodes');
@@ -261,22 +281,27 @@ export class RealNodeBed {
   }
 
   async close(): Promise<void> {
-    for (const a of this.agents) await a.stop().catch(() => {});
-    await this.core.deleteNamespace({ name: this.namespace }).catch(() => {});
-    await waitFor(
-      'the namespace to be gone',
-      () =>
-        this.core.readNamespace({ name: this.namespace }).then(
-          () => undefined,
-          () => true,
-        ),
-      { timeoutMs: 60_000, intervalMs: 500 },
-    ).catch(() => {});
-    await this.rbac.deleteClusterRoleBinding({ name: this.agentRole }).catch(() => {});
-    await this.rbac.deleteClusterRole({ name: this.agentRole }).catch(() => {});
-    if (this.bucket) await deleteBucket(this.s3, this.bucket).catch(() => {});
-    if (this.dir && !process.env['SPOT_RESCUE_KEEP_TEST_DIR'])
-      await rm(this.dir, { recursive: true, force: true });
+    try {
+      for (const a of this.agents) await a.stop().catch(() => {});
+      await this.core.deleteNamespace({ name: this.namespace }).catch(() => {});
+      await waitFor(
+        'the namespace to be gone',
+        () =>
+          this.core.readNamespace({ name: this.namespace }).then(
+            () => undefined,
+            () => true,
+          ),
+        { timeoutMs: 60_000, intervalMs: 500 },
+      ).catch(() => {});
+      await this.rbac.deleteClusterRoleBinding({ name: this.agentRole }).catch(() => {});
+      await this.rbac.deleteClusterRole({ name: this.agentRole }).catch(() => {});
+      if (this.bucket) await deleteBucket(this.s3, this.bucket).catch(() => {});
+      if (this.dir && !process.env['SPOT_RESCUE_KEEP_TEST_DIR'])
+        await rm(this.dir, { recursive: true, force: true });
+    } finally {
+      // Only once its pods are gone: the next bed may taint or drain the nodes.
+      await this.claim?.release();
+    }
   }
 }
 

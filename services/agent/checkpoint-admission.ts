@@ -1,7 +1,24 @@
 import { type AgentThroughput, MAX_REPORTED_BYTES_PER_SEC } from '../common/agent-api.js';
 import type { CheckpointEstimate, CheckpointSample } from './checkpoint-estimate.js';
-import { planCheckpoints, type WaitingCheckpoint } from './checkpoint-plan.js';
+import { planCheckpoints, type Refusal, type WaitingCheckpoint } from './checkpoint-plan.js';
 import { AgentFailure } from './errors.js';
+
+export interface CheckpointAdmissionOptions {
+  now?: () => number;
+  /**
+   * How often the waiting checkpoints are judged again while nothing else
+   * happens. Arrivals, ends and status reads re-plan too, but time alone can
+   * make a waiting checkpoint miss its cut-off (the one ahead runs long);
+   * without the tick that was found only at the next status read, 16.7 s
+   * after the warning in bench:window at 1x, when the pod could have been
+   * drained at once.
+   */
+  replanEveryMs?: number;
+  /** The margin a new checkpoint must fit with (checkpoint-plan.ts, admissionFactor); 1: none. */
+  admissionFactor?: number;
+  /** Told the throughput each plan used (the agent's rate gauge). */
+  onPlanned?: (throughput: AgentThroughput) => void;
+}
 
 export interface AdmissionRequest {
   id: string;
@@ -29,6 +46,8 @@ export interface Admitted {
 
 interface Entry extends AdmissionRequest {
   runningSince?: number | undefined;
+  /** Its caller was told it is admitted: from then on it is kept while it fits without the margin. */
+  accepted: boolean;
   drop: AbortController;
   estimatedStoredAt: number;
 }
@@ -44,21 +63,21 @@ interface Entry extends AdmissionRequest {
 export class CheckpointAdmission {
   private readonly entries = new Map<string, Entry>();
   private ticker: NodeJS.Timeout | undefined;
+  private readonly now: () => number;
+  private readonly replanEveryMs: number;
+  private readonly admissionFactor: number;
+  /** The time the last plan was made at: a refusal's figures count from it, as its schedule did. */
+  private plannedAt = 0;
 
-  /**
-   * replanEveryMs: how often the waiting checkpoints are judged again while
-   * nothing else happens. Arrivals, ends and status reads re-plan too, but
-   * time alone can make a waiting checkpoint miss its cut-off (the one
-   * ahead runs long); without the tick that was found only at the next
-   * status read, 16.7 s after the warning in bench:window at 1x, when the
-   * pod could have been drained at once.
-   */
   constructor(
     private readonly estimate: CheckpointEstimate,
     private readonly slots: () => number,
-    private readonly now: () => number = Date.now,
-    private readonly replanEveryMs = 1000,
-  ) {}
+    private readonly o: CheckpointAdmissionOptions = {},
+  ) {
+    this.now = o.now ?? Date.now;
+    this.replanEveryMs = o.replanEveryMs ?? 1000;
+    this.admissionFactor = Math.max(1, o.admissionFactor ?? 1);
+  }
 
   /** Admits the checkpoint, or throws would-miss-deadline; dropping others if that saves more pods. */
   admit(req: AdmissionRequest): Admitted {
@@ -66,20 +85,14 @@ export class CheckpointAdmission {
       throw new AgentFailure('conflict', `checkpoint ${req.id} is already admitted`);
     const entry: Entry = {
       ...req,
+      accepted: false,
       drop: new AbortController(),
       estimatedStoredAt: Number.POSITIVE_INFINITY,
     };
     this.entries.set(req.id, entry);
-    this.replan();
-    if (!this.entries.has(req.id)) {
-      const ms = this.estimate.durationMs(req.bytes);
-      throw new AgentFailure(
-        'would-miss-deadline',
-        `a checkpoint of ${mib(req.bytes)} MiB takes ~${ms} ms on this node (${mib(this.estimate.bytesPerSec)} MiB/s ` +
-          `${this.estimate.basis}) and cannot be stored, behind ${this.waitingAhead(req)} ` +
-          `other checkpoint(s), before ${new Date(req.cutoff).toISOString()}`,
-      );
-    }
+    const refusal = this.replan().find((r) => r.id === req.id);
+    if (refusal) throw this.wouldMiss(entry, refusal, '');
+    entry.accepted = true;
     return {
       estimatedStoredAt: entry.estimatedStoredAt,
       dropped: entry.drop.signal,
@@ -128,12 +141,47 @@ export class CheckpointAdmission {
     return e.estimatedStoredAt;
   }
 
-  private waitingAhead(req: AdmissionRequest): number {
-    return [...this.entries.values()].filter((e) => e.id !== req.id).length;
+  /**
+   * The refusal a pod's owner reads ("refused by <node>'s agent: needs ~N s
+   * at R MiB/s measured, X s left"): the time it needed, counted from now
+   * to stored in the schedule that refused it, against the time left, and
+   * the rate and basis that schedule used, so an operator can tell a slow
+   * node from a wrong assumption. The same figures go in the 422 body.
+   */
+  private wouldMiss(e: Entry, r: Refusal, prefix: string): AgentFailure {
+    const now = this.plannedAt;
+    const throughput = this.throughput;
+    const neededMs = Math.max(0, r.storedAt - now);
+    const leftMs = e.cutoff - now;
+    const durationMs = this.estimate.durationMs(e.bytes);
+    const others = this.entries.size - (this.entries.has(e.id) ? 1 : 0);
+    const why =
+      neededMs > leftMs
+        ? `its ${mib(e.bytes)} MiB take ~${seconds(durationMs)} s` +
+          (others > 0 ? ` with ${others} other checkpoint(s) admitted on this node` : '') +
+          (r.slower > 1 ? `, counted ${r.slower}x slower (the admission margin)` : '')
+        : `it would fit, but its ${mib(e.bytes)} MiB (~${seconds(durationMs)} s) give way to shorter checkpoints, ` +
+          'which stores more pods before the cut-off';
+    return new AgentFailure(
+      'would-miss-deadline',
+      `${prefix}needs ~${seconds(neededMs)} s at ${mib(throughput.bytesPerSec)} MiB/s ${throughput.basis}, ` +
+        `${seconds(Math.max(0, leftMs))} s left: ${why} (cut-off ${new Date(e.cutoff).toISOString()})`,
+      {
+        plan: {
+          neededMs: Math.ceil(neededMs),
+          leftMs: Math.floor(leftMs),
+          durationMs,
+          admissionFactor: r.slower,
+          throughput,
+        },
+      },
+    );
   }
 
-  private replan(): void {
+  /** Plans the waiting checkpoints again; drops those that no longer fit and returns every refusal. */
+  private replan(): Refusal[] {
     const now = this.now();
+    this.plannedAt = now;
     const runningEnds: number[] = [];
     const waiting: WaitingCheckpoint[] = [];
     for (const e of this.entries.values()) {
@@ -145,25 +193,29 @@ export class CheckpointAdmission {
           durationMs,
           cutoff: e.cutoff,
           workMs: e.startedAt === undefined ? 0 : now - e.startedAt,
+          accepted: e.accepted,
         });
     }
-    const plan = planCheckpoints({ now, slots: this.slots(), runningEnds, waiting });
+    const plan = planCheckpoints({
+      now,
+      slots: this.slots(),
+      runningEnds,
+      waiting,
+      admissionFactor: this.admissionFactor,
+    });
+    this.o.onPlanned?.(this.throughput);
     for (const p of plan.run) {
       const e = this.entries.get(p.id);
       if (e) e.estimatedStoredAt = p.storedAt;
     }
-    for (const id of plan.refused) {
-      const e = this.entries.get(id) as Entry;
-      this.entries.delete(id);
-      e.drop.abort(
-        new AgentFailure(
-          'would-miss-deadline',
-          `dropped from the queue before its dump: at ${mib(this.estimate.bytesPerSec)} MiB/s ${this.estimate.basis} on this node, ` +
-            `its ${mib(e.bytes)} MiB cannot be stored before ${new Date(e.cutoff).toISOString()} with the checkpoints ahead of it`,
-        ),
-      );
+    for (const r of plan.refusals) {
+      const e = this.entries.get(r.id) as Entry;
+      // The arrival being judged is refused by admit()'s answer; only accepted ones are dropped.
+      if (e.accepted) e.drop.abort(this.wouldMiss(e, r, 'dropped from the queue before its dump: '));
+      this.entries.delete(r.id);
     }
     this.tickWhileWaiting();
+    return plan.refusals;
   }
 
   /** A timer runs only while some admitted checkpoint waits for a slot; it never holds the process open. */
@@ -181,4 +233,8 @@ export class CheckpointAdmission {
 
 function mib(bytes: number): number {
   return Math.round((bytes / 2 ** 20) * 10) / 10;
+}
+
+function seconds(ms: number): number {
+  return Math.round(ms / 100) / 10;
 }

@@ -1,4 +1,4 @@
-import type { AgentError } from '../common/agent-api.js';
+import type { AgentError, RefusalPlan } from '../common/agent-api.js';
 
 export type AgentErrorCode = AgentError['error'];
 
@@ -19,13 +19,17 @@ const HTTP_STATUS: Record<AgentErrorCode, number> = {
 
 /** A failure the agent reports to its caller as { error, message } with a fitting HTTP status. */
 export class AgentFailure extends Error {
+  /** would-miss-deadline: the figures the refusal was decided with, for the caller's reason and logs. */
+  readonly plan: RefusalPlan | undefined;
+
   constructor(
     readonly code: AgentErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; plan?: RefusalPlan },
   ) {
-    super(message, options);
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'AgentFailure';
+    this.plan = options?.plan;
   }
 
   get httpStatus(): number {
@@ -33,7 +37,7 @@ export class AgentFailure extends Error {
   }
 
   toBody(): AgentError {
-    return { error: this.code, message: this.message };
+    return { error: this.code, message: this.message, ...(this.plan ? { plan: this.plan } : {}) };
   }
 }
 

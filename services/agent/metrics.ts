@@ -1,4 +1,5 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
+import type { AgentThroughput } from '../common/agent-api.js';
 import { exportAtZero, type StageDurations, stageDurations } from '../common/metrics.js';
 
 /** What the agent reports to Prometheus: outcomes, stage durations and bytes moved. */
@@ -7,6 +8,7 @@ export class AgentMetrics {
   readonly stageSeconds: StageDurations;
   readonly bytes: Counter<'direction' | 'kind'>;
   readonly checkpointSlots: Gauge<'state'>;
+  readonly checkpointRate: Gauge<'basis'>;
 
   constructor(registry: Registry) {
     this.operations = new Counter({
@@ -29,10 +31,26 @@ export class AgentMetrics {
       labelNames: ['state'],
       registers: [registry],
     });
+    this.checkpointRate = new Gauge({
+      name: 'spot_rescue_agent_checkpoint_rate_bytes_per_second',
+      help: 'Checkpoint throughput this node plans admissions with, by basis (measured on this node, or assumed)',
+      labelNames: ['basis'],
+      registers: [registry],
+    });
     // Failures are labelled by error code, not known in advance; successes are.
     exportAtZero(this.operations, [
       { operation: 'checkpoint', outcome: 'ok' },
       { operation: 'restore', outcome: 'ok' },
     ]);
+  }
+
+  /**
+   * One series at a time, under the basis in use: an alarm on
+   * basis="assumed" finds the nodes still planning on the configured guess,
+   * and one on the measured value finds a node slower than the pods it holds.
+   */
+  plannedRate(t: AgentThroughput): void {
+    this.checkpointRate.set({ basis: t.basis }, t.bytesPerSec);
+    this.checkpointRate.remove({ basis: t.basis === 'measured' ? 'assumed' : 'measured' });
   }
 }

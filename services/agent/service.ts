@@ -96,7 +96,10 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
     zstd: { bin: c.zstdBin, level: c.zstdLevel, threads: c.zstdThreads },
     maxArchiveBytes: c.maxArchiveBytes,
     slots,
-    admission: new CheckpointAdmission(estimate, () => slots.size),
+    admission: new CheckpointAdmission(estimate, () => slots.size, {
+      admissionFactor: c.admissionFactor,
+      onPlanned: (t) => metrics.plannedRate(t),
+    }),
     operations,
     capabilities: () => capabilities.current(),
     metrics,

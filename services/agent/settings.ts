@@ -75,6 +75,19 @@ export const agentSettings = {
     str.int(0, 600_000).default(1500),
     'the part of a checkpoint that does not grow with memory (freeze, runtime calls, manifest), in admission estimates',
   ),
+  admissionFactor: setting(
+    'SPOT_RESCUE_AGENT_ADMISSION_FACTOR',
+    // 1.35: in bench:window at 1x a node's measured rate fell from the 22.7 MiB/s measured before the
+    // burst to the 17.2 MiB/s its first checkpoints showed (1.32x), and dropped a 1052 MiB pod it had
+    // accepted 11 s earlier. Higher costs pods at 1x: small runs (4 nodes x 5 pods, 2 interrupted) at 1x
+    // restored 10 of 10 (oracle 9) with 1.35 and 7 of 9 with 2; at 2x, 2 decided every drained pod within
+    // 2.6 s where 1.35 dropped one at 23 s (its node's rate fell 1.6x), both 7 of 7 of the oracle.
+    str.num(1).max(4).default(1.35),
+    'a new checkpoint is admitted only if it would be stored by its cut-off with every checkpoint on the node ' +
+      'this many times slower than estimated; one already admitted is kept while it fits at the estimate itself, ' +
+      'so a throughput falling by less than this never drops it late. 1.35 covers the 1.32x fall measured in ' +
+      'bench:window at 1x as the burst loaded the machine; 1: no margin (more pods admitted, some dropped later)',
+  ),
   partSizeMiB: setting(
     'SPOT_RESCUE_AGENT_PART_SIZE_MIB',
     str.int(5, 5120).default(16),

@@ -248,7 +248,24 @@ export const releaseResponseSchema = z.object({
 });
 export type ReleaseResponse = z.infer<typeof releaseResponseSchema>;
 
-/** Errors come back as { error: code, message }. */
+/**
+ * What an agent planned a would-miss-deadline refusal (or drop) with: the
+ * time the checkpoint needed from the answer until stored, behind the node's
+ * queue and with the admission margin for a new one, against the time left
+ * before its cut-off, and the throughput behind both.
+ */
+export const refusalPlanSchema = z.object({
+  neededMs: z.number().nonnegative(),
+  leftMs: z.number(),
+  /** The checkpoint's own dump + upload estimate (ms), without the queue. */
+  durationMs: z.number().nonnegative(),
+  /** The slow-down the refusing schedule assumed: the admission factor for a new checkpoint, 1 for a drop. */
+  admissionFactor: z.number().min(1),
+  throughput: agentThroughputSchema,
+});
+export type RefusalPlan = z.infer<typeof refusalPlanSchema>;
+
+/** Errors come back as { error: code, message }, and for would-miss-deadline the plan's figures. */
 export const agentErrorSchema = z.object({
   error: z.enum([
     'unauthenticated',
@@ -269,6 +286,8 @@ export const agentErrorSchema = z.object({
     'would-miss-deadline',
   ]),
   message: z.string(),
+  /** Figures out of bounds are dropped rather than failing the error they came with. */
+  plan: refusalPlanSchema.optional().catch(undefined),
 });
 export type AgentError = z.infer<typeof agentErrorSchema>;
 

@@ -31,22 +31,19 @@ export const podRefSchema = z.object({
   uid: podUidSchema,
 });
 
-export const migratePodJobSchema = z.object({
+/** What every job about one pod of an interrupted node says: the event, the node, the pod, and when the node dies. */
+const podJobSchema = z.object({
   event: eventRefSchema,
   node: nodeRefSchema,
   pod: podRefSchema,
   /** ISO 8601: when the source instance is expected to die. */
   deadline: z.string().datetime(),
 });
+
+export const migratePodJobSchema = podJobSchema;
 export type MigratePodJob = z.infer<typeof migratePodJobSchema>;
 
-export const evictPodJobSchema = z.object({
-  event: eventRefSchema,
-  node: nodeRefSchema,
-  pod: podRefSchema,
-  deadline: z.string().datetime(),
-  reason: z.string().optional(),
-});
+export const evictPodJobSchema = podJobSchema.extend({ reason: z.string().optional() });
 export type EvictPodJob = z.infer<typeof evictPodJobSchema>;
 
 export const finalizeNodeJobSchema = z.object({

@@ -49,6 +49,21 @@ export type BudgetPlan =
     }
   | { action: 'evict'; reason: string; estimateMs: number; gracePeriodSeconds: number };
 
+/**
+ * Where the rate a budget decision used came from: the node's agent measured
+ * it; the worker's own assumption decided; or the assumption put the pod out
+ * of budget and the agent was asked instead (deferred).
+ */
+export type BudgetRateSource = 'measured' | 'assumed' | 'deferred';
+
+export const BUDGET_RATE_SOURCES: readonly BudgetRateSource[] = ['measured', 'assumed', 'deferred'];
+
+/** The decision's rate source, for the worker's count of budget decisions. */
+export function budgetRateSource(plan: BudgetPlan, measured: boolean): BudgetRateSource {
+  if (measured) return 'measured';
+  return plan.action === 'migrate' && plan.deferredToAgent ? 'deferred' : 'assumed';
+}
+
 export function estimateCheckpointMs(memoryBytes: number, throughputBytesPerSec: number, fixedMs: number) {
   return Math.ceil(fixedMs + (memoryBytes / Math.max(1, throughputBytesPerSec)) * 1000);
 }

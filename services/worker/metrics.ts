@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { exportAtZero, type StageDurations, stageDurations } from '../common/metrics.js';
 import { POD_OUTCOMES } from '../common/outcomes.js';
+import { BUDGET_RATE_SOURCES } from './budget.js';
 
 /** What the worker reports to Prometheus. */
 export class WorkerMetrics {
@@ -12,6 +13,7 @@ export class WorkerMetrics {
   readonly nodeOutcomes: Counter<'outcome'>;
   readonly refusedJobs: Counter<'queue' | 'reason'>;
   readonly checkpointDeletions: Counter<'result'>;
+  readonly budgetDecisions: Counter<'rate_source' | 'decision'>;
 
   constructor(registry: Registry) {
     this.outcomes = new Counter({
@@ -62,6 +64,24 @@ export class WorkerMetrics {
       labelNames: ['result'],
       registers: [registry],
     });
+    this.budgetDecisions = new Counter({
+      name: 'spot_rescue_worker_budget_decisions_total',
+      help:
+        "Pods' budget decisions (checkpoint or drain) by the rate they used: measured by the node's agent, " +
+        "the worker's assumption, or deferred (out of budget on the assumption, so the agent was asked)",
+      labelNames: ['rate_source', 'decision'],
+      registers: [registry],
+    });
+    exportAtZero(
+      this.budgetDecisions,
+      // A deferred pod is never drained by the worker's budget: the agent's answer decides.
+      BUDGET_RATE_SOURCES.flatMap((rate_source: string) =>
+        (rate_source === 'deferred' ? ['checkpoint'] : ['checkpoint', 'drain']).map((decision) => ({
+          rate_source,
+          decision,
+        })),
+      ),
+    );
     exportAtZero(this.outcomes, [
       ...POD_OUTCOMES.map((outcome) => ({
         outcome,

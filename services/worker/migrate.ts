@@ -1,7 +1,8 @@
-import { archiveDigests } from '../common/agent-api.js';
+import { archiveDigests, type CheckpointStatus } from '../common/agent-api.js';
 import type { MigratePodJob } from '../common/jobs.js';
 import { AgentCallError } from './agent-client.js';
-import { budgetFor } from './migrate/budget.js';
+import { mibPerSec } from './budget.js';
+import { budgetFor, countBudgetDecision } from './migrate/budget.js';
 import { cannotCheckpoint } from './migrate/capabilities.js';
 import { askForCapacity } from './migrate/capacity.js';
 import { checkpoint, observeCheckpoint } from './migrate/checkpoint.js';
@@ -78,6 +79,41 @@ export async function migratePod(
   }
 }
 
+type MigratePlan = Extract<ReturnType<typeof budgetFor>, { action: 'migrate' }>;
+
+/**
+ * What the pod's RescueStarted event says. A pod deferred to its agent is
+ * out of the worker's budget on the worker's assumed rate, so that estimate
+ * is longer than the time left and says nothing of what will happen: the
+ * event names who decides, and CheckpointAccepted then gives the agent's.
+ */
+export function rescueStartedText(run: Pick<Run, 'job' | 'now'>, plan: MigratePlan): string {
+  const { job } = run;
+  const head = `spot interruption ${job.event.id}: migrating from ${job.node.name}`;
+  if (!plan.deferredToAgent)
+    return `${head} (checkpoint ~${seconds(plan.estimateMs)} s at ${plan.rate}, deadline ${job.deadline})`;
+  const left = Math.max(0, plan.checkpointBy - run.now());
+  return (
+    `${head} if its agent accepts: the source agent decides with the rate it measured and its queue, ` +
+    `since the worker's estimate (~${seconds(plan.estimateMs)} s at ${plan.rate}) exceeds the ${seconds(left)} s ` +
+    `left before the cut-off (deadline ${job.deadline})`
+  );
+}
+
+function acceptedText(run: Pick<Run, 'job' | 'now'>, status: CheckpointStatus): string {
+  const by = status.estimatedStoredAt;
+  const rate = status.throughput
+    ? ` at ${mibPerSec(status.throughput.bytesPerSec)} MiB/s ${status.throughput.basis}`
+    : '';
+  return by
+    ? `${run.job.node.name}'s agent accepted the checkpoint: stored by ~${by} (in ~${seconds(Math.max(0, Date.parse(by) - run.now()))} s${rate})`
+    : `${run.job.node.name}'s agent accepted the checkpoint${rate}`;
+}
+
+function seconds(ms: number): number {
+  return Math.round(ms / 100) / 10;
+}
+
 function duplicate(run: Run, reason: string): MigrateResult {
   return run.finish({ outcome: 'duplicate', reason });
 }
@@ -143,13 +179,9 @@ async function migrate(run: Run): Promise<MigrateResult> {
       const unable = cannotCheckpoint(await d.capabilities.get(job.node.name));
       if (unable) return await evictOriginal(run, unable);
       const plan = budgetFor(run, original);
+      countBudgetDecision(run, plan);
       if (plan.action === 'evict') return await evictOriginal(run, `out of budget: ${plan.reason}`);
-      await run.event(
-        original,
-        'Normal',
-        'RescueStarted',
-        `spot interruption ${job.event.id}: migrating from ${job.node.name} (checkpoint ~${plan.estimateMs} ms, deadline ${job.deadline})`,
-      );
+      await run.event(original, 'Normal', 'RescueStarted', rescueStartedText(run, plan));
       // Look for a target before dumping so capacity can be provisioned while the checkpoint runs.
       const early = await d.metrics.stage('placement', () => place(run, original));
       if (early) await run.save({ target: early });
@@ -162,10 +194,16 @@ async function migrate(run: Run): Promise<MigrateResult> {
         if (d.config.provisionMode === 'karpenter') await showDemand(run, original);
       }
       try {
-        manifest = await checkpoint(run, original, plan.checkpointBy);
+        manifest = await checkpoint(run, original, plan.checkpointBy, async (accepted) => {
+          // RescueStarted could only say the agent decides; this is the estimate that holds now.
+          if (plan.deferredToAgent)
+            await run.event(original, 'Normal', 'CheckpointAccepted', acceptedText(run, accepted));
+        });
       } catch (err) {
         if (err instanceof LeaseLost) throw err;
-        return await fallBack(run, `checkpoint failed: ${(err as Error).message}`);
+        // The agent's refusal is a decision, with its figures, not a failure.
+        const refused = err instanceof AgentCallError && err.code === 'would-miss-deadline';
+        return await fallBack(run, refused ? err.message : `checkpoint failed: ${(err as Error).message}`);
       }
       const margin = observeCheckpoint(run, manifest);
       await run.event(

@@ -11,19 +11,16 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { DeleteQueueCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import {
-  AppsV1Api,
-  BatchV1Api,
-  CoreV1Api,
-  KubeConfig,
-  PatchStrategy,
-  setHeaderOptions,
-  type V1Pod,
-} from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
 import { Queue } from 'bullmq';
 import { callAgent } from '../../infra/sim/agent-call.js';
 import { ensureBucket, ensureQueues, type RescueQueues } from '../../infra/sim/aws-resources.js';
-import { createSimNodes, deleteSimNodes, SIM_NODE_LABEL, type SimNode } from '../../infra/sim/cluster.js';
+import {
+  createSimNodes,
+  deleteSimNodes,
+  deploySampleWorkloads,
+  type SimNode,
+} from '../../infra/sim/cluster.js';
 import { parseCounterProgress } from '../../infra/sim/counter-progress.js';
 import { buildEvent } from '../../infra/sim/events.js';
 import { type AgentHandle, startLocalAgent } from '../../infra/sim/local-agent.js';
@@ -36,7 +33,6 @@ import { newJobSigningKeyFile } from '../../services/common/job-signing-key.js';
 import { QUEUES } from '../../services/common/jobs.js';
 import { loadKubeConfig } from '../../services/common/kube.js';
 import {
-  MIGRATE_ANNOTATION,
   NAMESPACE_OPT_IN_LABEL,
   NAMESPACE_OPT_IN_VALUE,
   RESTORED_FROM_ANNOTATION,
@@ -130,8 +126,6 @@ export class ChaosBed {
   private readonly stateDir: string;
   private readonly kc: KubeConfig;
   private readonly core: CoreV1Api;
-  private readonly apps: AppsV1Api;
-  private readonly batch: BatchV1Api;
   private readonly s3: S3Client;
   private readonly sqs: SQSClient;
   private readonly cfg: ConfigOf<typeof commonSettings>;
@@ -168,8 +162,6 @@ export class ChaosBed {
     this.stateDir = stateDir;
     this.kc = loadKubeConfig(this.cfg.kubeconfig);
     this.core = this.kc.makeApiClient(CoreV1Api);
-    this.apps = this.kc.makeApiClient(AppsV1Api);
-    this.batch = this.kc.makeApiClient(BatchV1Api);
     this.s3 = createS3Client(this.cfg);
     this.sqs = createSqsClient(this.cfg);
     this.bucket = `${this.id}-archives`;
@@ -341,7 +333,14 @@ export class ChaosBed {
     this.namespaces.push(ns);
     for (const t of this.targets) await this.setSchedulable(t.name, false);
     await this.setSchedulable(doomed.name, true);
-    await this.deployWorkloads(ns);
+    await deploySampleWorkloads(this.kc, {
+      namespace: ns,
+      cluster: this.id,
+      replicas: this.o.deploymentReplicas,
+      jobBackoffLimit: this.o.jobBackoffLimit ?? 6,
+      requests: { cpu: '100m', memory: '64Mi' },
+      terminationGracePeriodSeconds: 5,
+    });
     const expected = this.o.deploymentReplicas + 3;
     let seen = '';
     const pods = await waitFor(
@@ -423,61 +422,6 @@ export class ChaosBed {
     row.notes.push(...notes);
     for (const t of this.targets) await this.setSchedulable(t.name, false);
     return row;
-  }
-
-  private async deployWorkloads(ns: string): Promise<void> {
-    const podSpec = {
-      nodeSelector: { [SIM_NODE_LABEL]: this.id },
-      terminationGracePeriodSeconds: 5,
-      containers: [
-        {
-          name: 'app',
-          image: 'registry.local/counter:1',
-          resources: { requests: { cpu: '100m', memory: '64Mi' } },
-        },
-      ],
-    };
-    // The annotation as well as the namespace label: the local stack's kwok completes a Job's
-    // pod at once unless it carries the annotation (infra/kwok/stages.yaml).
-    const metadata = (app: string) => ({ labels: { app }, annotations: { [MIGRATE_ANNOTATION]: 'true' } });
-    const template = (app: string) => ({ metadata: metadata(app), spec: podSpec });
-    await this.apps.createNamespacedDeployment({
-      namespace: ns,
-      body: {
-        metadata: { name: 'web' },
-        spec: {
-          replicas: this.o.deploymentReplicas,
-          selector: { matchLabels: { app: 'web' } },
-          template: template('web'),
-        },
-      },
-    });
-    await this.apps.createNamespacedStatefulSet({
-      namespace: ns,
-      body: {
-        metadata: { name: 'db' },
-        spec: {
-          replicas: 1,
-          serviceName: 'db',
-          selector: { matchLabels: { app: 'db' } },
-          template: template('db'),
-        },
-      },
-    });
-    await this.batch.createNamespacedJob({
-      namespace: ns,
-      body: {
-        metadata: { name: 'batch' },
-        spec: {
-          backoffLimit: this.o.jobBackoffLimit ?? 6,
-          template: { metadata: metadata('batch'), spec: { ...podSpec, restartPolicy: 'Never' } },
-        },
-      },
-    });
-    await this.core.createNamespacedPod({
-      namespace: ns,
-      body: { metadata: { name: 'solo', ...metadata('solo') }, spec: podSpec },
-    });
   }
 
   /** Waits for the fault's moment, injects it and lets the system recover; resolves with what was done. */

@@ -38,10 +38,16 @@ export async function checkpointAdmitted(
   run: Run,
   req: CheckpointRequest,
   cutoff: number,
+  onAccepted?: (status: CheckpointStatus) => Promise<void>,
 ): Promise<ArchiveDigest[] | undefined> {
   const { d, job } = run;
   const node = job.node.name;
-  let status = await d.agents.startCheckpoint(node, req, AbortSignal.timeout(ADMISSION_ANSWER_MS));
+  let status: CheckpointStatus;
+  try {
+    status = await d.agents.startCheckpoint(node, req, AbortSignal.timeout(ADMISSION_ANSWER_MS));
+  } catch (err) {
+    throw refusedBy(node, err);
+  }
   d.throughput.nodes.observe(node, status.throughput);
   run.log.info(
     {
@@ -53,11 +59,15 @@ export async function checkpointAdmitted(
     },
     'checkpoint accepted by the source agent',
   );
+  await onAccepted?.(status);
   for (;;) {
     if (status.state === 'stored') return status.archives;
     if (status.state === 'failed') {
       const e = status.error;
-      throw new AgentCallError(e?.error ?? 'runtime-failed', `agent on ${node}: ${e?.message ?? 'failed'}`);
+      throw refusedBy(
+        node,
+        new AgentCallError(e?.error ?? 'runtime-failed', `agent on ${node}: ${e?.message ?? 'failed'}`),
+      );
     }
     const giveUpAt = waitUntil(status, cutoff, d.config.checkpointEstimateMarginSeconds * 1000);
     const left = giveUpAt - run.now();
@@ -77,6 +87,19 @@ export async function checkpointAdmitted(
     // The answer that says stored comes after the agent took this checkpoint's timing in.
     d.throughput.nodes.observe(node, status.throughput);
   }
+}
+
+/**
+ * A would-miss-deadline answer (refused at once, or dropped from the queue
+ * later) in the words the pod's eviction reason and the worker log carry:
+ * "refused by <node>'s agent: needs ~N s at R MiB/s measured, X s left: ...",
+ * the agent's own figures, so that whoever reads `kubectl describe pod` sees
+ * whether a slow node or a wrong assumption drained it. Other errors pass.
+ */
+export function refusedBy(node: string, err: unknown): unknown {
+  if (!(err instanceof AgentCallError) || err.code !== 'would-miss-deadline') return err;
+  const said = err.message.replace(`agent on ${node}: `, '');
+  return new AgentCallError(err.code, `refused by ${node}'s agent: ${said}`, err.status);
 }
 
 /** The latest estimate plus the margin, within the agent's own answer after the cut-off. */

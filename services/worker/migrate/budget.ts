@@ -1,6 +1,6 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { checkpointMemoryEstimate } from '../../common/pod-memory.js';
-import { type BudgetPlan, planBudget } from '../budget.js';
+import { type BudgetPlan, type BudgetRateSource, budgetRateSource, planBudget } from '../budget.js';
 import type { Run } from './context.js';
 
 /**
@@ -11,7 +11,7 @@ import type { Run } from './context.js';
  * agent, since it answers at once from what it measured and has queued,
  * where the worker would only be guessing.
  */
-export function budgetFor(run: Run, original: V1Pod): BudgetPlan {
+export function budgetFor(run: Run, original: V1Pod): BudgetPlan & { rateSource: BudgetRateSource } {
   const { d } = run;
   const node = run.job.node.name;
   const measured = d.throughput.nodes.measured(node);
@@ -30,6 +30,7 @@ export function budgetFor(run: Run, original: V1Pod): BudgetPlan {
     maxFallbackGraceMs: d.config.maxFallbackGraceSeconds * 1000,
     evictionLeadMs: d.config.evictionLeadMs,
   });
+  const rateSource = budgetRateSource(plan, measured !== undefined);
   if (plan.action === 'migrate')
     run.log.info(
       {
@@ -41,5 +42,13 @@ export function budgetFor(run: Run, original: V1Pod): BudgetPlan {
         ? `out of the worker's budget at ${plan.rate}; the source agent decides`
         : `checkpoint budget at ${plan.rate}`,
     );
-  return plan;
+  return { ...plan, rateSource };
+}
+
+/** Counts the pod's budget decision once (budgetFor also runs for retries, which decide nothing new). */
+export function countBudgetDecision(run: Run, plan: ReturnType<typeof budgetFor>): void {
+  run.d.metrics.budgetDecisions.inc({
+    rate_source: plan.rateSource,
+    decision: plan.action === 'migrate' ? 'checkpoint' : 'drain',
+  });
 }

@@ -1,5 +1,5 @@
 import type { V1Pod } from '@kubernetes/client-node';
-import type { Manifest } from '../../common/agent-api.js';
+import type { CheckpointStatus, Manifest } from '../../common/agent-api.js';
 import { manifestThroughput } from '../budget.js';
 import { admissionFields, checkpointAdmitted } from './admission.js';
 import { askUntilStored } from './checkpoint-attempts.js';
@@ -11,7 +11,12 @@ import { type Run, strip } from './context.js';
  * not trusted on its own). Throws when there is no manifest; the caller
  * falls back.
  */
-export async function checkpoint(run: Run, original: V1Pod, checkpointBy: number): Promise<Manifest> {
+export async function checkpoint(
+  run: Run,
+  original: V1Pod,
+  checkpointBy: number,
+  onAccepted?: (status: CheckpointStatus) => Promise<void>,
+): Promise<Manifest> {
   const { d, job } = run;
   const credentials = await d.archiveAccess?.credentialsFor({
     operation: 'checkpoint',
@@ -42,6 +47,7 @@ export async function checkpoint(run: Run, original: V1Pod, checkpointBy: number
           ...admissionFields(run, original),
         },
         checkpointBy,
+        onAccepted,
       ),
     ),
   );

@@ -11,34 +11,7 @@ import type { Manifest, RestoreResponse } from '../../../services/common/agent-a
 import { archiveDigests } from '../../../services/common/agent-api.js';
 import { AgentBed, type AgentProcess, call } from '../../support/agent-bed.js';
 import { stackEnv, waitFor } from '../../support/stack.js';
-
-/**
- * A workload holding an established TCP connection inside its own network
- * namespace, all busybox: an echo server (`nc -ll -e cat`, which keeps
- * listening) and, once it listens, a client loop that sends a tick every
- * 0.2 s over one connection and reconnects when it ends. The progress line
- * counts connections (`connections`, kept in the shell's memory), echoes on
- * the current connection, and carries `boot`, a random number drawn once at
- * start: the same boot after the move means the same process, not a restart.
- */
-const WORKLOAD = `
-/bin/busybox nc -ll -p 7000 -e /bin/cat &
-until /bin/busybox netstat -ltn | grep -q ':7000 '; do sleep 0.1; done
-boot=$RANDOM$RANDOM
-n=0
-while :; do
-  n=$((n+1))
-  (while :; do echo tick; sleep 0.2; done) | /bin/busybox nc 127.0.0.1 7000 | (
-    e=0
-    while read -r _; do
-      e=$((e+1))
-      echo "connections=$n echoes=$e boot=$boot pid=$$" > /state/progress.tmp
-      mv /state/progress.tmp /state/progress
-    done
-  )
-  sleep 0.2
-done
-`;
+import { TCP_ECHO_COMMAND } from '../../support/tcp-echo-workload.js';
 
 /** CRIU 4.1 cannot dump any inet socket on Linux >= 6.16 (SO_PASSCRED is refused there); 4.2 can. */
 async function requireCriuForSockets(criu: string): Promise<void> {
@@ -91,7 +64,7 @@ describe('agent: established TCP connections are closed at checkpoint; the resto
       pod,
       podUid,
       container,
-      args: ['/bin/sh', '-c', WORKLOAD],
+      args: TCP_ECHO_COMMAND,
       memoryMiB: 64,
     });
     assert.equal(started.status, 201, JSON.stringify(started.body));

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -7,6 +6,7 @@ import type { AgentHandle } from '../../../infra/sim/local-agent.js';
 import { RealNodeBed } from '../../../infra/sim/real-node-bed.js';
 import { CgroupFreezer } from '../../../services/agent/runtimes/kubelet/container-freezer.js';
 import type { NodeCapabilities } from '../../../services/common/agent-api.js';
+import { containerdIdOf, counterCheckpointRequest, untilSweptOnce } from '../../support/real-node-pods.js';
 import { waitFor } from '../../support/stack.js';
 
 /**
@@ -32,20 +32,12 @@ describe('real nodes: the deadline on the kubelet call, and a node that cannot r
     const a = bed.node(0);
     const pod = await bed.deployCounter('big', a, 512);
     const pid = await bed.pidOf(a, pod);
-    await waitFor('512 MiB swept once', async () => (await bed.progress(pid)).sweeps >= 1, {
-      timeoutMs: 120_000,
-    });
-    const checkpointId = `cp-${randomUUID().slice(0, 8)}`;
-    const req = {
-      namespace: bed.namespace,
-      pod: pod.metadata!.name!,
-      podUid: pod.metadata!.uid!,
-      containers: ['counter'],
-      checkpointId,
-      // Far shorter than dumping 512 MiB takes: the agent gives up while the kubelet is still at it.
-      deadline: new Date(Date.now() + 400).toISOString(),
-      s3: { bucket: bed.bucket, prefix: `real/${bed.namespace}/big/${checkpointId}` },
-    };
+    await untilSweptOnce(bed, pid, 120_000);
+    // Far shorter than dumping 512 MiB takes (5 s and more here), so the agent gives up while the kubelet
+    // is still at it; and long enough that the call reaches the kubelet first on a loaded machine. At 400 ms
+    // the deadline once passed before the agent had sent it: no dump began, so a second checkpoint was rightly
+    // let in, and this test failed on that.
+    const req = counterCheckpointRequest(bed, pod, 2000);
     const started = Date.now();
     const cp = await bed.callAgent(agentA, 'POST', '/v1/checkpoints', req);
     assert.equal(cp.status, 504, JSON.stringify(cp.body));
@@ -54,7 +46,7 @@ describe('real nodes: the deadline on the kubelet call, and a node that cannot r
     // While the node may still be dumping, no second checkpoint of that container.
     const second = await bed.callAgent(agentA, 'POST', '/v1/checkpoints', {
       ...req,
-      checkpointId: `${checkpointId}-2`,
+      checkpointId: `${req.checkpointId}-2`,
       deadline: new Date(Date.now() + 60_000).toISOString(),
     });
     assert.equal(second.status, 409, JSON.stringify(second.body));
@@ -69,8 +61,7 @@ describe('real nodes: the deadline on the kubelet call, and a node that cannot r
       ),
       [],
     );
-    const containerId = pod.status!.containerStatuses![0]!.containerID!.replace(/^containerd:\/\//, '');
-    assert.equal(await new CgroupFreezer('/sys/fs/cgroup').isFrozen(containerId), false);
+    assert.equal(await new CgroupFreezer('/sys/fs/cgroup').isFrozen(containerdIdOf(pod)), false);
     const c = (await bed.progress(pid)).counter;
     await waitFor('the pod to keep counting', async () => (await bed.progress(pid)).counter > c, {
       timeoutMs: 10_000,
@@ -104,19 +95,15 @@ describe('real nodes: the deadline on the kubelet call, and a node that cannot r
     // A pod on that node is refused at once and never frozen: the worker drains it.
     const pod = await bed.deployCounter('stays', b, 16);
     const pid = await bed.pidOf(b, pod);
-    const cp = await bed.callAgent(crippled, 'POST', '/v1/checkpoints', {
-      namespace: bed.namespace,
-      pod: pod.metadata!.name!,
-      podUid: pod.metadata!.uid!,
-      containers: ['counter'],
-      checkpointId: 'cp-refused',
-      deadline: new Date(Date.now() + 60_000).toISOString(),
-      s3: { bucket: bed.bucket, prefix: `real/${bed.namespace}/stays/cp-refused` },
-    });
+    const cp = await bed.callAgent(
+      crippled,
+      'POST',
+      '/v1/checkpoints',
+      counterCheckpointRequest(bed, pod, 60_000),
+    );
     assert.equal(cp.status, 422, JSON.stringify(cp.body));
     assert.equal(cp.body['error'], 'unsupported');
-    const containerId = pod.status!.containerStatuses![0]!.containerID!.replace(/^containerd:\/\//, '');
-    assert.equal(await new CgroupFreezer('/sys/fs/cgroup').isFrozen(containerId), false);
+    assert.equal(await new CgroupFreezer('/sys/fs/cgroup').isFrozen(containerdIdOf(pod)), false);
     const c = (await bed.progress(pid)).counter;
     await waitFor('the refused pod to keep counting', async () => (await bed.progress(pid)).counter > c, {
       timeoutMs: 10_000,

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -9,6 +8,12 @@ import { RealNodeBed, run } from '../../../infra/sim/real-node-bed.js';
 import { CgroupFreezer } from '../../../services/agent/runtimes/kubelet/container-freezer.js';
 import type { Manifest, NodeCapabilities, RestoreResponse } from '../../../services/common/agent-api.js';
 import { archiveDigests } from '../../../services/common/agent-api.js';
+import {
+  containerdIdOf,
+  counterCheckpointRequest,
+  podContainersOn,
+  untilSweptOnce,
+} from '../../support/real-node-pods.js';
 import { waitFor } from '../../support/stack.js';
 
 /**
@@ -27,19 +32,6 @@ describe('real nodes: kubelet checkpoint on A, containerd restore on B', () => {
     [agentA, agentB] = await Promise.all([bed.startAgent(bed.node(0)), bed.startAgent(bed.node(1))]);
   });
   after(() => bed.close());
-
-  function checkpointRequest(pod: { name: string; uid: string }, deadlineMs: number) {
-    const checkpointId = `cp-${randomUUID().slice(0, 8)}`;
-    return {
-      namespace: bed.namespace,
-      pod: pod.name,
-      podUid: pod.uid,
-      containers: ['counter'],
-      checkpointId,
-      deadline: new Date(Date.now() + deadlineMs).toISOString(),
-      s3: { bucket: bed.bucket, prefix: `real/${bed.namespace}/${pod.name}/${pod.uid}/${checkpointId}` },
-    };
-  }
 
   test('each agent reports what its node can do: containerd 2.2.4, CRIU 4.2 checked, checkpoint and restore', async () => {
     for (const [agent, node] of [
@@ -73,14 +65,8 @@ describe('real nodes: kubelet checkpoint on A, containerd restore on B', () => {
     const b = bed.node(1);
     const original = await bed.deployCounter('counter', a, 64);
     const pidA = await bed.pidOf(a, original);
-    await waitFor(
-      'the workload to sweep its memory once',
-      async () => (await bed.progress(pidA)).sweeps >= 1,
-      {
-        timeoutMs: 60_000,
-      },
-    );
-    const req = checkpointRequest({ name: original.metadata!.name!, uid: original.metadata!.uid! }, 90_000);
+    await untilSweptOnce(bed, pidA);
+    const req = counterCheckpointRequest(bed, original, 90_000);
     const cp = await bed.callAgent<Manifest>(agentA, 'POST', '/v1/checkpoints', req);
     assert.equal(cp.status, 200, JSON.stringify(cp.body));
     assert.equal(cp.body.runtime, 'kubelet');
@@ -113,8 +99,7 @@ describe('real nodes: kubelet checkpoint on A, containerd restore on B', () => {
     assert.equal(magic, '1f 8b', 'rootfs-diff.tar is gzip');
 
     // The source is frozen: its counter stands still.
-    const containerId = original.status!.containerStatuses![0]!.containerID!.replace(/^containerd:\/\//, '');
-    assert.equal(await new CgroupFreezer('/sys/fs/cgroup').isFrozen(containerId), true);
+    assert.equal(await new CgroupFreezer('/sys/fs/cgroup').isFrozen(containerdIdOf(original)), true);
     const frozenAt = await bed.progress(pidA);
     await new Promise((r) => setTimeout(r, 500));
     assert.equal((await bed.progress(pidA)).counter, frozenAt.counter);
@@ -190,18 +175,14 @@ describe('real nodes: kubelet checkpoint on A, containerd restore on B', () => {
       releaseRequest,
     );
     assert.equal(released.status, 200, JSON.stringify(released.body));
-    const crictl = join(bed.env.runtimeBin, 'crictl');
-    const running = async () =>
-      (
-        await run(crictl, [
-          ...['--runtime-endpoint', `unix://${a.containerdSocket}`, 'ps', '-q'],
-          ...['--label', `io.kubernetes.pod.uid=${req.podUid}`],
-        ])
-      ).stdout.trim();
-    await waitFor('no container of the original left running on A', async () => (await running()) === '', {
-      timeoutMs: 60_000,
-      intervalMs: 500,
-    });
+    await waitFor(
+      'no container of the original left running on A',
+      async () => (await podContainersOn(bed, a, req.podUid)) === '',
+      {
+        timeoutMs: 60_000,
+        intervalMs: 500,
+      },
+    );
     // Releasing again is harmless: nothing is frozen any more.
     const again = await bed.callAgent(agentA, 'POST', '/v1/releases', releaseRequest);
     assert.equal(again.status, 200);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { AppsV1Api, type V1Pod } from '@kubernetes/client-node';
-import { RealNodeBed, run } from '../../../infra/sim/real-node-bed.js';
+import { RealNodeBed } from '../../../infra/sim/real-node-bed.js';
 import {
   clearInterruption,
   deployRescuable,
@@ -12,8 +12,10 @@ import {
   type RealRescue,
   startRealRescue,
 } from '../../../infra/sim/real-node-rescue.js';
+import type { RealNode } from '../../../infra/sim/real-nodes-env.js';
 import { CgroupFreezer } from '../../../services/agent/runtimes/kubelet/container-freezer.js';
 import { RESTORED_FROM_ANNOTATION } from '../../../services/common/labels.js';
+import { containerdIdOf, podContainersOn, untilSweptOnce } from '../../support/real-node-pods.js';
 import { waitFor } from '../../support/stack.js';
 
 /**
@@ -25,7 +27,7 @@ import { waitFor } from '../../support/stack.js';
  * restore, the worker drains the pod at once without freezing it.
  */
 describe('real nodes: the worker rescues a Deployment pod from real-a to real-b', () => {
-  const bed = new RealNodeBed();
+  const bed = new RealNodeBed('exclusive');
   const freezer = new CgroupFreezer('/sys/fs/cgroup');
   let rescue: RealRescue | undefined;
 
@@ -40,13 +42,10 @@ describe('real nodes: the worker rescues a Deployment pod from real-a to real-b'
     await bed.close();
   });
 
-  const containerIdOf = (p: V1Pod) =>
-    (p.status?.containerStatuses?.[0]?.containerID ?? '').replace(/^containerd:\/\//, '');
-
   /** Follows the source process until it goes: the last counter it showed, and whether it was ever frozen. */
   function followSource(pod: V1Pod, pid: number) {
     const seen = { counter: -1, frozen: false, samples: 0, done: false };
-    const id = containerIdOf(pod);
+    const id = containerdIdOf(pod);
     const loop = (async () => {
       while (!seen.done) {
         try {
@@ -73,29 +72,18 @@ describe('real nodes: the worker rescues a Deployment pod from real-a to real-b'
       .items;
   }
 
-  async function containersOnNode(nodeSocket: string, podUid: string): Promise<string> {
-    return (
-      await run(join(bed.env.runtimeBin, 'crictl'), [
-        ...['--runtime-endpoint', `unix://${nodeSocket}`, 'ps', '-q'],
-        ...['--label', `io.kubernetes.pod.uid=${podUid}`],
-      ])
-    ).stdout.trim();
+  /** A rescuable Deployment's pod running on `node` with its memory swept once, and its source followed from then on. */
+  async function deployFollowed(name: string, node: RealNode) {
+    const original = await deployRescuable(bed, name, node, 64);
+    const pid = await bed.pidOf(node, original);
+    await untilSweptOnce(bed, pid);
+    return { original, uid: original.metadata!.uid!, pid, source: followSource(original, pid) };
   }
 
   test('the listener, the worker and the kubelet path move the pod with its memory; one replica, nothing frozen', async () => {
     const [a, b] = [bed.node(0), bed.node(1)];
     rescue = await startRealRescue(bed);
-    const original = await deployRescuable(bed, 'counter', a, 64);
-    const uid = original.metadata!.uid!;
-    const pidA = await bed.pidOf(a, original);
-    await waitFor(
-      'the workload to sweep its memory once',
-      async () => (await bed.progress(pidA)).sweeps >= 1,
-      {
-        timeoutMs: 60_000,
-      },
-    );
-    const source = followSource(original, pidA);
+    const { original, uid, pid: pidA, source } = await deployFollowed('counter', a);
     // containerd resumes the container after its dump and the agent freezes it only then: what the
     // source counts past the dump is not in the checkpoint, what it counted before the warning is.
     const counted = (await bed.progress(pidA)).counter;
@@ -151,12 +139,12 @@ describe('real nodes: the worker rescues a Deployment pod from real-a to real-b'
     );
     await waitFor(
       'no container of the original on real-a',
-      async () => (await containersOnNode(a.containerdSocket, uid)) === '',
+      async () => (await podContainersOn(bed, a, uid)) === '',
       {
         timeoutMs: 60_000,
       },
     );
-    assert.equal(await freezer.isFrozen(containerIdOf(original)).catch(() => false), false);
+    assert.equal(await freezer.isFrozen(containerdIdOf(original)).catch(() => false), false);
 
     // The Deployment still has one replica, and exactly one pod runs: the restored one.
     const apps = bed.kc.makeApiClient(AppsV1Api);
@@ -180,17 +168,7 @@ describe('real nodes: the worker rescues a Deployment pod from real-a to real-b'
     rescue = await startRealRescue(bed, {
       agentEnv: { [b.name]: { SPOT_RESCUE_NODE_CRIU: join(bed.dir, 'no-criu-here') } },
     });
-    const original = await deployRescuable(bed, 'drained', a, 64);
-    const uid = original.metadata!.uid!;
-    const pidA = await bed.pidOf(a, original);
-    await waitFor(
-      'the workload to sweep its memory once',
-      async () => (await bed.progress(pidA)).sweeps >= 1,
-      {
-        timeoutMs: 60_000,
-      },
-    );
-    const source = followSource(original, pidA);
+    const { uid, source } = await deployFollowed('drained', a);
 
     await rescue.interrupt(a.instanceId);
     await rescue.listener.waitForLine((l) => l.msg === 'jobs enqueued', 60_000);
@@ -231,7 +209,7 @@ describe('real nodes: the worker rescues a Deployment pod from real-a to real-b'
     assert.equal(fresh.spec!.containers[0]!.image, bed.env.workloadImage);
     await waitFor(
       'no container of the original on real-a',
-      async () => (await containersOnNode(a.containerdSocket, uid)) === '',
+      async () => (await podContainersOn(bed, a, uid)) === '',
       {
         timeoutMs: 60_000,
       },

@@ -94,6 +94,12 @@ describe('agent: checkpoint admission', () => {
     return line ? Number(line.split(' ').at(-1)) : 0;
   }
 
+  async function metric(series: string): Promise<number | undefined> {
+    const text = await (await fetch(`${agent.url}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+    return line === undefined ? undefined : Number(line.split(' ').at(-1));
+  }
+
   test('a checkpoint that cannot be stored before its deadline is refused at once, and the process never frozen', async () => {
     const podUid = await startCounter('too-big');
     // 4 GiB at the assumed 32 MiB/s is over two minutes; the deadline is 30 s away.
@@ -101,13 +107,51 @@ describe('agent: checkpoint admission', () => {
     const res = await postAsync(req);
     assert.equal(res.status, 422, JSON.stringify(res.body));
     assert.equal(res.body['error'], 'would-miss-deadline');
-    assert.match(String(res.body['message']), /4096 MiB takes ~129500 ms on this node \(32 MiB\/s assumed\)/);
+    // 1.5 s + 128 s at the assumed rate: late at the estimate itself, so no margin comes into it.
+    assert.match(String(res.body['message']), /^needs ~129\.5 s at 32 MiB\/s assumed, (29\.\d|30) s left: /);
+    const plan = res.body['plan'] as Record<string, unknown>;
+    assert.deepEqual(
+      { ...plan, leftMs: undefined },
+      {
+        neededMs: 129_500,
+        leftMs: undefined,
+        durationMs: 129_500,
+        admissionFactor: 1,
+        throughput: { bytesPerSec: 32 * MiB, basis: 'assumed' },
+      },
+      'the body carries the figures the refusal was decided with',
+    );
+    assert.ok(Number(plan['leftMs']) <= 30_000 && Number(plan['leftMs']) > 25_000, String(plan['leftMs']));
     // The synchronous form is refused the same way, before anything is touched.
     const sync = await call(agent, 'POST', '/v1/checkpoints', bed.ids.workerToken, req);
     assert.equal(sync.status, 422, JSON.stringify(sync.body));
     assert.equal(sync.body['error'], 'would-miss-deadline');
     assert.equal(await refusals(), 2);
     await assertUntouched('too-big', req.checkpointId, req.s3.prefix);
+    assert.equal(
+      await metric('spot_rescue_agent_checkpoint_rate_bytes_per_second{basis="assumed"}'),
+      32 * MiB,
+      'the rate it plans with, by basis',
+    );
+    assert.equal(
+      await metric('spot_rescue_agent_checkpoint_rate_bytes_per_second{basis="measured"}'),
+      undefined,
+    );
+  });
+
+  test('one that fits at the estimate but not with the admission margin is refused at once, untouched', async () => {
+    const podUid = await startCounter('lucky');
+    // 1000 MiB: 1.5 s + 31.25 s = 32.75 s at the assumption, inside a 40 s deadline; 44.2 s counted 1.35x slower.
+    const req = request('lucky', podUid, { deadlineMs: 40_000, memoryMiB: 1000 });
+    const res = await postAsync(req);
+    assert.equal(res.status, 422, JSON.stringify(res.body));
+    assert.equal(res.body['error'], 'would-miss-deadline');
+    assert.match(
+      String(res.body['message']),
+      /^needs ~44\.2 s at 32 MiB\/s assumed, (39\.\d|40) s left: .*1\.35x slower/,
+    );
+    assert.equal((res.body['plan'] as Record<string, unknown>)['durationMs'], 32_750);
+    await assertUntouched('lucky', req.checkpointId, req.s3.prefix);
   });
 
   test('one that can is accepted with its estimate, and stored; one that only fits alone is refused behind it', async () => {
@@ -137,7 +181,7 @@ describe('agent: checkpoint admission', () => {
     const refused = await postAsync(second);
     assert.equal(refused.status, 422, JSON.stringify(refused.body));
     assert.equal(refused.body['error'], 'would-miss-deadline');
-    assert.match(String(refused.body['message']), /behind 1 other checkpoint/);
+    assert.match(String(refused.body['message']), /with 1 other checkpoint\(s\) admitted on this node/);
 
     // Asking again for the same checkpoint (a worker's retry) answers with the one in progress.
     const again = await postAsync(first);

@@ -3,28 +3,16 @@ import { after, before, describe, it } from 'node:test';
 import { EventsV1Api, type EventsV1Event } from '@kubernetes/client-node';
 import { NODE_EVENT_REASONS } from '../../../services/common/event-reasons.js';
 import { loadKubeConfig } from '../../../services/common/kube.js';
-import type { ListenerService } from '../../../services/listener/service.js';
 import { stackEnv, waitFor } from '../../support/stack.js';
-import { inProcessListener, sampleEvent, TestQueues } from './harness.js';
-import { SimCluster } from './sim-cluster.js';
+import { sampleEvent } from './harness.js';
+import { ListenerBed } from './listener-bed.js';
 
-const cluster = new SimCluster();
-const queues = new TestQueues();
+const bed = new ListenerBed();
+const { cluster, queues } = bed;
 const eventsV1 = loadKubeConfig(stackEnv().kubeconfig).makeApiClient(EventsV1Api);
-let listener: ListenerService;
-let optedNs: string;
 
-before(async () => {
-  await queues.create();
-  optedNs = await cluster.namespace({ 'spot-rescue.io/migrate': 'enabled' });
-  listener = await inProcessListener(queues.config());
-});
-
-after(async () => {
-  await listener?.stop();
-  await cluster.cleanup();
-  await queues.cleanup();
-});
+before(() => bed.setUp());
+after(() => bed.close());
 
 /** The listener's Events about one Node, oldest first. */
 async function nodeEvents(nodeName: string): Promise<EventsV1Event[]> {
@@ -41,14 +29,9 @@ async function nodeEvents(nodeName: string): Promise<EventsV1Event[]> {
 describe('Events on the Node, through events.k8s.io/v1', () => {
   it('a spot interruption: received, cordoned, and how many pods were planned, on the real API server', async () => {
     const node = await cluster.node();
-    await cluster.pod(optedNs, node.name, { name: `m1-${node.name}` });
-    await cluster.pod(optedNs, node.name, { name: `m2-${node.name}` });
-    await waitFor(
-      'pods in the cache',
-      async () =>
-        (await cluster.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node.name}` })).items
-          .length === 2,
-    );
+    await cluster.pod(bed.optedNs, node.name, { name: `m1-${node.name}` });
+    await cluster.pod(bed.optedNs, node.name, { name: `m2-${node.name}` });
+    await cluster.waitPodsOnNode(node.name, 2);
     await queues.send(sampleEvent('spot-interruption-warning.json', node.instanceId));
 
     const events = await waitFor('three node events', async () => {

@@ -2,35 +2,24 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type Job, Worker } from 'bullmq';
 import { Cluster } from 'ioredis';
-import type { StatusReport } from '../../../services/cli/status-view.js';
 import { ConfigError } from '../../../services/common/config.js';
 import { jobId, QUEUES } from '../../../services/common/jobs.js';
 import { createRedisConnection } from '../../../services/common/redis.js';
-import type { ListenerService } from '../../../services/listener/service.js';
 import { RedisReservations } from '../../../services/worker/reservations.js';
 import { redisClusterUrl, uniqueName, waitFor } from '../../support/stack.js';
-import { runCli } from '../cli/cli.js';
-import { inProcessListener, sampleEvent, TestQueues } from './harness.js';
-import { SimCluster } from './sim-cluster.js';
+import { statusReport } from '../cli/cli.js';
+import { inProcessListener, sampleEvent } from './harness.js';
+import { ListenerBed } from './listener-bed.js';
 
 const url = redisClusterUrl();
 const prefix = `{${uniqueName('lc')}}`;
-const cluster = new SimCluster();
-const queues = new TestQueues(url, prefix);
+const bed = new ListenerBed(url, prefix);
+const { cluster, queues } = bed;
 const client = createRedisConnection(url);
-let listener: ListenerService;
-let optedNs: string;
 
-before(async () => {
-  await queues.create();
-  optedNs = await cluster.namespace({ 'spot-rescue.io/migrate': 'enabled' });
-  listener = await inProcessListener(queues.config());
-});
-
+before(() => bed.setUp());
 after(async () => {
-  await listener?.stop();
-  await cluster.cleanup();
-  await queues.cleanup();
+  await bed.close();
   client.disconnect();
 });
 
@@ -44,13 +33,8 @@ describe('the rescue on a real Redis Cluster (hash-tagged keys, one slot)', () =
 
   it("the listener queues a node's jobs and dedupes the redelivery; a worker runs the job; status reads it back", async () => {
     const node = await cluster.node();
-    const pod = await cluster.pod(optedNs, node.name, { name: `c-${node.name}` });
-    await waitFor(
-      'pod in the cache',
-      async () =>
-        (await cluster.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node.name}` })).items
-          .length === 1,
-    );
+    const pod = await cluster.pod(bed.optedNs, node.name, { name: `c-${node.name}` });
+    await cluster.waitPodsOnNode(node.name, 1);
     const body = sampleEvent('spot-interruption-warning.json', node.instanceId);
     await queues.send(body);
     const jobs = await waitFor('migrate and finalize jobs in the cluster', async () => {
@@ -101,16 +85,10 @@ describe('the rescue on a real Redis Cluster (hash-tagged keys, one slot)', () =
       await worker.close();
       workerConnection.disconnect();
     }
-    const r = await runCli(['status', '--json'], {
-      ...process.env,
-      SPOT_RESCUE_REDIS_URL: url,
-      SPOT_RESCUE_QUEUE_PREFIX: prefix,
-    });
-    assert.equal(r.status, 0, r.stderr);
-    const report = JSON.parse(r.stdout) as StatusReport;
+    const report = await statusReport(url, prefix);
     assert.deepEqual(
       report.recent.map((f) => [f.pod, f.outcome, f.target]),
-      [[`${optedNs}/c-${node.name}`, 'restored', 'node-b']],
+      [[`${bed.optedNs}/c-${node.name}`, 'restored', 'node-b']],
     );
   });
 

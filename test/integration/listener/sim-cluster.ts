@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api, type KubeConfig, type V1Node, type V1Pod } from '@kubernetes/client-node';
+import { kwokNode } from '../../../infra/sim/kwok-node.js';
 import { loadKubeConfig } from '../../../services/common/kube.js';
 import { stackEnv, uniqueName, waitFor } from '../../support/stack.js';
 
@@ -45,18 +46,13 @@ export class SimCluster {
   async node(zone = 'us-east-1a', instanceId = randomInstanceId()): Promise<TestNode> {
     const name = uniqueName('lnode');
     await this.core.createNode({
-      body: {
-        metadata: {
-          name,
-          labels: { type: 'kwok', 'topology.kubernetes.io/zone': zone, 'kubernetes.io/hostname': name },
-          annotations: { 'kwok.x-k8s.io/node': 'fake' },
-        },
-        spec: { providerID: `aws:///${zone}/${instanceId}` },
-        status: {
-          allocatable: { cpu: '32', memory: '128Gi', pods: '110' },
-          capacity: { cpu: '32', memory: '128Gi', pods: '110' },
-        },
-      },
+      body: kwokNode({
+        name,
+        labels: { type: 'kwok', 'topology.kubernetes.io/zone': zone, 'kubernetes.io/hostname': name },
+        instance: { zone, instanceId },
+        cpu: '32',
+        memory: '128Gi',
+      }),
     });
     this.nodes.push(name);
     return { name, instanceId, zone };
@@ -98,6 +94,16 @@ export class SimCluster {
         },
       },
     });
+  }
+
+  /** Until the API server lists `count` pods bound to the node (the listener's informer sees them soon after). */
+  async waitPodsOnNode(nodeName: string, count: number): Promise<void> {
+    await waitFor(
+      `${count} pods on ${nodeName}`,
+      async () =>
+        (await this.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${nodeName}` })).items
+          .length === count,
+    );
   }
 
   async readNode(name: string) {

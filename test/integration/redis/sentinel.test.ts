@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type Job, Worker } from 'bullmq';
-import type { StatusReport } from '../../../services/cli/status-view.js';
 import { commonSettings, readConfig } from '../../../services/common/config.js';
 import { loadJobSigner, newJobSigningKeyFile } from '../../../services/common/job-signing-key.js';
 import { QUEUES } from '../../../services/common/jobs.js';
@@ -13,7 +12,7 @@ import { BullJobSink } from '../../../services/listener/enqueue.js';
 import { plannedMigration } from '../../support/planned-migration.js';
 import { freePort, RedisServerProcess } from '../../support/redis-server.js';
 import { uniqueName, waitFor } from '../../support/stack.js';
-import { runCli } from '../cli/cli.js';
+import { statusReport } from '../cli/cli.js';
 
 /**
  * Self-managed Redis with Sentinel: a master, a replica and a sentinel of
@@ -109,13 +108,7 @@ describe('Redis Sentinel: the queues follow a failover', () => {
       assert.deepEqual(processed, ['before', 'after'], 'each job once');
 
       // The CLI, a separate process, finds both outcomes through the sentinel.
-      const r = await runCli(['status', '--json'], {
-        ...process.env,
-        SPOT_RESCUE_REDIS_URL: url,
-        SPOT_RESCUE_QUEUE_PREFIX: prefix,
-      });
-      assert.equal(r.status, 0, r.stderr);
-      const report = JSON.parse(r.stdout) as StatusReport;
+      const report = await statusReport(url, prefix);
       assert.deepEqual(report.recent.map((f) => [f.pod, f.outcome]).sort(), [
         ['shop/after', 'restored'],
         ['shop/before', 'restored'],

@@ -9,7 +9,7 @@ import { counterContainer, eventRef, TestBed } from './harness.js';
  * agent has measured one. A pod out of the worker's budget on its own guess
  * is asked of the agent, which takes it; once a checkpoint there is stored,
  * the agent's answers carry the rate it measured, and the worker gates that
- * node's next pods with it. The agent starts from 1 MiB/s assumed too, so its
+ * node's next pods with it. The agent starts from 1.5 MiB/s assumed, so its
  * first real checkpoint gives it a measured figure of its own. The second
  * test builds on the first's checkpoint.
  */
@@ -24,7 +24,7 @@ describe('worker: whose throughput gates a checkpoint', () => {
   before(async () => {
     await bed.setUp({
       nodes: [
-        { suffix: 'src', agentEnv: { SPOT_RESCUE_AGENT_ASSUMED_CHECKPOINT_MIBPS: '1' } },
+        { suffix: 'src', agentEnv: { SPOT_RESCUE_AGENT_ASSUMED_CHECKPOINT_MIBPS: '1.5' } },
         { suffix: 'spare', unschedulable: true },
       ],
     });
@@ -44,9 +44,20 @@ describe('worker: whose throughput gates a checkpoint', () => {
 
   test("a pod out of the worker's assumed budget is asked of its agent, which takes it", async () => {
     // 64 MiB at the worker's 1 MiB/s, with its 3 s overhead and 1.5 safety factor: ~100 s, 85 s left.
-    // The agent plans ~66 s at its own 1 MiB/s and accepts.
+    // The agent plans ~44 s at its own 1.5 MiB/s (~60 s with its 1.35x admission margin) and accepts.
     const [r] = (await bed.migrateAll(eventRef(120_000), node, [pod('first')])) as MigrateResult[];
     assert.equal(r?.outcome, 'restored', JSON.stringify(r));
+    const events = (await bed.k.core.listNamespacedEvent({ namespace: bed.ns })).items.filter(
+      (e) => e.involvedObject.name === 'first',
+    );
+    const said = (reason: string) => events.find((e) => e.reason === reason)?.message ?? '';
+    // The worker's ~100 s would be no estimate at all: the event says who decides, then what it estimated.
+    assert.match(said('RescueStarted'), /if its agent accepts: the source agent decides/);
+    assert.match(
+      said('CheckpointAccepted'),
+      new RegExp(`^${source}'s agent accepted the checkpoint: stored by ~.* at 1\\.5 MiB/s assumed\\)$`),
+    );
+    assert.equal(await decisions('deferred', 'checkpoint'), 1, 'counted as deferred to the agent');
   });
 
   test("after a stored checkpoint, a pod too large for the node's measured rate is drained without asking", async () => {
@@ -59,5 +70,14 @@ describe('worker: whose throughput gates a checkpoint', () => {
       (e) => e.involvedObject.name === 'large',
     );
     assert.equal(events.filter((e) => e.reason === 'RescueStarted').length, 0, 'no checkpoint was started');
+    assert.equal(await decisions('measured', 'drain'), 1);
   });
+
+  /** The worker's count of budget decisions by rate source. */
+  async function decisions(rateSource: string, decision: string): Promise<number> {
+    const m = await bed.worker!.metrics.budgetDecisions.get();
+    return (
+      m.values.find((v) => v.labels.rate_source === rateSource && v.labels.decision === decision)?.value ?? 0
+    );
+  }
 });

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { RESTORED_FROM_ANNOTATION } from '../../../services/common/labels.js';
 import { freePort } from '../../support/stack.js';
-import { eventRef, isReady, TestBed, waitFor } from './harness.js';
+import { eventRef, TestBed, waitFor } from './harness.js';
 
 /** Progress a migrate-pod job has saved (services/worker/migrate/context.ts). */
 type Progress = { stage?: string; checkpointRequested?: boolean };
@@ -53,10 +52,6 @@ describe('worker: the checkpoint is retried within the budget', () => {
 
     const result = await bed.queues.result(job, 90_000);
     assert.equal(result?.outcome, 'restored', JSON.stringify(result));
-    const [copy] = await bed.waitPods('one running copy', (pods) => pods.length === 1 && isReady(pods[0]!));
-    assert.equal(copy!.spec?.nodeName, target);
-    assert.equal(copy!.metadata?.annotations?.[RESTORED_FROM_ANNOTATION], original.metadata?.uid);
-    const state = await bed.waitContinued({ node: source, pod: 'solo' }, { node: target, pod: 'solo' });
-    assert.equal(state['corrupt'], 0);
+    await bed.waitRestoredCopy(original, source, target);
   });
 });

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -28,19 +29,29 @@ import {
 import { type Job, Queue } from 'bullmq';
 import { callAgent } from '../../../infra/sim/agent-call.js';
 import { ensureBucket } from '../../../infra/sim/aws-resources.js';
+import { kwokNode } from '../../../infra/sim/kwok-node.js';
 import { type AgentHandle, startLocalAgent } from '../../../infra/sim/local-agent.js';
 import { removeSimNodeState } from '../../../infra/sim/sim-node-state.js';
 import { createWorkerIdentity, type WorkerIdentity } from '../../../infra/sim/worker-identity.js';
+import {
+  deploymentManifest,
+  jobManifest,
+  podManifest,
+  statefulSetManifest,
+} from '../../../infra/sim/workload-manifests.js';
 import { parseProgress } from '../../../services/agent/runtimes/runc/local-containers.js';
 import { readConfig } from '../../../services/common/config.js';
 import { type EventRef, eventRefSchema } from '../../../services/common/events.js';
 import { loadJobSigner, newJobSigningKeyFile } from '../../../services/common/job-signing-key.js';
 import { QUEUES } from '../../../services/common/jobs.js';
 import { loadKubeConfig } from '../../../services/common/kube.js';
-import { NAMESPACE_OPT_IN_LABEL, NAMESPACE_OPT_IN_VALUE } from '../../../services/common/labels.js';
+import {
+  NAMESPACE_OPT_IN_LABEL,
+  NAMESPACE_OPT_IN_VALUE,
+  RESTORED_FROM_ANNOTATION,
+} from '../../../services/common/labels.js';
 import { createLogger } from '../../../services/common/logger.js';
 import { createMetricsRegistry } from '../../../services/common/metrics.js';
-import { providerIdFor } from '../../../services/common/provider-id.js';
 import { createRedisConnection, type Redis } from '../../../services/common/redis.js';
 import { BullJobSink } from '../../../services/listener/enqueue.js';
 import { KubeNodeTainter } from '../../../services/listener/node-taint.js';
@@ -373,33 +384,26 @@ export class TestBed {
   async addNode(n: NodeSpec): Promise<void> {
     const zone = n.zone ?? 'us-east-1a';
     await this.k.core.createNode({
-      body: {
-        metadata: {
-          name: n.name,
-          labels: {
-            'kubernetes.io/hostname': n.name,
-            'kubernetes.io/os': 'linux',
-            'kubernetes.io/arch': 'amd64',
-            'topology.kubernetes.io/zone': zone,
-            'node.kubernetes.io/instance-type': n.instanceType ?? 'm5.xlarge',
-            'eks.amazonaws.com/capacityType': n.capacityType === 'on-demand' ? 'ON_DEMAND' : 'SPOT',
-            type: 'kwok',
-            ...this.nodeSelector,
-          },
-          annotations: { 'kwok.x-k8s.io/node': 'fake' },
+      body: kwokNode({
+        name: n.name,
+        labels: {
+          'kubernetes.io/hostname': n.name,
+          'kubernetes.io/os': 'linux',
+          'kubernetes.io/arch': 'amd64',
+          'topology.kubernetes.io/zone': zone,
+          'node.kubernetes.io/instance-type': n.instanceType ?? 'm5.xlarge',
+          'eks.amazonaws.com/capacityType': n.capacityType === 'on-demand' ? 'ON_DEMAND' : 'SPOT',
+          type: 'kwok',
+          ...this.nodeSelector,
         },
-        spec: {
-          providerID: providerIdFor(
-            zone,
-            n.instanceId ?? `i-${Math.random().toString(16).slice(2, 14).padEnd(12, '0')}`,
-          ),
-          unschedulable: n.unschedulable ?? false,
+        instance: {
+          zone,
+          instanceId: n.instanceId ?? `i-${Math.random().toString(16).slice(2, 14).padEnd(12, '0')}`,
         },
-        status: {
-          capacity: { cpu: n.cpu ?? '4', memory: n.memory ?? '16Gi', pods: '110' },
-          allocatable: { cpu: n.cpu ?? '4', memory: n.memory ?? '16Gi', pods: '110' },
-        },
-      },
+        cpu: n.cpu ?? '4',
+        memory: n.memory ?? '16Gi',
+        unschedulable: n.unschedulable ?? false,
+      }),
     });
   }
 
@@ -578,14 +582,7 @@ export class TestBed {
   async createDeployment(name: string, replicas: number, spec: V1PodSpec = this.podSpec()): Promise<void> {
     await this.k.apps.createNamespacedDeployment({
       namespace: this.ns,
-      body: {
-        metadata: { name },
-        spec: {
-          replicas,
-          selector: { matchLabels: { app: name } },
-          template: { metadata: { labels: { app: name } }, spec },
-        },
-      },
+      body: deploymentManifest(name, replicas, { spec }),
     });
   }
 
@@ -597,16 +594,7 @@ export class TestBed {
   ): Promise<void> {
     await this.k.apps.createNamespacedStatefulSet({
       namespace: this.ns,
-      body: {
-        metadata: { name },
-        spec: {
-          replicas: 1,
-          serviceName: name,
-          selector: { matchLabels: { app: name } },
-          template: { metadata: { labels: { app: name } }, spec },
-          ...extra,
-        },
-      },
+      body: statefulSetManifest(name, { spec }, extra),
     });
   }
 
@@ -614,26 +602,13 @@ export class TestBed {
   async createJob(name: string, annotations: Record<string, string> = {}): Promise<void> {
     await this.k.batch.createNamespacedJob({
       namespace: this.ns,
-      body: {
-        metadata: { name },
-        spec: {
-          parallelism: 1,
-          completions: 1,
-          template: {
-            metadata: { labels: { app: name }, annotations },
-            spec: this.podSpec([counterContainer()], { restartPolicy: 'Never' }),
-          },
-        },
-      },
+      body: jobManifest(name, { spec: this.podSpec(), annotations }, { parallelism: 1, completions: 1 }),
     });
   }
 
   /** A bare pod labelled app=<name>. */
   async createPod(name: string, spec: V1PodSpec = this.podSpec()): Promise<void> {
-    await this.k.core.createNamespacedPod({
-      namespace: this.ns,
-      body: { metadata: { name, labels: { app: name } }, spec },
-    });
+    await this.k.core.createNamespacedPod({ namespace: this.ns, body: podManifest(name, { spec }) });
   }
 
   /** Pods of the bed's namespace that are not being deleted. */
@@ -757,6 +732,22 @@ export class TestBed {
    * The restored copy's counter runs on past where the original stopped at
    * its checkpoint: the process moved with its memory instead of starting over.
    */
+  /**
+   * Until the namespace's one pod is a running copy of `original` on
+   * `target` (named so by the worker's restored-from annotation) whose
+   * counter went on from where the original's on `source` stood, its memory
+   * pattern intact; returns the copy.
+   */
+  async waitRestoredCopy(original: V1Pod, source: string, target: string): Promise<V1Pod> {
+    const [copy] = await this.waitPods('one running copy', (pods) => pods.length === 1 && isReady(pods[0]!));
+    assert.equal(copy!.spec?.nodeName, target);
+    assert.equal(copy!.metadata?.annotations?.[RESTORED_FROM_ANNOTATION], original.metadata?.uid);
+    const pod = original.metadata!.name!;
+    const state = await this.waitContinued({ node: source, pod }, { node: target, pod });
+    assert.equal(state['corrupt'], 0, 'the memory pattern survived the move');
+    return copy!;
+  }
+
   async waitContinued(
     from: { node: string; pod: string },
     to: { node: string; pod: string },

@@ -96,12 +96,8 @@ describe('same-name swap: held back by a PodDisruptionBudget as a drain would be
     const result = await bed.queues.result<{ outcome: string }>(job, 60_000);
     assert.equal(result?.outcome, 'restored', JSON.stringify(result));
     assert.ok(!evictions.includes('evicted'), `never evicted past the PDB: ${evictions.join(',')}`);
-    const [copy] = await bed.waitPods('one running copy', (pods) => pods.length === 1 && isReady(pods[0]!));
-    assert.equal(copy!.metadata?.name, 'solo');
-    assert.equal(copy!.spec?.nodeName, target);
-    assert.equal(copy!.metadata?.annotations?.[RESTORED_FROM_ANNOTATION], original.metadata?.uid);
-    const state = await bed.waitContinued({ node: source, pod: 'solo' }, { node: target, pod: 'solo' });
-    assert.equal(state['corrupt'], 0);
+    const copy = await bed.waitRestoredCopy(original, source, target);
+    assert.equal(copy.metadata?.name, 'solo', 'the copy took the original’s name');
   });
 });
 

@@ -98,6 +98,24 @@ describe('checkpoint archive inspection', () => {
     assert.match(inspect(whole.subarray(0, 40_000)).problem!, /ends in the middle of a member/);
   });
 
+  test('refuses more members than any checkpoint holds, and an extended header past 64 KiB', () => {
+    // Headers written by hand: a tar of 100,001 files would take this test longer than the check does.
+    const header = (name: string, size: number, type: string) => {
+      const h = Buffer.alloc(512);
+      h.write(name, 0, 'utf8');
+      h.write(`${size.toString(8).padStart(11, '0')}\0`, 124, 'latin1');
+      h.write(type, 156, 'latin1');
+      return h;
+    };
+    const members = Array.from({ length: 100_001 }, (_, i) => header(`checkpoint/f${i}`, 0, '0'));
+    const many = inspect(Buffer.concat(members), 1 << 20);
+    assert.match(many.problem!, /more than 100000 members/);
+    assert.equal(many.members.length, 100_000);
+
+    const pax = inspect(header('PaxHeaders/x', 64 * 1024 + 1, 'x'));
+    assert.match(pax.problem!, /an extended header of 65537 bytes/);
+  });
+
   test('says what a restore needs and the archive lacks', async () => {
     const facts = inspect(
       await containerdArchive('partial', async (root) => {

@@ -31,6 +31,24 @@ function archive(name: string): ContainerArchive {
   };
 }
 
+/** A manifest of `containers` for `request`, made by a runc node at a fixed time unless `extra` says otherwise. */
+function manifestOf(
+  containers: ContainerArchive[],
+  extra: Partial<Parameters<typeof buildManifest>[0]> = {},
+) {
+  return buildManifest({
+    request,
+    cluster: 'prod',
+    sourceNode: 'ip-10-0-0-1',
+    runtime: 'runc',
+    criuVersion: '4.1.1',
+    createdAt: new Date('2026-11-24T12:00:00Z'),
+    completedAt: new Date('2026-11-24T12:00:05Z'),
+    containers,
+    ...extra,
+  });
+}
+
 describe('archive layout', () => {
   test('keys sit under the prefix without doubled or leading slashes', () => {
     assert.equal(
@@ -44,17 +62,7 @@ describe('archive layout', () => {
   });
 
   test('the manifest lists containers in request order with source, runtime and pod spec', () => {
-    const m = buildManifest({
-      request,
-      cluster: 'prod',
-      sourceNode: 'ip-10-0-0-1',
-      sourceInstanceId: 'i-0123456789abcdef0',
-      runtime: 'runc',
-      criuVersion: '4.1.1',
-      createdAt: new Date('2026-11-24T12:00:00Z'),
-      completedAt: new Date('2026-11-24T12:00:05Z'),
-      containers: [archive('sidecar'), archive('app')],
-    });
+    const m = manifestOf([archive('sidecar'), archive('app')], { sourceInstanceId: 'i-0123456789abcdef0' });
     assert.deepEqual(
       m.containers.map((c) => c.name),
       ['app', 'sidecar'],
@@ -67,48 +75,21 @@ describe('archive layout', () => {
   });
 
   test('a manifest missing a requested container is never built', () => {
-    assert.throws(
-      () =>
-        buildManifest({
-          request,
-          cluster: 'prod',
-          sourceNode: 'n',
-          runtime: 'runc',
-          criuVersion: '4.1.1',
-          createdAt: new Date(),
-          completedAt: new Date(),
-          containers: [archive('app')],
-        }),
-      /lacks archives for: sidecar/,
-    );
+    assert.throws(() => manifestOf([archive('app')]), /lacks archives for: sidecar/);
   });
 
   test('a malformed archive entry fails validation', () => {
-    assert.throws(() =>
-      buildManifest({
-        request: { ...request, containers: ['app'] },
-        cluster: 'prod',
-        sourceNode: 'n',
-        runtime: 'runc',
-        criuVersion: '4.1.1',
-        createdAt: new Date(),
-        completedAt: new Date(),
-        containers: [{ ...archive('app'), sha256: 'not-hex' }],
-      }),
+    assert.throws(
+      () =>
+        manifestOf([{ ...archive('app'), sha256: 'not-hex' }], {
+          request: { ...request, containers: ['app'] },
+        }),
+      /"sha256"/,
     );
   });
 
   test('restores pick all containers by default, named ones otherwise, and reject unknown names', () => {
-    const m = buildManifest({
-      request,
-      cluster: 'prod',
-      sourceNode: 'n',
-      runtime: 'kubelet',
-      criuVersion: '4.1.1',
-      createdAt: new Date(),
-      completedAt: new Date(),
-      containers: [archive('app'), archive('sidecar')],
-    });
+    const m = manifestOf([archive('app'), archive('sidecar')], { runtime: 'kubelet' });
     assert.equal(selectContainers(m, undefined).length, 2);
     assert.deepEqual(
       selectContainers(m, ['sidecar']).map((c) => c.name),

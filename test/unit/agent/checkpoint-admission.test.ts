@@ -11,11 +11,7 @@ const isRefusal = (e: unknown) =>
 function setUp(slots = 1) {
   let now = 0;
   const estimate = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 0 });
-  const admission = new CheckpointAdmission(
-    estimate,
-    () => slots,
-    () => now,
-  );
+  const admission = new CheckpointAdmission(estimate, () => slots, { now: () => now });
   return { admission, estimate, at: (t: number) => (now = t) };
 }
 
@@ -88,11 +84,7 @@ describe('checkpoint admission: checkpoints asked without a memory size', () => 
   test('still teach it the throughput, and the queue is planned again with it', () => {
     let now = 0;
     const estimate = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 0 });
-    const admission = new CheckpointAdmission(
-      estimate,
-      () => 1,
-      () => now,
-    );
+    const admission = new CheckpointAdmission(estimate, () => 1, { now: () => now });
     const waiting = admission.admit({ id: 'w', bytes: 500 * MiB, cutoff: 60_000 });
     assert.equal(waiting.estimatedStoredAt, 50_000);
     now = 1000;
@@ -105,11 +97,7 @@ describe('checkpoint admission: estimates as time passes', () => {
   test('a waiting checkpoint is pushed back while the one ahead overruns, and dropped once it cannot fit', () => {
     let now = 0;
     const estimate = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 0 });
-    const admission = new CheckpointAdmission(
-      estimate,
-      () => 1,
-      () => now,
-    );
+    const admission = new CheckpointAdmission(estimate, () => 1, { now: () => now });
     const first = admission.admit({ id: 'first', bytes: 100 * MiB, cutoff: 60_000 });
     first.started();
     const second = admission.admit({ id: 'second', bytes: 200 * MiB, cutoff: 60_000 });
@@ -125,12 +113,7 @@ describe('checkpoint admission: estimates as time passes', () => {
   test('time alone drops a waiting checkpoint that can no longer make its cut-off, with no call to the agent', async () => {
     let now = 0;
     const estimate = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 0 });
-    const admission = new CheckpointAdmission(
-      estimate,
-      () => 1,
-      () => now,
-      10,
-    );
+    const admission = new CheckpointAdmission(estimate, () => 1, { now: () => now, replanEveryMs: 10 });
     const running = admission.admit({ id: 'running', bytes: 100 * MiB, cutoff: 60_000 });
     running.started();
     const waiting = admission.admit({ id: 'waiting', bytes: 300 * MiB, cutoff: 60_000 });
@@ -145,5 +128,80 @@ describe('checkpoint admission: estimates as time passes', () => {
     assert.ok(isRefusal(waiting.dropped.reason));
     assert.equal(running.dropped.aborted, false, 'the running checkpoint is never dropped');
     running.finished();
+  });
+});
+
+describe('checkpoint admission: the margin a new checkpoint must fit with', () => {
+  function withFactor(admissionFactor: number) {
+    let now = 0;
+    const estimate = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 0 });
+    const planned: string[] = [];
+    const admission = new CheckpointAdmission(estimate, () => 1, {
+      now: () => now,
+      admissionFactor,
+      onPlanned: (t) => planned.push(`${t.bytesPerSec / MiB} ${t.basis}`),
+    });
+    return { admission, planned, at: (t: number) => (now = t) };
+  }
+
+  test('refused at once with the rate, basis, time needed and time left when it fits only without the margin', () => {
+    const { admission, planned } = withFactor(1.25);
+    // 500 MiB at 10 MiB/s: 50 s, 62.5 s with the margin; 60 s left.
+    const refusal = (() => {
+      try {
+        admission.admit({ id: 'lucky', bytes: 500 * MiB, cutoff: 60_000 });
+      } catch (err) {
+        return err as AgentFailure;
+      }
+      assert.fail('admitted');
+    })();
+    assert.ok(isRefusal(refusal));
+    assert.match(refusal.message, /^needs ~62\.5 s at 10 MiB\/s assumed, 60 s left: /);
+    assert.match(refusal.message, /1\.25x slower/);
+    assert.deepEqual(refusal.toBody().plan, {
+      neededMs: 62_500,
+      leftMs: 60_000,
+      durationMs: 50_000,
+      admissionFactor: 1.25,
+      throughput: { bytesPerSec: 10 * MiB, basis: 'assumed' },
+    });
+    assert.deepEqual(planned, ['10 assumed'], 'the plan reports the rate it used (the gauge)');
+    const fits = admission.admit({ id: 'fits', bytes: 480 * MiB, cutoff: 60_000 });
+    assert.equal(fits.estimatedStoredAt, 48_000, '60 s with the margin: admitted');
+  });
+
+  test('an admitted checkpoint is kept when the measured rate falls within the margin, dropped beyond it', () => {
+    const { admission, at } = withFactor(1.25);
+    const first = admission.admit({ id: 'first', bytes: 50 * MiB, cutoff: 100_000 });
+    first.started();
+    const waiting = admission.admit({ id: 'waiting', bytes: 700 * MiB, cutoff: 100_000 });
+    assert.equal(waiting.estimatedStoredAt, 75_000, '5 s + 70 s; 93.75 s with the margin');
+    // The first took 6 s, not 5: 1.2x slower. 700 MiB now need 84 s: stored at 90 s, before 100 s.
+    at(6_000);
+    first.finished({ bytes: 50 * MiB, ms: 6_000 });
+    assert.equal(waiting.dropped.aborted, false, 'a fall within the margin drops nothing');
+    assert.equal(admission.estimatedStoredAt('waiting'), 90_000);
+    // Another at 1.5x slower than assumed (the window's rate ~7.1 MiB/s): 98.6 s from 6 s, past 100 s.
+    const second = admission.admit({ id: 'second', bytes: 10 * MiB, cutoff: 200_000 });
+    second.started();
+    second.finished({ bytes: 50 * MiB, ms: 7_500 });
+    assert.equal(waiting.dropped.aborted, true, 'beyond the margin it is dropped');
+    const reason = waiting.dropped.reason as AgentFailure;
+    assert.match(
+      reason.message,
+      /^dropped from the queue before its dump: needs ~\d+(\.\d)? s at 7\.\d MiB\/s measured, 94 s left/,
+    );
+    assert.equal(reason.plan?.admissionFactor, 1, 'a drop is judged at the estimate itself');
+  });
+
+  test('with a factor of 1 the same pod is admitted, then dropped late when the rate falls', () => {
+    const { admission, at } = withFactor(1);
+    const lucky = admission.admit({ id: 'lucky', bytes: 500 * MiB, cutoff: 60_000 });
+    const first = admission.admit({ id: 'first', bytes: 10 * MiB, cutoff: 60_000 });
+    first.started();
+    // 1.3x slower than assumed: 500 MiB now need 65 s.
+    at(1_300);
+    first.finished({ bytes: 10 * MiB, ms: 1_300 });
+    assert.equal(lucky.dropped.aborted, true, 'dropped after it was accepted: the case the margin is for');
   });
 });

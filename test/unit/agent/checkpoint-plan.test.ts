@@ -108,7 +108,7 @@ describe('checkpoint plan', () => {
       const waiting = Array.from({ length: n }, (_, i) =>
         c(`p${i}`, 1000 + Math.floor(rand() * 30) * 1000, 60_000 + Math.floor(rand() * 3) * 10_000),
       );
-      const plan = planCheckpoints({ now: 0, slots: 1, runningEnds: [], waiting });
+      const plan = planCheckpoints({ now: 0, slots: 1, runningEnds: [], waiting, admissionFactor: 1 });
       assert.equal(plan.run.length + plan.refused.length, n);
       for (const p of plan.run) {
         const w = waiting.find((x) => x.id === p.id) as WaitingCheckpoint;
@@ -116,6 +116,115 @@ describe('checkpoint plan', () => {
       }
       assert.equal(plan.run.length, bestOnOneSlot(waiting), JSON.stringify(waiting));
     }
+  });
+});
+
+describe('checkpoint plan: the admission margin', () => {
+  const accepted = (id: string, durationMs: number, cutoff = 100_000): WaitingCheckpoint => ({
+    ...c(id, durationMs, cutoff),
+    accepted: true,
+  });
+
+  test('a new checkpoint is admitted only if it is on time with every duration times the factor', () => {
+    // 30 s running (20 s left) + 40 s: stored at 60 s; 1.25x slower: 25 + 50 = 75 s.
+    const input = { now: 10_000, slots: 1, runningEnds: [30_000], admissionFactor: 1.25 };
+    const fits = planCheckpoints({ ...input, waiting: [c('new', 40_000, 85_000)] });
+    assert.deepEqual(fits.refused, [], 'on time at 75 s with the margin, cut-off 85 s');
+    assert.equal(fits.run[0]?.storedAt, 70_000, 'planned at the estimate itself, not the padded one');
+    const byLuck = planCheckpoints({ ...input, waiting: [c('new', 40_000, 80_000)] });
+    assert.deepEqual(
+      byLuck.refused,
+      ['new'],
+      'on time at the estimate (70 s) but not with the margin (85 s)',
+    );
+    assert.deepEqual(byLuck.refusals, [{ id: 'new', storedAt: 85_000, slower: 1.25 }]);
+  });
+
+  test('an accepted checkpoint is kept when the rate falls within the margin', () => {
+    // Admitted at 40 s for 75 s (60 s with the margin); the rate falls 1.2x: 48 s, still on time.
+    const plan = planCheckpoints({
+      now: 0,
+      slots: 1,
+      runningEnds: [],
+      admissionFactor: 1.25,
+      waiting: [accepted('a', 48_000, 75_000)],
+    });
+    assert.deepEqual(plan.refused, []);
+    assert.equal(plan.run[0]?.storedAt, 48_000);
+    const asNew = planCheckpoints({
+      now: 0,
+      slots: 1,
+      runningEnds: [],
+      admissionFactor: 1.25,
+      waiting: [c('a', 48_000, 55_000)],
+    });
+    assert.deepEqual(asNew.refused, ['a'], 'the same checkpoint arriving now would be refused');
+  });
+
+  test('an accepted checkpoint is dropped once the rate falls beyond the margin', () => {
+    const plan = planCheckpoints({
+      now: 0,
+      slots: 1,
+      runningEnds: [],
+      admissionFactor: 1.25,
+      waiting: [accepted('a', 76_000, 75_000)],
+    });
+    assert.deepEqual(plan.refusals, [{ id: 'a', storedAt: 76_000, slower: 1 }]);
+  });
+
+  test("a newcomer's margin never drops an accepted checkpoint whose margin a slower rate used up", () => {
+    // 'old' fits at its estimate (80 s) but not with the margin (100 s): the rate fell after it was accepted.
+    // With it, the newcomer is on time at the estimate (85 s) but not with the margin (106.25 s). Moore-Hodgson
+    // would drop the longest, 'old', late in its window; the newcomer is refused instead.
+    const plan = planCheckpoints({
+      now: 0,
+      slots: 1,
+      runningEnds: [],
+      admissionFactor: 1.25,
+      waiting: [accepted('old', 80_000, 90_000), c('new', 5_000, 100_000)],
+    });
+    assert.deepEqual(plan.refused, ['new']);
+    assert.deepEqual(
+      plan.run.map((p) => p.id),
+      ['old'],
+    );
+  });
+
+  test("an arrival that would eat an accepted checkpoint's intact margin displaces the longer one now", () => {
+    // Shorter first: 'new' at 37.5 s, 'old' at 100 s with the margin (> 90 s), though 80 s at the estimate.
+    // Kept, 'old' would be dropped later by any fall in the rate beyond 1.125x; it gives way now instead.
+    const plan = planCheckpoints({
+      now: 0,
+      slots: 1,
+      runningEnds: [],
+      admissionFactor: 1.25,
+      waiting: [accepted('old', 50_000, 90_000), c('new', 30_000, 90_000)],
+    });
+    assert.deepEqual(plan.refusals, [{ id: 'old', storedAt: 100_000, slower: 1.25 }]);
+    assert.deepEqual(
+      plan.run.map((p) => p.id),
+      ['new'],
+    );
+  });
+
+  test('the margin slows what is left of a running checkpoint, not what it has done', () => {
+    // Started long ago, 10 s left: 1.5x slower leaves 15 s, then 20 s x 1.5 = 30 s: stored at 45 s.
+    const plan = planCheckpoints({
+      now: 0,
+      slots: 1,
+      runningEnds: [10_000],
+      admissionFactor: 1.5,
+      waiting: [c('new', 20_000, 45_000)],
+    });
+    assert.deepEqual(plan.refused, []);
+    const late = planCheckpoints({
+      now: 0,
+      slots: 1,
+      runningEnds: [10_000],
+      admissionFactor: 1.5,
+      waiting: [c('new', 20_000, 44_999)],
+    });
+    assert.deepEqual(late.refused, ['new']);
   });
 });
 

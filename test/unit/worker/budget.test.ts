@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import type { Manifest } from '../../../services/common/agent-api.js';
 import {
   type BudgetInput,
+  budgetRateSource,
   fallbackGraceSeconds,
   manifestThroughput,
   planBudget,
@@ -147,5 +148,23 @@ describe('throughput estimate', () => {
     e.observe(null);
     e.observe(Number.NaN);
     assert.equal(e.bytesPerSec, 75);
+  });
+});
+
+describe('budget rate source (the budget-decision counter)', () => {
+  it("a rate the node's agent measured is 'measured', whatever was decided", () => {
+    assert.equal(budgetRateSource(planBudget(b()), true), 'measured');
+    assert.equal(budgetRateSource(planBudget(b({ throughputBytesPerSec: MiB })), true), 'measured');
+  });
+
+  it("on the worker's assumption: 'deferred' when the agent is asked instead of draining, else 'assumed'", () => {
+    const outOfBudget = b({ throughputBytesPerSec: MiB, agentJudges: true });
+    assert.equal(budgetRateSource(planBudget(outOfBudget), false), 'deferred');
+    assert.equal(budgetRateSource(planBudget(b({ agentJudges: true })), false), 'assumed', 'in budget');
+    assert.equal(
+      budgetRateSource(planBudget(b({ throughputBytesPerSec: MiB })), false),
+      'assumed',
+      'drained',
+    );
   });
 });

@@ -81,7 +81,7 @@ function apiError(code: number, message: string): Error {
 class FakeCluster implements Cluster {
   readonly pods = new Map<string, V1Pod>();
   readonly nodes: V1Node[] = [];
-  readonly events: { pod: string; reason: string }[] = [];
+  readonly events: { pod: string; reason: string; message: string }[] = [];
   /** Evictions a PodDisruptionBudget refuses (429) before it lets one through. */
   pdbBlocks = 0;
   /** How a restored pod's container turns out when its kubelet starts it. */
@@ -229,8 +229,8 @@ class FakeCluster implements Cluster {
     return 'evicted';
   }
 
-  async recordEvent(pod: V1Pod, _type: 'Normal' | 'Warning', reason: string): Promise<void> {
-    this.events.push({ pod: pod.metadata?.name ?? '', reason });
+  async recordEvent(pod: V1Pod, _type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+    this.events.push({ pod: pod.metadata?.name ?? '', reason, message });
   }
 }
 
@@ -289,7 +289,11 @@ class FakeAgents implements AgentClient {
     if (behaviour === 'unreachable')
       throw new AgentCallError('unreachable', `agent on ${node}: ECONNREFUSED`);
     if (behaviour === 'refuses') {
-      throw new AgentCallError('would-miss-deadline', `agent on ${node}: cannot store it in time`, 422);
+      throw new AgentCallError(
+        'would-miss-deadline',
+        `agent on ${node}: needs ~9.5 s at 6.2 MiB/s measured, 5 s left: its 64 MiB take ~9.5 s`,
+        422,
+      );
     }
     for (const c of req.containers) this.frozen.add(`${node}/${req.pod}/${c}`);
     if (behaviour === 'hangs') {
@@ -660,6 +664,8 @@ describe('migrate-pod, the paths a migration takes', () => {
       h.cluster.events.map((e) => e.reason),
       ['RescueStarted', 'Checkpointed', 'Restored'],
     );
+    assert.match(h.cluster.events[0]?.message ?? '', /\(checkpoint ~[0-9.]+ s at 50 MiB\/s assumed/);
+    assert.equal(await decisions(h, 'assumed', 'checkpoint'), 1, 'one budget decision counted');
   });
 
   it('restored under the same name (a StatefulSet): the original goes only after the target restored it', async () => {
@@ -686,6 +692,14 @@ describe('migrate-pod, the paths a migration takes', () => {
   });
 });
 
+/** The worker's count of budget decisions for one rate source and decision. */
+async function decisions(h: { deps: MigrateDeps }, rateSource: string, decision: string): Promise<number> {
+  const m = await h.deps.metrics.budgetDecisions.get();
+  return (
+    m.values.find((v) => v.labels.rate_source === rateSource && v.labels.decision === decision)?.value ?? 0
+  );
+}
+
 describe('migrate-pod, the paths that drain the original instead', () => {
   it('checkpoint refused by the source agent (cannot store in time): drained at once, nothing restored', async () => {
     const h = harness();
@@ -693,7 +707,11 @@ describe('migrate-pod, the paths that drain the original instead', () => {
     const r = await h.migrate();
 
     assert.equal(r.outcome, 'evicted');
-    assert.match(r.reason ?? '', /checkpoint failed: .*cannot store it in time/);
+    assert.equal(
+      r.reason,
+      `refused by ${SOURCE}'s agent: needs ~9.5 s at 6.2 MiB/s measured, 5 s left: its 64 MiB take ~9.5 s`,
+      "the agent's figures, as kubectl describe pod and the worker log show them",
+    );
     assert.equal(h.agents.requests.checkpoint.length, 1, 'a refusal is final: not asked again');
     assert.equal(h.clock.t, START, 'drained at once, without waiting');
     before(h, `agent ${SOURCE}: checkpoint`, `kube: evict ${NS}/${h.podName}`);
@@ -840,9 +858,33 @@ describe('migrate-pod, the paths that drain the original instead', () => {
     const r = await h.migrate();
 
     assert.equal(r.outcome, 'evicted');
-    assert.match(r.reason ?? '', /checkpoint failed: .*cannot store it in time/);
+    assert.match(
+      r.reason ?? '',
+      new RegExp(`^refused by ${SOURCE}'s agent: needs ~9.5 s at 6.2 MiB/s measured, 5 s left`),
+    );
     assert.equal(h.clock.t, DEADLINE - 40_000, 'drained at once, without waiting');
     assert.equal(h.agents.frozen.size, 0);
+    assert.equal(await decisions(h, 'deferred', 'checkpoint'), 1, 'counted as deferred to the agent');
+  });
+
+  it("a pod deferred to its agent: RescueStarted says the agent decides, CheckpointAccepted gives the agent's estimate", async () => {
+    const h = harness({ start: DEADLINE - 40_000 });
+    const r = await h.migrate();
+    assert.equal(r.outcome, 'restored', r.reason);
+    const started = h.cluster.events.find((e) => e.reason === 'RescueStarted')?.message ?? '';
+    assert.match(started, /if its agent accepts: the source agent decides/);
+    assert.match(
+      started,
+      /the worker's estimate \(~[0-9.]+ s at 50 MiB\/s assumed .*\) exceeds the 5 s left before the cut-off/,
+    );
+    assert.deepEqual(
+      h.cluster.events.map((e) => e.reason),
+      ['RescueStarted', 'CheckpointAccepted', 'Checkpointed', 'Restored'],
+    );
+    assert.match(
+      h.cluster.events.find((e) => e.reason === 'CheckpointAccepted')?.message ?? '',
+      new RegExp(`^${SOURCE}'s agent accepted the checkpoint`),
+    );
   });
 
   it('a rate the source agent measured gates its pods: too slow a node drains the pod without asking', async () => {
@@ -853,6 +895,8 @@ describe('migrate-pod, the paths that drain the original instead', () => {
     assert.equal(r.outcome, 'evicted');
     assert.match(r.reason ?? '', new RegExp(`out of budget: .* at 1 MiB/s measured on ${SOURCE}`));
     absent(h, 'checkpoint');
+    assert.equal(await decisions(h, 'measured', 'drain'), 1);
+    assert.equal(await decisions(h, 'assumed', 'drain'), 0);
   });
 
   it("a node's assumed rate is not taken for a measurement", async () => {

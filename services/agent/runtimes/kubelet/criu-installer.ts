@@ -1,6 +1,7 @@
 import { chmod, cp, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { run } from '../../process.js';
+import { criuVersionIn } from '../criu-version.js';
 
 /**
  * What CRIU needs in its configuration file on a node for the kubelet path:
@@ -109,7 +110,7 @@ export async function installCriu(o: CriuInstall): Promise<CriuInstallResult> {
   const out = loader
     ? await run(join(lib, loader), ['--library-path', lib, join(hostInstall, 'bin', 'criu'), '--version'])
     : await run(join(hostInstall, 'bin', 'criu'), ['--version']);
-  const version = /Version:\s*(\S+)/.exec(out)?.[1] ?? '';
+  const version = criuVersionIn(out) ?? '';
   const [maj, min] = version.split('.').map(Number);
   const [wantMaj, wantMin] = o.minVersion ?? [4, 2];
   if (!(maj! > wantMaj || (maj === wantMaj && min! >= wantMin))) {

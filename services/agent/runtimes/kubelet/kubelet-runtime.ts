@@ -12,6 +12,7 @@ import { AgentFailure } from '../../errors.js';
 import { MeasuringStream } from '../../measuring-stream.js';
 import type { NodeLayout } from '../../node-layout.js';
 import { run } from '../../process.js';
+import { criuVersionIn } from '../criu-version.js';
 import type {
   CheckpointedContainer,
   CheckpointRuntime,
@@ -98,7 +99,7 @@ export class KubeletRuntime implements CheckpointRuntime {
 
   async criuVersion(): Promise<string> {
     const out = await run(this.o.criu, ['--version']).catch(() => '');
-    return /Version:\s*(\S+)/.exec(out)?.[1] ?? 'unknown';
+    return criuVersionIn(out) ?? 'unknown';
   }
 
   async ready(): Promise<true | string> {

@@ -22,22 +22,17 @@ export const localContainerKeySchema = z.object({
   container: containerNameSchema,
 });
 
+/** The same container of one pod's life: the key and the pod's uid (a pod of that name created again has another). */
+const podContainerSchema = localContainerKeySchema.extend({ podUid: podUidSchema });
+
 /** POST /v1/local/containers: start a pod's container on this node (the runc runtime's kubelet stand-in). */
-export const startContainerSchema = z.object({
-  namespace: namespaceNameSchema,
-  pod: podNameSchema,
-  podUid: podUidSchema,
-  container: containerNameSchema,
+export const startContainerSchema = podContainerSchema.extend({
   args: z.array(z.string()).min(1).default(['/usr/local/bin/counter', '64', '/state/progress']),
   memoryMiB: z.number().int().positive().max(65536).optional(),
 });
 export type StartContainer = z.infer<typeof startContainerSchema>;
 
-const recordSchema = z.object({
-  namespace: namespaceNameSchema,
-  pod: podNameSchema,
-  podUid: podUidSchema,
-  container: containerNameSchema,
+const recordSchema = podContainerSchema.extend({
   runcId: z.string(),
   createdAt: z.string(),
   checkpointedAt: z.string().optional(),

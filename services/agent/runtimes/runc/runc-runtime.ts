@@ -9,6 +9,7 @@ import { realPathWithin, resolveWithin } from '../../contained-path.js';
 import { AgentFailure } from '../../errors.js';
 import { type NodeLayout, runcIdOf } from '../../node-layout.js';
 import { processOutput, processReading, run } from '../../process.js';
+import { criuVersionIn } from '../criu-version.js';
 import type {
   CheckpointedContainer,
   CheckpointRuntime,
@@ -46,7 +47,7 @@ export class RuncRuntime implements CheckpointRuntime {
 
   async criuVersion(): Promise<string> {
     const out = await run(this.o.runc.criu, ['--version']);
-    return /Version:\s*(\S+)/.exec(out)?.[1] ?? out.trim();
+    return criuVersionIn(out) ?? out.trim();
   }
 
   async ready(): Promise<true | string> {

@@ -1,0 +1,59 @@
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import type { V1Pod } from '@kubernetes/client-node';
+import { type RealNodeBed, run } from '../../infra/sim/real-node-bed.js';
+import type { RealNode } from '../../infra/sim/real-nodes-env.js';
+import type { CheckpointRequest } from '../../services/common/agent-api.js';
+import { waitFor } from './stack.js';
+
+/**
+ * A pod of the counter workload on one of the stack's real nodes, as the
+ * real-node tests look at it from outside: what the worker would ask its
+ * agent, its container as containerd names it, and whether its memory has
+ * been swept (written through) once.
+ */
+
+/**
+ * The worker's checkpoint request for the pod's `counter` container: into
+ * the bed's bucket under the layout the worker uses, due `deadlineMs` from now.
+ */
+export function counterCheckpointRequest(
+  bed: RealNodeBed,
+  pod: V1Pod,
+  deadlineMs: number,
+): CheckpointRequest {
+  const name = pod.metadata!.name!;
+  const uid = pod.metadata!.uid!;
+  const checkpointId = `cp-${randomUUID().slice(0, 8)}`;
+  return {
+    namespace: bed.namespace,
+    pod: name,
+    podUid: uid,
+    containers: ['counter'],
+    checkpointId,
+    deadline: new Date(Date.now() + deadlineMs).toISOString(),
+    s3: { bucket: bed.bucket, prefix: `real/${bed.namespace}/${name}/${uid}/${checkpointId}` },
+  };
+}
+
+/** The pod's first container as containerd and its cgroup know it (the status's ID without `containerd://`). */
+export function containerdIdOf(pod: V1Pod): string {
+  return (pod.status?.containerStatuses?.[0]?.containerID ?? '').replace(/^containerd:\/\//, '');
+}
+
+/** Until the counter has swept its whole buffer once: every page is written, so a checkpoint carries it all. */
+export async function untilSweptOnce(bed: RealNodeBed, pid: number, timeoutMs = 60_000): Promise<void> {
+  await waitFor('the workload to sweep its memory once', async () => (await bed.progress(pid)).sweeps >= 1, {
+    timeoutMs,
+  });
+}
+
+/** The IDs of the pod's containers the node's containerd still runs, one a line; '' when none. */
+export async function podContainersOn(bed: RealNodeBed, node: RealNode, podUid: string): Promise<string> {
+  const crictl = join(bed.env.runtimeBin, 'crictl');
+  const { stdout } = await run(crictl, [
+    ...['--runtime-endpoint', `unix://${node.containerdSocket}`, 'ps', '-q'],
+    ...['--label', `io.kubernetes.pod.uid=${podUid}`],
+  ]);
+  return stdout.trim();
+}
