@@ -75,6 +75,64 @@ export function memoryShortfall(totalMiB: number, availableMiB: number, share = 
   return `the processes need ${Math.round(totalMiB)} MiB of memory; this machine has ${Math.round(availableMiB)} MiB available, of which ${Math.round(share * 100)} % (${Math.round(allowed)} MiB) may be used`;
 }
 
+/**
+ * Scales each node's pods so that every node is offered `load` times its
+ * own share of the capacity (`capacityMiBps` over the nodes, each node's
+ * share in the oracle's model), keeping the pods' shape within a node.
+ * Scaling the total alone left one node above its share whenever the large
+ * pods did not split evenly: at "0.8x" the node with the two largest of
+ * four carried 1.06x of its share, and the oracle itself could not store
+ * every pod.
+ */
+export function sizesForLoadPerNode(
+  shapeByNode: number[][],
+  o: { load: number; capacityMiBps: number; windowSeconds: number; minMiB: number },
+): number[][] {
+  const share = o.capacityMiBps / Math.max(1, shapeByNode.length);
+  return shapeByNode.map((pods) => sizesForLoad(pods, { ...o, capacityMiBps: share }));
+}
+
+/**
+ * Why a run is refused for memory, with what would make it fit, or
+ * undefined when its processes fit. `shapeByNode` is the sizes as given;
+ * with a `load`, they are scaled to load x capacity x the pipeline's window
+ * (from the delivery to the cut-off), so a later delivery shrinks them in
+ * proportion: the message names the smallest whole `--delivered-late` at
+ * which the same load fits, or says that none does.
+ */
+export function memoryRefusal(o: {
+  shapeByNode: number[][];
+  load?: number;
+  capacityMiBps: number;
+  cutoffSeconds: number;
+  lateSeconds: number;
+  minMiB: number;
+  availableMiB: number;
+  share?: number;
+}): string | undefined {
+  const totalAt = (lateSeconds: number) =>
+    (o.load === undefined
+      ? o.shapeByNode
+      : sizesForLoadPerNode(o.shapeByNode, {
+          load: o.load,
+          capacityMiBps: o.capacityMiBps,
+          windowSeconds: o.cutoffSeconds - lateSeconds,
+          minMiB: o.minMiB,
+        })
+    )
+      .flat()
+      .reduce((a, b) => a + b, 0);
+  const shortfall = memoryShortfall(totalAt(o.lateSeconds), o.availableMiB, o.share);
+  if (!shortfall) return undefined;
+  if (o.load === undefined)
+    return `${shortfall}; the sizes were given without --load, so a later delivery would not shrink them: give smaller sizes or a --load`;
+  for (let late = Math.floor(o.lateSeconds) + 1; late < o.cutoffSeconds; late++) {
+    if (memoryShortfall(totalAt(late), o.availableMiB, o.share)) continue;
+    return `${shortfall}. The same ${o.load}x load fits with --delivered-late ${late}: warnings delivered ${late} s after AWS issued them leave ${Math.round(o.cutoffSeconds - late)} s from delivery to the worker's cut-off instead of ${Math.round(o.cutoffSeconds - o.lateSeconds)} s, and ${Math.round(totalAt(late))} MiB of processes`;
+  }
+  return `${shortfall}. No delivery delay makes a ${o.load}x load fit: even with 1 s left before the cut-off the ${o.shapeByNode.flat().length} processes need ${Math.round(totalAt(o.cutoffSeconds - 1))} MiB (no process under ${o.minMiB} MiB); run fewer pods`;
+}
+
 /** MemAvailable from /proc/meminfo's text, in MiB. */
 export function availableMiB(meminfo: string): number {
   const kib = /^MemAvailable:\s+(\d+) kB$/m.exec(meminfo)?.[1];

@@ -163,14 +163,14 @@ export interface WindowFigures {
   lost: number;
   /** Restored, with its archive stored before the instance's deadline. */
   restoredBeforeDeadline: number;
-  /** Warning seconds left when each stored checkpoint's upload ended. */
+  /** Seconds left before the instance's deadline (the warning as AWS issued it + 120 s) when each stored checkpoint's upload ended. */
   margins: number[];
   bytesRaw: number;
   bytesCompressed: number;
-  /** From the warning to the last archive stored; NaN when none was. */
+  /** From the warning's delivery to the last archive stored; NaN when none was. */
   uploadWindowSeconds: number;
   aggregateMiBps: number;
-  /** Seconds after the warning at which each pod not restored was decided. */
+  /** Seconds after the warning's delivery at which each pod not restored was decided. */
   drainedDecidedSeconds: number[];
   /** Pods of the run the worker logged no outcome for. */
   unfinished: string[];
@@ -178,12 +178,14 @@ export interface WindowFigures {
 
 /**
  * The run's figures from its pod reports: `pods` are the run's pod names
- * (`namespace/name`), `eventTime` when the warnings were sent, `deadline`
- * when the instances die.
+ * (`namespace/name`), `deliveredAt` when the warnings were put on the queue
+ * (nothing in the pipeline can start earlier: throughput and decision times
+ * count from it), `deadline` when the instances die (the warning as AWS
+ * issued it + 120 s: margins count to it).
  */
 export function windowFigures(
   reports: PodReport[],
-  o: { pods: string[]; eventTime: number; deadline: number },
+  o: { pods: string[]; deliveredAt: number; deadline: number },
 ): WindowFigures {
   const byPod = new Map(reports.map((r) => [r.pod, r]));
   const ofRun = o.pods.map((p) => byPod.get(p)).filter((r): r is PodReport => r !== undefined);
@@ -194,7 +196,7 @@ export function windowFigures(
   const stored = ofRun.filter((r) => r.storedAt !== undefined);
   const storedAt = stored.map((r) => r.storedAt as number);
   const bytesRaw = ofRun.reduce((a, r) => a + r.bytesRaw, 0);
-  const uploadWindowSeconds = storedAt.length ? (Math.max(...storedAt) - o.eventTime) / 1000 : Number.NaN;
+  const uploadWindowSeconds = storedAt.length ? (Math.max(...storedAt) - o.deliveredAt) / 1000 : Number.NaN;
   return {
     pods: o.pods.length,
     outcomes,
@@ -211,7 +213,7 @@ export function windowFigures(
     aggregateMiBps: bytesRaw / 2 ** 20 / uploadWindowSeconds,
     drainedDecidedSeconds: ofRun
       .filter((r) => r.outcome !== undefined && r.outcome !== 'restored' && r.decidedAt !== undefined)
-      .map((r) => ((r.decidedAt as number) - o.eventTime) / 1000),
+      .map((r) => ((r.decidedAt as number) - o.deliveredAt) / 1000),
     unfinished: o.pods.filter((p) => byPod.get(p)?.outcome === undefined),
   };
 }
@@ -219,11 +221,14 @@ export function windowFigures(
 /**
  * Why the figures cannot be what happened, if they cannot: a benchmark that
  * reads the wrong signal must stop rather than print them. Empty: plausible.
+ * `secondsLeftAtDelivery` is what the warning had left when it was delivered
+ * (120 s less the delivery delay): an archive with more left than that was
+ * stored before the pipeline could have started on it.
  */
 export function implausibleFigures(
   f: WindowFigures,
   reports: PodReport[],
-  o: { warningSeconds: number },
+  o: { secondsLeftAtDelivery: number },
 ): string[] {
   const problems: string[] = [];
   const share = (n: number) => (f.pods > 0 ? n / f.pods : 0);
@@ -236,16 +241,18 @@ export function implausibleFigures(
     if (share(n) < 0 || share(n) > 1) problems.push(`${name}: ${n} of ${f.pods} pods`);
   if (f.restoredBeforeDeadline > f.restored)
     problems.push(`${f.restoredBeforeDeadline} restored before the deadline but ${f.restored} restored`);
-  const above = f.margins.filter((m) => m > o.warningSeconds);
+  const above = f.margins.filter((m) => m > o.secondsLeftAtDelivery);
   if (above.length)
     problems.push(
-      `${above.length} margin(s) above the ${o.warningSeconds} s warning (max ${Math.max(...above).toFixed(1)} s): an archive stored before the warning`,
+      `${above.length} margin(s) above the ${o.secondsLeftAtDelivery} s the warning had left when delivered (max ${Math.max(...above).toFixed(1)} s): an archive stored before the warning reached the cluster`,
     );
   if (f.uploadWindowSeconds <= 0)
-    problems.push(`the last archive was stored ${f.uploadWindowSeconds.toFixed(1)} s after the warning`);
+    problems.push(
+      `the last archive was stored ${f.uploadWindowSeconds.toFixed(1)} s after the warning was delivered`,
+    );
   if (f.aggregateMiBps < 0) problems.push(`negative throughput ${f.aggregateMiBps.toFixed(1)} MiB/s`);
   const early = f.drainedDecidedSeconds.filter((s) => s < 0);
-  if (early.length) problems.push(`${early.length} drained pod(s) decided before the warning`);
+  if (early.length) problems.push(`${early.length} drained pod(s) decided before the warning was delivered`);
   const restoredUnseen = reports.filter(
     (r) => r.outcome === 'restored' && (r.storedAt === undefined || r.bytesRaw === 0),
   );

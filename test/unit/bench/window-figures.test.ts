@@ -88,7 +88,7 @@ describe('window benchmark: figures from what the services logged', () => {
   test('figures: restored counted from the outcomes and the agents, margins and throughput from after the warning', () => {
     const { worker, agents, pods } = run();
     const reports = podReports(NS, worker, agents);
-    const f = windowFigures(reports, { pods, eventTime: event, deadline });
+    const f = windowFigures(reports, { pods, deliveredAt: event, deadline });
     assert.equal(f.restored, 2);
     assert.equal(f.restoredBeforeDeadline, 2);
     assert.equal(f.evicted, 1);
@@ -102,7 +102,7 @@ describe('window benchmark: figures from what the services logged', () => {
     assert.equal(f.aggregateMiBps, 9.6);
     assert.deepEqual(f.drainedDecidedSeconds, [2.5]);
     assert.deepEqual(f.unfinished, []);
-    assert.deepEqual(implausibleFigures(f, reports, { warningSeconds: 120 }), []);
+    assert.deepEqual(implausibleFigures(f, reports, { secondsLeftAtDelivery: 120 }), []);
   });
 
   test('a pod stored after the deadline is restored but not before it; a pod with no outcome is lost and named', () => {
@@ -110,7 +110,7 @@ describe('window benchmark: figures from what the services logged', () => {
     agents.push(archived('ck-late', 121, 8));
     worker.push(accepted('p-0-3', 'ck-late'), finished('p-0-3', 130, 'restored'));
     const all = [...pods, `${NS}/p-0-3`, `${NS}/p-0-4`];
-    const f = windowFigures(podReports(NS, worker, agents), { pods: all, eventTime: event, deadline });
+    const f = windowFigures(podReports(NS, worker, agents), { pods: all, deliveredAt: event, deadline });
     assert.equal(f.restored, 3);
     assert.equal(f.restoredBeforeDeadline, 2);
     assert.equal(f.lost, 1);
@@ -126,23 +126,49 @@ describe('window benchmark: figures from what the services logged', () => {
         ? { ...r, storedAt: event - 20_000, bytesRaw: 32 * MiB }
         : { ...r, storedAt: undefined, bytesRaw: 0 },
     );
-    const f = windowFigures(reports, { pods, eventTime: event, deadline });
-    const problems = implausibleFigures(f, reports, { warningSeconds: 120 });
+    const f = windowFigures(reports, { pods, deliveredAt: event, deadline });
+    const problems = implausibleFigures(f, reports, { secondsLeftAtDelivery: 120 });
     assert.equal(problems.length, 4, problems.join('\n'));
-    assert.match(problems.join('\n'), /margin\(s\) above the 120 s warning/);
-    assert.match(problems.join('\n'), /stored -20\.0 s after the warning/);
+    assert.match(problems.join('\n'), /margin\(s\) above the 120 s the warning had left when delivered/);
+    assert.match(problems.join('\n'), /stored -20\.0 s after the warning was delivered/);
     assert.match(problems.join('\n'), /negative throughput/);
     assert.match(problems.join('\n'), /1 restored pod\(s\) with no archive/);
+  });
+
+  test('delivered late: margins count to the deadline AWS set, throughput and decisions from the delivery', () => {
+    const { worker, agents, pods } = run();
+    // The same logs, but the warning was issued 30 s before it was delivered (at `event`): the instance dies at event + 90 s.
+    const late = { deliveredAt: event, deadline: event + 90_000 };
+    const reports = podReports(NS, worker, agents);
+    const f = windowFigures(reports, { pods, ...late });
+    assert.deepEqual(
+      f.margins.sort((a, b) => a - b),
+      [80, 88],
+    );
+    assert.equal(f.uploadWindowSeconds, 10);
+    assert.deepEqual(f.drainedDecidedSeconds, [2.5]);
+    assert.deepEqual(implausibleFigures(f, reports, { secondsLeftAtDelivery: 90 }), []);
+    // Read against a full 120 s warning, a margin of 88 s passes; against the 90 s it had, 95 s cannot.
+    const early = reports.map((r) => (r.pod === `${NS}/p-0-0` ? { ...r, storedAt: event - 5_000 } : r));
+    const g = windowFigures(early, { pods, ...late });
+    assert.deepEqual(
+      g.margins.sort((a, b) => a - b),
+      [80, 95],
+    );
+    assert.match(
+      implausibleFigures(g, early, { secondsLeftAtDelivery: 90 }).join('\n'),
+      /1 margin\(s\) above the 90 s the warning had left when delivered \(max 95\.0 s\)/,
+    );
   });
 
   test('more pods restored than there are is refused', () => {
     const { worker, agents } = run();
     const reports = podReports(NS, worker, agents);
-    const f = windowFigures(reports, { pods: [`${NS}/p-0-0`], eventTime: event, deadline });
-    assert.deepEqual(implausibleFigures(f, reports, { warningSeconds: 120 }), []);
+    const f = windowFigures(reports, { pods: [`${NS}/p-0-0`], deliveredAt: event, deadline });
+    assert.deepEqual(implausibleFigures(f, reports, { secondsLeftAtDelivery: 120 }), []);
     assert.match(
       implausibleFigures({ ...f, restored: 2, restoredBeforeDeadline: 2 }, reports, {
-        warningSeconds: 120,
+        secondsLeftAtDelivery: 120,
       }).join('\n'),
       /restored: 2 of 1 pods/,
     );

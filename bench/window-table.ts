@@ -1,0 +1,57 @@
+/**
+ * The README's rows for `npm run bench:window` runs, from the JSON the
+ * benchmark wrote (`--json`), so the tables are the runs' own figures
+ * rather than copied by hand:
+ *
+ *   npm run bench:window:table -- out/bench-window.json [more.json ...]
+ */
+import { readFile } from 'node:fs/promises';
+import { pathToFileURL } from 'node:url';
+import { z } from 'zod';
+
+const decidedSchema = z.object({ p50: z.number().nullable(), max: z.number().nullable(), count: z.number() });
+
+/** The part of one run's result (bench/window.ts) a row shows; NaN is written to JSON as null. */
+const runSchema = z.object({
+  run: z.number(),
+  pods: z.number(),
+  memoryMiB: z.number(),
+  warning: z.object({ deliveredLateSeconds: z.number() }),
+  capacity: z.object({ oneNodeMiBps: z.number(), allNodesMiBps: z.number() }),
+  offeredLoad: z.number(),
+  oracle: z.number(),
+  restoredBeforeDeadline: z.number(),
+  drainedDecidedFromDeliverySeconds: decidedSchema,
+  lost: z.number(),
+  processesContinued: z.number(),
+  marginSeconds: z.object({ p50: z.number().nullable(), p99: z.number().nullable() }),
+  aggregateMiBps: z.number().nullable(),
+  uploadWindowSecondsFromDelivery: z.number().nullable(),
+  loadAverage: z.array(z.number()),
+});
+const outputSchema = z.object({ runs: z.array(runSchema) });
+
+export type RunRow = z.infer<typeof runSchema>;
+
+export const TABLE_HEADER = [
+  '| run | load | delivered late | memory | capacity, all nodes (one node) | restored / oracle | restored / pods | drained, decided after delivery | lost | margin p50 / p99 | throughput | load average |',
+  '|---|---|---|---|---|---|---|---|---|---|---|---|',
+].join('\n');
+
+const n = (x: number, digits = 1) =>
+  x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const s = (x: number | null) => (x === null ? 'none' : `${n(x)} s`);
+
+/** One run as a README table row (the columns of TABLE_HEADER). */
+export function tableRow(r: RunRow): string {
+  const d = r.drainedDecidedFromDeliverySeconds;
+  const pct = r.oracle > 0 ? ` (${n((r.restoredBeforeDeadline / r.oracle) * 100)} %)` : '';
+  return `| ${r.run} | ${n(r.offeredLoad, 2)}x | ${r.warning.deliveredLateSeconds} s | ${n(r.memoryMiB, 0)} MiB | ${n(r.capacity.allNodesMiBps)} MiB/s (${n(r.capacity.oneNodeMiBps)}) | ${r.restoredBeforeDeadline} of ${r.oracle}${pct} | ${r.restoredBeforeDeadline} of ${r.pods} | ${d.count ? `${d.count}, p50 ${s(d.p50)}, max ${s(d.max)}` : 'none'} | ${r.lost} | ${s(r.marginSeconds.p50)} / ${s(r.marginSeconds.p99)} | ${r.aggregateMiBps === null ? 'none' : `${n(r.aggregateMiBps)} MiB/s over ${s(r.uploadWindowSecondsFromDelivery)}`} | ${r.loadAverage.map((x) => n(x)).join(' ')} |`;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  console.log(TABLE_HEADER);
+  for (const path of process.argv.slice(2))
+    for (const r of outputSchema.parse(JSON.parse(await readFile(path, 'utf8'))).runs)
+      console.log(tableRow(r));
+}
