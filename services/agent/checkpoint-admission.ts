@@ -1,4 +1,5 @@
 import { type AgentThroughput, MAX_REPORTED_BYTES_PER_SEC } from '../common/agent-api.js';
+import { mibOneDecimal as mib } from '../common/quantity.js';
 import type { CheckpointEstimate, CheckpointSample } from './checkpoint-estimate.js';
 import { planCheckpoints, type Refusal, type WaitingCheckpoint } from './checkpoint-plan.js';
 import { AgentFailure } from './errors.js';
@@ -229,10 +230,6 @@ export class CheckpointAdmission {
       this.ticker = undefined;
     }
   }
-}
-
-function mib(bytes: number): number {
-  return Math.round((bytes / 2 ** 20) * 10) / 10;
 }
 
 function seconds(ms: number): number {

@@ -34,3 +34,8 @@ export const cpuMillis = (q: string | number | undefined | null): number =>
   Math.ceil(parseQuantity(q) * 1000 - 1e-9) || 0;
 export const bytes = (q: string | number | undefined | null): number =>
   Math.ceil(parseQuantity(q) - 1e-9) || 0;
+
+/** Bytes as MiB to one decimal, for reasons, events and logs (a size, or a rate per second). */
+export function mibOneDecimal(bytes: number): number {
+  return Math.round((bytes / 2 ** 20) * 10) / 10;
+}

@@ -1,4 +1,5 @@
 import type { Manifest } from '../common/agent-api.js';
+import { mibOneDecimal } from '../common/quantity.js';
 import { AgentRates } from './agent-rates.js';
 
 export interface BudgetInput {
@@ -95,9 +96,7 @@ export function planBudget(b: BudgetInput): BudgetPlan {
 }
 
 /** Bytes per second as MiB/s to one decimal, for reasons and logs. */
-export function mibPerSec(bytesPerSec: number): number {
-  return Math.round((bytesPerSec / 2 ** 20) * 10) / 10;
-}
+export const mibPerSec = mibOneDecimal;
 
 /** The grace an eviction started now can give: the pod's own, or what is left before the deadline. */
 export function fallbackGraceSeconds(
