@@ -1,6 +1,5 @@
 import type { Manifest } from '../common/agent-api.js';
 import { mibOneDecimal } from '../common/quantity.js';
-import { AgentRates } from './agent-rates.js';
 
 export interface BudgetInput {
   /** Epoch ms. */
@@ -132,19 +131,14 @@ export function manifestThroughput(m: Manifest, fixedOverheadMs: number): number
  * Exponentially weighted running estimate, leaning to the slower side: a
  * slower sample is taken in more strongly than a faster one, because
  * overestimating throughput loses pods and underestimating only evicts them.
- * It is one figure for the whole cluster; `nodes` holds what each node's
- * agent measured itself, which the budget prefers for that node's pods.
+ * It is one figure for the whole cluster, used for a node whose agent has
+ * measured nothing of its own (AgentRates holds what each agent measured).
  */
 export class ThroughputEstimate {
-  readonly nodes: AgentRates;
-
   constructor(
     private value: number,
     private readonly alpha = 0.3,
-    nodes: AgentRates = new AgentRates(),
-  ) {
-    this.nodes = nodes;
-  }
+  ) {}
 
   get bytesPerSec(): number {
     return this.value;

@@ -27,6 +27,7 @@ import { isRescueOutcome } from '../common/outcomes.js';
 import { createRedisConnection } from '../common/redis.js';
 import { type AgentClient, HttpAgentClient } from './agent-client.js';
 import { type AgentLocator, DaemonSetAgentLocator, StaticAgentLocator } from './agent-locator.js';
+import { AgentRates } from './agent-rates.js';
 import { agentTokens, createArchiveAccess } from './agent-trust.js';
 import { ThroughputEstimate } from './budget.js';
 import {
@@ -232,6 +233,7 @@ export async function startWorkerService(
         }
       : {}),
     throughput,
+    agentRates: new AgentRates(),
     metrics,
     log,
     config,

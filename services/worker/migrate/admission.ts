@@ -48,7 +48,7 @@ export async function checkpointAdmitted(
   } catch (err) {
     throw refusedBy(node, err);
   }
-  d.throughput.nodes.observe(node, status.throughput);
+  d.agentRates.observe(node, status.throughput);
   run.log.info(
     {
       checkpointId: req.checkpointId,
@@ -85,7 +85,7 @@ export async function checkpointAdmitted(
       AbortSignal.timeout(waitSeconds * 1000 + ADMISSION_ANSWER_MS),
     );
     // The answer that says stored comes after the agent took this checkpoint's timing in.
-    d.throughput.nodes.observe(node, status.throughput);
+    d.agentRates.observe(node, status.throughput);
   }
 }
 

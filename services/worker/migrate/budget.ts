@@ -14,7 +14,7 @@ import type { Run } from './context.js';
 export function budgetFor(run: Run, original: V1Pod): BudgetPlan & { rateSource: BudgetRateSource } {
   const { d } = run;
   const node = run.job.node.name;
-  const measured = d.throughput.nodes.measured(node);
+  const measured = d.agentRates.measured(node);
   const plan = planBudget({
     now: run.now(),
     deadline: run.deadline,

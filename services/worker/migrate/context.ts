@@ -5,6 +5,7 @@ import type { MigratePodJob, ProvisionCapacityJob } from '../../common/jobs.js';
 import type { Logger } from '../../common/logger.js';
 import type { PodOutcome } from '../../common/outcomes.js';
 import type { AgentClient } from '../agent-client.js';
+import type { AgentRates } from '../agent-rates.js';
 import type { ArchiveAccess } from '../archive-access.js';
 import type { ThroughputEstimate } from '../budget.js';
 import type { Cluster } from '../cluster.js';
@@ -53,6 +54,8 @@ export interface MigrateDeps {
   /** Asked before a checkpoint whether the pod may be restored as its ServiceAccount; absent: not asked. */
   restoreGrants?: RestoreGrants;
   throughput: ThroughputEstimate;
+  /** What each node's agent measured itself; the budget prefers it to the cluster-wide estimate for that node's pods. */
+  agentRates: AgentRates;
   metrics: WorkerMetrics;
   log: Logger;
   config: Pick<

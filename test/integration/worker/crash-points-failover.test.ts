@@ -1,15 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { RESTORED_FROM_ANNOTATION } from '../../../services/common/labels.js';
+import type { MigrateProgress } from '../../../services/worker/migrate.js';
 import { counterContainer, eventRef, isReady, TestBed, waitFor } from './harness.js';
 
-/** Progress a migrate-pod job has saved (services/worker/migrate/context.ts). */
-type Progress = { stage?: string; checkpointRequested?: boolean };
-
 /**
- * Faults at the points between two steps of a migration, each against the
- * real stack: the pod ends running exactly once (restored, or drained the
- * way a plain drain would), never in two copies and never stuck.
+ * The crash points where the migration cannot go on and fails over (the
+ * worker's own deaths are in crash-points.test.ts): the pod still ends
+ * running exactly once, drained the way a plain drain would, never frozen.
  */
 describe('worker crash points: the source agent dies half-way through its upload', () => {
   const bed = new TestBed('wagk');
@@ -39,7 +37,7 @@ describe('worker crash points: the source agent dies half-way through its upload
     await waitFor(
       'the checkpoint call to be under way',
       async () =>
-        ((await bed.queues.rescue.getJob(job.id!))?.progress as Progress)?.checkpointRequested || undefined,
+        ((await bed.queues.rescue.getJob(job.id!))?.progress as MigrateProgress)?.checkpointRequested || undefined,
       { timeoutMs: 60_000, intervalMs: 20 },
     );
     await bed.crashAgent(source);

@@ -3,10 +3,8 @@ import { after, before, describe, test } from 'node:test';
 import type { V1Pod } from '@kubernetes/client-node';
 import { MIGRATE_ANNOTATION, RESTORED_FROM_ANNOTATION } from '../../../services/common/labels.js';
 import type { Cluster } from '../../../services/worker/cluster.js';
+import type { MigrateProgress } from '../../../services/worker/migrate.js';
 import { counterContainer, eventRef, isReady, TestBed, waitFor } from './harness.js';
-
-/** Progress a migrate-pod job has saved (services/worker/migrate/context.ts). */
-type Progress = { stage?: string; checkpointRequested?: boolean };
 
 /**
  * Faults at the points between two steps of a migration, each against the
@@ -41,7 +39,7 @@ describe('worker crash points: SIGKILL during the agent’s checkpoint call', ()
         'the checkpoint call to be under way',
         async () => {
           const j = await bed.queues.rescue.getJob(job.id!);
-          const p = (j?.progress ?? {}) as Progress;
+          const p = (j?.progress ?? {}) as MigrateProgress;
           return p.checkpointRequested && p.stage === 'started' ? true : undefined;
         },
         { timeoutMs: 60_000, intervalMs: 20 },

@@ -27,6 +27,7 @@ import type {
 import type { MigratePodJob, ProvisionCapacityJob } from '../../../services/common/jobs.js';
 import { TAINT_KEY } from '../../../services/common/labels.js';
 import { AgentCallError, type AgentClient } from '../../../services/worker/agent-client.js';
+import { AgentRates } from '../../../services/worker/agent-rates.js';
 import { ThroughputEstimate } from '../../../services/worker/budget.js';
 import type { Cluster, EvictResult } from '../../../services/worker/cluster.js';
 import type { ManifestStore } from '../../../services/worker/manifest-store.js';
@@ -542,6 +543,7 @@ function harness(o: { owner?: 'ReplicaSet' | 'StatefulSet' | 'none'; start?: num
     manifests: s3,
     reservations,
     throughput: new ThroughputEstimate(50 * 2 ** 20),
+    agentRates: new AgentRates(),
     metrics: new WorkerMetrics(new Registry()),
     log,
     config: {
@@ -890,7 +892,7 @@ describe('migrate-pod, the paths that drain the original instead', () => {
   it('a rate the source agent measured gates its pods: too slow a node drains the pod without asking', async () => {
     const h = harness();
     // 64 MiB at 1 MiB/s measured needs ~100 s with the safety factor, 65 s are left; ~8 s at the worker's own 50 MiB/s.
-    h.deps.throughput.nodes.observe(SOURCE, { bytesPerSec: 2 ** 20, basis: 'measured' });
+    h.deps.agentRates.observe(SOURCE, { bytesPerSec: 2 ** 20, basis: 'measured' });
     const r = await h.migrate();
     assert.equal(r.outcome, 'evicted');
     assert.match(r.reason ?? '', new RegExp(`out of budget: .* at 1 MiB/s measured on ${SOURCE}`));
@@ -901,7 +903,7 @@ describe('migrate-pod, the paths that drain the original instead', () => {
 
   it("a node's assumed rate is not taken for a measurement", async () => {
     const h = harness();
-    h.deps.throughput.nodes.observe(SOURCE, { bytesPerSec: 2 ** 20, basis: 'assumed' });
+    h.deps.agentRates.observe(SOURCE, { bytesPerSec: 2 ** 20, basis: 'assumed' });
     const r = await h.migrate();
     assert.equal(r.outcome, 'restored');
   });
