@@ -37,7 +37,8 @@ describe('worker crash points: the source agent dies half-way through its upload
     await waitFor(
       'the checkpoint call to be under way',
       async () =>
-        ((await bed.queues.rescue.getJob(job.id!))?.progress as MigrateProgress)?.checkpointRequested || undefined,
+        ((await bed.queues.rescue.getJob(job.id!))?.progress as MigrateProgress)?.checkpointRequested ||
+        undefined,
       { timeoutMs: 60_000, intervalMs: 20 },
     );
     await bed.crashAgent(source);

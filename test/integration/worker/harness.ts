@@ -40,6 +40,7 @@ import {
   statefulSetManifest,
 } from '../../../infra/sim/workload-manifests.js';
 import { parseProgress } from '../../../services/agent/runtimes/runc/local-containers.js';
+import { AGENT_TOKEN_AUDIENCE } from '../../../services/common/agent-api.js';
 import { readConfig } from '../../../services/common/config.js';
 import { type EventRef, eventRefSchema } from '../../../services/common/events.js';
 import { loadJobSigner, newJobSigningKeyFile } from '../../../services/common/job-signing-key.js';
@@ -69,7 +70,7 @@ import {
 import { deleteBucket, s3Client } from '../../support/buckets.js';
 import { signalAndWait } from '../../support/child-server.js';
 import { forward } from '../../support/http-forward.js';
-import { freePort, stackEnv, uniqueName, waitFor } from '../../support/stack.js';
+import { stackEnv, uniqueName, waitFor } from '../../support/stack.js';
 
 /**
  * The worker's integration test bed: an opted-in namespace, the worker's
@@ -488,29 +489,45 @@ export class TestBed {
   }
 
   /**
-   * The agent of the node a provisioner will launch. Its name (EC2's private
-   * DNS name) is known only once the node joins, and an agent accepts only
-   * tokens minted for its own node: so the URL is fixed now (the worker's
-   * static map) and the agent is started under the joined node's name, on
-   * that port, as soon as the node appears. Until then the worker's restore
-   * calls are refused and retried.
+   * The agents of the nodes a provisioner will launch. Their names (EC2's
+   * private DNS names) are known only once they join, and an agent accepts
+   * only tokens minted for its own node; the worker's static map needs a URL
+   * now. So one URL ('*' in the map) is a router: it reads the node from the
+   * audience of the token each call carries, and passes the call to that
+   * node's agent, started on first use for a node of this bed that has
+   * joined. Reading the audience is not trusting it: the agent reviews the
+   * token itself. Any number of launches is served (under load the worker
+   * may launch a second instance when the first is slow to be Ready).
    */
-  async agentForJoiningNode(): Promise<{ url: string; started: Promise<AgentHandle> }> {
-    const port = await freePort();
-    const selector = `${SIM_LABEL}=${this.sim}`;
-    const known = new Set(
-      (await this.k.core.listNode({ labelSelector: selector })).items.map((n) => n.metadata?.name),
-    );
-    const started = waitFor(
-      'a launched node to join',
-      async () =>
-        (await this.k.core.listNode({ labelSelector: selector })).items
-          .map((n) => n.metadata?.name ?? '')
-          .find((n) => n && !known.has(n)),
-      { timeoutMs: 120_000 },
-    ).then((node) => this.startAgent(node, { SPOT_RESCUE_AGENT_PORT: String(port) }));
-    started.catch(() => {});
-    return { url: `http://127.0.0.1:${port}`, started };
+  async agentsForJoiningNodes(): Promise<{ url: string; agentOf(node: string): Promise<AgentHandle> }> {
+    const started = new Map<string, Promise<AgentHandle>>();
+    const agentOf = (node: string): Promise<AgentHandle> => {
+      let a = started.get(node);
+      if (!a) {
+        a = this.k.core.readNode({ name: node }).then((n) => {
+          if (n.metadata?.labels?.[SIM_LABEL] !== this.sim)
+            throw new Error(`${node} is not a node of this bed`);
+          return this.startAgent(node);
+        });
+        started.set(node, a);
+        a.catch(() => started.delete(node));
+      }
+      return a;
+    };
+    const router = createServer((req, res) => {
+      const node = audienceNode(String(req.headers.authorization ?? ''));
+      if (!node) return void res.writeHead(401).end('no node in the token audience');
+      agentOf(node).then(
+        (a) => forward(new URL(a.url), req, res),
+        (err: Error) => res.writeHead(503).end(err.message),
+      );
+    });
+    await new Promise<void>((resolve) => router.listen(0, '127.0.0.1', resolve));
+    this.onClose(async () => {
+      router.closeAllConnections();
+      await new Promise((resolve) => router.close(resolve));
+    });
+    return { url: `http://127.0.0.1:${(router.address() as AddressInfo).port}`, agentOf };
   }
 
   /** Worker settings for a test: its own BullMQ prefix and bucket, short locks, static agent map. */
@@ -867,6 +884,21 @@ export class AwsCallLog {
   async stop(): Promise<void> {
     this.server?.closeAllConnections();
     await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
+  }
+}
+
+/** The node a worker's agent token is for (services/common/agent-api.ts agentTokenAudience), read unverified. */
+function audienceNode(authorization: string): string | undefined {
+  const payload = /^Bearer [^.]+\.([^.]+)\./.exec(authorization)?.[1];
+  if (!payload) return undefined;
+  try {
+    const { aud } = JSON.parse(Buffer.from(payload, 'base64url').toString()) as { aud?: unknown };
+    const prefix = `${AGENT_TOKEN_AUDIENCE}/`;
+    const audiences = Array.isArray(aud) ? aud : [aud];
+    const mine = audiences.find((x): x is string => typeof x === 'string' && x.startsWith(prefix));
+    return mine?.slice(prefix.length);
+  } catch {
+    return undefined;
   }
 }
 

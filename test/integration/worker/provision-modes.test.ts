@@ -63,8 +63,8 @@ describe('worker: provision mode asg', () => {
   const aws = new AwsCallLog();
   const group = `${bed.sim}-ng`;
   const source = bed.node('src');
-  // The joining node is named by EC2 (its private DNS name): one agent answers for any node.
-  let anyAgent: Awaited<ReturnType<TestBed['agentForJoiningNode']>>;
+  // The joining node is named by EC2 (its private DNS name): one URL routes to the agent of any node that joins.
+  let joining: Awaited<ReturnType<TestBed['agentsForJoiningNodes']>>;
   let sourceInstance = '';
 
   const describeGroup = async () =>
@@ -97,9 +97,9 @@ describe('worker: provision mode asg', () => {
     sourceInstance = (await describeGroup())?.Instances?.[0]?.InstanceId ?? '';
     assert.ok(sourceInstance, 'the group launched its first instance');
     await bed.setUp({ nodes: [{ suffix: 'src', instanceId: sourceInstance }] });
-    anyAgent = await bed.agentForJoiningNode();
+    joining = await bed.agentsForJoiningNodes();
     await bed.startWorker({
-      agents: { [source]: bed.agents[source]!.url, '*': anyAgent.url },
+      agents: { [source]: bed.agents[source]!.url, '*': joining.url },
       extra: {
         SPOT_RESCUE_AWS_ENDPOINT: await aws.start(),
         SPOT_RESCUE_PROVISION_MODE: 'asg',
@@ -140,7 +140,7 @@ describe('worker: provision mode asg', () => {
       originals.map(() => ['restored', joined]),
       JSON.stringify(results),
     );
-    await assertRestoredOn(bed, source, originals, joined, (await anyAgent.started).node);
+    await assertRestoredOn(bed, source, originals, joined, (await joining.agentOf(joined)).node);
 
     // Raised once for the node, not once per pod: one more instance, one SetDesiredCapacity call.
     const g = await describeGroup();

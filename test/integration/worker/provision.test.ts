@@ -20,8 +20,8 @@ describe('worker: provisions capacity when no node fits', () => {
   const { k, ns } = bed;
   const ec2 = createEc2Client(awsSettings());
   const source = bed.node('src');
-  // The new node's name is only known once EC2 names the instance: one agent answers for any other node.
-  let anyAgent: Awaited<ReturnType<TestBed['agentForJoiningNode']>>;
+  // A new node's name is only known once EC2 names the instance: one URL routes to the agent of any node that joins.
+  let joining: Awaited<ReturnType<TestBed['agentsForJoiningNodes']>>;
   const lt = `${bed.sim}-lt`;
   let sourceInstance = '';
   const launched: string[] = [];
@@ -45,9 +45,9 @@ describe('worker: provisions capacity when no node fits', () => {
     );
     sourceInstance = run.Instances?.[0]?.InstanceId ?? '';
     launched.push(sourceInstance);
-    anyAgent = await bed.agentForJoiningNode();
+    joining = await bed.agentsForJoiningNodes();
     await bed.startWorker({
-      agents: { [source]: bed.agents[source]!.url, '*': anyAgent.url },
+      agents: { [source]: bed.agents[source]!.url, '*': joining.url },
       extra: {
         SPOT_RESCUE_PROVISION_MODE: 'ec2',
         SPOT_RESCUE_PROVISION_LAUNCH_TEMPLATE: lt,
@@ -94,7 +94,7 @@ describe('worker: provisions capacity when no node fits', () => {
     assert.ok(restored);
     await bed.waitContinued(
       { node: source, pod: 'solo' },
-      { node: (await anyAgent.started).node, pod: 'solo' },
+      { node: (await joining.agentOf(result.target)).node, pod: 'solo' },
     );
     // The provision job records its time when it sees the node Ready, which
     // can come after the migrate job has already used that node.
