@@ -19,10 +19,15 @@ export const NODE_EVENT_REASONS = {
 /** Reasons on a Pod's events (the worker's). */
 export const POD_EVENT_REASONS = {
   rescueStarted: 'RescueStarted',
+  /** The source agent accepted a checkpoint the worker deferred to it, with its estimate. */
+  checkpointAccepted: 'CheckpointAccepted',
   checkpointed: 'Checkpointed',
+  /** The target was interrupted or cordoned while the pod was restored on it; another is tried (Warning). */
+  restoreTargetLost: 'RestoreTargetLost',
   restored: 'Restored',
   fellBackToEviction: 'RescueFellBackToEviction',
   evicting: 'SpotRescueEvicting',
 } as const;
 
 export type NodeEventReason = (typeof NODE_EVENT_REASONS)[keyof typeof NODE_EVENT_REASONS];
+export type PodEventReason = (typeof POD_EVENT_REASONS)[keyof typeof POD_EVENT_REASONS];

@@ -1,4 +1,5 @@
-import { archiveDigests, type CheckpointStatus } from '../common/agent-api.js';
+import type { V1Pod } from '@kubernetes/client-node';
+import { archiveDigests, type CheckpointStatus, type RestoreResponse } from '../common/agent-api.js';
 import type { MigratePodJob } from '../common/jobs.js';
 import { AgentCallError } from './agent-client.js';
 import { mibPerSec } from './budget.js';
@@ -159,6 +160,55 @@ async function noNodeRestores(run: Run): Promise<boolean> {
   return (await d.capabilities.restoreRefusals(withAgents)).size === withAgents.length;
 }
 
+/**
+ * The target (the one chosen before if still usable, or one waited for,
+ * maybe being provisioned) with the pod restored on its agent. A burst
+ * reclaims a pool's nodes seconds apart, so the target can be interrupted
+ * itself while the restore runs: its copy would be refused by the scheduler
+ * (the target is tainted) and drained late, or die with it. A target no
+ * longer usable before its copy is created is given up for another while
+ * the restore deadline allows, and the restore is done again there.
+ */
+async function restoreOnUsableTarget(
+  run: Run,
+  base: V1Pod,
+  original: V1Pod | null,
+): Promise<{ target: string; restore: RestoreResponse }> {
+  const { d } = run;
+  for (;;) {
+    const chosen = run.progress.target;
+    // A copy already created stays where it is (a worker resumed after its create): finishing it is the shorter way.
+    if (run.progress.stage === 'created' && chosen && run.progress.restore)
+      return { target: chosen, restore: run.progress.restore };
+    let target = chosen && (await usable(d, chosen)) ? chosen : null;
+    if (!target) {
+      await askForCapacity(run, base, true);
+      target = await waitForTarget(run, base, run.restoreDeadline, run.pollMs * 4);
+      if (!target) throw new FallBack('no node can take the pod');
+      // A restore done on the target given up belongs to that node only.
+      await run.save({ target, restore: undefined, stage: 'checkpointed' });
+      await withdrawDemand(run);
+    }
+    let restore = run.progress.stage === 'restored' ? run.progress.restore : undefined;
+    if (!restore) {
+      restore = await restoreOnTarget(run, base, target);
+      const images = { repository: d.config.imageRepository, checkpointId: run.checkpointId };
+      const foreign = foreignImage(restore, images, run.namespace, restoredPodName(base));
+      if (foreign) throw new FallBack(`the target agent's answer: ${foreign}`);
+      await run.save({ stage: 'restored', restore });
+    }
+    if (await usable(d, target)) return { target, restore };
+    run.log.warn({ target }, 'the target was interrupted or cordoned while the pod was restored on it');
+    await run.event(
+      original,
+      'Warning',
+      'RestoreTargetLost',
+      `${target} was interrupted or cordoned while the pod was restored on it: restoring on another node`,
+    );
+    await d.reservations.release(run.holder);
+  }
+}
+
 async function migrate(run: Run): Promise<MigrateResult> {
   const { d, job } = run;
   const resumed = await resume(run);
@@ -221,28 +271,8 @@ async function migrate(run: Run): Promise<MigrateResult> {
       ...(run.progress.archives ? {} : { archives: archiveDigests(manifest) }),
     });
 
-    // 2. A target: the one chosen before (if still usable), or wait for one (maybe being provisioned).
-    let target = run.progress.target && (await usable(d, run.progress.target)) ? run.progress.target : null;
-    if (!target) {
-      await askForCapacity(run, base, true);
-      target = await waitForTarget(run, base, run.restoreDeadline, run.pollMs * 4);
-      if (!target) throw new FallBack('no node can take the pod');
-      await run.save({ target });
-      await withdrawDemand(run);
-    }
-
-    // 3. Restore on the target's agent (once: the response is saved).
-    let restore =
-      run.progress.stage === 'restored' || run.progress.stage === 'created'
-        ? run.progress.restore
-        : undefined;
-    if (!restore) {
-      restore = await restoreOnTarget(run, base, target);
-      const images = { repository: d.config.imageRepository, checkpointId: run.checkpointId };
-      const foreign = foreignImage(restore, images, run.namespace, restoredPodName(base));
-      if (foreign) throw new FallBack(`the target agent's answer: ${foreign}`);
-      await run.save({ stage: 'restored', restore });
-    }
+    // 2-3. A target and the restore on it (once: the response is saved).
+    const { target, restore } = await restoreOnUsableTarget(run, base, original);
 
     // 4. The restored Pod, replacing the original without its controller noticing a gap.
     const desired = buildRestoredPod({

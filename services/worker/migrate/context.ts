@@ -1,6 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { ArchiveDigest, Manifest, RestoreResponse } from '../../common/agent-api.js';
+import type { PodEventReason } from '../../common/event-reasons.js';
 import type { MigratePodJob, ProvisionCapacityJob } from '../../common/jobs.js';
 import type { Logger } from '../../common/logger.js';
 import type { PodOutcome } from '../../common/outcomes.js';
@@ -126,7 +127,7 @@ export interface Run {
   event(
     pod: V1Pod | null | undefined,
     type: 'Normal' | 'Warning',
-    reason: string,
+    reason: PodEventReason,
     msg: string,
   ): Promise<void>;
 }

@@ -347,8 +347,12 @@ class FakeAgents implements AgentClient {
     return { checkpointId, state: 'running', estimatedStoredAt: this.estimates.get(checkpointId) as string };
   }
 
+  /** Runs while a restore is under way on that node (the test changes the cluster meanwhile). */
+  duringRestore: ((node: string) => void) | undefined;
+
   async restore(node: string, req: RestoreRequest): Promise<RestoreResponse> {
     this.requests.restore.push(req);
+    this.duringRestore?.(node);
     if (this.restoreFails) {
       this.journal.push(`agent ${node}: restore ${req.target.pod} failed`);
       throw this.restoreFails;
@@ -924,6 +928,64 @@ describe('migrate-pod, the paths that drain the original instead', () => {
     h.leases.down = true;
     await assert.rejects(h.migrate(), /Redis: connection refused/);
     assert.deepEqual(h.journal, []);
+  });
+});
+
+/** A second spare node with an agent; and `node` interrupted (tainted and cordoned by the listener). */
+function addSpare(h: Harness, name: string): void {
+  h.cluster.nodes.push(node(name));
+  h.agents.withAgent.add(name);
+}
+function interrupt(h: Harness, name: string): void {
+  const i = h.cluster.nodes.findIndex((n) => n.metadata?.name === name);
+  h.cluster.nodes[i] = node(name, { interrupted: true });
+}
+
+describe('migrate-pod, a target interrupted while the pod is restored on it', () => {
+  const SPARE = 'on-demand-c';
+
+  it('is given up before the copy is created there, and the pod is restored on another node', async () => {
+    const h = harness();
+    addSpare(h, SPARE);
+    h.agents.duringRestore = (n) => {
+      if (n === TARGET) interrupt(h, TARGET);
+    };
+    // The first choice is the target (no claims, the same room): only the interruption moves it.
+    const r = await h.migrate();
+
+    assert.equal(r.outcome, 'restored', r.reason);
+    assert.equal(r.target, SPARE);
+    assert.deepEqual(
+      h.journal.filter((l) => /: restore /.test(l)).map((l) => l.split(':')[0]),
+      [`agent ${TARGET}`, `agent ${SPARE}`],
+    );
+    const copies = restoredOf(h);
+    assert.equal(copies.length, 1, 'one copy, created once');
+    const pinned = JSON.stringify(copies[0]?.spec?.affinity);
+    assert.ok(pinned.includes(SPARE) && !pinned.includes(TARGET), `pinned to the new target: ${pinned}`);
+    assert.ok(h.cluster.events.some((e) => e.reason === 'RestoreTargetLost'));
+    assert.equal(h.reservations.claims.size, 0, 'no claim is left on either node');
+  });
+
+  it('a retry that finds its restored target interrupted restores again elsewhere, not on the node it gave up', async () => {
+    const h = harness();
+    addSpare(h, SPARE);
+    const create = h.cluster.createPod.bind(h.cluster);
+    let failures = 1;
+    h.cluster.createPod = async (pod) => {
+      if (failures-- > 0) throw apiError(503, 'the server is currently unable to handle the request');
+      return create(pod);
+    };
+    await assert.rejects(h.migrate(), /unable to handle the request/);
+    assert.equal(h.handle.saved.stage, 'restored');
+    assert.equal(h.handle.saved.target, TARGET);
+    interrupt(h, TARGET);
+
+    const r = await h.migrate();
+    assert.equal(r.outcome, 'restored', r.reason);
+    assert.equal(r.target, SPARE);
+    assert.equal(h.agents.requests.restore.length, 2, 'restored again on the new target');
+    assert.equal(restoredOf(h).length, 1);
   });
 });
 
