@@ -931,6 +931,17 @@ describe('migrate-pod, the paths that drain the original instead', () => {
   });
 });
 
+/** A first attempt whose create of the copy meets an API server that is briefly away (after the restore). */
+async function firstAttemptFailsAtCreate(h: Harness): Promise<void> {
+  const create = h.cluster.createPod.bind(h.cluster);
+  let failures = 1;
+  h.cluster.createPod = async (pod) => {
+    if (failures-- > 0) throw apiError(503, 'the server is currently unable to handle the request');
+    return create(pod);
+  };
+  await assert.rejects(h.migrate(), /unable to handle the request/);
+}
+
 /** A second spare node with an agent; and `node` interrupted (tainted and cordoned by the listener). */
 function addSpare(h: Harness, name: string): void {
   h.cluster.nodes.push(node(name));
@@ -970,13 +981,7 @@ describe('migrate-pod, a target interrupted while the pod is restored on it', ()
   it('a retry that finds its restored target interrupted restores again elsewhere, not on the node it gave up', async () => {
     const h = harness();
     addSpare(h, SPARE);
-    const create = h.cluster.createPod.bind(h.cluster);
-    let failures = 1;
-    h.cluster.createPod = async (pod) => {
-      if (failures-- > 0) throw apiError(503, 'the server is currently unable to handle the request');
-      return create(pod);
-    };
-    await assert.rejects(h.migrate(), /unable to handle the request/);
+    await firstAttemptFailsAtCreate(h);
     assert.equal(h.handle.saved.stage, 'restored');
     assert.equal(h.handle.saved.target, TARGET);
     interrupt(h, TARGET);
@@ -992,14 +997,7 @@ describe('migrate-pod, a target interrupted while the pod is restored on it', ()
 describe('migrate-pod, a retry carries on from the saved progress', () => {
   it('an API error after the checkpoint: the retry restores from the same archive, not checkpointing again', async () => {
     const h = harness();
-    // The first create of the copy meets an API server that is briefly away.
-    const create = h.cluster.createPod.bind(h.cluster);
-    let failures = 1;
-    h.cluster.createPod = async (pod) => {
-      if (failures-- > 0) throw apiError(503, 'the server is currently unable to handle the request');
-      return create(pod);
-    };
-    await assert.rejects(h.migrate(), /unable to handle the request/);
+    await firstAttemptFailsAtCreate(h);
     assert.equal(h.handle.saved.stage, 'restored');
     assert.equal(h.agents.requests.checkpoint.length, 1);
     absent(h, 'kube: evict');
