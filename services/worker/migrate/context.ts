@@ -68,6 +68,7 @@ export interface MigrateDeps {
     | 'evictionLeadMs'
     | 'defaultMemoryMiB'
     | 'restoreTimeoutSeconds'
+    | 'restoredSettleSeconds'
     | 'provisionMode'
     | 'imageRepository'
   >;

@@ -556,6 +556,7 @@ function harness(o: { owner?: 'ReplicaSet' | 'StatefulSet' | 'none'; start?: num
       evictionLeadMs: 5000,
       defaultMemoryMiB: 512,
       restoreTimeoutSeconds: 300,
+      restoredSettleSeconds: 10,
       provisionMode: 'none',
       imageRepository: 'localhost/spot-rescue/checkpoint',
     },
