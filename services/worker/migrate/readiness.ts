@@ -86,15 +86,18 @@ export async function waitSettled(run: Run, created: V1Pod, create: () => Promis
   const settleMs = run.d.config.restoredSettleSeconds * 1000;
   // Since when the copy has held its name; null while it is being deleted (the name not yet free).
   let heldSince: number | null = run.now();
+  // Only a poll that saw the copy under the name ends the wait: not one that failed.
+  let seen = true;
   for (;;) {
-    if (heldSince !== null && run.now() - heldSince >= settleMs) return current;
+    if (seen && heldSince !== null && run.now() - heldSince >= settleMs) return current;
     if (run.now() >= run.restoreDeadline) {
       // Held since it last ran, if not for the whole settle time: as settled as can be checked.
-      if (heldSince !== null) return current;
-      throw new FallBack('the restored pod was being deleted when the restore deadline passed');
+      if (seen && heldSince !== null) return current;
+      throw new FallBack('the restored pod was not seen holding its name when the restore deadline passed');
     }
     await run.sleep(run.pollMs);
     const held = await holding(run, current);
+    seen = held === 'held';
     if (held === 'held' || held === 'unknown') continue;
     if (held === 'terminating') {
       // Its deletion cannot be undone, and the name is not free until it is gone.
