@@ -20,7 +20,7 @@ import { showDemand, withdrawDemand } from './migrate/demand.js';
 import { evictOriginal, fallBack, lastResort } from './migrate/fallback.js';
 import { LeaseLost, type PodLease } from './migrate/lease.js';
 import { place, usable, waitForTarget } from './migrate/placement.js';
-import { waitRunning } from './migrate/readiness.js';
+import { waitSettled } from './migrate/readiness.js';
 import { adopt, creator } from './migrate/replace.js';
 import { restoreOnTarget } from './migrate/restore.js';
 import { restoreAsRefused } from './migrate/restore-as.js';
@@ -287,7 +287,7 @@ async function migrate(run: Run): Promise<MigrateResult> {
     await d.reservations.release(run.holder);
     run.log.info({ restoredPod: created.metadata?.name, target }, 'restored pod created');
 
-    created = await waitRunning(run, created, create);
+    created = await waitSettled(run, created, create);
     created = await adopt(run, base, created);
     await run.event(
       created,

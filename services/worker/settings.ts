@@ -189,6 +189,13 @@ export const workerSettings = {
     str.int(1).default(300),
     'how long after the deadline a restore may still wait for a target node',
   ),
+  restoredSettleSeconds: setting(
+    'SPOT_RESCUE_RESTORED_SETTLE_SECONDS',
+    str.int(0).default(10),
+    'how long a copy that took its original’s name (StatefulSet, bare pod) must keep it once running before the ' +
+      'pod counts as restored: a delete by name meant for the original (a controller acting on its cache) can still ' +
+      'land on it, and a copy removed so is created again',
+  ),
   reservationTtlSeconds: setting(
     'SPOT_RESCUE_RESERVATION_TTL_SECONDS',
     str.int(10).default(600),

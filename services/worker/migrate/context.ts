@@ -72,6 +72,7 @@ export interface MigrateDeps {
     | 'evictionLeadMs'
     | 'defaultMemoryMiB'
     | 'restoreTimeoutSeconds'
+    | 'restoredSettleSeconds'
     | 'provisionMode'
     | 'imageRepository'
   >;

@@ -1,9 +1,14 @@
 import type { V1Pod } from '@kubernetes/client-node';
-import { isRunning } from '../restored-pod.js';
+import { isRunning, isStaged } from '../restored-pod.js';
 import { FallBack, type Run } from './context.js';
 
-/** How many times a restored pod deleted by someone else before it ran is created again. */
+/** How many times a restored pod deleted by someone else, before or after it ran, is created again. */
 const MAX_RECREATES = 3;
+
+/** The recreations one migration has spent, shared by the wait to run and the wait to settle. */
+export interface Recreates {
+  count: number;
+}
 
 /**
  * Waits until the restored pod runs (its containers ready), until the
@@ -12,10 +17,14 @@ const MAX_RECREATES = 3;
  * same-name successor created a moment later: kwok does this, a kubelet
  * checks the uid), or another pod took its name, it is created again.
  */
-export async function waitRunning(run: Run, created: V1Pod, create: () => Promise<V1Pod>): Promise<V1Pod> {
+export async function waitRunning(
+  run: Run,
+  created: V1Pod,
+  create: () => Promise<V1Pod>,
+  recreates: Recreates = { count: 0 },
+): Promise<V1Pod> {
   const { d } = run;
   let current = created;
-  let recreated = 0;
   const p = await d.metrics.stage('ready', () =>
     waitFor(
       async () => {
@@ -25,10 +34,14 @@ export async function waitRunning(run: Run, created: V1Pod, create: () => Promis
         // reporting that as restored would hide a lost state.
         const uid = current.metadata?.uid;
         const p = named && (!uid || named.metadata?.uid === uid) ? named : null;
-        if (!p && recreated < MAX_RECREATES) {
-          recreated++;
+        if (!p && recreates.count < MAX_RECREATES) {
+          recreates.count++;
           run.log.warn(
-            { restoredPod: current.metadata?.name, recreated, replacedBy: named?.metadata?.uid },
+            {
+              restoredPod: current.metadata?.name,
+              recreated: recreates.count,
+              replacedBy: named?.metadata?.uid,
+            },
             named
               ? 'restored pod replaced by another under its name; creating it again'
               : 'restored pod vanished; creating it again',
@@ -50,6 +63,79 @@ export async function waitRunning(run: Run, created: V1Pod, create: () => Promis
   );
   if (!p) throw new FallBack('the restored pod did not become ready in time');
   return p;
+}
+
+/**
+ * Waits until the restored pod runs and, when it took its original's name
+ * (StatefulSet, bare pod), keeps that name for the settle time: only a copy
+ * that is still the pod under the name is reported restored. The swap
+ * removed the original (and any pod its controller made meanwhile), and
+ * what saw those pods go may still send a delete by name, without the uid
+ * precondition a kubelet sets: kwok's pod-delete stage, or the StatefulSet,
+ * taint-eviction and pod GC controllers acting on their cache. Landing on
+ * the copy after it ran, such a delete hands the name to the controller,
+ * which starts the pod afresh with none of the restored state. A copy
+ * removed like this is created again (its process, or its checkpoint image,
+ * is still on the target) and must hold its name for the whole settle time
+ * again; a staged copy has a name of its own and nothing to wait for.
+ */
+export async function waitSettled(run: Run, created: V1Pod, create: () => Promise<V1Pod>): Promise<V1Pod> {
+  const recreates: Recreates = { count: 0 };
+  let current = await waitRunning(run, created, create, recreates);
+  if (isStaged(current)) return current;
+  const settleMs = run.d.config.restoredSettleSeconds * 1000;
+  // Since when the copy has held its name; null while it is being deleted (the name not yet free).
+  let heldSince: number | null = run.now();
+  // Only a poll that saw the copy under the name ends the wait: not one that failed.
+  let seen = true;
+  for (;;) {
+    if (seen && heldSince !== null && run.now() - heldSince >= settleMs) return current;
+    if (run.now() >= run.restoreDeadline) {
+      // Held since it last ran, if not for the whole settle time: as settled as can be checked.
+      if (seen && heldSince !== null) return current;
+      throw new FallBack('the restored pod was not seen holding its name when the restore deadline passed');
+    }
+    await run.sleep(run.pollMs);
+    const held = await holding(run, current);
+    seen = held === 'held';
+    if (held === 'held' || held === 'unknown') continue;
+    if (held === 'terminating') {
+      // Its deletion cannot be undone, and the name is not free until it is gone.
+      heldSince = null;
+      continue;
+    }
+    if (recreates.count >= MAX_RECREATES)
+      throw new FallBack(
+        `the restored pod ${current.metadata?.name} lost its name after it ran, ${recreates.count} times created again already`,
+      );
+    recreates.count++;
+    run.log.warn(
+      { restoredPod: current.metadata?.name, recreated: recreates.count, replacedBy: held.other },
+      'restored pod removed after it ran (a delete by name meant for the original?); creating it again',
+    );
+    current = await waitRunning(run, await create(), create, recreates);
+    heldSince = run.now();
+  }
+}
+
+/** Gone, or another pod under the name (`other`, its uid): the copy lost its name. */
+type Holding = 'held' | 'unknown' | 'terminating' | { other: string | undefined };
+
+/** Whether the restored pod still holds its name; throws FallBack when it holds it but has died. */
+async function holding(run: Run, copy: V1Pod): Promise<Holding> {
+  let named: V1Pod | null;
+  try {
+    named = await run.d.cluster.getPod(run.namespace, copy.metadata?.name ?? '');
+  } catch {
+    // A failed poll (an API request timed out) says nothing about the pod.
+    return 'unknown';
+  }
+  if (!named) return { other: undefined };
+  if (named.metadata?.uid !== copy.metadata?.uid) return { other: named.metadata?.uid };
+  if (named.metadata?.deletionTimestamp) return 'terminating';
+  const failed = restoredPodFailure(named);
+  if (failed) throw new FallBack(failed);
+  return 'held';
 }
 
 /** Container states that mean the restored process will not run: waiting longer only delays the fallback. */

@@ -18,15 +18,22 @@ export async function currentOriginal(run: Run): Promise<V1Pod | null> {
 export type Resumed = { result: MigrateResult } | { original: V1Pod | null; base: V1Pod };
 
 /**
- * Where an earlier attempt left off: finished (a restored copy runs: only the
- * original's removal may be left), gone, or the original (or the copy of it
- * saved with the job) to carry on from.
+ * Where an earlier attempt left off: finished (a restored copy runs, settled
+ * if it took the original's name: only the original's removal may be left),
+ * gone, or the original (or the copy of it saved with the job) to carry on from.
  */
 export async function resume(run: Run): Promise<Resumed> {
   const { d } = run;
   const original = await currentOriginal(run);
   const restored = await findRestored(d.cluster, run.namespace, run.uid);
-  if (restored && isRunning(restored) && !isStaged(restored)) {
+  // A copy under the original's name counts once it has held the name (readiness.ts waitSettled):
+  // one found before that, its worker gone mid-wait, is taken up by the steps that create it. A
+  // migration already falling back has no such steps left: its running copy is kept as it is.
+  const settling =
+    restored?.metadata?.name === run.name &&
+    run.progress.stage !== 'done' &&
+    run.progress.fallingBack === undefined;
+  if (restored && isRunning(restored) && !isStaged(restored) && !settling) {
     if (original) {
       await run.lease?.assertHeld();
       await d.cluster.deletePod(run.namespace, run.name, run.uid, 0);

@@ -548,6 +548,8 @@ export class TestBed {
       SPOT_RESCUE_WORKER_SERVICE_ACCOUNT: this.id.serviceAccount,
       SPOT_RESCUE_JOB_SIGNING_KEY_FILE: jobSigningKeyFile,
       SPOT_RESCUE_WORKER_LOCK_MS: '4000',
+      // A copy here loses its name only where a test deletes it, at once: no need to wait the default out.
+      SPOT_RESCUE_RESTORED_SETTLE_SECONDS: '2',
       SPOT_RESCUE_LOG_LEVEL: 'warn',
       SPOT_RESCUE_OPS_PORT: '0',
       SPOT_RESCUE_OPS_HOST: '127.0.0.1',

@@ -562,6 +562,7 @@ function harness(o: { owner?: 'ReplicaSet' | 'StatefulSet' | 'none'; start?: num
       evictionLeadMs: 5000,
       defaultMemoryMiB: 512,
       restoreTimeoutSeconds: 300,
+      restoredSettleSeconds: 10,
       provisionMode: 'none',
       imageRepository: 'localhost/spot-rescue/checkpoint',
     },
@@ -1008,5 +1009,51 @@ describe('migrate-pod, a retry carries on from the saved progress', () => {
     assert.equal(h.agents.requests.restore.length, 1, 'restored once');
     assert.equal(restoredOf(h).length, 1);
     before(h, 'kubelet:', `kube: delete ${NS}/${h.podName}`);
+  });
+
+  it('a worker killed while its StatefulSet copy settles: the retry waits the settle time out, and re-creates a copy that lost its name', async () => {
+    const h = harness({ owner: 'StatefulSet' });
+    // The worker dies at its first wait once the copy runs (stage created).
+    let dies = true;
+    h.deps.sleep = async (ms) => {
+      if (dies && h.handle.saved.stage === 'created') {
+        dies = false;
+        throw new Error('worker killed');
+      }
+      return h.clock.sleep(ms);
+    };
+    await assert.rejects(h.migrate(), /worker killed/);
+    assert.equal(h.handle.saved.stage, 'created');
+    const [first] = restoredOf(h);
+    assert.equal(first?.status?.phase, 'Running');
+
+    // 3 s later, a delete by name meant for the original lands on the copy (its
+    // controller has not made a fresh cart-0 yet).
+    const removeAt = h.clock.t + 3000;
+    const getPod = h.cluster.getPod.bind(h.cluster);
+    h.cluster.getPod = async (ns, name) => {
+      const copy = h.cluster.pods.get(`${ns}/${name}`);
+      if (h.clock.t >= removeAt && copy?.metadata?.uid === first?.metadata?.uid) {
+        h.cluster.pods.delete(`${ns}/${name}`);
+        h.journal.push(`stray delete ${ns}/${name}`);
+      }
+      return getPod(ns, name);
+    };
+    const r = await h.migrate();
+    h.clock.t = Math.max(h.clock.t, removeAt);
+    const held = await h.cluster.getPod(NS, 'cart-0');
+
+    assert.equal(r.outcome, 'restored', r.reason);
+    assert.equal(
+      held?.metadata?.labels?.[RESTORED_FROM_LABEL],
+      UID,
+      'cart-0 is a copy when reported restored',
+    );
+    assert.notEqual(held?.metadata?.uid, first?.metadata?.uid, 'created again after the stray delete');
+    assert.equal(
+      h.agents.requests.restore.length,
+      1,
+      'restored once: the copy is created again, not restored',
+    );
   });
 });
