@@ -10,6 +10,7 @@ import { ArchiveStores } from './archive-scope.js';
 import { S3ArchiveStore } from './archive-store.js';
 import { CallerAuthenticator, KubeTokenReviewer } from './auth.js';
 import { CheckpointAdmission } from './checkpoint-admission.js';
+import { ConcurrencyTimeline } from './checkpoint-concurrency.js';
 import { CheckpointEstimate } from './checkpoint-estimate.js';
 import { CheckpointRestore } from './checkpoint-restore.js';
 import { CheckpointSlots } from './checkpoint-slots.js';
@@ -78,13 +79,15 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
     (credentials) => createAgentS3Client(s3Settings, credentials),
     (client) => new S3ArchiveStore(client, tuning),
   );
-  const slots = new CheckpointSlots(c.maxConcurrentCheckpoints, ({ active, waiting }) => {
-    metrics.checkpointSlots.set({ state: 'active' }, active);
-    metrics.checkpointSlots.set({ state: 'waiting' }, waiting);
-  });
   const estimate = new CheckpointEstimate({
     assumedBytesPerSec: c.assumedCheckpointMiBps * 2 ** 20,
     overheadMs: c.checkpointOverheadMs,
+  });
+  const concurrency = new ConcurrencyTimeline();
+  const slots = new CheckpointSlots(c.maxConcurrentCheckpoints, ({ active, waiting }) => {
+    metrics.checkpointSlots.set({ state: 'active' }, active);
+    metrics.checkpointSlots.set({ state: 'waiting' }, waiting);
+    concurrency.set(active);
   });
   const service = new CheckpointRestore({
     cluster: c.clusterName,
@@ -98,7 +101,10 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
     slots,
     admission: new CheckpointAdmission(estimate, () => slots.size, {
       admissionFactor: c.admissionFactor,
+      atRiskShare: c.atRiskShare,
+      concurrency,
       onPlanned: (t) => metrics.plannedRate(t),
+      onDecision: (decision) => metrics.admissionDecisions.inc({ decision }),
     }),
     operations,
     capabilities: () => capabilities.current(),
