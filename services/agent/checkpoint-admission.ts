@@ -37,8 +37,8 @@ export interface CheckpointAdmissionOptions {
   concurrency?: ConcurrencyTimeline;
   /** Told the throughput each plan used (the agent's rate gauge). */
   onPlanned?: (throughput: AgentThroughput) => void;
-  /** Told each decision (the agent's admission counter). */
-  onDecision?: (decision: AdmissionDecision) => void;
+  /** Told each decision (the agent's admission counter and log). */
+  onDecision?: (decision: AdmissionDecision, about: DecisionFigures) => void;
 }
 
 /**
@@ -47,6 +47,17 @@ export interface CheckpointAdmissionOptions {
  * once; dropped, dropped-at-risk: accepted, then dropped by a re-plan
  * before its dump.
  */
+/** What a decision was about, for its log line: the checkpoint, and the node rate of the plan that made it. */
+export interface DecisionFigures {
+  id: string;
+  bytes: number;
+  cutoff: number;
+  /** Epoch ms it is expected to be stored (accepted, confirmed); undefined when it was refused or dropped. */
+  estimatedStoredAt?: number | undefined;
+  bytesPerSec: number;
+  basis: ThroughputBasis;
+}
+
 export type AdmissionDecision =
   | 'accepted'
   | 'accepted-at-risk'
@@ -144,12 +155,12 @@ export class CheckpointAdmission {
     this.entries.set(req.id, entry);
     const refusal = this.replan().find((r) => r.id === req.id);
     if (refusal) {
-      this.o.onDecision?.('refused');
+      this.decided('refused', entry, false);
       throw this.wouldMiss(entry, refusal, '');
     }
     entry.accepted = true;
     entry.acceptedAt = this.now();
-    this.o.onDecision?.(entry.atRiskUntil === undefined ? 'accepted' : 'accepted-at-risk');
+    this.decided(entry.atRiskUntil === undefined ? 'accepted' : 'accepted-at-risk', entry, true);
     return {
       estimatedStoredAt: entry.estimatedStoredAt,
       atRisk: entry.atRiskUntil !== undefined,
@@ -269,7 +280,7 @@ export class CheckpointAdmission {
     for (const e of this.entries.values()) {
       if (e.atRiskUntil !== undefined && e.atRiskUntil <= now) {
         e.atRiskUntil = undefined;
-        this.o.onDecision?.('confirmed');
+        this.decided('confirmed', e, true);
       }
       if (e.runningSince !== undefined) {
         // What it has moved so far at its share of that rate, the rest at the whole rate (the plan shares it out).
@@ -316,13 +327,25 @@ export class CheckpointAdmission {
       const e = this.entries.get(r.id) as Entry;
       // The arrival being judged is refused by admit()'s answer; only accepted ones are dropped.
       if (e.accepted) {
-        this.o.onDecision?.(e.atRiskUntil === undefined ? 'dropped' : 'dropped-at-risk');
+        this.decided(e.atRiskUntil === undefined ? 'dropped' : 'dropped-at-risk', e, false);
         e.drop.abort(this.wouldMiss(e, r, 'dropped from the queue before its dump: '));
       }
       this.entries.delete(r.id);
     }
     this.tickWhileWaiting();
     return plan.refusals;
+  }
+
+  private decided(decision: AdmissionDecision, e: Entry, kept: boolean): void {
+    const t = this.throughput;
+    this.o.onDecision?.(decision, {
+      id: e.id,
+      bytes: e.bytes,
+      cutoff: e.cutoff,
+      estimatedStoredAt: kept && Number.isFinite(e.estimatedStoredAt) ? e.estimatedStoredAt : undefined,
+      bytesPerSec: t.bytesPerSec,
+      basis: t.basis,
+    });
   }
 
   /** A timer runs only while some admitted checkpoint waits for a slot; it never holds the process open. */

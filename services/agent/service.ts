@@ -5,6 +5,7 @@ import type { ConfigOf } from '../common/config.js';
 import { loadKubeConfig } from '../common/kube.js';
 import { createLogger } from '../common/logger.js';
 import { createMetricsRegistry } from '../common/metrics.js';
+import { mibOneDecimal } from '../common/quantity.js';
 import { createAgentS3Client } from './agent-s3-client.js';
 import { ArchiveStores } from './archive-scope.js';
 import { S3ArchiveStore } from './archive-store.js';
@@ -104,7 +105,24 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
       atRiskShare: c.atRiskShare,
       concurrency,
       onPlanned: (t) => metrics.plannedRate(t),
-      onDecision: (decision) => metrics.admissionDecisions.inc({ decision }),
+      onDecision: (decision, about) => {
+        metrics.admissionDecisions.inc({ decision });
+        // One line per decision: what a burst's admissions were, read back by bench:window and by an operator.
+        log.info(
+          {
+            checkpointId: about.id,
+            decision,
+            memoryMiB: mibOneDecimal(about.bytes),
+            cutoff: new Date(about.cutoff).toISOString(),
+            ...(about.estimatedStoredAt === undefined
+              ? {}
+              : { estimatedStoredAt: new Date(about.estimatedStoredAt).toISOString() }),
+            rateMiBps: mibOneDecimal(about.bytesPerSec),
+            rateBasis: about.basis,
+          },
+          'admission',
+        );
+      },
     }),
     operations,
     capabilities: () => capabilities.current(),
