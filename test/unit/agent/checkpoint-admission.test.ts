@@ -316,3 +316,54 @@ describe('checkpoint admission: samples read as shares of the node', () => {
     assert.equal(admission.estimatedStoredAt('b'), 20_000);
   });
 });
+
+describe('checkpoint admission: turns', () => {
+  const flush = () => new Promise((r) => setImmediate(r));
+
+  test("a burst takes the slots in the plan's order, once its requests have all arrived", async () => {
+    let now = 0;
+    const estimate = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 0 });
+    const admission = new CheckpointAdmission(estimate, () => 2, { now: () => now, settleMs: 300 });
+    const signal = new AbortController().signal;
+    const turns: string[] = [];
+    const ask = (id: string, mib: number) => {
+      const a = admission.admit({ id, bytes: mib * MiB, cutoff: 600_000 });
+      void a.turn(signal).then(() => turns.push(id));
+      return a;
+    };
+    // The largest arrives first: granted on arrival, it took a slot ahead of the short ones.
+    ask('big', 300);
+    now = 100;
+    const s1 = ask('s1', 50);
+    now = 200;
+    const s2 = ask('s2', 50);
+    now = 250;
+    admission.estimatedStoredAt('big');
+    await flush();
+    assert.deepEqual(turns, [], 'none starts while the burst still arrives');
+    now = 500;
+    admission.estimatedStoredAt('big');
+    await flush();
+    assert.deepEqual(turns.sort(), ['s1', 's2'], 'the two short ones first, as the plan has them');
+    s1.started();
+    s2.started();
+    now = 10_500;
+    s1.finished({ bytes: 50 * MiB, ms: 10_000 });
+    await flush();
+    assert.deepEqual(turns, ['s1', 's2', 'big'], 'the next once a slot frees');
+    s2.finished();
+  });
+
+  // A timeout: broken, the wait would hang rather than fail.
+  test('a wait for its turn ends with its signal: dropped, or past its deadline', {
+    timeout: 5000,
+  }, async () => {
+    const estimate = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 0 });
+    const admission = new CheckpointAdmission(estimate, () => 1, { now: () => 0, settleMs: 300 });
+    const a = admission.admit({ id: 'a', bytes: 10 * MiB, cutoff: 600_000 });
+    const stop = new AbortController();
+    const waiting = a.turn(stop.signal);
+    stop.abort(new Error('dropped'));
+    await assert.rejects(waiting, /dropped/);
+  });
+});
