@@ -321,10 +321,6 @@ export class CheckpointAdmission {
     const running: { e: Entry; r: RunningCheckpoint }[] = [];
     const waiting: WaitingCheckpoint[] = [];
     for (const e of this.entries.values()) {
-      if (e.atRiskUntil !== undefined && e.atRiskUntil <= now) {
-        e.atRiskUntil = undefined;
-        this.decided('confirmed', e, true);
-      }
       if (e.runningSince !== undefined) {
         // What it has moved so far at its share of that rate, the rest at the whole rate (the plan shares it out).
         const elapsed = now - e.runningSince;
@@ -392,6 +388,13 @@ export class CheckpointAdmission {
         e.drop.abort(this.wouldMiss(e, r, 'dropped from the queue before its dump: '));
       }
       this.entries.delete(r.id);
+    }
+    // Judged at risk one last time by the plan above: those still kept at the end of their window are confirmed.
+    for (const e of this.entries.values()) {
+      if (e.atRiskUntil !== undefined && e.atRiskUntil <= now) {
+        e.atRiskUntil = undefined;
+        this.decided('confirmed', e, true);
+      }
     }
     this.tickWhileWaiting();
     return plan.refusals;

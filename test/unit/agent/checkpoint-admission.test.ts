@@ -282,6 +282,29 @@ describe('checkpoint admission: at risk', () => {
   });
 });
 
+describe('checkpoint admission: at risk, at the end of its window', () => {
+  test('one that no longer fits when its window ends is dropped at risk, not confirmed first', () => {
+    let now = 0;
+    const estimate = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 0 });
+    const decisions: string[] = [];
+    const admission = new CheckpointAdmission(estimate, () => 1, {
+      now: () => now,
+      admissionFactor: 1.25,
+      atRiskShare: 0.2,
+      onDecision: (d) => decisions.push(d),
+    });
+    const first = admission.admit({ id: 'first', bytes: 50 * MiB, cutoff: 100_000 });
+    first.started();
+    const risky = admission.admit({ id: 'risky', bytes: 400 * MiB, cutoff: 50_000 });
+    assert.equal(risky.atRisk, true);
+    // Its window ends at 10 s, as the first ends slow: 50 MiB in 8 s after its start, 6.25 MiB/s.
+    now = 10_000;
+    first.finished({ bytes: 50 * MiB, ms: 8_000 });
+    assert.equal(risky.dropped.aborted, true);
+    assert.deepEqual(decisions, ['accepted', 'accepted-at-risk', 'dropped-at-risk']);
+  });
+});
+
 describe('checkpoint admission: samples read as shares of the node', () => {
   test("two checkpoints that ran side by side each prove half the node's rate", () => {
     let now = 0;
