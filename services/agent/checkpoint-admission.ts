@@ -52,12 +52,6 @@ export interface CheckpointAdmissionOptions {
   onDecision?: (decision: AdmissionDecision, about: DecisionFigures) => void;
 }
 
-/**
- * accepted: with the margin; accepted-at-risk: at the estimate only;
- * confirmed: at risk, and still kept when its window ended; refused: at
- * once; dropped, dropped-at-risk: accepted, then dropped by a re-plan
- * before its dump.
- */
 /** What a decision was about, for its log line: the checkpoint, and the node rate of the plan that made it. */
 export interface DecisionFigures {
   id: string;
@@ -69,6 +63,13 @@ export interface DecisionFigures {
   basis: ThroughputBasis;
 }
 
+/**
+ * accepted: with the margin; accepted-at-risk: at the estimate only;
+ * confirmed: at risk (on arrival, or when a later arrival took its
+ * margin), and still kept when its window ended; refused: at
+ * once; dropped, dropped-at-risk: accepted, then dropped by a re-plan
+ * before its dump.
+ */
 export type AdmissionDecision =
   | 'accepted'
   | 'accepted-at-risk'
