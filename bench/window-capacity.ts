@@ -35,7 +35,7 @@ export function oracleStored(model: PodTimeModel, pods: OraclePod[]): number {
     const plan = planCheckpoints({
       now: 0,
       slots: 1,
-      runningEnds: [],
+      running: [],
       waiting: nodePods.map((p, i) => ({
         id: String(i),
         durationMs: podTimeMs(model, p.bytes),

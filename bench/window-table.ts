@@ -28,14 +28,21 @@ const runSchema = z.object({
   aggregateMiBps: z.number().nullable(),
   uploadWindowSecondsFromDelivery: z.number().nullable(),
   loadAverage: z.array(z.number()),
+  // The agents' decisions (bench/window-admissions.ts); absent in runs before they were logged.
+  admissions: z
+    .object({
+      counts: z.object({ refused: z.number(), dropped: z.number(), 'dropped-at-risk': z.number() }),
+      atRisk: z.array(z.object({ end: z.string().optional() })),
+    })
+    .optional(),
 });
 const outputSchema = z.object({ runs: z.array(runSchema) });
 
 export type RunRow = z.infer<typeof runSchema>;
 
 export const TABLE_HEADER = [
-  '| run | load | delivered late | memory | capacity, all nodes (one node) | restored / oracle | restored / pods | drained, decided after delivery | lost | margin p50 / p99 | throughput | load average |',
-  '|---|---|---|---|---|---|---|---|---|---|---|---|',
+  '| run | load | delivered late | memory | capacity, all nodes (one node) | restored / oracle | restored / pods | drained, decided after delivery | lost | margin p50 / p99 | throughput | agents: refused, dropped; at risk kept / dropped | load average |',
+  '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
 ].join('\n');
 
 const n = (x: number, digits = 1) =>
@@ -46,7 +53,11 @@ const s = (x: number | null) => (x === null ? 'none' : `${n(x)} s`);
 export function tableRow(r: RunRow): string {
   const d = r.drainedDecidedFromDeliverySeconds;
   const pct = r.oracle > 0 ? ` (${n((r.restoredBeforeDeadline / r.oracle) * 100)} %)` : '';
-  return `| ${r.run} | ${n(r.offeredLoad, 2)}x | ${r.warning.deliveredLateSeconds} s | ${n(r.memoryMiB, 0)} MiB | ${n(r.capacity.allNodesMiBps)} MiB/s (${n(r.capacity.oneNodeMiBps)}) | ${r.restoredBeforeDeadline} of ${r.oracle}${pct} | ${r.restoredBeforeDeadline} of ${r.pods} | ${d.count ? `${d.count}, p50 ${s(d.p50)}, max ${s(d.max)}` : 'none'} | ${r.lost} | ${s(r.marginSeconds.p50)} / ${s(r.marginSeconds.p99)} | ${r.aggregateMiBps === null ? 'none' : `${n(r.aggregateMiBps)} MiB/s over ${s(r.uploadWindowSecondsFromDelivery)}`} | ${r.loadAverage.map((x) => n(x)).join(' ')} |`;
+  const a = r.admissions;
+  const agents = a
+    ? `${a.counts.refused}, ${a.counts.dropped + a.counts['dropped-at-risk']}; ${a.atRisk.filter((x) => x.end !== 'dropped-at-risk').length} / ${a.atRisk.filter((x) => x.end === 'dropped-at-risk').length}`
+    : 'not logged';
+  return `| ${r.run} | ${n(r.offeredLoad, 2)}x | ${r.warning.deliveredLateSeconds} s | ${n(r.memoryMiB, 0)} MiB | ${n(r.capacity.allNodesMiBps)} MiB/s (${n(r.capacity.oneNodeMiBps)}) | ${r.restoredBeforeDeadline} of ${r.oracle}${pct} | ${r.restoredBeforeDeadline} of ${r.pods} | ${d.count ? `${d.count}, p50 ${s(d.p50)}, max ${s(d.max)}` : 'none'} | ${r.lost} | ${s(r.marginSeconds.p50)} / ${s(r.marginSeconds.p99)} | ${r.aggregateMiBps === null ? 'none' : `${n(r.aggregateMiBps)} MiB/s over ${s(r.uploadWindowSecondsFromDelivery)}`} | ${agents} | ${r.loadAverage.map((x) => n(x)).join(' ')} |`;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

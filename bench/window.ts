@@ -74,6 +74,7 @@ import { type RescueDemoSpec, removeRescueDemo, setUpRescueDemo } from '../infra
 import { localStackClients } from '../infra/sim/stack-clients.js';
 import { MIGRATE_ANNOTATION, RESTORED_FROM_ANNOTATION } from '../services/common/labels.js';
 import { cpuBetween, cpuSnapshot } from './cpu-usage.js';
+import { admissionLine, admissionSummary } from './window-admissions.js';
 import { calibrate, cutoffSeconds, probeS3 } from './window-calibration.js';
 import { availableMiB, memoryRefusal, oracleStored, sizesForLoadPerNode } from './window-capacity.js';
 import {
@@ -408,6 +409,7 @@ async function burst(runNumber: number) {
       real.map((p) => ({ node: p.node, bytes: p.mib * 2 ** 20, cutoffMs: WINDOW_S * 1000 })),
     );
     const decidedS = figures.drainedDecidedSeconds;
+    const admissions = admissionSummary(agentLines(), times.deliveredAt);
     const secondsLeftAtDelivery = (times.deadline - times.deliveredAt) / 1000;
     const problems = [
       ...implausibleFigures(figures, reports, { secondsLeftAtDelivery }),
@@ -456,6 +458,7 @@ async function burst(runNumber: number) {
       drainedDecidedFromDeliverySeconds: decided(decidedS),
       drainedDecidedFromIssueSeconds: decided(decidedS.map((x) => x + LATE_S)),
       drainedDecidedAfterDelivery: decidedS,
+      admissions,
       outcomes: figures.outcomes,
       fallbackReasons: Object.fromEntries(reasons),
       shareRestoredBeforeDeadline: restoredBeforeDeadline / real.length,
@@ -495,6 +498,7 @@ restored before deadline      ${restoredBeforeDeadline} of ${real.length} (${(re
 evicted                       ${evicted} (${(result.shareEvicted * 100).toFixed(1)} %)
 lost                          ${lost} (${(result.shareLost * 100).toFixed(1)} %)   (${JSON.stringify(result.outcomes)})
 why not restored              ${JSON.stringify(result.fallbackReasons)}
+agents' admissions            ${admissionLine(admissions)}
 processes that continued      ${continued} / ${real.length}
 margin at upload (s)          p50 ${result.marginSeconds.p50.toFixed(1)}  p99 ${result.marginSeconds.p99.toFixed(1)}  min ${result.marginSeconds.min.toFixed(1)}  (left before the instance dies, ${SPOT_WARNING_SECONDS} s after issue${late ? `; at most ${secondsLeftAtDelivery} s` : ''})
 bytes moved                   ${(bytesRaw / 2 ** 20).toFixed(0)} MiB raw, ${(bytesCompressed / 2 ** 20).toFixed(0)} MiB zstd

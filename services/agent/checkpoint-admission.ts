@@ -1,7 +1,14 @@
 import { type AgentThroughput, MAX_REPORTED_BYTES_PER_SEC } from '../common/agent-api.js';
 import { mibOneDecimal as mib } from '../common/quantity.js';
-import type { CheckpointEstimate, CheckpointSample } from './checkpoint-estimate.js';
-import { planCheckpoints, type Refusal, type WaitingCheckpoint } from './checkpoint-plan.js';
+import { ConcurrencyTimeline } from './checkpoint-concurrency.js';
+import type { CheckpointEstimate, CheckpointSample, ThroughputBasis } from './checkpoint-estimate.js';
+import {
+  atRiskUntil,
+  planCheckpoints,
+  type Refusal,
+  type RunningCheckpoint,
+  type WaitingCheckpoint,
+} from './checkpoint-plan.js';
 import { AgentFailure } from './errors.js';
 
 export interface CheckpointAdmissionOptions {
@@ -15,11 +22,61 @@ export interface CheckpointAdmissionOptions {
    * drained at once.
    */
   replanEveryMs?: number;
+  /**
+   * How long after the latest arrival a checkpoint waits before it may take
+   * a free slot (default 300 ms). A warning sends all of a node's pods at
+   * once, and their requests arrive within a few hundred milliseconds (230
+   * ms for 10 pods in bench:window); granted on arrival, the free slots
+   * went to whichever came first: 1.3 and 1.6 GiB pods started ahead of the
+   * 350 MiB ones the plan put first, and the plan then had to drop others
+   * that would have fitted. Once the arrivals have settled, the slots go in
+   * the plan's order.
+   */
+  settleMs?: number;
   /** The margin a new checkpoint must fit with (checkpoint-plan.ts, admissionFactor); 1: none. */
   admissionFactor?: number;
+  /**
+   * Tentative admission (checkpoint-plan.ts, atRiskShare): a checkpoint
+   * that fits at the estimate but not with the margin is accepted at risk
+   * if the node expects a checkpoint to end within this share of the time
+   * to its cut-off; it gives way first while the node's rate is put to the
+   * test, and once that window has passed counts as any accepted one.
+   * Undefined or 0: such a checkpoint is refused.
+   */
+  atRiskShare?: number;
+  /** How many checkpoints hold a slot over time (fed by the slots); default: a timeline of its own. */
+  concurrency?: ConcurrencyTimeline;
   /** Told the throughput each plan used (the agent's rate gauge). */
   onPlanned?: (throughput: AgentThroughput) => void;
+  /** Told each decision (the agent's admission counter and log). */
+  onDecision?: (decision: AdmissionDecision, about: DecisionFigures) => void;
 }
+
+/** What a decision was about, for its log line: the checkpoint, and the node rate of the plan that made it. */
+export interface DecisionFigures {
+  id: string;
+  bytes: number;
+  cutoff: number;
+  /** Epoch ms it is expected to be stored (accepted, confirmed); undefined when it was refused or dropped. */
+  estimatedStoredAt?: number | undefined;
+  bytesPerSec: number;
+  basis: ThroughputBasis;
+}
+
+/**
+ * accepted: with the margin; accepted-at-risk: at the estimate only;
+ * confirmed: at risk (on arrival, or when a later arrival took its
+ * margin), and still kept when its window ended; refused: at
+ * once; dropped, dropped-at-risk: accepted, then dropped by a re-plan
+ * before its dump.
+ */
+export type AdmissionDecision =
+  | 'accepted'
+  | 'accepted-at-risk'
+  | 'confirmed'
+  | 'refused'
+  | 'dropped'
+  | 'dropped-at-risk';
 
 export interface AdmissionRequest {
   id: string;
@@ -35,10 +92,18 @@ export interface AdmissionRequest {
 export interface Admitted {
   /** Epoch ms the archive is expected to be stored, as first planned. */
   estimatedStoredAt: number;
+  /** Accepted at the estimate but not with the margin: the first to be dropped if the node turns out slower. */
+  atRisk: boolean;
   /** Fires (reason: would-miss-deadline) if a later plan drops this checkpoint while it still waits. */
   dropped: AbortSignal;
   /** Its rank among waiting checkpoints (CheckpointSlots takes the lowest first). */
   rank: number[];
+  /**
+   * Resolves when the plan has it start now, once the burst it came with
+   * has arrived (settleMs): then it may take a slot. Rejects with the
+   * signal's reason if that fires first.
+   */
+  turn(signal: AbortSignal): Promise<void>;
   /** It took a slot: from now it runs to its end or its deadline, never dropped. */
   started(): void;
   /** It ended; a stored archive's timing feeds the throughput estimate. */
@@ -51,6 +116,14 @@ interface Entry extends AdmissionRequest {
   accepted: boolean;
   drop: AbortController;
   estimatedStoredAt: number;
+  /** Epoch ms its decision window ends, while it is at risk. */
+  atRiskUntil?: number | undefined;
+  /** Epoch ms it was accepted. */
+  acceptedAt?: number | undefined;
+  /** The plan has had it start: it may take a slot. */
+  hasTurn: boolean;
+  /** Told when it gets its turn. */
+  onTurn?: (() => void) | undefined;
 }
 
 /**
@@ -66,9 +139,17 @@ export class CheckpointAdmission {
   private ticker: NodeJS.Timeout | undefined;
   private readonly now: () => number;
   private readonly replanEveryMs: number;
+  private readonly settleMs: number;
+  /** Epoch ms of the latest arrival, and a timer to plan again once arrivals have settled. */
+  private lastArrivalAt = Number.NEGATIVE_INFINITY;
+  private settleTimer: NodeJS.Timeout | undefined;
   private readonly admissionFactor: number;
+  private readonly atRiskShare: number;
+  private readonly concurrency: ConcurrencyTimeline;
   /** The time the last plan was made at: a refusal's figures count from it, as its schedule did. */
   private plannedAt = 0;
+  /** The node rate the last plan used, and its basis: the estimate, or lower if a running checkpoint overran it. */
+  private planned: { bytesPerSec: number; basis: ThroughputBasis } | undefined;
 
   constructor(
     private readonly estimate: CheckpointEstimate,
@@ -77,7 +158,15 @@ export class CheckpointAdmission {
   ) {
     this.now = o.now ?? Date.now;
     this.replanEveryMs = o.replanEveryMs ?? 1000;
+    this.settleMs = Math.max(0, o.settleMs ?? 300);
     this.admissionFactor = Math.max(1, o.admissionFactor ?? 1);
+    this.atRiskShare = Math.min(1, Math.max(0, o.atRiskShare ?? 0));
+    this.concurrency = o.concurrency ?? new ConcurrencyTimeline(this.now);
+  }
+
+  /** The slots in use changed (every checkpoint's, admitted or not): how the samples' shares are read. */
+  slotsInUse(running: number): void {
+    this.concurrency.set(running);
   }
 
   /** Admits the checkpoint, or throws would-miss-deadline; dropping others if that saves more pods. */
@@ -89,17 +178,40 @@ export class CheckpointAdmission {
       accepted: false,
       drop: new AbortController(),
       estimatedStoredAt: Number.POSITIVE_INFINITY,
+      hasTurn: false,
     };
     this.entries.set(req.id, entry);
+    this.lastArrivalAt = this.now();
     const refusal = this.replan().find((r) => r.id === req.id);
-    if (refusal) throw this.wouldMiss(entry, refusal, '');
+    if (refusal) {
+      this.decided('refused', entry, false);
+      throw this.wouldMiss(entry, refusal, '');
+    }
     entry.accepted = true;
+    entry.acceptedAt = this.now();
+    this.decided(entry.atRiskUntil === undefined ? 'accepted' : 'accepted-at-risk', entry, true);
     return {
       estimatedStoredAt: entry.estimatedStoredAt,
+      atRisk: entry.atRiskUntil !== undefined,
       dropped: entry.drop.signal,
       // The plan's priority (byPriority) in a form that does not change as time passes: cut-off,
       // size (the duration grows with it at any throughput), then the earliest start (most work).
       rank: [req.cutoff, req.bytes, req.startedAt ?? this.now()],
+      turn: (signal) =>
+        new Promise<void>((resolve, reject) => {
+          if (entry.hasTurn) return resolve();
+          if (signal.aborted) return reject(signal.reason);
+          const abandon = () => {
+            entry.onTurn = undefined;
+            reject(signal.reason);
+          };
+          signal.addEventListener('abort', abandon, { once: true });
+          entry.onTurn = () => {
+            signal.removeEventListener('abort', abandon);
+            resolve();
+          };
+          this.replan();
+        }),
       started: () => {
         entry.runningSince = this.now();
         this.tickWhileWaiting();
@@ -107,7 +219,7 @@ export class CheckpointAdmission {
       finished: (sample) => {
         if (this.entries.get(req.id) !== entry) return;
         this.entries.delete(req.id);
-        if (sample) this.estimate.observe(sample);
+        if (sample) this.estimate.observe(this.withShare(sample));
         this.replan();
       },
     };
@@ -115,16 +227,24 @@ export class CheckpointAdmission {
 
   /** The throughput this node plans with, and whether it measured it, for the worker's budget. */
   get throughput(): AgentThroughput {
+    const t = this.planned ?? { bytesPerSec: this.estimate.bytesPerSec, basis: this.estimate.basis };
     return {
-      bytesPerSec: Math.min(MAX_REPORTED_BYTES_PER_SEC, Math.round(this.estimate.bytesPerSec)),
-      basis: this.estimate.basis,
+      bytesPerSec: Math.min(MAX_REPORTED_BYTES_PER_SEC, Math.round(t.bytesPerSec)),
+      basis: t.basis,
     };
   }
 
   /** A checkpoint that was not admitted (no memory given) still tells how fast this node is. */
   observe(sample: CheckpointSample): void {
-    this.estimate.observe(sample);
+    this.estimate.observe(this.withShare(sample));
     this.replan();
+  }
+
+  /** The sample with the mean number of checkpoints that ran beside it, unless its caller knew. */
+  private withShare(sample: CheckpointSample): CheckpointSample {
+    if (sample.concurrency !== undefined) return sample;
+    const now = this.now();
+    return { ...sample, concurrency: this.concurrency.meanBetween(now - sample.ms, now) };
   }
 
   /**
@@ -135,11 +255,7 @@ export class CheckpointAdmission {
    */
   estimatedStoredAt(id: string): number | undefined {
     this.replan();
-    const e = this.entries.get(id);
-    if (!e) return undefined;
-    if (e.runningSince !== undefined)
-      return Math.max(this.now(), e.runningSince + this.estimate.durationMs(e.bytes));
-    return e.estimatedStoredAt;
+    return this.entries.get(id)?.estimatedStoredAt;
   }
 
   /**
@@ -154,13 +270,16 @@ export class CheckpointAdmission {
     const throughput = this.throughput;
     const neededMs = Math.max(0, r.storedAt - now);
     const leftMs = e.cutoff - now;
-    const durationMs = this.estimate.durationMs(e.bytes);
+    const durationMs = this.estimate.durationMs(e.bytes, throughput.bytesPerSec);
     const others = this.entries.size - (this.entries.has(e.id) ? 1 : 0);
     const why =
       neededMs > leftMs
         ? `its ${mib(e.bytes)} MiB take ~${seconds(durationMs)} s` +
           (others > 0 ? ` with ${others} other checkpoint(s) admitted on this node` : '') +
-          (r.slower > 1 ? `, counted ${r.slower}x slower (the admission margin)` : '')
+          (r.slower > 1 ? `, counted ${r.slower}x slower (the admission margin)` : '') +
+          (e.atRiskUntil !== undefined && e.acceptedAt !== undefined
+            ? `; accepted at risk ${seconds(now - e.acceptedAt)} s before (it fitted at the estimate, not with the margin)`
+            : '')
         : `it would fit, but its ${mib(e.bytes)} MiB (~${seconds(durationMs)} s) give way to shorter checkpoints, ` +
           'which stores more pods before the cut-off';
     return new AgentFailure(
@@ -183,40 +302,115 @@ export class CheckpointAdmission {
   private replan(): Refusal[] {
     const now = this.now();
     this.plannedAt = now;
-    const runningEnds: number[] = [];
+    const overheadMs = this.estimate.overheadMs;
+    // A running checkpoint still going past the time its bytes take at the estimate proves the node slower now:
+    // the first of a burst to overrun re-plans the queue at once, instead of when it (and the next) ended.
+    let bytesPerSec = this.estimate.bytesPerSec;
+    let basis = this.estimate.basis;
+    const shares = new Map<Entry, number>();
+    for (const e of this.entries.values()) {
+      if (e.runningSince === undefined) continue;
+      const share = this.concurrency.meanBetween(e.runningSince, now);
+      shares.set(e, share);
+      const ceiling = this.estimate.ceilingWhileRunning(e.bytes, now - e.runningSince, share);
+      if (ceiling < bytesPerSec) {
+        bytesPerSec = ceiling;
+        basis = 'measured';
+      }
+    }
+    this.planned = { bytesPerSec, basis };
+    const running: { e: Entry; r: RunningCheckpoint }[] = [];
     const waiting: WaitingCheckpoint[] = [];
     for (const e of this.entries.values()) {
-      const durationMs = this.estimate.durationMs(e.bytes);
-      if (e.runningSince !== undefined) runningEnds.push(e.runningSince + durationMs);
-      else
+      if (e.runningSince !== undefined) {
+        // What it has moved so far at its share of that rate, the rest at the whole rate (the plan shares it out).
+        const elapsed = now - e.runningSince;
+        const moved = (Math.max(0, elapsed - overheadMs) * bytesPerSec) / 1000 / (shares.get(e) ?? 1);
+        running.push({
+          e,
+          r: {
+            overheadLeftMs: Math.max(0, overheadMs - elapsed),
+            dataLeftMs: (Math.max(0, e.bytes - moved) / bytesPerSec) * 1000,
+          },
+        });
+      } else
         waiting.push({
           id: e.id,
-          durationMs,
+          durationMs: this.estimate.durationMs(e.bytes, bytesPerSec),
           cutoff: e.cutoff,
           workMs: e.startedAt === undefined ? 0 : now - e.startedAt,
           accepted: e.accepted,
+          atRisk: e.atRiskUntil !== undefined,
         });
     }
     const plan = planCheckpoints({
       now,
       slots: this.slots(),
-      runningEnds,
+      running: running.map((r) => r.r),
       waiting,
+      overheadMs,
       admissionFactor: this.admissionFactor,
+      atRiskShare: this.atRiskShare,
     });
     this.o.onPlanned?.(this.throughput);
+    for (const [i, r] of running.entries()) r.e.estimatedStoredAt = plan.runningEnds[i] as number;
+    // Turns go in the plan's order, once the arrivals of a burst have settled.
+    const settled = now - this.lastArrivalAt >= this.settleMs;
     for (const p of plan.run) {
       const e = this.entries.get(p.id);
-      if (e) e.estimatedStoredAt = p.storedAt;
+      if (!e) continue;
+      e.estimatedStoredAt = p.storedAt;
+      if (settled && e.accepted && !e.hasTurn && p.startAt <= now) {
+        e.hasTurn = true;
+        e.onTurn?.();
+        e.onTurn = undefined;
+      }
+    }
+    if (!settled && !this.settleTimer) {
+      this.settleTimer = setTimeout(
+        () => {
+          this.settleTimer = undefined;
+          this.replan();
+        },
+        this.lastArrivalAt + this.settleMs - now,
+      );
+      this.settleTimer.unref();
+    }
+    for (const id of plan.atRisk) {
+      const e = this.entries.get(id) as Entry;
+      // An arrival, or an accepted one it left without its margin: its window starts now.
+      if (e.atRiskUntil === undefined) e.atRiskUntil = atRiskUntil(now, e.cutoff, this.atRiskShare);
     }
     for (const r of plan.refusals) {
       const e = this.entries.get(r.id) as Entry;
       // The arrival being judged is refused by admit()'s answer; only accepted ones are dropped.
-      if (e.accepted) e.drop.abort(this.wouldMiss(e, r, 'dropped from the queue before its dump: '));
+      if (e.accepted) {
+        this.decided(e.atRiskUntil === undefined ? 'dropped' : 'dropped-at-risk', e, false);
+        e.drop.abort(this.wouldMiss(e, r, 'dropped from the queue before its dump: '));
+      }
       this.entries.delete(r.id);
+    }
+    // Judged at risk one last time by the plan above: those still kept at the end of their window are confirmed.
+    for (const e of this.entries.values()) {
+      if (e.atRiskUntil !== undefined && e.atRiskUntil <= now) {
+        e.atRiskUntil = undefined;
+        this.decided('confirmed', e, true);
+      }
     }
     this.tickWhileWaiting();
     return plan.refusals;
+  }
+
+  private decided(decision: AdmissionDecision, e: Entry, kept: boolean): void {
+    const t = this.throughput;
+    this.o.onDecision?.(decision, {
+      id: e.id,
+      bytes: e.bytes,
+      cutoff: e.cutoff,
+      estimatedStoredAt: kept && Number.isFinite(e.estimatedStoredAt) ? e.estimatedStoredAt : undefined,
+      bytesPerSec: t.bytesPerSec,
+      basis: t.basis,
+    });
   }
 
   /** A timer runs only while some admitted checkpoint waits for a slot; it never holds the process open. */

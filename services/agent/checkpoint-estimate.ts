@@ -2,58 +2,77 @@
 export interface CheckpointSample {
   bytes: number;
   ms: number;
+  /**
+   * How many checkpoints ran on the node, on average, while this one did
+   * (itself included; default 1): each moved at its share of the node's
+   * rate, so a 128 MiB checkpoint that took 6 s beside another proves twice
+   * the rate it would alone.
+   */
+  concurrency?: number | undefined;
 }
 
 export interface CheckpointEstimateOptions {
-  /** Used until this node has measured a checkpoint of its own (bytes per second). */
+  /** Used until this node has measured a checkpoint of its own: bytes per second, all its checkpoints together. */
   assumedBytesPerSec: number;
   /** Freeze, runtime API calls and manifest: the part of a checkpoint that does not grow with memory. */
   overheadMs: number;
   /** How many recent checkpoints the average covers. */
   window?: number;
+  /** How many of the latest checkpoints may pull the rate below the window's on their own (0: none). */
+  recent?: number;
 }
 
 /** Where a throughput figure comes from: this node's own checkpoints, or the configured assumption. */
 export type ThroughputBasis = 'measured' | 'assumed';
 
 /**
- * How long a checkpoint of N bytes takes on this node: a fixed overhead plus
- * the bytes at the throughput of the node's recent checkpoints. Measured
- * while other checkpoints shared the node, which is the throughput a queued
- * checkpoint will see. Before any measurement, the configured assumption,
- * which should be on the slow side: a too-fast guess admits pods that are
- * then cut off at their deadline mid-dump.
+ * How fast this node stores checkpoints: the bytes per second it moves in
+ * all, shared by the checkpoints running at once (checkpoint-plan.ts
+ * schedules with that share), plus a fixed overhead per checkpoint. Before
+ * any measurement, the configured assumption, which should be on the slow
+ * side: a too-fast guess admits pods that are then cut off at their
+ * deadline mid-dump.
  *
- * What one checkpoint of B bytes that took T ms proves, whatever the real
- * overhead o (0 <= o <= the assumed overhead O): the bytes moved in T - o ms,
- * so the node's rate lies between B/T and B/(T - O) (unbounded once T <= O).
- * Each sample keeps the assumption if it lies in that interval and otherwise
- * moves it to the nearest end: up to B/T at most (the rate the checkpoint
- * proves even with no overhead at all), down to B/(T - O) (the node is slower
- * than assumed even granting the whole overhead). The window's rate is its
- * bytes over those per-sample times, so large checkpoints, which say the
- * most, weigh the most.
+ * What one checkpoint of B bytes that took T ms beside c others on average
+ * (c counting itself) proves, whatever the real overhead o (0 <= o <= the
+ * assumed overhead O): its share, a c-th of the node's rate, moved B bytes
+ * in T - o ms, so the node's rate lies between cB/T and cB/(T - O)
+ * (unbounded once T <= O). Each sample keeps the assumption if it lies in
+ * that interval and otherwise moves it to the nearest end: up to cB/T at
+ * most (the rate the checkpoint proves even with no overhead at all), down
+ * to cB/(T - O) (the node is slower than assumed even granting the whole
+ * overhead). The window's rate is those bytes over those per-sample times,
+ * so large checkpoints, which say the most, weigh the most.
  *
- * Why not the bytes over T - O, as before: in bench:window at 1x the
- * calibration's 32 MiB checkpoints ended in 0.4 to 0.9 s, inside the assumed
- * 1.5 s overhead, so they taught nothing, and the agents planned the burst
- * at the assumed 32 MiB/s while the nodes moved about 130 MiB/s (their real
- * overhead was 0.2 to 0.3 s). Each of those samples proves 35 to 80 MiB/s.
- * And when T - O is small it is mostly noise: 256 MiB stored in 2.2 s with a
- * real overhead of 0.2 s would have read as 366 MiB/s, and admitted a 3.9 GiB
- * pod on a 12 s estimate for a dump that takes 31 s, cut at its deadline.
- * B/T can only be beaten by the node, never by noise in the overhead. Nor a
- * fit of overhead and rate over sizes: a burst's checkpoints are of a few
+ * Why not the bytes over T - O: in bench:window at 1x the calibration's 32
+ * MiB checkpoints ended in 0.4 to 0.9 s, inside the assumed 1.5 s overhead,
+ * so they taught nothing, and the agents planned the burst at the assumed
+ * 32 MiB/s while the nodes moved about 130 MiB/s (their real overhead was
+ * 0.2 to 0.3 s). And when T - O is small it is mostly noise: 256 MiB stored
+ * in 2.2 s with a real overhead of 0.2 s would have read as 366 MiB/s. B/T
+ * can only be beaten by the node, never by noise in the overhead. Nor a fit
+ * of overhead and rate over sizes: a burst's checkpoints are of a few
  * similar sizes, and a least-squares slope over them swings with every
- * sample. The cost is a pessimistic figure while only small checkpoints are
- * known (80 MiB/s for a node that moves 130); the first large one corrects it.
+ * sample.
+ *
+ * A burst slows a node: in bench:window at 2x the first checkpoints of the
+ * burst moved up to 1.62x slower than the calibration just before it. An
+ * average over 8 samples, most of them from before, took several more
+ * checkpoints to show it, and a checkpoint accepted on the old figure was
+ * dropped 19 to 23 s into the window. So the latest `recent` samples, read
+ * against the window's rate the same way (they move it only if they prove
+ * the node slower even granting the whole overhead), set the rate on their
+ * own when they are slower: one slow pair of checkpoints re-plans the
+ * queue at once. Faster ones only lift it through the window.
  */
 export class CheckpointEstimate {
   private readonly samples: CheckpointSample[] = [];
   private readonly window: number;
+  private readonly recent: number;
 
   constructor(private readonly o: CheckpointEstimateOptions) {
     this.window = o.window ?? 8;
+    this.recent = Math.min(this.window, o.recent ?? 2);
   }
 
   observe(sample: CheckpointSample): void {
@@ -64,9 +83,11 @@ export class CheckpointEstimate {
     if (this.samples.length > this.window) this.samples.shift();
   }
 
-  /** Bytes per second of the recent checkpoints, or the assumption while none contradicted it. */
+  /** Bytes per second the node moves in all, or the assumption while none contradicted it. */
   get bytesPerSec(): number {
-    return this.measuredBytesPerSec() ?? this.o.assumedBytesPerSec;
+    const windowRate = this.windowRate();
+    if (windowRate === undefined || this.recent === 0) return windowRate ?? this.o.assumedBytesPerSec;
+    return Math.min(windowRate, rateOf(this.samples.slice(-this.recent), windowRate, this.o.overheadMs).rate);
   }
 
   /**
@@ -77,29 +98,60 @@ export class CheckpointEstimate {
    * with the assumption leave it "assumed": they did not set the figure.
    */
   get basis(): ThroughputBasis {
-    return this.measuredBytesPerSec() === undefined ? 'assumed' : 'measured';
+    return this.windowRate() === undefined ? 'assumed' : 'measured';
   }
 
   get measured(): number {
     return this.samples.length;
   }
 
-  private measuredBytesPerSec(): number | undefined {
-    let bytes = 0;
-    let ms = 0;
-    let moved = false;
-    for (const s of this.samples) {
-      const assumedMs = (s.bytes / this.o.assumedBytesPerSec) * 1000;
-      // The assumption's time for these bytes, within what the sample allows.
-      const dataMs = Math.min(s.ms, Math.max(s.ms - this.o.overheadMs, assumedMs));
-      moved ||= dataMs !== assumedMs;
-      bytes += s.bytes;
-      ms += dataMs;
-    }
-    return moved && ms > 0 ? (bytes / ms) * 1000 : undefined;
+  get overheadMs(): number {
+    return this.o.overheadMs;
   }
 
-  durationMs(bytes: number): number {
-    return Math.ceil(this.o.overheadMs + (Math.max(0, bytes) / this.bytesPerSec) * 1000);
+  /**
+   * The most the node can be moving given a checkpoint of `bytes` that has
+   * run `elapsedMs` beside `concurrency` on average and has not ended: its
+   * share must have moved less than its bytes in the time after the whole
+   * overhead. Infinity while it could still be in its overhead.
+   */
+  ceilingWhileRunning(bytes: number, elapsedMs: number, concurrency = 1): number {
+    const dataMs = elapsedMs - this.o.overheadMs;
+    return dataMs > 0 ? (Math.max(1, concurrency) * bytes * 1000) / dataMs : Number.POSITIVE_INFINITY;
   }
+
+  /** How long a checkpoint of `bytes` takes with the node to itself at `bytesPerSec` (default: the estimate). */
+  durationMs(bytes: number, bytesPerSec = this.bytesPerSec): number {
+    return Math.ceil(this.o.overheadMs + (Math.max(0, bytes) / bytesPerSec) * 1000);
+  }
+
+  private windowRate(): number | undefined {
+    const r = rateOf(this.samples, this.o.assumedBytesPerSec, this.o.overheadMs);
+    return r.moved ? r.rate : undefined;
+  }
+}
+
+/**
+ * The node rate `samples` prove, each read as close to `reference` as its
+ * interval allows (see CheckpointEstimate); `moved`: some sample's interval
+ * excluded the reference.
+ */
+function rateOf(
+  samples: CheckpointSample[],
+  reference: number,
+  overheadMs: number,
+): { rate: number; moved: boolean } {
+  let bytes = 0;
+  let ms = 0;
+  let moved = false;
+  for (const s of samples) {
+    // The node's bytes while this one ran: its own times the number sharing the node with it.
+    const nodeBytes = s.bytes * Math.max(1, s.concurrency ?? 1);
+    const referenceMs = (nodeBytes / reference) * 1000;
+    const dataMs = Math.min(s.ms, Math.max(s.ms - overheadMs, referenceMs));
+    moved ||= dataMs !== referenceMs;
+    bytes += nodeBytes;
+    ms += dataMs;
+  }
+  return { rate: moved && ms > 0 ? (bytes / ms) * 1000 : reference, moved };
 }

@@ -1,7 +1,7 @@
 /** A checkpoint admitted on this node that has not started dumping yet. */
 export interface WaitingCheckpoint {
   id: string;
-  /** Estimated dump + upload time on this node (ms). */
+  /** Estimated dump + upload time with the node to itself (ms): its overhead plus its bytes at the node's rate. */
   durationMs: number;
   /** Epoch ms: the archive must be stored by then (the request's deadline). */
   cutoff: number;
@@ -10,19 +10,35 @@ export interface WaitingCheckpoint {
   /**
    * Already accepted by an earlier plan (its caller was told so). Not yet
    * accepted (the arrival being judged): taken only if it fits with the
-   * admission factor's margin. See planCheckpoints for what an accepted one
-   * is held to.
+   * admission factor's margin, or at risk (see atRiskShare). See
+   * planCheckpoints for what an accepted one is held to.
    */
   accepted?: boolean;
+  /** Accepted at risk and still in its decision window: the first to give way if the node is slower. */
+  atRisk?: boolean;
+}
+
+/** A checkpoint dumping or uploading now, by what it has left, with the node to itself. */
+export interface RunningCheckpoint {
+  /** ms of its fixed overhead still to come (0 once past it). */
+  overheadLeftMs?: number;
+  /** ms the node would take alone to move the bytes it has left. */
+  dataLeftMs: number;
 }
 
 export interface CheckpointPlanInput {
   now: number;
   /** Checkpoints that may run at once. */
   slots: number;
-  /** Epoch ms each running checkpoint is expected to end. */
-  runningEnds: number[];
+  running: RunningCheckpoint[];
   waiting: WaitingCheckpoint[];
+  /**
+   * The part of each waiting checkpoint's duration that does not use the
+   * node's throughput (freeze, runtime calls, manifest): it runs beside the
+   * others' bytes instead of sharing their rate. 0 (default): all of it
+   * shares, and one slot is one checkpoint after another.
+   */
+  overheadMs?: number;
   /**
    * The margin a new checkpoint must fit with (>= 1): it is taken only if it
    * would still be stored by its cut-off were every checkpoint on the node,
@@ -33,6 +49,24 @@ export interface CheckpointPlanInput {
    * with its full grace instead of 10 s later with less. 1: no margin.
    */
   admissionFactor?: number;
+  /**
+   * Tentative admission: a new checkpoint that fits at the estimate but not
+   * with the margin is accepted at risk, instead of refused, when some
+   * checkpoint on the node (running, or planned with it) is expected to end
+   * within this share of the time the new one has to its cut-off (its
+   * decision window, atRiskUntil): by then the node has measured the rate it
+   * really has, and a checkpoint it was wrong about is dropped while its pod
+   * still has most of its time. A share, not a time: 20 s into an 85 s
+   * window leaves a dropped pod three quarters of it, 20 s into the 35 s a
+   * warning delivered 50 s late leaves is a drop late in it. Undefined or 0:
+   * never (refused, as without it).
+   */
+  atRiskShare?: number;
+}
+
+/** Epoch ms by which a checkpoint accepted at `now` at risk must be confirmed or dropped (see atRiskShare). */
+export function atRiskUntil(now: number, cutoff: number, share: number): number {
+  return now + Math.max(0, cutoff - now) * share;
 }
 
 export interface PlannedCheckpoint {
@@ -44,10 +78,14 @@ export interface PlannedCheckpoint {
 export interface CheckpointPlan {
   /** The checkpoints to run, in the order they take slots, each with when it is expected to be stored. */
   run: PlannedCheckpoint[];
+  /** When each running checkpoint is expected to be stored, in the input's order. */
+  runningEnds: number[];
   /** Those that cannot all be stored in time: refused, so their pods are drained now with their full grace. */
   refused: string[];
   /** Why each refused one was: where it stood in the schedule that refused it, for the message its pod carries. */
   refusals: Refusal[];
+  /** The kept checkpoints that are at risk: accepted without the margin, still in their decision window. */
+  atRisk: string[];
 }
 
 export interface Refusal {
@@ -68,79 +106,163 @@ export function byPriority(a: WaitingCheckpoint, b: WaitingCheckpoint): number {
   return a.cutoff - b.cutoff || a.durationMs - b.durationMs || b.workMs - a.workMs || (a.id < b.id ? -1 : 1);
 }
 
+interface Schedule {
+  planned: PlannedCheckpoint[];
+  runningEnds: number[];
+  /** The first time any checkpoint, running or planned, is expected to end. */
+  firstEndAt: number;
+}
+
 /**
- * List scheduling of `order` onto the slots, after the running checkpoints,
- * with every duration (and what is left of each running one) `slower` times
- * its estimate.
+ * The node running `order` after the running checkpoints, at most `slots`
+ * at once, every duration `slower` times its estimate. The checkpoints past
+ * their overhead share the node's rate equally (a dump, zstd and the upload
+ * share its CPU and network), so one running alone goes at the whole rate:
+ * planned one slot each at the rate measured beside others, the last of a
+ * burst, which runs alone for most of its time, was planned 15 % later than
+ * it ended in bench:window, and that is the whole margin of a node loaded
+ * to 0.85 of what it can move.
  */
-function schedule(input: CheckpointPlanInput, order: WaitingCheckpoint[], slower = 1): PlannedCheckpoint[] {
-  const free = input.runningEnds.map((e) => input.now + Math.max(0, e - input.now) * slower);
-  while (free.length < input.slots) free.push(input.now);
-  free.sort((a, b) => a - b);
-  // More running than slots (a smaller limit after a restart): the waiting start after the earliest ends.
-  free.splice(0, free.length - input.slots);
-  return order.map((c) => {
-    const startAt = free.shift() as number;
-    const storedAt = startAt + c.durationMs * slower;
-    const at = free.findIndex((f) => f > storedAt);
-    free.splice(at === -1 ? free.length : at, 0, storedAt);
-    return { id: c.id, startAt, storedAt };
-  });
+function schedule(input: CheckpointPlanInput, order: WaitingCheckpoint[], slower = 1): Schedule {
+  const overheadMs = Math.max(0, input.overheadMs ?? 0);
+  interface Job {
+    index: number; // into order; -1 - i for running i
+    startAt: number;
+    overheadEnd: number;
+    /** ms of the node to itself still needed. */
+    left: number;
+  }
+  // Offsets from now: epoch ms carry too few digits below the millisecond for the shares to add up.
+  const now = input.now;
+  let t = 0;
+  const active: Job[] = input.running.map((r, i) => ({
+    index: -1 - i,
+    startAt: 0,
+    overheadEnd: Math.max(0, r.overheadLeftMs ?? 0) * slower,
+    left: Math.max(0, r.dataLeftMs) * slower,
+  }));
+  const planned: PlannedCheckpoint[] = new Array(order.length);
+  const runningEnds: number[] = new Array(input.running.length);
+  let firstEndAt = Number.POSITIVE_INFINITY;
+  let next = 0;
+  const slots = Math.max(1, input.slots);
+  // Each pass ends at least one overhead or one checkpoint: it terminates.
+  for (;;) {
+    // More running than slots (a smaller limit after a restart): the waiting start once enough ended.
+    while (active.length < slots && next < order.length) {
+      const c = order[next] as WaitingCheckpoint;
+      const own = Math.min(overheadMs, Math.max(0, c.durationMs));
+      active.push({
+        index: next++,
+        startAt: t,
+        overheadEnd: t + own * slower,
+        left: (Math.max(0, c.durationMs) - own) * slower,
+      });
+    }
+    if (active.length === 0) break;
+    const moving = active.filter((j) => j.overheadEnd <= t);
+    const n = moving.length;
+    let until = Number.POSITIVE_INFINITY;
+    for (const j of active) if (j.overheadEnd > t) until = Math.min(until, j.overheadEnd);
+    for (const j of moving) until = Math.min(until, t + j.left * n);
+    // Within a nanosecond of done is done: the sum t + left * n does not always subtract back exactly.
+    for (const j of moving) j.left = j.left * n <= until - t + 1e-6 ? 0 : j.left - (until - t) / n;
+    t = until;
+    for (let i = active.length - 1; i >= 0; i--) {
+      const j = active[i] as Job;
+      if (j.overheadEnd > t || j.left > 0) continue;
+      active.splice(i, 1);
+      firstEndAt = Math.min(firstEndAt, now + t);
+      if (j.index < 0) runningEnds[-1 - j.index] = now + t;
+      else
+        planned[j.index] = {
+          id: (order[j.index] as WaitingCheckpoint).id,
+          startAt: now + j.startAt,
+          storedAt: now + t,
+        };
+    }
+  }
+  return { planned, runningEnds, firstEndAt };
 }
 
 /**
  * Which waiting checkpoints to run so that the most are stored before their
- * cut-offs (Moore-Hodgson, on the node's slots): take them in priority order,
- * and whenever one would be late, drop the longest taken so far (on a tie,
- * the one that saves less work). Run again whenever a request arrives or a
- * checkpoint ends, with durations from the throughput measured so far.
+ * cut-offs (Moore-Hodgson: take them in priority order, and whenever one
+ * would be late, drop the longest taken so far, on a tie the one that saves
+ * less work; on one slot with no overhead, the schedule that stores the
+ * most). Run again whenever a request arrives or a checkpoint ends, with
+ * durations from the throughput measured so far. Checkpoints at risk give
+ * way first: the longest of them is dropped before any other.
  *
  * With an admission factor above 1 the plan must also hold with every
  * duration that many times longer, for every checkpoint whose margin is
  * intact: the new ones, and the accepted ones that were on time with it
- * before this plan. An accepted checkpoint whose margin a slower throughput
- * has used up is only held to its estimate, so a re-plan with no arrival
- * drops none that still fit. When only the margin fails, the longest of
- * those it holds is refused: a new arrival, or an accepted one it displaces
- * now, early in the window, as Moore-Hodgson would, rather than letting the
- * arrival eat that one's margin so that a small fall in throughput later
- * drops it late. With a factor of 1 both checks are one, and the plan is
- * Moore-Hodgson's.
+ * before this plan (those at risk aside: they give way first, so the
+ * others' margin is judged without them). An accepted checkpoint whose
+ * margin a slower throughput has used up is only held to its estimate, so a
+ * re-plan with no arrival drops none that still fit. When only the margin
+ * fails, the longest of those the margin holds gives way, as Moore-Hodgson
+ * would: a new arrival, or an accepted one the arrival would otherwise leave
+ * without its margin. It is put at risk if the node will know its real rate
+ * soon enough (atRiskShare), refused otherwise: now, early in the window,
+ * rather than kept on a margin that a small fall in throughput later uses
+ * up, dropping it late. With a factor of 1 both checks are one.
  */
 export function planCheckpoints(input: CheckpointPlanInput): CheckpointPlan {
   const factor = Math.max(1, input.admissionFactor ?? 1);
   const kept: WaitingCheckpoint[] = [];
   const refusals: Refusal[] = [];
-  const late = (planned: PlannedCheckpoint[], i: number) =>
-    (planned[i] as PlannedCheckpoint).storedAt > (kept[i] as WaitingCheckpoint).cutoff;
+  const atRisk = new Set(input.waiting.filter((w) => w.atRisk));
+  const lateIn = (s: Schedule, among: WaitingCheckpoint[]) =>
+    among.filter((k, i) => (s.planned[i] as PlannedCheckpoint).storedAt > k.cutoff);
+  const storedAtIn = (s: Schedule, among: WaitingCheckpoint[], c: WaitingCheckpoint) =>
+    (s.planned[among.indexOf(c)] as PlannedCheckpoint).storedAt;
   const byPriorityOrder = [...input.waiting].sort(byPriority);
   // Accepted ones already late with the margin, before any arrival: held to their estimate only.
-  const accepted = byPriorityOrder.filter((w) => w.accepted);
-  const slowed = schedule(input, accepted, factor);
-  const marginUsed = new Set(accepted.filter((w, i) => (slowed[i] as PlannedCheckpoint).storedAt > w.cutoff));
+  const accepted = byPriorityOrder.filter((w) => w.accepted && !atRisk.has(w));
+  const marginUsed = new Set(lateIn(schedule(input, accepted, factor), accepted));
   for (const c of byPriorityOrder) {
     kept.push(c);
     for (;;) {
-      let failed = schedule(input, kept);
+      const plain = schedule(input, kept);
+      const late = lateIn(plain, kept);
+      let drop: WaitingCheckpoint;
+      let storedAt: number;
       let slower = 1;
-      let among = kept;
-      if (failed.every((_, i) => !late(failed, i))) {
+      if (late.length > 0) {
+        const risky = kept.filter((k) => atRisk.has(k));
+        drop = longest(risky.length > 0 ? risky : kept);
+        storedAt = storedAtIn(plain, kept, drop);
+      } else {
         if (factor === 1) break;
-        failed = schedule(input, kept, factor);
-        if (kept.every((k, i) => marginUsed.has(k) || !late(failed, i))) break;
+        const held = kept.filter((k) => !atRisk.has(k));
+        const slow = schedule(input, held, factor);
+        const heldLate = lateIn(slow, held).filter((k) => !marginUsed.has(k));
+        if (heldLate.length === 0) break;
+        // The longest the margin holds gives way (Moore-Hodgson): at risk if the node will know soon enough.
+        const longestHeld = longest(held.filter((k) => !marginUsed.has(k)));
+        const share = input.atRiskShare ?? 0;
+        if (share > 0 && plain.firstEndAt <= atRiskUntil(input.now, longestHeld.cutoff, share)) {
+          atRisk.add(longestHeld);
+          continue;
+        }
+        drop = longestHeld;
+        storedAt = storedAtIn(slow, held, drop);
         slower = factor;
-        among = kept.filter((k) => !marginUsed.has(k));
       }
-      const at = kept.indexOf(longest(among));
-      refusals.push({
-        id: (kept[at] as WaitingCheckpoint).id,
-        storedAt: (failed[at] as PlannedCheckpoint).storedAt,
-        slower,
-      });
-      kept.splice(at, 1);
+      refusals.push({ id: drop.id, storedAt, slower });
+      kept.splice(kept.indexOf(drop), 1);
+      atRisk.delete(drop);
     }
   }
-  return { run: schedule(input, kept), refused: refusals.map((r) => r.id), refusals };
+  const final = schedule(input, kept);
+  return {
+    run: final.planned,
+    runningEnds: final.runningEnds,
+    refused: refusals.map((r) => r.id),
+    refusals,
+    atRisk: kept.filter((k) => atRisk.has(k)).map((k) => k.id),
+  };
 }
 
 /** The longest of these; on a tie the one whose drain loses the least work, the latest in the list. */

@@ -264,6 +264,8 @@ export class CheckpointRestore {
       throwIfAborted(waitSignal);
       const criuVersion = await runtime.criuVersion();
       const queuedAt = performance.now();
+      // An admitted checkpoint takes a slot in its plan's order, not in the order the burst's requests arrived.
+      await admitted?.turn(waitSignal);
       release = await this.slots.acquire(waitSignal, admitted?.rank);
       throwIfAborted(waitSignal);
       admitted?.started();

@@ -9,6 +9,7 @@ export class AgentMetrics {
   readonly bytes: Counter<'direction' | 'kind'>;
   readonly checkpointSlots: Gauge<'state'>;
   readonly checkpointRate: Gauge<'basis'>;
+  readonly admissionDecisions: Counter<'decision'>;
 
   constructor(registry: Registry) {
     this.operations = new Counter({
@@ -37,6 +38,23 @@ export class AgentMetrics {
       labelNames: ['basis'],
       registers: [registry],
     });
+    this.admissionDecisions = new Counter({
+      name: 'spot_rescue_agent_admission_decisions_total',
+      help:
+        'Checkpoints judged by the admission plan: accepted (with the margin), accepted-at-risk (at the estimate only), ' +
+        'confirmed (at risk, kept through its window), refused, dropped and dropped-at-risk (accepted, then dropped before the dump)',
+      labelNames: ['decision'],
+      registers: [registry],
+    });
+    for (const decision of [
+      'accepted',
+      'accepted-at-risk',
+      'confirmed',
+      'refused',
+      'dropped',
+      'dropped-at-risk',
+    ] as const)
+      this.admissionDecisions.inc({ decision }, 0);
     // Failures are labelled by error code, not known in advance; successes are.
     exportAtZero(this.operations, [
       { operation: 'checkpoint', outcome: 'ok' },

@@ -5,11 +5,13 @@ import type { ConfigOf } from '../common/config.js';
 import { loadKubeConfig } from '../common/kube.js';
 import { createLogger } from '../common/logger.js';
 import { createMetricsRegistry } from '../common/metrics.js';
+import { mibOneDecimal } from '../common/quantity.js';
 import { createAgentS3Client } from './agent-s3-client.js';
 import { ArchiveStores } from './archive-scope.js';
 import { S3ArchiveStore } from './archive-store.js';
 import { CallerAuthenticator, KubeTokenReviewer } from './auth.js';
 import { CheckpointAdmission } from './checkpoint-admission.js';
+import { ConcurrencyTimeline } from './checkpoint-concurrency.js';
 import { CheckpointEstimate } from './checkpoint-estimate.js';
 import { CheckpointRestore } from './checkpoint-restore.js';
 import { CheckpointSlots } from './checkpoint-slots.js';
@@ -78,13 +80,15 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
     (credentials) => createAgentS3Client(s3Settings, credentials),
     (client) => new S3ArchiveStore(client, tuning),
   );
-  const slots = new CheckpointSlots(c.maxConcurrentCheckpoints, ({ active, waiting }) => {
-    metrics.checkpointSlots.set({ state: 'active' }, active);
-    metrics.checkpointSlots.set({ state: 'waiting' }, waiting);
-  });
   const estimate = new CheckpointEstimate({
     assumedBytesPerSec: c.assumedCheckpointMiBps * 2 ** 20,
     overheadMs: c.checkpointOverheadMs,
+  });
+  const concurrency = new ConcurrencyTimeline();
+  const slots = new CheckpointSlots(c.maxConcurrentCheckpoints, ({ active, waiting }) => {
+    metrics.checkpointSlots.set({ state: 'active' }, active);
+    metrics.checkpointSlots.set({ state: 'waiting' }, waiting);
+    concurrency.set(active);
   });
   const service = new CheckpointRestore({
     cluster: c.clusterName,
@@ -98,7 +102,27 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
     slots,
     admission: new CheckpointAdmission(estimate, () => slots.size, {
       admissionFactor: c.admissionFactor,
+      atRiskShare: c.atRiskShare,
+      concurrency,
       onPlanned: (t) => metrics.plannedRate(t),
+      onDecision: (decision, about) => {
+        metrics.admissionDecisions.inc({ decision });
+        // One line per decision: what a burst's admissions were, read back by bench:window and by an operator.
+        log.info(
+          {
+            checkpointId: about.id,
+            decision,
+            memoryMiB: mibOneDecimal(about.bytes),
+            cutoff: new Date(about.cutoff).toISOString(),
+            ...(about.estimatedStoredAt === undefined
+              ? {}
+              : { estimatedStoredAt: new Date(about.estimatedStoredAt).toISOString() }),
+            rateMiBps: mibOneDecimal(about.bytesPerSec),
+            rateBasis: about.basis,
+          },
+          'admission',
+        );
+      },
     }),
     operations,
     capabilities: () => capabilities.current(),

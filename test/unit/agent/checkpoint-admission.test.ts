@@ -94,7 +94,7 @@ describe('checkpoint admission: checkpoints asked without a memory size', () => 
 });
 
 describe('checkpoint admission: estimates as time passes', () => {
-  test('a waiting checkpoint is pushed back while the one ahead overruns, and dropped once it cannot fit', () => {
+  test('a running checkpoint past its estimate lowers the rate at once: the waiting are planned at what it proves', () => {
     let now = 0;
     const estimate = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 0 });
     const admission = new CheckpointAdmission(estimate, () => 1, { now: () => now });
@@ -102,12 +102,24 @@ describe('checkpoint admission: estimates as time passes', () => {
     first.started();
     const second = admission.admit({ id: 'second', bytes: 200 * MiB, cutoff: 60_000 });
     assert.equal(second.estimatedStoredAt, 30_000);
-    now = 25_000; // the first should have ended at 10 s and is still running
-    assert.equal(admission.estimatedStoredAt('second'), 45_000, 'never a time already past');
-    now = 45_000;
+    // The first should have ended at 10 s and still runs: the node moves at most 100 MiB in 12 s.
+    now = 12_000;
+    assert.equal(
+      admission.estimatedStoredAt('second'),
+      36_000,
+      'after the first, which ends now at the earliest: 200 MiB at that rate take 24 s',
+    );
+    // As a status read reports it: the rate of the plan it just made.
+    assert.equal(admission.throughput.bytesPerSec, Math.round((100 * MiB) / 12));
+    assert.equal(admission.throughput.basis, 'measured');
+    assert.equal(second.dropped.aborted, false);
+    // At 25 s: at most 4 MiB/s, 200 MiB take 50 s, past the cut-off. It ends only at 45 s at the estimate
+    // the window alone still has (10 MiB/s), where the queue learnt it only when the first ended.
+    now = 25_000;
     assert.equal(admission.estimatedStoredAt('second'), undefined);
     assert.equal(second.dropped.aborted, true, 'no longer fits before 60 s: dropped while it waits');
     assert.equal(first.dropped.aborted, false);
+    assert.equal(estimate.bytesPerSec, 10 * MiB, 'the estimate itself learns only from what ended');
   });
 
   test('time alone drops a waiting checkpoint that can no longer make its cut-off, with no call to the agent', async () => {
@@ -203,5 +215,178 @@ describe('checkpoint admission: the margin a new checkpoint must fit with', () =
     at(1_300);
     first.finished({ bytes: 10 * MiB, ms: 1_300 });
     assert.equal(lucky.dropped.aborted, true, 'dropped after it was accepted: the case the margin is for');
+  });
+});
+
+describe('checkpoint admission: at risk', () => {
+  function atRisk() {
+    let now = 0;
+    const estimate = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 0 });
+    const decisions: string[] = [];
+    const admission = new CheckpointAdmission(estimate, () => 1, {
+      now: () => now,
+      admissionFactor: 1.25,
+      // A fifth of the 50 s to the cut-off: 10 s.
+      atRiskShare: 0.2,
+      onDecision: (d) => decisions.push(d),
+    });
+    return { admission, decisions, at: (t: number) => (now = t) };
+  }
+
+  test('accepted at the estimate when a checkpoint ends within the window; confirmed once it passed', () => {
+    const { admission, decisions, at } = atRisk();
+    const first = admission.admit({ id: 'first', bytes: 50 * MiB, cutoff: 100_000 });
+    first.started();
+    assert.equal(first.atRisk, false);
+    // 5 s + 40 s = 45 s, before 50 s; 1.25x slower 56.25 s. The first ends at 5 s, inside the 10 s window.
+    const risky = admission.admit({ id: 'risky', bytes: 400 * MiB, cutoff: 50_000 });
+    assert.equal(risky.atRisk, true);
+    assert.equal(risky.estimatedStoredAt, 45_000);
+    assert.deepEqual(decisions, ['accepted', 'accepted-at-risk']);
+    // The first ended as planned: the rate holds, and the window ends with it kept.
+    at(5_000);
+    first.finished({ bytes: 50 * MiB, ms: 5_000 });
+    risky.started();
+    at(10_000);
+    assert.equal(admission.estimatedStoredAt('risky'), 45_000);
+    assert.deepEqual(decisions, ['accepted', 'accepted-at-risk', 'confirmed']);
+    assert.equal(risky.dropped.aborted, false);
+  });
+
+  test('refused at once when nothing on the node would end within the window', () => {
+    const { admission, decisions } = atRisk();
+    assert.throws(() => admission.admit({ id: 'alone', bytes: 450 * MiB, cutoff: 50_000 }), isRefusal);
+    assert.deepEqual(decisions, ['refused']);
+  });
+
+  test('dropped as soon as the checkpoint ahead overruns enough, with its figures and the reason', () => {
+    const { admission, decisions, at } = atRisk();
+    const first = admission.admit({ id: 'first', bytes: 50 * MiB, cutoff: 100_000 });
+    first.started();
+    const risky = admission.admit({ id: 'risky', bytes: 400 * MiB, cutoff: 50_000 });
+    // At 6 s the first still runs: at most 8.3 MiB/s, 400 MiB need 48 s, stored at 54 s at the earliest.
+    at(6_000);
+    assert.equal(admission.estimatedStoredAt('risky'), undefined);
+    assert.equal(
+      risky.dropped.aborted,
+      true,
+      'dropped 6 s after it was accepted, before the first even ended',
+    );
+    const reason = risky.dropped.reason as AgentFailure;
+    assert.match(
+      reason.message,
+      /^dropped from the queue before its dump: needs ~48 s at 8\.3 MiB\/s measured, 44 s left: .*accepted at risk 6 s before/,
+    );
+    assert.deepEqual(decisions, ['accepted', 'accepted-at-risk', 'dropped-at-risk']);
+    assert.equal(first.dropped.aborted, false);
+  });
+});
+
+describe('checkpoint admission: at risk, at the end of its window', () => {
+  test('one that no longer fits when its window ends is dropped at risk, not confirmed first', () => {
+    let now = 0;
+    const estimate = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 0 });
+    const decisions: string[] = [];
+    const admission = new CheckpointAdmission(estimate, () => 1, {
+      now: () => now,
+      admissionFactor: 1.25,
+      atRiskShare: 0.2,
+      onDecision: (d) => decisions.push(d),
+    });
+    const first = admission.admit({ id: 'first', bytes: 50 * MiB, cutoff: 100_000 });
+    first.started();
+    const risky = admission.admit({ id: 'risky', bytes: 400 * MiB, cutoff: 50_000 });
+    assert.equal(risky.atRisk, true);
+    // Its window ends at 10 s, as the first ends slow: 50 MiB in 8 s after its start, 6.25 MiB/s.
+    now = 10_000;
+    first.finished({ bytes: 50 * MiB, ms: 8_000 });
+    assert.equal(risky.dropped.aborted, true);
+    assert.deepEqual(decisions, ['accepted', 'accepted-at-risk', 'dropped-at-risk']);
+  });
+});
+
+describe('checkpoint admission: samples read as shares of the node', () => {
+  test("two checkpoints that ran side by side each prove half the node's rate", () => {
+    let now = 0;
+    const estimate = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 0 });
+    const admission = new CheckpointAdmission(estimate, () => 2, { now: () => now });
+    admission.slotsInUse(2);
+    now = 10_000;
+    admission.slotsInUse(1);
+    admission.observe({ bytes: 100 * MiB, ms: 10_000 });
+    admission.slotsInUse(0);
+    admission.observe({ bytes: 100 * MiB, ms: 10_000 });
+    assert.equal(estimate.bytesPerSec, 20 * MiB, '200 MiB in 10 s, not 10 MiB/s');
+    assert.deepEqual(admission.throughput, { bytesPerSec: 20 * MiB, basis: 'measured' });
+  });
+
+  test('running checkpoints have moved their share of the node so far, and share what is left', () => {
+    let now = 0;
+    const estimate = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 0 });
+    const admission = new CheckpointAdmission(estimate, () => 2, { now: () => now });
+    const a = admission.admit({ id: 'a', bytes: 100 * MiB, cutoff: 60_000 });
+    const b = admission.admit({ id: 'b', bytes: 100 * MiB, cutoff: 60_000 });
+    assert.equal(a.estimatedStoredAt, 10_000, 'alone: the whole node');
+    assert.equal(b.estimatedStoredAt, 20_000, 'side by side: 200 MiB of the node at 10 MiB/s');
+    assert.equal(admission.estimatedStoredAt('a'), 20_000, 'and the first with it');
+    admission.slotsInUse(1);
+    a.started();
+    admission.slotsInUse(2);
+    b.started();
+    // 5 s in: each moved 25 MiB at half the node; 150 MiB left between them.
+    now = 5_000;
+    assert.equal(admission.estimatedStoredAt('a'), 20_000);
+    assert.equal(admission.estimatedStoredAt('b'), 20_000);
+  });
+});
+
+describe('checkpoint admission: turns', () => {
+  const flush = () => new Promise((r) => setImmediate(r));
+
+  test("a burst takes the slots in the plan's order, once its requests have all arrived", async () => {
+    let now = 0;
+    const estimate = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 0 });
+    const admission = new CheckpointAdmission(estimate, () => 2, { now: () => now, settleMs: 300 });
+    const signal = new AbortController().signal;
+    const turns: string[] = [];
+    const ask = (id: string, mib: number) => {
+      const a = admission.admit({ id, bytes: mib * MiB, cutoff: 600_000 });
+      void a.turn(signal).then(() => turns.push(id));
+      return a;
+    };
+    // The largest arrives first: granted on arrival, it took a slot ahead of the short ones.
+    ask('big', 300);
+    now = 100;
+    const s1 = ask('s1', 50);
+    now = 200;
+    const s2 = ask('s2', 50);
+    now = 250;
+    admission.estimatedStoredAt('big');
+    await flush();
+    assert.deepEqual(turns, [], 'none starts while the burst still arrives');
+    now = 500;
+    admission.estimatedStoredAt('big');
+    await flush();
+    assert.deepEqual(turns.sort(), ['s1', 's2'], 'the two short ones first, as the plan has them');
+    s1.started();
+    s2.started();
+    now = 10_500;
+    s1.finished({ bytes: 50 * MiB, ms: 10_000 });
+    await flush();
+    assert.deepEqual(turns, ['s1', 's2', 'big'], 'the next once a slot frees');
+    s2.finished();
+  });
+
+  // A timeout: broken, the wait would hang rather than fail.
+  test('a wait for its turn ends with its signal: dropped, or past its deadline', {
+    timeout: 5000,
+  }, async () => {
+    const estimate = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 0 });
+    const admission = new CheckpointAdmission(estimate, () => 1, { now: () => 0, settleMs: 300 });
+    const a = admission.admit({ id: 'a', bytes: 10 * MiB, cutoff: 600_000 });
+    const stop = new AbortController();
+    const waiting = a.turn(stop.signal);
+    stop.abort(new Error('dropped'));
+    await assert.rejects(waiting, /dropped/);
   });
 });

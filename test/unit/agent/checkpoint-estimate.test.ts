@@ -72,4 +72,57 @@ describe('checkpoint estimate', () => {
     e.observe({ bytes: 10 * MiB, ms: 0 });
     assert.equal(e.measured, 2, 'samples without bytes, or without time, are not taken');
   });
+
+  test('a checkpoint that shared the node proves its share: the node moved that many times its bytes', () => {
+    const e = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 0 });
+    e.observe({ bytes: 100 * MiB, ms: 5000, concurrency: 2 });
+    assert.equal(e.bytesPerSec, 40 * MiB, '100 MiB in 5 s beside another: 200 MiB in 5 s');
+    assert.equal(e.durationMs(100 * MiB), 2500, 'alone, it would take half the time');
+    const alone = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 0 });
+    alone.observe({ bytes: 100 * MiB, ms: 5000 });
+    assert.equal(alone.bytesPerSec, 20 * MiB);
+  });
+
+  test('the latest checkpoints pull the rate down at once when they prove the node slower (a burst)', () => {
+    const e = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 1000 });
+    // Six before the burst at 50 MiB/s (100 MiB in 3 s: 2 s after the overhead, at most 3 s with none).
+    for (let i = 0; i < 6; i++) e.observe({ bytes: 100 * MiB, ms: 3000 });
+    assert.equal(Math.round(e.bytesPerSec / MiB), 33);
+    // Two of the burst: 100 MiB in 6 s, 5 s even after the whole overhead: at most 20 MiB/s.
+    e.observe({ bytes: 100 * MiB, ms: 6000 });
+    e.observe({ bytes: 100 * MiB, ms: 6000 });
+    assert.equal(e.bytesPerSec, 20 * MiB, 'the two slow ones alone, where the window of 8 says 27 MiB/s');
+    // Faster ones lift it only through the window.
+    e.observe({ bytes: 100 * MiB, ms: 1000 });
+    e.observe({ bytes: 100 * MiB, ms: 1000 });
+    assert.equal(Math.round(e.bytesPerSec / MiB), 31, 'the window: 800 MiB in 26 s');
+  });
+
+  test('latest checkpoints that the overhead explains do not pull it below the window (a burst of small pods)', () => {
+    const samples = [
+      ...Array.from({ length: 4 }, () => ({ bytes: 100 * MiB, ms: 3000 })),
+      // 8 MiB in 1.2 s: at most 40 MiB/s once the whole overhead is granted, so ~31 MiB/s is not contradicted.
+      { bytes: 8 * MiB, ms: 1200 },
+      { bytes: 8 * MiB, ms: 1200 },
+    ];
+    const e = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 1000 });
+    const windowOnly = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 1000, recent: 0 });
+    for (const x of samples) {
+      e.observe(x);
+      windowOnly.observe(x);
+    }
+    assert.equal(e.bytesPerSec, windowOnly.bytesPerSec);
+    for (let i = 0; i < 2; i++) {
+      e.observe({ bytes: 100 * MiB, ms: 6000 });
+      windowOnly.observe({ bytes: 100 * MiB, ms: 6000 });
+    }
+    assert.ok(e.bytesPerSec < windowOnly.bytesPerSec, 'slow large ones do');
+  });
+
+  test('a running checkpoint past its time bounds the rate: its share has not moved its bytes yet', () => {
+    const e = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 1000 });
+    assert.equal(e.ceilingWhileRunning(100 * MiB, 900), Number.POSITIVE_INFINITY, 'still in its overhead');
+    assert.equal(e.ceilingWhileRunning(100 * MiB, 11_000), 10 * MiB);
+    assert.equal(e.ceilingWhileRunning(100 * MiB, 11_000, 2), 20 * MiB, 'beside another: twice that');
+  });
 });

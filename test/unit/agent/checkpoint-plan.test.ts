@@ -14,7 +14,7 @@ describe('checkpoint plan', () => {
     const plan = planCheckpoints({
       now: 0,
       slots: 1,
-      runningEnds: [],
+      running: [],
       // Arrival order is largest first: in that order only the 60 s one would be stored before 100 s.
       waiting: [c('big', 60_000), c('mid', 30_000), c('small-a', 20_000), c('small-b', 20_000)],
     });
@@ -29,29 +29,78 @@ describe('checkpoint plan', () => {
     assert.deepEqual(plan.refused, ['big']);
   });
 
-  test('slots: each checkpoint takes the first free one, after the running checkpoints end', () => {
+  test('slots share the node: two at once each go at half its rate, one alone at all of it', () => {
     const plan = planCheckpoints({
       now: 1000,
       slots: 2,
-      runningEnds: [11_000, 500 /* already over its estimate: ends now at the earliest */],
+      // 10 s of the node to itself left, and one already over its estimate: ends now.
+      running: [{ dataLeftMs: 10_000 }, { dataLeftMs: 0 }],
       waiting: [c('a', 5_000), c('b', 5_000), c('c', 5_000)],
     });
+    // a shares with the running one: its 5 s take 10 s. Then b shares the rest of the running one's
+    // 5 s: 10 s for both. Then c alone: 5 s.
     assert.deepEqual(
       plan.run.map((p) => [p.id, p.startAt, p.storedAt]),
       [
-        ['a', 1000, 6000],
-        ['b', 6000, 11_000],
-        ['c', 11_000, 16_000],
+        ['a', 1000, 11_000],
+        ['b', 11_000, 21_000],
+        ['c', 21_000, 26_000],
       ],
     );
+    assert.deepEqual(plan.runningEnds, [21_000, 1000]);
     assert.deepEqual(plan.refused, []);
+  });
+
+  test('the fixed overhead runs beside the others: it holds a slot but takes none of the rate', () => {
+    const plan = planCheckpoints({
+      now: 0,
+      slots: 2,
+      running: [],
+      overheadMs: 1000,
+      // 1 s of overhead, then 4 s of the node to itself each.
+      waiting: [c('a', 5_000), c('b', 5_000)],
+    });
+    // Both overheads at once (1 s), then 8 s sharing: 9 s, where one slot each at the whole rate said 5 s
+    // and one after another 10 s.
+    assert.deepEqual(
+      plan.run.map((p) => [p.id, p.storedAt]),
+      [
+        ['a', 9000],
+        ['b', 9000],
+      ],
+    );
+    const oneSlot = planCheckpoints({
+      now: 0,
+      slots: 1,
+      running: [],
+      overheadMs: 1000,
+      waiting: [c('a', 5_000), c('b', 5_000)],
+    });
+    assert.deepEqual(
+      oneSlot.run.map((p) => p.storedAt),
+      [5000, 10_000],
+    );
+  });
+
+  test("the last of a node's checkpoints is planned at the whole rate once it runs alone (bench:window at 0.8x)", () => {
+    // Two slots, a common cut-off: small ones, a mid one, then the large one that runs alone at the end.
+    const waiting = [c('s1', 4_000), c('s2', 4_000), c('mid', 20_000), c('large', 32_000)];
+    const plan = planCheckpoints({
+      now: 0,
+      slots: 2,
+      running: [],
+      waiting: waiting.map((w) => ({ ...w, cutoff: 61_000 })),
+    });
+    // All of the node's work is 60 s: shared or not, the last ends when it is done.
+    assert.deepEqual(plan.refused, []);
+    assert.equal(Math.max(...plan.run.map((p) => p.storedAt)), 60_000);
   });
 
   test('on equal size, the pod whose drain would lose more work is saved', () => {
     const plan = planCheckpoints({
       now: 0,
       slots: 1,
-      runningEnds: [],
+      running: [],
       waiting: [c('young', 40_000, 50_000, 1_000), c('old', 40_000, 50_000, 3_600_000)],
     });
     assert.deepEqual(
@@ -65,14 +114,14 @@ describe('checkpoint plan', () => {
     const plan = planCheckpoints({
       now: 0,
       slots: 1,
-      runningEnds: [],
+      running: [],
       waiting: [c('long-early', 50_000, 60_000), c('s1', 10_000, 70_000), c('s2', 10_000, 70_000)],
     });
     assert.deepEqual(plan.refused, []);
     const late = planCheckpoints({
       now: 0,
       slots: 1,
-      runningEnds: [],
+      running: [],
       waiting: [c('long-early', 55_000, 60_000), c('s1', 10_000, 70_000), c('s2', 10_000, 70_000)],
     });
     assert.deepEqual(
@@ -87,7 +136,7 @@ describe('checkpoint plan', () => {
     const plan = planCheckpoints({
       now: 0,
       slots: 1,
-      runningEnds: [90_000],
+      running: [{ dataLeftMs: 90_000 }],
       waiting: [c('a', 5_000), c('b', 20_000)],
     });
     assert.deepEqual(
@@ -108,7 +157,7 @@ describe('checkpoint plan', () => {
       const waiting = Array.from({ length: n }, (_, i) =>
         c(`p${i}`, 1000 + Math.floor(rand() * 30) * 1000, 60_000 + Math.floor(rand() * 3) * 10_000),
       );
-      const plan = planCheckpoints({ now: 0, slots: 1, runningEnds: [], waiting, admissionFactor: 1 });
+      const plan = planCheckpoints({ now: 0, slots: 1, running: [], waiting, admissionFactor: 1 });
       assert.equal(plan.run.length + plan.refused.length, n);
       for (const p of plan.run) {
         const w = waiting.find((x) => x.id === p.id) as WaitingCheckpoint;
@@ -127,7 +176,7 @@ describe('checkpoint plan: the admission margin', () => {
 
   test('a new checkpoint is admitted only if it is on time with every duration times the factor', () => {
     // 30 s running (20 s left) + 40 s: stored at 60 s; 1.25x slower: 25 + 50 = 75 s.
-    const input = { now: 10_000, slots: 1, runningEnds: [30_000], admissionFactor: 1.25 };
+    const input = { now: 10_000, slots: 1, running: [{ dataLeftMs: 20_000 }], admissionFactor: 1.25 };
     const fits = planCheckpoints({ ...input, waiting: [c('new', 40_000, 85_000)] });
     assert.deepEqual(fits.refused, [], 'on time at 75 s with the margin, cut-off 85 s');
     assert.equal(fits.run[0]?.storedAt, 70_000, 'planned at the estimate itself, not the padded one');
@@ -145,7 +194,7 @@ describe('checkpoint plan: the admission margin', () => {
     const plan = planCheckpoints({
       now: 0,
       slots: 1,
-      runningEnds: [],
+      running: [],
       admissionFactor: 1.25,
       waiting: [accepted('a', 48_000, 75_000)],
     });
@@ -154,7 +203,7 @@ describe('checkpoint plan: the admission margin', () => {
     const asNew = planCheckpoints({
       now: 0,
       slots: 1,
-      runningEnds: [],
+      running: [],
       admissionFactor: 1.25,
       waiting: [c('a', 48_000, 55_000)],
     });
@@ -165,7 +214,7 @@ describe('checkpoint plan: the admission margin', () => {
     const plan = planCheckpoints({
       now: 0,
       slots: 1,
-      runningEnds: [],
+      running: [],
       admissionFactor: 1.25,
       waiting: [accepted('a', 76_000, 75_000)],
     });
@@ -179,7 +228,7 @@ describe('checkpoint plan: the admission margin', () => {
     const plan = planCheckpoints({
       now: 0,
       slots: 1,
-      runningEnds: [],
+      running: [],
       admissionFactor: 1.25,
       waiting: [accepted('old', 80_000, 90_000), c('new', 5_000, 100_000)],
     });
@@ -196,7 +245,7 @@ describe('checkpoint plan: the admission margin', () => {
     const plan = planCheckpoints({
       now: 0,
       slots: 1,
-      runningEnds: [],
+      running: [],
       admissionFactor: 1.25,
       waiting: [accepted('old', 50_000, 90_000), c('new', 30_000, 90_000)],
     });
@@ -212,7 +261,7 @@ describe('checkpoint plan: the admission margin', () => {
     const plan = planCheckpoints({
       now: 0,
       slots: 1,
-      runningEnds: [10_000],
+      running: [{ dataLeftMs: 10_000 }],
       admissionFactor: 1.5,
       waiting: [c('new', 20_000, 45_000)],
     });
@@ -220,11 +269,92 @@ describe('checkpoint plan: the admission margin', () => {
     const late = planCheckpoints({
       now: 0,
       slots: 1,
-      runningEnds: [10_000],
+      running: [{ dataLeftMs: 10_000 }],
       admissionFactor: 1.5,
       waiting: [c('new', 20_000, 44_999)],
     });
     assert.deepEqual(late.refused, ['new']);
+  });
+});
+
+describe('checkpoint plan: tentative admission', () => {
+  const accepted = (id: string, durationMs: number, cutoff = 100_000, atRisk = false): WaitingCheckpoint => ({
+    ...c(id, durationMs, cutoff),
+    accepted: true,
+    atRisk,
+  });
+  // One slot, a 25 s checkpoint running with 5 s left; 'new' needs 40 s and its cut-off is 50 s: on time at the
+  // estimate (45 s), not 1.25x slower (56.25 s).
+  const input = { now: 0, slots: 1, running: [{ dataLeftMs: 5_000 }], admissionFactor: 1.25 };
+
+  test('a new checkpoint that fits only without the margin is accepted at risk when the node will know soon', () => {
+    const plan = planCheckpoints({ ...input, atRiskShare: 0.2, waiting: [c('new', 40_000, 50_000)] });
+    assert.deepEqual(plan.refused, []);
+    assert.deepEqual(
+      plan.atRisk,
+      ['new'],
+      'the running one ends at 5 s, inside a fifth of the 50 s to its cut-off',
+    );
+    assert.equal(plan.run[0]?.storedAt, 45_000);
+  });
+
+  test('refused as before when no checkpoint ends within the window, or there is no window', () => {
+    const late = planCheckpoints({ ...input, atRiskShare: 0.08, waiting: [c('new', 40_000, 50_000)] });
+    assert.deepEqual(late.refusals, [{ id: 'new', storedAt: 56_250, slower: 1.25 }]);
+    assert.deepEqual(late.atRisk, []);
+    const none = planCheckpoints({ ...input, waiting: [c('new', 40_000, 50_000)] });
+    assert.deepEqual(none.refused, ['new']);
+  });
+
+  test('one that does not fit at the estimate is refused, window or not', () => {
+    const plan = planCheckpoints({ ...input, atRiskShare: 0.2, waiting: [c('new', 46_000, 50_000)] });
+    assert.deepEqual(plan.refusals, [{ id: 'new', storedAt: 51_000, slower: 1 }]);
+  });
+
+  test('at-risk ones give way first when the node turns out slower, even if longer ones are safe', () => {
+    // 'safe' (30 s) was admitted with the margin; 'risky' (10 s) at risk. At the rate now measured they need
+    // 35 s + 20 s: one must go. Moore-Hodgson would drop the longer, safe one, late in its window.
+    const plan = planCheckpoints({
+      now: 0,
+      slots: 1,
+      running: [],
+      admissionFactor: 1.25,
+      atRiskShare: 0.2,
+      waiting: [accepted('safe', 35_000, 50_000), accepted('risky', 20_000, 50_000, true)],
+    });
+    assert.deepEqual(plan.refusals, [{ id: 'risky', storedAt: 20_000, slower: 1 }]);
+    assert.deepEqual(
+      plan.run.map((p) => p.id),
+      ['safe'],
+    );
+    assert.deepEqual(plan.atRisk, []);
+    const noneAtRisk = planCheckpoints({
+      now: 0,
+      slots: 1,
+      running: [],
+      waiting: [accepted('safe', 35_000, 50_000), accepted('risky', 20_000, 50_000)],
+    });
+    assert.deepEqual(noneAtRisk.refused, ['safe'], 'without the flag, the longest goes');
+  });
+
+  test("the others' margin is judged without those at risk: a later arrival that fits with it beside them is admitted", () => {
+    // 'risky' (30 s) sits at risk; 'small' (10 s) fits with the margin (12.5 s) before it, but not after.
+    const plan = planCheckpoints({
+      now: 0,
+      slots: 1,
+      running: [],
+      admissionFactor: 1.25,
+      waiting: [accepted('risky', 30_000, 45_000, true), c('small', 10_000, 45_000)],
+    });
+    assert.deepEqual(plan.refused, []);
+    assert.deepEqual(plan.atRisk, ['risky'], 'still at risk: nothing new about it');
+    assert.deepEqual(
+      plan.run.map((p) => [p.id, p.storedAt]),
+      [
+        ['small', 10_000],
+        ['risky', 40_000],
+      ],
+    );
   });
 });
 

@@ -24,7 +24,7 @@ describe("window benchmark: the README's rows from the benchmark's JSON", () => 
   test('a row carries the run, the delivery delay, restored against the oracle and the pods, and the margins', () => {
     assert.equal(
       tableRow(run),
-      '| 2 | 2.00x | 45 s | 4,463 MiB | 55.8 MiB/s (68.6) | 6 of 7 (85.7 %) | 6 of 10 | 4, p50 4.0 s, max 19.2 s | 0 | 56.9 s / 50.9 s | 46.1 MiB/s over 24.1 s | 19.1 15.7 11.7 |',
+      '| 2 | 2.00x | 45 s | 4,463 MiB | 55.8 MiB/s (68.6) | 6 of 7 (85.7 %) | 6 of 10 | 4, p50 4.0 s, max 19.2 s | 0 | 56.9 s / 50.9 s | 46.1 MiB/s over 24.1 s | not logged | 19.1 15.7 11.7 |',
     );
   });
 
@@ -37,5 +37,16 @@ describe("window benchmark: the README's rows from the benchmark's JSON", () => 
       uploadWindowSecondsFromDelivery: null,
     });
     assert.match(row, /\| 6 of 10 \| none \| 0 \| none \/ none \| none \|/);
+  });
+
+  test("the agents' decisions: refused and dropped, then the checkpoints at risk kept and dropped", () => {
+    const row = tableRow({
+      ...run,
+      admissions: {
+        counts: { refused: 3, dropped: 1, 'dropped-at-risk': 1 },
+        atRisk: [{ end: 'confirmed' }, {}, { end: 'dropped-at-risk' }],
+      },
+    });
+    assert.match(row, /\| 3, 2; 2 \/ 1 \| 19\.1 /);
   });
 });
