@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ADMISSION_DECISIONS, type AdmissionDecision } from '../services/agent/checkpoint-admission.js';
 
 /**
  * What the interrupted nodes' agents decided about the burst's checkpoints,
@@ -10,15 +11,8 @@ import { z } from 'zod';
  * judged: every such line of a run's agents is about its burst.
  */
 
-const decisions = [
-  'accepted',
-  'accepted-at-risk',
-  'confirmed',
-  'refused',
-  'dropped',
-  'dropped-at-risk',
-] as const;
-type Decision = (typeof decisions)[number];
+const decisions = ADMISSION_DECISIONS;
+type Decision = AdmissionDecision;
 
 const admissionLineSchema = z.object({
   msg: z.literal('admission'),

@@ -70,13 +70,15 @@ export interface DecisionFigures {
  * once; dropped, dropped-at-risk: accepted, then dropped by a re-plan
  * before its dump.
  */
-export type AdmissionDecision =
-  | 'accepted'
-  | 'accepted-at-risk'
-  | 'confirmed'
-  | 'refused'
-  | 'dropped'
-  | 'dropped-at-risk';
+export const ADMISSION_DECISIONS = [
+  'accepted',
+  'accepted-at-risk',
+  'confirmed',
+  'refused',
+  'dropped',
+  'dropped-at-risk',
+] as const;
+export type AdmissionDecision = (typeof ADMISSION_DECISIONS)[number];
 
 export interface AdmissionRequest {
   id: string;

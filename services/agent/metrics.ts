@@ -1,6 +1,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { AgentThroughput } from '../common/agent-api.js';
 import { exportAtZero, type StageDurations, stageDurations } from '../common/metrics.js';
+import { ADMISSION_DECISIONS } from './checkpoint-admission.js';
 
 /** What the agent reports to Prometheus: outcomes, stage durations and bytes moved. */
 export class AgentMetrics {
@@ -46,15 +47,7 @@ export class AgentMetrics {
       labelNames: ['decision'],
       registers: [registry],
     });
-    for (const decision of [
-      'accepted',
-      'accepted-at-risk',
-      'confirmed',
-      'refused',
-      'dropped',
-      'dropped-at-risk',
-    ] as const)
-      this.admissionDecisions.inc({ decision }, 0);
+    for (const decision of ADMISSION_DECISIONS) this.admissionDecisions.inc({ decision }, 0);
     // Failures are labelled by error code, not known in advance; successes are.
     exportAtZero(this.operations, [
       { operation: 'checkpoint', outcome: 'ok' },

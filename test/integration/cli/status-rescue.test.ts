@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import type { StatusReport } from '../../../services/cli/status-view.js';
 import { RESTORED_FROM_ANNOTATION } from '../../../services/common/labels.js';
 import type { Cluster } from '../../../services/worker/cluster.js';
-import { eventRef, TestBed } from '../worker/harness.js';
+import { around, eventRef, TestBed } from '../worker/harness.js';
 import { runCli } from './cli.js';
 
 /**
@@ -27,20 +27,12 @@ describe('spot-rescue status during a real rescue', () => {
 
   // Holds the creation of the restored copy (and only that) until the test has looked.
   const holdRestoredCreate = (cluster: Cluster): Cluster =>
-    new Proxy(cluster, {
-      get(c, prop) {
-        if (prop === 'createPod') {
-          return async (pod: Parameters<Cluster['createPod']>[0]) => {
-            if (pod.metadata?.annotations?.[RESTORED_FROM_ANNOTATION]) {
-              reachedCreate();
-              await createHeld;
-            }
-            return c.createPod(pod);
-          };
-        }
-        const v = Reflect.get(c, prop);
-        return typeof v === 'function' ? v.bind(c) : v;
-      },
+    around(cluster, 'createPod', async (create, pod) => {
+      if (pod.metadata?.annotations?.[RESTORED_FROM_ANNOTATION]) {
+        reachedCreate();
+        await createHeld;
+      }
+      return create(pod);
     });
 
   const status = async () => {

@@ -4,7 +4,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { MIGRATE_ANNOTATION, RESTORED_FROM_ANNOTATION } from '../../../services/common/labels.js';
 import type { Cluster } from '../../../services/worker/cluster.js';
 import type { MigrateProgress } from '../../../services/worker/migrate.js';
-import { counterContainer, eventRef, isReady, TestBed, waitFor } from './harness.js';
+import { around, counterContainer, eventRef, isReady, TestBed, waitFor } from './harness.js';
 
 /**
  * Faults at the points between two steps of a migration, each against the
@@ -67,26 +67,26 @@ describe('worker crash points: a Job’s original deleted, then the worker fails
 
   // The crash: right after the Job's original is removed (evicted, as a drain
   // would, or deleted at the deadline; the step before adoption), this attempt dies.
+  const crashAfter = (namespace: string, name: string) => {
+    if (!crashed && namespace === ns && name.startsWith('work-') && !/-r[0-9a-f]{5}$/.test(name)) {
+      crashed = true;
+      throw new Error('worker lost between removing the original and adopting the copy');
+    }
+  };
   const crashAfterOriginalDelete = (cluster: Cluster): Cluster =>
-    new Proxy(cluster, {
-      get(c, prop) {
-        if (prop === 'deletePod' || prop === 'evictPod') {
-          return async (namespace: string, name: string, uid: string, grace: number) => {
-            const r =
-              prop === 'evictPod'
-                ? await c.evictPod(namespace, name, uid, grace)
-                : await c.deletePod(namespace, name, uid, grace);
-            if (!crashed && namespace === ns && name.startsWith('work-') && !/-r[0-9a-f]{5}$/.test(name)) {
-              crashed = true;
-              throw new Error('worker lost between removing the original and adopting the copy');
-            }
-            return r;
-          };
-        }
-        const v = Reflect.get(c, prop);
-        return typeof v === 'function' ? v.bind(c) : v;
+    around(
+      around(cluster, 'evictPod', async (evict, namespace, name, uid, grace) => {
+        const r = await evict(namespace, name, uid, grace);
+        crashAfter(namespace, name);
+        return r;
+      }),
+      'deletePod',
+      async (del, namespace, name, uid, grace) => {
+        const r = await del(namespace, name, uid, grace);
+        crashAfter(namespace, name);
+        return r;
       },
-    });
+    );
 
   before(async () => {
     await bed.setUp({ nodes: [{ suffix: 'src' }, { suffix: 'dst', unschedulable: true }] });

@@ -57,6 +57,7 @@ import { createRedisConnection, type Redis } from '../../../services/common/redi
 import { BullJobSink } from '../../../services/listener/enqueue.js';
 import { KubeNodeTainter } from '../../../services/listener/node-taint.js';
 import { type NodeRef, type PlannedJob, type PodPlan, planNode } from '../../../services/listener/plan.js';
+import type { Cluster } from '../../../services/worker/cluster.js';
 import type { MigrateResult } from '../../../services/worker/migrate.js';
 import { nodeView } from '../../../services/worker/node-view.js';
 import { isRunning } from '../../../services/worker/restored-pod.js';
@@ -887,6 +888,34 @@ export class AwsCallLog {
     this.server?.closeAllConnections();
     await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
   }
+}
+
+/** The names of the Cluster's methods. */
+type ClusterMethod = {
+  [K in keyof Cluster]: Cluster[K] extends (...args: never[]) => unknown ? K : never;
+}[keyof Cluster];
+type Method<K extends ClusterMethod> = Extract<Cluster[K], (...args: never[]) => unknown>;
+
+/**
+ * The jobs' cluster (WorkerOptions.overrides.wrapCluster) with one method
+ * wrapped, `fn` given the real one, the rest as they are: a fault or a
+ * hold at one call of the worker's, against the real API server.
+ */
+export function around<K extends ClusterMethod>(
+  cluster: Cluster,
+  method: K,
+  fn: (real: Method<K>, ...args: Parameters<Method<K>>) => ReturnType<Method<K>>,
+): Cluster {
+  return new Proxy(cluster, {
+    get(c, prop) {
+      if (prop === method) {
+        const real = (c[method] as (...a: unknown[]) => unknown).bind(c) as Method<K>;
+        return (...args: Parameters<Method<K>>) => fn(real, ...args);
+      }
+      const v = Reflect.get(c, prop);
+      return typeof v === 'function' ? v.bind(c) : v;
+    },
+  });
 }
 
 /** The node a worker's agent token is for (services/common/agent-api.ts agentTokenAudience), read unverified. */

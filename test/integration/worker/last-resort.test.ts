@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Cluster } from '../../../services/worker/cluster.js';
-import { eventRef, isReady, TestBed } from './harness.js';
+import { around, eventRef, isReady, TestBed } from './harness.js';
 
 /**
  * The Kubernetes API answers the pod's reads with 503 for good: the job,
@@ -14,23 +14,13 @@ describe('worker: a migration that cannot get anywhere ends with an outcome', ()
   let reads = 0;
 
   const apiDown = (cluster: Cluster): Cluster =>
-    new Proxy(cluster, {
-      get(c, prop) {
-        if (prop === 'getPod') {
-          return async (namespace: string, name: string) => {
-            if (namespace !== bed.ns) return c.getPod(namespace, name);
-            reads++;
-            throw Object.assign(
-              new Error('HTTP-Code: 503 Message: the server is currently unable to handle the request'),
-              {
-                code: 503,
-              },
-            );
-          };
-        }
-        const v = Reflect.get(c, prop);
-        return typeof v === 'function' ? v.bind(c) : v;
-      },
+    around(cluster, 'getPod', async (getPod, namespace, name) => {
+      if (namespace !== bed.ns) return getPod(namespace, name);
+      reads++;
+      throw Object.assign(
+        new Error('HTTP-Code: 503 Message: the server is currently unable to handle the request'),
+        { code: 503 },
+      );
     });
 
   before(async () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { RESTORED_FROM_ANNOTATION } from '../../../services/common/labels.js';
 import type { Cluster } from '../../../services/worker/cluster.js';
-import { eventRef, isReady, TestBed } from './harness.js';
+import { around, eventRef, isReady, TestBed } from './harness.js';
 
 /**
  * The restored pod is deleted by name before it runs, as kwok's delete of the
@@ -21,25 +21,17 @@ describe('worker: a restored pod deleted before it runs', () => {
   // The stray delete, right after the worker creates the first restored copy and
   // before it can see it run: by name, without a uid precondition.
   const strayDelete = (cluster: Cluster): Cluster =>
-    new Proxy(cluster, {
-      get(c, prop) {
-        if (prop === 'createPod') {
-          return async (pod: Parameters<Cluster['createPod']>[0]) => {
-            const created = await c.createPod(pod);
-            if (!deletedUid && created.metadata?.annotations?.[RESTORED_FROM_ANNOTATION]) {
-              deletedUid = created.metadata.uid;
-              await k.core.deleteNamespacedPod({
-                namespace: ns,
-                name: created.metadata.name ?? '',
-                gracePeriodSeconds: 0,
-              });
-            }
-            return created;
-          };
-        }
-        const v = Reflect.get(c, prop);
-        return typeof v === 'function' ? v.bind(c) : v;
-      },
+    around(cluster, 'createPod', async (create, pod) => {
+      const created = await create(pod);
+      if (!deletedUid && created.metadata?.annotations?.[RESTORED_FROM_ANNOTATION]) {
+        deletedUid = created.metadata.uid;
+        await k.core.deleteNamespacedPod({
+          namespace: ns,
+          name: created.metadata.name ?? '',
+          gracePeriodSeconds: 0,
+        });
+      }
+      return created;
     });
 
   before(async () => {

@@ -4,7 +4,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { RESTORED_FROM_ANNOTATION } from '../../../services/common/labels.js';
 import type { Cluster } from '../../../services/worker/cluster.js';
 import { isRunning, RESTORED_FROM_LABEL } from '../../../services/worker/restored-pod.js';
-import { eventRef, isReady, TestBed, waitFor } from './harness.js';
+import { around, eventRef, isReady, TestBed, waitFor } from './harness.js';
 
 /**
  * A StatefulSet's restored copy takes the original's name; whatever saw the
@@ -28,21 +28,13 @@ describe('worker: a StatefulSet copy deleted by name after it ran', () => {
   // The stray delete, sent once the worker has seen its copy run, as kwok's late delete
   // of the original lands: by name, grace 0, no uid precondition.
   const strayDeleteOnceRunning = (cluster: Cluster): Cluster =>
-    new Proxy(cluster, {
-      get(c, prop) {
-        if (prop === 'getPod') {
-          return async (namespace: string, name: string) => {
-            const pod = await c.getPod(namespace, name);
-            if (!displacedUid && pod?.metadata?.labels?.[RESTORED_FROM_LABEL] && isRunning(pod)) {
-              displacedUid = pod.metadata.uid;
-              await k.core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds: 0 });
-            }
-            return pod;
-          };
-        }
-        const v = Reflect.get(c, prop);
-        return typeof v === 'function' ? v.bind(c) : v;
-      },
+    around(cluster, 'getPod', async (getPod, namespace, name) => {
+      const pod = await getPod(namespace, name);
+      if (!displacedUid && pod?.metadata?.labels?.[RESTORED_FROM_LABEL] && isRunning(pod)) {
+        displacedUid = pod.metadata.uid;
+        await k.core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds: 0 });
+      }
+      return pod;
     });
 
   before(async () => {
@@ -111,28 +103,18 @@ describe('worker: the StatefulSet controller takes db-0 between the delete and t
 
   // The copy's first create waits until the controller's own db-0 runs under the name.
   const controllerFirst = (cluster: Cluster): Cluster =>
-    new Proxy(cluster, {
-      get(c, prop) {
-        if (prop === 'createPod') {
-          return async (pod: V1Pod) => {
-            if (!fresh && pod.metadata?.namespace === ns && pod.metadata.labels?.[RESTORED_FROM_LABEL]) {
-              fresh = await waitFor(
-                "the StatefulSet's own db-0 running",
-                async () => {
-                  const p = await k.core
-                    .readNamespacedPod({ namespace: ns, name: 'db-0' })
-                    .catch(() => undefined);
-                  return p && p.metadata?.uid !== originalUid && isRunning(p) ? p : undefined;
-                },
-                { timeoutMs: 60_000, intervalMs: 50 },
-              );
-            }
-            return c.createPod(pod);
-          };
-        }
-        const v = Reflect.get(c, prop);
-        return typeof v === 'function' ? v.bind(c) : v;
-      },
+    around(cluster, 'createPod', async (create, pod) => {
+      if (!fresh && pod.metadata?.namespace === ns && pod.metadata.labels?.[RESTORED_FROM_LABEL]) {
+        fresh = await waitFor(
+          "the StatefulSet's own db-0 running",
+          async () => {
+            const p = await k.core.readNamespacedPod({ namespace: ns, name: 'db-0' }).catch(() => undefined);
+            return p && p.metadata?.uid !== originalUid && isRunning(p) ? p : undefined;
+          },
+          { timeoutMs: 60_000, intervalMs: 50 },
+        );
+      }
+      return create(pod);
     });
 
   before(async () => {

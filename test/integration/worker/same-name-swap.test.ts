@@ -5,28 +5,10 @@ import { RESTORED_FROM_ANNOTATION } from '../../../services/common/labels.js';
 import type { Cluster, EvictResult } from '../../../services/worker/cluster.js';
 import { RECREATED_FROM_ANNOTATION } from '../../../services/worker/migrate/fallback.js';
 import { RESTORED_FROM_LABEL } from '../../../services/worker/restored-pod.js';
-import { eventRef, isReady, TestBed, waitFor } from './harness.js';
+import { around, eventRef, isReady, TestBed, waitFor } from './harness.js';
 
 /** Progress a migrate-pod job has saved (services/worker/migrate/context.ts). */
 type Progress = { stage?: string };
-
-/** Wraps one method of the jobs' cluster, leaving the rest as they are. */
-function around<K extends 'evictPod' | 'createPod'>(
-  cluster: Cluster,
-  method: K,
-  fn: (real: Cluster[K], ...args: Parameters<Cluster[K]>) => ReturnType<Cluster[K]>,
-): Cluster {
-  return new Proxy(cluster, {
-    get(c, prop) {
-      if (prop === method) {
-        const real = (c[method] as (...a: unknown[]) => unknown).bind(c) as Cluster[K];
-        return (...args: Parameters<Cluster[K]>) => fn(real, ...args);
-      }
-      const v = Reflect.get(c, prop);
-      return typeof v === 'function' ? v.bind(c) : v;
-    },
-  });
-}
 
 /**
  * Same-name replacement (StatefulSet and bare pods): the copy takes the
