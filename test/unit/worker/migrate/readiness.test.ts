@@ -74,6 +74,37 @@ describe('restoredPodFailure', () => {
   });
 });
 
+/**
+ * A run whose cluster answers getPod from `holder`, the pod now holding the
+ * name; `onGet` sees each poll first (the n-th, from 1) and may change the holder.
+ */
+function fakeRun(holder: { pod: V1Pod | null }, onGet: (n: number) => void = () => {}) {
+  let clock = 0;
+  let gets = 0;
+  const warnings: string[] = [];
+  const run = {
+    namespace: 'ns',
+    restoreDeadline: 60_000,
+    pollMs: 100,
+    now: () => clock,
+    sleep: async (ms: number) => {
+      clock += ms;
+    },
+    log: { warn: (_o: unknown, msg: string) => warnings.push(msg) },
+    d: {
+      config: { restoredSettleSeconds: 10 },
+      cluster: {
+        getPod: async () => {
+          onGet(++gets);
+          return holder.pod;
+        },
+      },
+      metrics: { stage: <T>(_name: string, f: () => Promise<T>) => f() },
+    },
+  } as unknown as Run;
+  return { run, warnings, now: () => clock };
+}
+
 describe('waitRunning', () => {
   const running = (uid: string): V1Pod => ({
     metadata: { name: 'db-0', uid },
@@ -86,27 +117,6 @@ describe('waitRunning', () => {
       containerStatuses: [{ name: 'c', image: 'i', imageID: '', ready: true, restartCount: 0 }],
     },
   });
-
-  /** A run whose cluster answers getPod from `holder`, the pod now holding the name. */
-  function fakeRun(holder: { pod: V1Pod | null }) {
-    let clock = 0;
-    const warnings: string[] = [];
-    const run = {
-      namespace: 'ns',
-      restoreDeadline: 60_000,
-      pollMs: 100,
-      now: () => clock,
-      sleep: async (ms: number) => {
-        clock += ms;
-      },
-      log: { warn: (_o: unknown, msg: string) => warnings.push(msg) },
-      d: {
-        cluster: { getPod: async () => holder.pod },
-        metrics: { stage: <T>(_name: string, f: () => Promise<T>) => f() },
-      },
-    } as unknown as Run;
-    return { run, warnings };
-  }
 
   it('a pod its controller started afresh under the name is not taken for the restored copy', async () => {
     const holder: { pod: V1Pod | null } = { pod: running('controllers-fresh-pod') };
@@ -140,37 +150,6 @@ describe('waitSettled', () => {
       containerStatuses: [{ name: 'c', image: 'i', imageID: '', ready: true, restartCount: 0 }],
     },
   });
-
-  /**
-   * A run whose cluster answers getPod from `holder`, the pod now holding the
-   * name; `onGet` sees each poll first (the n-th, from 1) and may change the holder.
-   */
-  function fakeRun(holder: { pod: V1Pod | null }, onGet: (n: number) => void = () => {}) {
-    let clock = 0;
-    let gets = 0;
-    const warnings: string[] = [];
-    const run = {
-      namespace: 'ns',
-      restoreDeadline: 60_000,
-      pollMs: 100,
-      now: () => clock,
-      sleep: async (ms: number) => {
-        clock += ms;
-      },
-      log: { warn: (_o: unknown, msg: string) => warnings.push(msg) },
-      d: {
-        config: { restoredSettleSeconds: 10 },
-        cluster: {
-          getPod: async () => {
-            onGet(++gets);
-            return holder.pod;
-          },
-        },
-        metrics: { stage: <T>(_name: string, f: () => Promise<T>) => f() },
-      },
-    } as unknown as Run;
-    return { run, warnings, now: () => clock };
-  }
 
   it('a copy that keeps its name is returned once it has held it for the settle time', async () => {
     const ours = running('restored-copy');
