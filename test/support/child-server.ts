@@ -9,8 +9,12 @@ export interface ChildServerCommand {
   env?: NodeJS.ProcessEnv;
   /** What to do when the command is missing (the setup step that installs it). */
   installHint: string;
-  /** Resolves true once the server serves; by default, once `port` accepts a connection. */
-  serving?: () => Promise<boolean>;
+  /**
+   * Resolves true once the server serves; by default, once `port` accepts a
+   * connection. Given the child's pid, so a check can tell it from another
+   * process that holds the port.
+   */
+  serving?: (pid: number) => Promise<boolean>;
   /** How long it may take to serve after spawning. */
   startWithinMs?: number;
 }
@@ -70,7 +74,7 @@ export class ChildServer {
         throw new Error(
           `${this.c.name} exited with ${child.exitCode ?? child.signalCode} before serving: ${this.output}`,
         );
-      if (await serving()) return;
+      if (await serving(child.pid ?? -1)) return;
       if (Date.now() > end) {
         await this.stop('SIGKILL');
         throw new Error(`${this.c.name} on port ${this.port} did not serve in time: ${this.output}`);

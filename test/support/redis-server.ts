@@ -53,8 +53,9 @@ export class RedisServerProcess {
       command: 'redis-server',
       args,
       installHint: 'installed by infra/stack up',
-      // PING, not the port: a Redis loading its append-only file accepts connections but answers -LOADING.
-      serving: () => pong(port),
+      // Its own PONG, not the port's: a Redis loading its append-only file accepts connections but
+      // answers -LOADING, and a restart on the same port could meet another test's Redis there.
+      serving: (pid) => servedBy(port, pid),
       startWithinMs: 20_000,
     });
   }
@@ -84,7 +85,8 @@ export class RedisServerProcess {
   }
 }
 
-function pong(port: number): Promise<boolean> {
+/** The Redis on the port answers, and is the process `pid`; false for one still loading or another's. */
+function servedBy(port: number, pid: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = createConnection(port, '127.0.0.1');
     let buf = '';
@@ -92,10 +94,13 @@ function pong(port: number): Promise<boolean> {
       s.destroy();
       resolve(v);
     };
-    s.on('connect', () => s.write('PING\r\n'));
+    // PING answers -LOADING while the append-only file loads; INFO names the process.
+    s.on('connect', () => s.write('PING\r\nINFO server\r\n'));
     s.on('data', (d) => {
       buf += d.toString();
-      if (buf.includes('PONG')) done(true);
+      if (buf.startsWith('-')) done(false);
+      const m = /process_id:(\d+)/.exec(buf);
+      if (m) done(buf.startsWith('+PONG') && Number(m[1]) === pid);
     });
     s.on('error', () => done(false));
     setTimeout(() => done(false), 1000);

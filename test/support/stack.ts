@@ -4,7 +4,6 @@
  * it instead of skipping.
  */
 
-import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
 export interface StackEnv {
   stateDir: string;
@@ -84,11 +83,27 @@ export async function waitFor<T>(
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
 }
 
+/**
+ * Ports freePort hands out: below the kernel's ephemeral range (32768 and
+ * up on Linux) and above the stack's fixed ports. A port from the ephemeral
+ * range, given up while its server is down, was soon handed again by the
+ * kernel to another test file's port-0 listener or outgoing connection: a
+ * Redis restarted on it met another test's Redis there.
+ */
+const FREE_PORTS = { from: 20_000, to: 32_000 };
+
 /** A TCP port free on 127.0.0.1 right now, for a process that must come back on the same address. */
 export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = FREE_PORTS.from + Math.floor(Math.random() * (FREE_PORTS.to - FREE_PORTS.from));
+    const s = createServer();
+    const bound = await new Promise<boolean>((r) => {
+      s.once('error', () => r(false));
+      s.listen(port, '127.0.0.1', () => r(true));
+    });
+    if (!bound) continue;
+    await new Promise((r) => s.close(r));
+    return port;
+  }
+  throw new Error(`no free port between ${FREE_PORTS.from} and ${FREE_PORTS.to} after 100 tries`);
 }
