@@ -1,4 +1,4 @@
-// test:exclusive: beside the other files of the warm run its listener did not handle the message once its Redis came back (2 runs of 2, at 61c6716 and d27c9e1; alone 4 of 4 passed); which neighbour takes it is not found yet
+// test:exclusive: beside the other files of the warm run its listener did not handle the message once its Redis came back (2 runs of 2, at 61c6716 and d27c9e1; alone 3 of 3 passed); which neighbour takes it is not found yet
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
