@@ -44,8 +44,6 @@ export interface CheckpointAdmissionOptions {
    * Undefined or 0: such a checkpoint is refused.
    */
   atRiskShare?: number;
-  /** How many checkpoints hold a slot over time (fed by the slots); default: a timeline of its own. */
-  concurrency?: ConcurrencyTimeline;
   /** Told the throughput each plan used (the agent's rate gauge). */
   onPlanned?: (throughput: AgentThroughput) => void;
   /** Told each decision (the agent's admission counter and log). */
@@ -147,6 +145,7 @@ export class CheckpointAdmission {
   private settleTimer: NodeJS.Timeout | undefined;
   private readonly admissionFactor: number;
   private readonly atRiskShare: number;
+  /** How many checkpoints held a slot over time (slotsInUse): how the samples' shares are read. */
   private readonly concurrency: ConcurrencyTimeline;
   /** The time the last plan was made at: a refusal's figures count from it, as its schedule did. */
   private plannedAt = 0;
@@ -163,7 +162,7 @@ export class CheckpointAdmission {
     this.settleMs = Math.max(0, o.settleMs ?? 300);
     this.admissionFactor = Math.max(1, o.admissionFactor ?? 1);
     this.atRiskShare = Math.min(1, Math.max(0, o.atRiskShare ?? 0));
-    this.concurrency = o.concurrency ?? new ConcurrencyTimeline(this.now);
+    this.concurrency = new ConcurrencyTimeline(this.now);
   }
 
   /** The slots in use changed (every checkpoint's, admitted or not): how the samples' shares are read. */

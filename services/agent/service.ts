@@ -11,7 +11,6 @@ import { ArchiveStores } from './archive-scope.js';
 import { S3ArchiveStore } from './archive-store.js';
 import { CallerAuthenticator, KubeTokenReviewer } from './auth.js';
 import { CheckpointAdmission } from './checkpoint-admission.js';
-import { ConcurrencyTimeline } from './checkpoint-concurrency.js';
 import { CheckpointEstimate } from './checkpoint-estimate.js';
 import { CheckpointRestore } from './checkpoint-restore.js';
 import { CheckpointSlots } from './checkpoint-slots.js';
@@ -84,11 +83,33 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
     assumedBytesPerSec: c.assumedCheckpointMiBps * 2 ** 20,
     overheadMs: c.checkpointOverheadMs,
   });
-  const concurrency = new ConcurrencyTimeline();
+  const admission = new CheckpointAdmission(estimate, () => slots.size, {
+    admissionFactor: c.admissionFactor,
+    atRiskShare: c.atRiskShare,
+    onPlanned: (t) => metrics.plannedRate(t),
+    onDecision: (decision, about) => {
+      metrics.admissionDecisions.inc({ decision });
+      // One line per decision: what a burst's admissions were, read back by bench:window and by an operator.
+      log.info(
+        {
+          checkpointId: about.id,
+          decision,
+          memoryMiB: mibOneDecimal(about.bytes),
+          cutoff: new Date(about.cutoff).toISOString(),
+          ...(about.estimatedStoredAt === undefined
+            ? {}
+            : { estimatedStoredAt: new Date(about.estimatedStoredAt).toISOString() }),
+          rateMiBps: mibOneDecimal(about.bytesPerSec),
+          rateBasis: about.basis,
+        },
+        'admission',
+      );
+    },
+  });
   const slots = new CheckpointSlots(c.maxConcurrentCheckpoints, ({ active, waiting }) => {
     metrics.checkpointSlots.set({ state: 'active' }, active);
     metrics.checkpointSlots.set({ state: 'waiting' }, waiting);
-    concurrency.set(active);
+    admission.slotsInUse(active);
   });
   const service = new CheckpointRestore({
     cluster: c.clusterName,
@@ -100,30 +121,7 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
     zstd: { bin: c.zstdBin, level: c.zstdLevel, threads: c.zstdThreads },
     maxArchiveBytes: c.maxArchiveBytes,
     slots,
-    admission: new CheckpointAdmission(estimate, () => slots.size, {
-      admissionFactor: c.admissionFactor,
-      atRiskShare: c.atRiskShare,
-      concurrency,
-      onPlanned: (t) => metrics.plannedRate(t),
-      onDecision: (decision, about) => {
-        metrics.admissionDecisions.inc({ decision });
-        // One line per decision: what a burst's admissions were, read back by bench:window and by an operator.
-        log.info(
-          {
-            checkpointId: about.id,
-            decision,
-            memoryMiB: mibOneDecimal(about.bytes),
-            cutoff: new Date(about.cutoff).toISOString(),
-            ...(about.estimatedStoredAt === undefined
-              ? {}
-              : { estimatedStoredAt: new Date(about.estimatedStoredAt).toISOString() }),
-            rateMiBps: mibOneDecimal(about.bytesPerSec),
-            rateBasis: about.basis,
-          },
-          'admission',
-        );
-      },
-    }),
+    admission,
     operations,
     capabilities: () => capabilities.current(),
     metrics,

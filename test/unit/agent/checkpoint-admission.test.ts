@@ -15,6 +15,21 @@ function setUp(slots = 1) {
   return { admission, estimate, at: (t: number) => (now = t) };
 }
 
+/** One slot, 10 MiB/s assumed, a 1.25 margin, and admission at risk within a fifth of the time to the cut-off. */
+function atRisk() {
+  let now = 0;
+  const estimate = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 0 });
+  const decisions: string[] = [];
+  const admission = new CheckpointAdmission(estimate, () => 1, {
+    now: () => now,
+    admissionFactor: 1.25,
+    // A fifth of the 50 s to the cut-off: 10 s.
+    atRiskShare: 0.2,
+    onDecision: (d) => decisions.push(d),
+  });
+  return { admission, decisions, at: (t: number) => (now = t) };
+}
+
 describe('checkpoint admission', () => {
   test('accepts with the time the archive will be stored behind the queue, refuses at once what would miss', () => {
     const { admission } = setUp();
@@ -219,20 +234,6 @@ describe('checkpoint admission: the margin a new checkpoint must fit with', () =
 });
 
 describe('checkpoint admission: at risk', () => {
-  function atRisk() {
-    let now = 0;
-    const estimate = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 0 });
-    const decisions: string[] = [];
-    const admission = new CheckpointAdmission(estimate, () => 1, {
-      now: () => now,
-      admissionFactor: 1.25,
-      // A fifth of the 50 s to the cut-off: 10 s.
-      atRiskShare: 0.2,
-      onDecision: (d) => decisions.push(d),
-    });
-    return { admission, decisions, at: (t: number) => (now = t) };
-  }
-
   test('accepted at the estimate when a checkpoint ends within the window; confirmed once it passed', () => {
     const { admission, decisions, at } = atRisk();
     const first = admission.admit({ id: 'first', bytes: 50 * MiB, cutoff: 100_000 });
@@ -284,21 +285,13 @@ describe('checkpoint admission: at risk', () => {
 
 describe('checkpoint admission: at risk, at the end of its window', () => {
   test('one that no longer fits when its window ends is dropped at risk, not confirmed first', () => {
-    let now = 0;
-    const estimate = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 0 });
-    const decisions: string[] = [];
-    const admission = new CheckpointAdmission(estimate, () => 1, {
-      now: () => now,
-      admissionFactor: 1.25,
-      atRiskShare: 0.2,
-      onDecision: (d) => decisions.push(d),
-    });
+    const { admission, decisions, at } = atRisk();
     const first = admission.admit({ id: 'first', bytes: 50 * MiB, cutoff: 100_000 });
     first.started();
     const risky = admission.admit({ id: 'risky', bytes: 400 * MiB, cutoff: 50_000 });
     assert.equal(risky.atRisk, true);
     // Its window ends at 10 s, as the first ends slow: 50 MiB in 8 s after its start, 6.25 MiB/s.
-    now = 10_000;
+    at(10_000);
     first.finished({ bytes: 50 * MiB, ms: 8_000 });
     assert.equal(risky.dropped.aborted, true);
     assert.deepEqual(decisions, ['accepted', 'accepted-at-risk', 'dropped-at-risk']);
