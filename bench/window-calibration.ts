@@ -20,6 +20,8 @@ export interface CalibrationTarget {
   namespace: string;
   bucket: string;
   tickMs: number;
+  /** Told each calibration pod's node before its process starts (the uplink proxy paces by pod). */
+  onPod?(pod: string, node: string): void;
 }
 
 export interface Phase {
@@ -54,6 +56,7 @@ async function phase(t: CalibrationTarget, nodes: string[], perNode: number, mib
     })),
   );
   const agentOf = (node: string) => t.agents.get(node) as AgentHandle;
+  for (const p of procs) t.onPod?.(p.pod, p.node);
   for (const p of procs) {
     const r = await callAgent(agentOf(p.node).url, await t.tokenFor(p.node), 'POST', '/v1/local/containers', {
       namespace: t.namespace,

@@ -17,9 +17,17 @@ const runSchema = z.object({
   pods: z.number(),
   memoryMiB: z.number(),
   warning: z.object({ deliveredLateSeconds: z.number() }),
-  capacity: z.object({ oneNodeMiBps: z.number(), allNodesMiBps: z.number() }),
+  capacity: z.object({
+    oneNodeMiBps: z.number(),
+    allNodesMiBps: z.number(),
+    // Absent in runs before the uplink option; null: no limit.
+    nodeUplinkMiBps: z.number().nullable().optional(),
+  }),
   offeredLoad: z.number(),
   oracle: z.number(),
+  // Absent in runs before the burst's own rate was read.
+  oracleAtBurstRate: z.number().optional(),
+  burstMiBps: z.number().optional(),
   restoredBeforeDeadline: z.number(),
   drainedDecidedFromDeliverySeconds: decidedSchema,
   lost: z.number(),
@@ -41,8 +49,8 @@ const outputSchema = z.object({ runs: z.array(runSchema) });
 export type RunRow = z.infer<typeof runSchema>;
 
 export const TABLE_HEADER = [
-  '| run | load | delivered late | memory | capacity, all nodes (one node) | restored / oracle | restored / pods | drained, decided after delivery | lost | margin p50 / p99 | throughput | agents: refused, dropped; at risk kept / dropped | load average |',
-  '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+  '| run | load | delivered late | memory | capacity, all nodes (one node) | restored / oracle | oracle at the burst rate | restored / pods | drained, decided after delivery | lost | margin p50 / p99 | throughput | agents: refused, dropped; at risk kept / dropped | load average |',
+  '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
 ].join('\n');
 
 const n = (x: number, digits = 1) =>
@@ -57,7 +65,12 @@ export function tableRow(r: RunRow): string {
   const agents = a
     ? `${a.counts.refused}, ${a.counts.dropped + a.counts['dropped-at-risk']}; ${a.atRisk.filter((x) => x.end !== 'dropped-at-risk').length} / ${a.atRisk.filter((x) => x.end === 'dropped-at-risk').length}`
     : 'not logged';
-  return `| ${r.run} | ${n(r.offeredLoad, 2)}x | ${r.warning.deliveredLateSeconds} s | ${n(r.memoryMiB, 0)} MiB | ${n(r.capacity.allNodesMiBps)} MiB/s (${n(r.capacity.oneNodeMiBps)}) | ${r.restoredBeforeDeadline} of ${r.oracle}${pct} | ${r.restoredBeforeDeadline} of ${r.pods} | ${d.count ? `${d.count}, p50 ${s(d.p50)}, max ${s(d.max)}` : 'none'} | ${r.lost} | ${s(r.marginSeconds.p50)} / ${s(r.marginSeconds.p99)} | ${r.aggregateMiBps === null ? 'none' : `${n(r.aggregateMiBps)} MiB/s over ${s(r.uploadWindowSecondsFromDelivery)}`} | ${agents} | ${r.loadAverage.map((x) => n(x)).join(' ')} |`;
+  const uplink = r.capacity.nodeUplinkMiBps ? `; uplink ${n(r.capacity.nodeUplinkMiBps)} MiB/s a node` : '';
+  const atBurst =
+    r.oracleAtBurstRate === undefined
+      ? 'not measured'
+      : `${r.oracleAtBurstRate}${r.burstMiBps === undefined ? '' : ` at ${n(r.burstMiBps)} MiB/s`}`;
+  return `| ${r.run} | ${n(r.offeredLoad, 2)}x | ${r.warning.deliveredLateSeconds} s | ${n(r.memoryMiB, 0)} MiB | ${n(r.capacity.allNodesMiBps)} MiB/s (${n(r.capacity.oneNodeMiBps)})${uplink} | ${r.restoredBeforeDeadline} of ${r.oracle}${pct} | ${atBurst} | ${r.restoredBeforeDeadline} of ${r.pods} | ${d.count ? `${d.count}, p50 ${s(d.p50)}, max ${s(d.max)}` : 'none'} | ${r.lost} | ${s(r.marginSeconds.p50)} / ${s(r.marginSeconds.p99)} | ${r.aggregateMiBps === null ? 'none' : `${n(r.aggregateMiBps)} MiB/s over ${s(r.uploadWindowSecondsFromDelivery)}`} | ${agents} | ${r.loadAverage.map((x) => n(x)).join(' ')} |`;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

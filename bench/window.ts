@@ -76,7 +76,13 @@ import { MIGRATE_ANNOTATION, RESTORED_FROM_ANNOTATION } from '../services/common
 import { cpuBetween, cpuSnapshot } from './cpu-usage.js';
 import { admissionLine, admissionSummary } from './window-admissions.js';
 import { calibrate, cutoffSeconds, probeS3 } from './window-calibration.js';
-import { availableMiB, memoryRefusal, oracleStored, sizesForLoadPerNode } from './window-capacity.js';
+import {
+  availableMiB,
+  burstRates,
+  memoryRefusal,
+  oracleStored,
+  sizesForLoadPerNode,
+} from './window-capacity.js';
 import {
   emfDisagreements,
   implausibleFigures,
@@ -85,6 +91,7 @@ import {
   windowFigures,
 } from './window-figures.js';
 import { summarizeRuns, targetFor } from './window-runs.js';
+import { NodeUplinks, nodeOfArchivePath, startUplinkProxy, type UplinkProxy } from './window-uplink.js';
 import { pipelineWindowSeconds, SPOT_WARNING_SECONDS, warningTimes } from './window-warning.js';
 
 const { values: args } = parseArgs({
@@ -110,6 +117,8 @@ const { values: args } = parseArgs({
     load: { type: 'string', default: '' },
     // Seconds between the warning's `time` and its delivery (see bench/window-warning.ts).
     'delivered-late': { type: 'string', default: '0' },
+    // MiB/s each simulated node may send to S3 (zstd bytes, as on the wire); empty: no limit (bench/window-uplink.ts).
+    'node-uplink-mibps': { type: 'string', default: '' },
     // Bursts in this invocation, each on a fresh cluster with its own calibration.
     runs: { type: 'string', default: '1' },
     // Calibration: processes of this size, this many per node at once (default: the agent's slots).
@@ -130,6 +139,9 @@ const VERIFY_KIB = Number(args['verify-kib']);
 const LOAD = args.load ? Number(args.load) : undefined;
 const LATE_S = Number(args['delivered-late']);
 const RUNS = Number(args.runs);
+const UPLINK_MIBPS = args['node-uplink-mibps'] ? Number(args['node-uplink-mibps']) : undefined;
+if (UPLINK_MIBPS !== undefined && !(UPLINK_MIBPS > 0))
+  throw new Error(`--node-uplink-mibps must be a rate above 0 (got ${args['node-uplink-mibps']})`);
 /** Seconds after the warning as AWS issued it by which the worker wants a default pod's archive stored. */
 const CUTOFF_S = cutoffSeconds();
 // Checked before anything is set up: a delay past the cut-off leaves no window to measure.
@@ -170,6 +182,16 @@ async function burst(runNumber: number) {
   const workDir = join(stateDir as string, 'bench', CLUSTER);
   await mkdir(workDir, { recursive: true });
   const agentWorkDir = args['work-dir'] ? join(args['work-dir'], `spot-rescue-${CLUSTER}`) : undefined;
+  // Which node each pod's archive belongs to, for the uplink proxy: the calibration's and the workload's pods.
+  const podNodes = new Map<string, string>();
+  let uplink: UplinkProxy | undefined;
+  if (UPLINK_MIBPS !== undefined) {
+    uplink = await startUplinkProxy({
+      target: process.env['SPOT_RESCUE_AWS_ENDPOINT'] as string,
+      uplinks: new NodeUplinks(UPLINK_MIBPS * 2 ** 20),
+      nodeOf: (path) => nodeOfArchivePath(podNodes, path),
+    });
+  }
   console.log(
     `window benchmark${RUNS > 1 ? `, run ${runNumber} of ${RUNS}` : ''}: ${N} nodes x ${M} pods, ${K} interrupted (${K * M} pods), ${LARGE} large processes`,
   );
@@ -190,6 +212,7 @@ async function burst(runNumber: number) {
       agentEnv: {
         ...(agentWorkDir ? { SPOT_RESCUE_AGENT_WORK_DIR: agentWorkDir } : {}),
         ...(args['agent-slots'] ? { SPOT_RESCUE_AGENT_MAX_CONCURRENT_CHECKPOINTS: args['agent-slots'] } : {}),
+        ...(uplink ? { SPOT_RESCUE_AWS_ENDPOINT: uplink.url } : {}),
       },
       logDir: workDir,
       workerEnv: {
@@ -213,7 +236,14 @@ async function burst(runNumber: number) {
     const doomedNodeNames = doomed.map((n) => n.name);
     const perNode = Number(args['calib-per-node'] || args['agent-slots'] || 2);
     const calibration = await calibrate(
-      { agents, tokenFor: (node) => worker.tokenFor(node), namespace: NS, bucket: BUCKET, tickMs: TICK_MS },
+      {
+        agents,
+        tokenFor: (node) => worker.tokenFor(node),
+        namespace: NS,
+        bucket: BUCKET,
+        tickMs: TICK_MS,
+        onPod: (pod, node) => podNodes.set(pod, node),
+      },
       doomedNodeNames,
       { mib: Number(args['calib-mib']), perNode, smallMib: SMALL_MIB },
     );
@@ -223,7 +253,10 @@ async function burst(runNumber: number) {
     console.log(
       `  capacity, nothing else running: one node ${calibration.oneNode.rawMiBps.toFixed(1)} MiB/s raw ` +
         `(${perNode} x ${args['calib-mib']} MiB at once); all ${K} nodes ${calibration.allNodes.rawMiBps.toFixed(1)} MiB/s raw, ` +
-        `${calibration.allNodes.compressedMiBps.toFixed(1)} MiB/s zstd into S3; fixed cost per checkpoint ${calibration.overheadMs.toFixed(0)} ms`,
+        `${calibration.allNodes.compressedMiBps.toFixed(1)} MiB/s zstd into S3; fixed cost per checkpoint ${calibration.overheadMs.toFixed(0)} ms` +
+        (UPLINK_MIBPS === undefined
+          ? ''
+          : `; each node's uplink to S3 held to ${UPLINK_MIBPS} MiB/s of zstd bytes`),
     );
     console.log(
       `  moto's S3 alone: ${s3Alone.MiBps.toFixed(1)} MiB/s with ${K} uploads at once; the pipeline's S3 rate is ` +
@@ -281,6 +314,7 @@ async function burst(runNumber: number) {
               },
             },
           });
+          podNodes.set(name, node.name);
           if (isDoomed) real.push({ name, uid: pod.metadata?.uid as string, node: node.name, mib: memMib });
         }),
       );
@@ -404,10 +438,26 @@ async function burst(runNumber: number) {
     const { restored, evicted, lost, restoredBeforeDeadline, margins, bytesRaw, bytesCompressed } = figures;
     const uploadWindowS = figures.uploadWindowSeconds;
     // The oracle's clock starts at delivery: no schedule can begin a checkpoint before the warning arrives.
-    const oracle = oracleStored(
-      calibration.model,
-      real.map((p) => ({ node: p.node, bytes: p.mib * 2 ** 20, cutoffMs: WINDOW_S * 1000 })),
+    const oraclePods = real.map((p) => ({ node: p.node, bytes: p.mib * 2 ** 20, cutoffMs: WINDOW_S * 1000 }));
+    const oracle = oracleStored(calibration.model, oraclePods);
+    // The same oracle at the rate each node held during the burst (bench/window-capacity.ts: burstRates).
+    const reportOf = new Map(reports.map((r) => [r.pod, r]));
+    const burstRate = burstRates(
+      real.map((p) => {
+        const r = reportOf.get(`${NS}/${p.name}`);
+        return { node: p.node, bytes: r?.bytesRaw ?? 0, storedAt: r?.storedAt };
+      }),
+      times.deliveredAt,
+      calibration.overheadMs,
     );
+    const oracleAtBurstRate = oracleStored(
+      (node) => ({
+        overheadMs: calibration.overheadMs,
+        nodeBytesPerSec: burstRate.get(node) ?? calibration.model.nodeBytesPerSec,
+      }),
+      oraclePods,
+    );
+    const burstMiBps = [...burstRate.values()].reduce((a, b) => a + b, 0) / 2 ** 20;
     const decidedS = figures.drainedDecidedSeconds;
     const admissions = admissionSummary(agentLines(), times.deliveredAt);
     const secondsLeftAtDelivery = (times.deadline - times.deliveredAt) / 1000;
@@ -440,6 +490,8 @@ async function burst(runNumber: number) {
         secondsLeftAtDelivery,
       },
       capacity: {
+        // Each node's uploads held to this many MiB/s of zstd bytes; null: no limit but the machine's.
+        nodeUplinkMiBps: UPLINK_MIBPS ?? null,
         oneNodeMiBps: calibration.oneNode.rawMiBps,
         allNodesMiBps: calibration.allNodes.rawMiBps,
         allNodesCompressedMiBps: calibration.allNodes.compressedMiBps,
@@ -455,6 +507,10 @@ async function burst(runNumber: number) {
       oracle,
       restoredBeforeDeadline,
       restoredOverOracle: oracle > 0 ? restoredBeforeDeadline / oracle : Number.NaN,
+      // The nodes' rates during the burst, summed (each node's own in burstNodeMiBps), and the oracle at them.
+      burstMiBps,
+      burstNodeMiBps: Object.fromEntries([...burstRate].map(([node, r]) => [node, r / 2 ** 20])),
+      oracleAtBurstRate,
       drainedDecidedFromDeliverySeconds: decided(decidedS),
       drainedDecidedFromIssueSeconds: decided(decidedS.map((x) => x + LATE_S)),
       drainedDecidedAfterDelivery: decidedS,
@@ -493,6 +549,7 @@ pods on interrupted nodes     ${real.length} (all real runc processes, ${totalMi
 warning                       ${late ? `delivered ${LATE_S} s after AWS issued it: ${secondsLeftAtDelivery} s left of the ${SPOT_WARNING_SECONDS} s, ${WINDOW_S.toFixed(0)} s of them before the worker's cut-off (${CUTOFF_S.toFixed(0)} s after issue)` : `delivered as issued: ${CUTOFF_S.toFixed(0)} s to the worker's cut-off`}
 offered load                  ${result.offeredLoad.toFixed(2)} x capacity (${totalMib} MiB against ${capacityMiB.toFixed(0)} MiB movable in the ${WINDOW_S.toFixed(0)} s from delivery to the cut-off)
 oracle                        ${oracle} pods could have been stored in the ${WINDOW_S.toFixed(0)} s from delivery to the cut-off; restored ${restoredBeforeDeadline} = ${(result.restoredOverOracle * 100).toFixed(1)} % of the oracle${restoredBeforeDeadline > oracle ? " (above the oracle: the calibration underestimated this run's throughput)" : ''}
+oracle at the burst's rate    ${oracleAtBurstRate} pods at the ${burstMiBps.toFixed(1)} MiB/s the nodes held during the burst (${(burstMiBps / calibration.allNodes.rawMiBps).toFixed(2)} x the calibration's ${calibration.allNodes.rawMiBps.toFixed(1)}); restored ${restoredBeforeDeadline} = ${oracleAtBurstRate > 0 ? ((restoredBeforeDeadline / oracleAtBurstRate) * 100).toFixed(1) : 'n/a'} % of it
 drained pods decided          ${decidedS.length ? `p50 ${result.drainedDecidedFromDeliverySeconds.p50.toFixed(1)} s, max ${result.drainedDecidedFromDeliverySeconds.max.toFixed(1)} s ${fromDelivery}; ${result.drainedDecidedFromDeliverySeconds.within10s} of ${decidedS.length} within 10 s${late ? ` (max ${result.drainedDecidedFromIssueSeconds.max.toFixed(1)} s after issue)` : ''}` : 'none drained'}
 restored before deadline      ${restoredBeforeDeadline} of ${real.length} (${(result.shareRestoredBeforeDeadline * 100).toFixed(1)} %); ${restored} restored in all
 evicted                       ${evicted} (${(result.shareEvicted * 100).toFixed(1)} %)
@@ -517,6 +574,7 @@ work lost                     spot-rescue ${lostWorkRescueS.toFixed(0)} s  vs pl
     await core.deleteNamespace({ name: NS }).catch(() => undefined);
     await core.deleteNamespace({ name: `${NS}-sys` }).catch(() => undefined);
     if (agentWorkDir) await rm(agentWorkDir, { recursive: true, force: true });
+    await uplink?.close();
   }
 }
 

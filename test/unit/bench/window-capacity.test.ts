@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
   availableMiB,
+  burstRates,
   memoryRefusal,
   memoryShortfall,
   oracleStored,
@@ -24,6 +25,39 @@ describe('window benchmark: capacity figures', () => {
       { node: 'b', bytes: 30 * MiB, cutoffMs: 10_000 },
       { node: 'b', bytes: 30 * MiB, cutoffMs: 10_000 },
     ];
+    assert.equal(oracleStored(model, pods), 4);
+  });
+
+  test("the burst's own rate per node: bytes stored over the time to its last archive, less each pod's fixed cost", () => {
+    const at = 1_000_000;
+    const rates = burstRates(
+      [
+        // Node a: 90 MiB in 3 pods, the last stored 12 s after delivery; 3 x 1 s fixed cost: 10 MiB/s.
+        { node: 'a', bytes: 10 * MiB, storedAt: at + 4_000 },
+        { node: 'a', bytes: 30 * MiB, storedAt: at + 12_000 },
+        { node: 'a', bytes: 50 * MiB, storedAt: at + 9_000 },
+        // Not stored: neither its bytes nor a fixed cost count.
+        { node: 'a', bytes: 500 * MiB },
+        // Node b stored nothing: no rate, so the oracle keeps the calibration's for it.
+        { node: 'b', bytes: 40 * MiB },
+        // Node c: fixed costs that would fill the span are not taken off: 8 MiB over 0.5 s.
+        { node: 'c', bytes: 8 * MiB, storedAt: at + 500 },
+      ],
+      at,
+      1000,
+    );
+    assert.deepEqual([...rates.keys()].sort(), ['a', 'c']);
+    assert.equal(rates.get('a'), 10 * MiB);
+    assert.equal(rates.get('c'), 16 * MiB);
+    // Each node's oracle at its own rate: 10 s hold 2 of these 3 pods at a's 10 MiB/s, 1 at 4 MiB/s.
+    const pods = ['a', 'slow'].flatMap((node) =>
+      [10, 30, 50].map((m) => ({ node, bytes: m * MiB, cutoffMs: 10_000 })),
+    );
+    const perNode = new Map([...rates, ['slow', 4 * MiB]]);
+    assert.equal(
+      oracleStored((node) => ({ overheadMs: 1000, nodeBytesPerSec: perNode.get(node) as number }), pods),
+      3,
+    );
     assert.equal(oracleStored(model, pods), 4);
   });
 

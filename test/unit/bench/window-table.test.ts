@@ -24,7 +24,20 @@ describe("window benchmark: the README's rows from the benchmark's JSON", () => 
   test('a row carries the run, the delivery delay, restored against the oracle and the pods, and the margins', () => {
     assert.equal(
       tableRow(run),
-      '| 2 | 2.00x | 45 s | 4,463 MiB | 55.8 MiB/s (68.6) | 6 of 7 (85.7 %) | 6 of 10 | 4, p50 4.0 s, max 19.2 s | 0 | 56.9 s / 50.9 s | 46.1 MiB/s over 24.1 s | not logged | 19.1 15.7 11.7 |',
+      '| 2 | 2.00x | 45 s | 4,463 MiB | 55.8 MiB/s (68.6) | 6 of 7 (85.7 %) | not measured | 6 of 10 | 4, p50 4.0 s, max 19.2 s | 0 | 56.9 s / 50.9 s | 46.1 MiB/s over 24.1 s | not logged | 19.1 15.7 11.7 |',
+    );
+  });
+
+  test("a node uplink and the oracle at the burst's own rate, when the run has them", () => {
+    const row = tableRow({
+      ...run,
+      capacity: { ...run.capacity, nodeUplinkMiBps: 8 },
+      oracleAtBurstRate: 6,
+      burstMiBps: 41.26,
+    });
+    assert.match(
+      row,
+      /\| 55\.8 MiB\/s \(68\.6\); uplink 8\.0 MiB\/s a node \| 6 of 7 \(85\.7 %\) \| 6 at 41\.3 MiB\/s \| 6 of 10 \|/,
     );
   });
 
