@@ -59,6 +59,8 @@ export interface DecisionFigures {
   estimatedStoredAt?: number | undefined;
   bytesPerSec: number;
   basis: ThroughputBasis;
+  /** The most one checkpoint alone moves in that plan, when lone ones were measured below the node's rate. */
+  singleBytesPerSec?: number | undefined;
 }
 
 /**
@@ -149,8 +151,12 @@ export class CheckpointAdmission {
   private readonly concurrency: ConcurrencyTimeline;
   /** The time the last plan was made at: a refusal's figures count from it, as its schedule did. */
   private plannedAt = 0;
-  /** The node rate the last plan used, and its basis: the estimate, or lower if a running checkpoint overran it. */
-  private planned: { bytesPerSec: number; basis: ThroughputBasis } | undefined;
+  /**
+   * The node rate the last plan used, and its basis: the estimate, or lower
+   * if a running checkpoint overran it; and the single-checkpoint rate it
+   * used, if below the node's (undefined: a lone one goes at the node's).
+   */
+  private planned: { bytesPerSec: number; basis: ThroughputBasis; single?: number | undefined } | undefined;
 
   constructor(
     private readonly estimate: CheckpointEstimate,
@@ -271,11 +277,17 @@ export class CheckpointAdmission {
     const throughput = this.throughput;
     const neededMs = Math.max(0, r.storedAt - now);
     const leftMs = e.cutoff - now;
-    const durationMs = this.estimate.durationMs(e.bytes, throughput.bytesPerSec);
+    // Its own time alone, which is at most at the single rate; the rate named stays the node's.
+    const single = this.planned?.single;
+    const durationMs = this.estimate.durationMs(
+      e.bytes,
+      Math.min(throughput.bytesPerSec, single ?? Number.POSITIVE_INFINITY),
+    );
     const others = this.entries.size - (this.entries.has(e.id) ? 1 : 0);
     const why =
       neededMs > leftMs
         ? `its ${mib(e.bytes)} MiB take ~${seconds(durationMs)} s` +
+          (single !== undefined ? ` (one checkpoint alone moves at most ${mib(single)} MiB/s here)` : '') +
           (others > 0 ? ` with ${others} other checkpoint(s) admitted on this node` : '') +
           (r.slower > 1 ? `, counted ${r.slower}x slower (the admission margin)` : '') +
           (e.atRiskUntil !== undefined && e.acceptedAt !== undefined
@@ -306,27 +318,43 @@ export class CheckpointAdmission {
     const overheadMs = this.estimate.overheadMs;
     // A running checkpoint still going past the time its bytes take at the estimate proves the node slower now:
     // the first of a burst to overrun re-plans the queue at once, instead of when it (and the next) ended.
-    let bytesPerSec = this.estimate.bytesPerSec;
+    const estimated = this.estimate.bytesPerSec;
+    let bytesPerSec = estimated;
     let basis = this.estimate.basis;
+    let single = this.estimate.singleBytesPerSec;
     const shares = new Map<Entry, number>();
     for (const e of this.entries.values()) {
       if (e.runningSince === undefined) continue;
       const share = this.concurrency.meanBetween(e.runningSince, now);
       shares.set(e, share);
-      const ceiling = this.estimate.ceilingWhileRunning(e.bytes, now - e.runningSince, share);
+      const elapsed = now - e.runningSince;
+      // Planned at the single rate rather than its share (it ran alone, or nearly), it was expected to take
+      // longer than its share says, and an overrun of that proves one checkpoint slower, not the node.
+      if (single !== undefined && single * share < estimated) {
+        single = Math.min(single, this.estimate.ceilingWhileRunning(e.bytes, elapsed));
+        continue;
+      }
+      const ceiling = this.estimate.ceilingWhileRunning(e.bytes, elapsed, share);
       if (ceiling < bytesPerSec) {
         bytesPerSec = ceiling;
         basis = 'measured';
       }
     }
-    this.planned = { bytesPerSec, basis };
+    if (single !== undefined && single >= bytesPerSec) single = undefined;
+    this.planned = { bytesPerSec, basis, single };
     const running: { e: Entry; r: RunningCheckpoint }[] = [];
     const waiting: WaitingCheckpoint[] = [];
     for (const e of this.entries.values()) {
       if (e.runningSince !== undefined) {
-        // What it has moved so far at its share of that rate, the rest at the whole rate (the plan shares it out).
+        // What it has moved so far at its share of that rate (or the single rate, if less), the rest at the
+        // whole rate (the plan shares it out, and holds each to the single rate).
         const elapsed = now - e.runningSince;
-        const moved = (Math.max(0, elapsed - overheadMs) * bytesPerSec) / 1000 / (shares.get(e) ?? 1);
+        const dataMs = Math.max(0, elapsed - overheadMs);
+        const share = shares.get(e) ?? 1;
+        const moved =
+          single !== undefined && single * share < bytesPerSec
+            ? (dataMs * single) / 1000
+            : (dataMs * bytesPerSec) / 1000 / share;
         running.push({
           e,
           r: {
@@ -350,6 +378,7 @@ export class CheckpointAdmission {
       running: running.map((r) => r.r),
       waiting,
       overheadMs,
+      ...(single === undefined ? {} : { singleShare: single / bytesPerSec }),
       admissionFactor: this.admissionFactor,
       atRiskShare: this.atRiskShare,
     });
@@ -411,6 +440,7 @@ export class CheckpointAdmission {
       estimatedStoredAt: kept && Number.isFinite(e.estimatedStoredAt) ? e.estimatedStoredAt : undefined,
       bytesPerSec: t.bytesPerSec,
       basis: t.basis,
+      singleBytesPerSec: this.planned?.single === undefined ? undefined : Math.round(this.planned.single),
     });
   }
 

@@ -20,7 +20,20 @@ export interface CheckpointEstimateOptions {
   window?: number;
   /** How many of the latest checkpoints may pull the rate below the window's on their own (0: none). */
   recent?: number;
+  /** How many recent checkpoints that ran alone the single-checkpoint rate covers. */
+  singleWindow?: number;
 }
+
+/**
+ * The mean concurrency up to which a sample counts as having run alone
+ * (singleBytesPerSec). Exactly 1 is rare outside the calibration: the last
+ * checkpoint of a burst starts while the one before it ends. A sample that
+ * shared the node for part of its time moved slower then, so reading it as
+ * alone can only understate the single rate, never overstate it: at 1.2 it
+ * shared at most a fifth of its time with one other, which at bench:window's
+ * figures (41 MiB/s each beside another, 66 alone) reads it at most 8 % low.
+ */
+export const ALONE_CONCURRENCY = 1.2;
 
 /** Where a throughput figure comes from: this node's own checkpoints, or the configured assumption. */
 export type ThroughputBasis = 'measured' | 'assumed';
@@ -64,15 +77,33 @@ export type ThroughputBasis = 'measured' | 'assumed';
  * the node slower even granting the whole overhead), set the rate on their
  * own when they are slower: one slow pair of checkpoints re-plans the
  * queue at once. Faster ones only lift it through the window.
+ *
+ * One checkpoint cannot use the whole node: it is one dump, one zstd stream
+ * and one upload. In bench:window on 2 cores a lone checkpoint moved 66
+ * MiB/s where two together moved 82, so the last of a burst, planned alone
+ * at the node's whole rate, ran slower than planned, and a pod accepted at
+ * risk on that plan was dropped 7.9 s later. singleBytesPerSec is what the
+ * latest checkpoints that ran alone (ALONE_CONCURRENCY) proved one moves,
+ * each read as the node's samples are but against bytesPerSec, the rate a
+ * lone one was planned at before: a lone sample whose interval holds it
+ * leaves it, one that proves a lone checkpoint slower even granting the
+ * whole overhead lowers it to B/(T - O), at which the plan's overhead plus
+ * bytes gives that sample's own time back, and a faster one lifts it to B/T
+ * at most. The plan runs each checkpoint at the smaller of its share of the
+ * node's rate and that one.
  */
 export class CheckpointEstimate {
   private readonly samples: CheckpointSample[] = [];
+  /** The latest samples that ran alone: a window of their own, as they are a few per burst. */
+  private readonly alone: CheckpointSample[] = [];
   private readonly window: number;
   private readonly recent: number;
+  private readonly singleWindow: number;
 
   constructor(private readonly o: CheckpointEstimateOptions) {
     this.window = o.window ?? 8;
     this.recent = Math.min(this.window, o.recent ?? 2);
+    this.singleWindow = Math.max(1, o.singleWindow ?? 4);
   }
 
   observe(sample: CheckpointSample): void {
@@ -81,6 +112,10 @@ export class CheckpointEstimate {
     if (sample.ms < 1) return;
     this.samples.push(sample);
     if (this.samples.length > this.window) this.samples.shift();
+    if ((sample.concurrency ?? 1) <= ALONE_CONCURRENCY) {
+      this.alone.push(sample);
+      if (this.alone.length > this.singleWindow) this.alone.shift();
+    }
   }
 
   /** Bytes per second the node moves in all, or the assumption while none contradicted it. */
@@ -88,6 +123,19 @@ export class CheckpointEstimate {
     const windowRate = this.windowRate();
     if (windowRate === undefined || this.recent === 0) return windowRate ?? this.o.assumedBytesPerSec;
     return Math.min(windowRate, rateOf(this.samples.slice(-this.recent), windowRate, this.o.overheadMs).rate);
+  }
+
+  /**
+   * Bytes per second one checkpoint moves running alone, as the latest that
+   * did proved it (see the class); undefined until one ran alone, and then
+   * a lone checkpoint goes at the node's whole rate, as before. At or above
+   * bytesPerSec it changes no plan.
+   */
+  get singleBytesPerSec(): number | undefined {
+    if (this.alone.length === 0) return undefined;
+    // Each read as alone: its own rate, not a share of the node's.
+    const own = this.alone.map((s) => ({ bytes: s.bytes, ms: s.ms }));
+    return rateOf(own, this.bytesPerSec, this.o.overheadMs).rate;
   }
 
   /**
@@ -113,7 +161,10 @@ export class CheckpointEstimate {
    * The most the node can be moving given a checkpoint of `bytes` that has
    * run `elapsedMs` beside `concurrency` on average and has not ended: its
    * share must have moved less than its bytes in the time after the whole
-   * overhead. Infinity while it could still be in its overhead.
+   * overhead. Infinity while it could still be in its overhead. Where a
+   * checkpoint's own rate is held by singleBytesPerSec rather than its share,
+   * this with a concurrency of 1 bounds that single rate instead
+   * (checkpoint-admission.ts).
    */
   ceilingWhileRunning(bytes: number, elapsedMs: number, concurrency = 1): number {
     const dataMs = elapsedMs - this.o.overheadMs;

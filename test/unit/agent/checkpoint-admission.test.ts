@@ -333,6 +333,96 @@ describe('checkpoint admission: samples read as shares of the node', () => {
   });
 });
 
+describe('checkpoint admission: one checkpoint alone goes at most at the rate lone ones were measured at', () => {
+  /**
+   * A node that moves 100 MiB/s in all (its last two checkpoints, side by side); with `lone`, one that ran
+   * alone before them moved 60 MiB/s. A 1.25 margin, at risk within 0.6 of the time to the cut-off.
+   */
+  function node(lone: boolean, slots = 2) {
+    let now = 0;
+    const estimate = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 0, window: 2 });
+    if (lone) estimate.observe({ bytes: 600 * MiB, ms: 10_000, concurrency: 1 });
+    for (let i = 0; i < 2; i++) estimate.observe({ bytes: 500 * MiB, ms: 10_000, concurrency: 2 });
+    const decisions: string[] = [];
+    const figures: (number | undefined)[] = [];
+    const admission = new CheckpointAdmission(estimate, () => slots, {
+      now: () => now,
+      admissionFactor: 1.25,
+      atRiskShare: 0.6,
+      onDecision: (d, about) => {
+        decisions.push(d);
+        figures.push(about.singleBytesPerSec);
+      },
+    });
+    return { admission, estimate, decisions, figures, at: (t: number) => (now = t) };
+  }
+
+  /** A burst of two: 'a' (200 MiB) and 'b' (400 MiB) side by side, 'b' alone once 'a' is stored at 4 s. */
+  function burst(lone: boolean, cutoff: number) {
+    const n = node(lone);
+    n.admission.admit({ id: 'a', bytes: 200 * MiB, cutoff });
+    try {
+      return { ...n, b: n.admission.admit({ id: 'b', bytes: 400 * MiB, cutoff }), refusal: undefined };
+    } catch (err) {
+      return { ...n, b: undefined, refusal: err as AgentFailure };
+    }
+  }
+
+  test('the last of a burst, alone, is planned at the single rate: at risk or refused where the whole rate admitted it', () => {
+    assert.equal(node(true).estimate.singleBytesPerSec, 60 * MiB);
+    assert.equal(node(false).estimate.singleBytesPerSec, undefined);
+    assert.equal(
+      node(true).estimate.bytesPerSec,
+      node(false).estimate.bytesPerSec,
+      'the node rate is the same',
+    );
+
+    // Cut-off 8 s. At the whole rate 'b' is stored at 6 s, 7.5 s with the margin: accepted.
+    const whole = burst(false, 8000);
+    assert.equal(whole.b?.estimatedStoredAt, 6000);
+    assert.deepEqual(whole.decisions, ['accepted', 'accepted']);
+    // At 60 MiB/s alone its last 200 MiB take 3.33 s: 7.33 s, 9.17 s with the margin. It fits only at the
+    // estimate, and 'a' is stored at 4 s, within 0.6 of the 8 s: at risk.
+    const capped = burst(true, 8000);
+    assert.equal(Math.round(capped.b?.estimatedStoredAt ?? 0), 7333);
+    assert.deepEqual(capped.decisions, ['accepted', 'accepted-at-risk']);
+    assert.deepEqual(capped.figures, [60 * MiB, 60 * MiB], 'each decision carries the single rate');
+
+    // Cut-off 7 s: at risk at the whole rate, refused at the single rate, and told why.
+    assert.deepEqual(burst(false, 7000).decisions, ['accepted', 'accepted-at-risk']);
+    const refused = burst(true, 7000);
+    assert.deepEqual(refused.decisions, ['accepted', 'refused']);
+    assert.ok(isRefusal(refused.refusal));
+    assert.match(
+      refused.refusal?.message ?? '',
+      /^needs ~7\.3 s at 100 MiB\/s measured, 7 s left: its 400 MiB take ~6\.7 s \(one checkpoint alone moves at most 60 MiB\/s here\)/,
+    );
+    assert.equal(refused.refusal?.plan?.durationMs, Math.ceil((400 / 60) * 1000), 'its own time alone');
+  });
+
+  test('a lone running checkpoint past the time the node rate gives it pulls down the single rate only, and only once past that', () => {
+    const { admission, at } = node(true, 1);
+    const a = admission.admit({ id: 'a', bytes: 600 * MiB, cutoff: 60_000 });
+    a.started();
+    const w = admission.admit({ id: 'w', bytes: 120 * MiB, cutoff: 60_000 });
+    // Alone at 60 MiB/s: 'a' takes 10 s (not 6), then 'w' 2 s.
+    assert.equal(admission.estimatedStoredAt('a'), 10_000);
+    assert.equal(w.estimatedStoredAt, 12_000);
+    // At 8 s 'a' is past the 6 s the node's whole rate gives it, as one checkpoint is expected to be: no pull-down.
+    at(8000);
+    assert.equal(admission.estimatedStoredAt('a'), 10_000);
+    assert.equal(admission.estimatedStoredAt('w'), 12_000);
+    assert.deepEqual(admission.throughput, { bytesPerSec: 100 * MiB, basis: 'measured' });
+    // At 15 s it still runs: one checkpoint moves at most 40 MiB/s. It ends now at the earliest, and 'w' alone
+    // after it takes 3 s; the node's rate, which a lone checkpoint says nothing about, stands.
+    at(15_000);
+    assert.equal(admission.estimatedStoredAt('a'), 15_000);
+    assert.equal(admission.estimatedStoredAt('w'), 18_000);
+    assert.deepEqual(admission.throughput, { bytesPerSec: 100 * MiB, basis: 'measured' });
+    assert.equal(w.dropped.aborted, false);
+  });
+});
+
 describe('checkpoint admission: turns', () => {
   const flush = () => new Promise((r) => setImmediate(r));
 

@@ -126,3 +126,59 @@ describe('checkpoint estimate', () => {
     assert.equal(e.ceilingWhileRunning(100 * MiB, 11_000, 2), 20 * MiB, 'beside another: twice that');
   });
 });
+
+describe('checkpoint estimate: what one checkpoint alone moves', () => {
+  test('learnt only from checkpoints that ran alone: shared ones never set it', () => {
+    const e = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 0 });
+    // Two side by side, 41 MiB/s each (bench:window's 2 cores): the node moves 82 MiB/s.
+    e.observe({ bytes: 410 * MiB, ms: 10_000, concurrency: 2 });
+    e.observe({ bytes: 630 * MiB, ms: 10_000, concurrency: 1.3 });
+    assert.equal(e.singleBytesPerSec, undefined, 'none ran alone: a lone one goes at the whole rate');
+    // The last of the burst, alone (the one before ended just after it started): 66 MiB/s.
+    e.observe({ bytes: 660 * MiB, ms: 10_000, concurrency: 1.2 });
+    assert.equal(e.singleBytesPerSec, 66 * MiB);
+    assert.ok(e.bytesPerSec > 66 * MiB, 'below the node rate, which the shared ones lift');
+    // More shared ones, slow or fast, leave it.
+    e.observe({ bytes: 100 * MiB, ms: 10_000, concurrency: 2 });
+    e.observe({ bytes: 900 * MiB, ms: 10_000, concurrency: 2 });
+    assert.equal(e.singleBytesPerSec, 66 * MiB);
+  });
+
+  test('never above what a lone checkpoint proves: B/(T - O) when slower than the node rate, B/T when faster', () => {
+    // The node moves 100 MiB/s in all, as assumed and as the shared ones that follow allow.
+    const e = new CheckpointEstimate({ assumedBytesPerSec: 100 * MiB, overheadMs: 1000, window: 3 });
+    // Alone, 100 MiB in 3 s: between 33 MiB/s (no overhead) and 50 (all of it), below the node's 100.
+    e.observe({ bytes: 100 * MiB, ms: 3000 });
+    for (let i = 0; i < 3; i++) e.observe({ bytes: 50 * MiB, ms: 1100, concurrency: 2 });
+    assert.equal(e.bytesPerSec, 100 * MiB);
+    assert.equal(e.singleBytesPerSec, 50 * MiB, 'granting the whole overhead, as the plan adds it back');
+    assert.equal(
+      e.durationMs(100 * MiB, e.singleBytesPerSec),
+      3000,
+      "the plan gives that checkpoint's own time back",
+    );
+
+    // A node slower in all than its lone checkpoints prove: 100 MiB alone in 2 s, at least 50 MiB/s.
+    const slow = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 1000, window: 1 });
+    slow.observe({ bytes: 100 * MiB, ms: 2000 });
+    slow.observe({ bytes: 10 * MiB, ms: 11_000, concurrency: 2 });
+    assert.equal(slow.bytesPerSec, 2 * MiB);
+    assert.equal(slow.singleBytesPerSec, 50 * MiB, 'B/T, not the 100 MiB/s the overhead would make it');
+  });
+
+  test("small lone checkpoints inside the overhead leave a lone one at the node's rate (the calibration)", () => {
+    const e = new CheckpointEstimate({ assumedBytesPerSec: 32 * MiB, overheadMs: 1500 });
+    // 32 MiB in 0.4 s: at least 80 MiB/s, and any rate above; the burst's shared ones prove 130 in all.
+    e.observe({ bytes: 32 * MiB, ms: 400 });
+    for (let i = 0; i < 6; i++) e.observe({ bytes: 650 * MiB, ms: 10_000, concurrency: 2 });
+    assert.equal(e.singleBytesPerSec, e.bytesPerSec);
+  });
+
+  test('keeps a window of its own, so the latest lone checkpoints set it', () => {
+    const e = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 0, singleWindow: 2 });
+    e.observe({ bytes: 100 * MiB, ms: 1000 });
+    e.observe({ bytes: 50 * MiB, ms: 1000 });
+    e.observe({ bytes: 50 * MiB, ms: 1000 });
+    assert.equal(e.singleBytesPerSec, 50 * MiB);
+  });
+});

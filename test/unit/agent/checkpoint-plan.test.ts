@@ -168,6 +168,89 @@ describe('checkpoint plan', () => {
   });
 });
 
+describe('checkpoint plan: one checkpoint cannot use the whole node', () => {
+  test('the last of two, alone, goes at the single rate: 100 MiB/s in all, at most 60 for one', () => {
+    // At 100 MiB/s: 'a' is 200 MiB, 'b' 400 MiB. Together at 50 MiB/s each, 'a' is stored at 4 s with 200 MiB
+    // of 'b' left; alone at 60 MiB/s (not 100) they take 3.33 s: 7.33 s, where the whole rate said 6 s.
+    const input = { now: 1000, slots: 2, running: [], waiting: [c('a', 2000), c('b', 4000)] };
+    const capped = planCheckpoints({ ...input, singleShare: 0.6 });
+    assert.deepEqual(
+      capped.run.map((p) => [p.id, p.startAt, Math.round(p.storedAt)]),
+      [
+        ['a', 1000, 5000],
+        ['b', 1000, 1000 + 4000 + Math.round((200 / 60) * 1000)],
+      ],
+    );
+    assert.equal(planCheckpoints(input).run[1]?.storedAt, 7000, 'without it, at the whole rate');
+  });
+
+  test('each goes at the smaller of its share and the single rate: three sharing are not held, two are', () => {
+    // The single rate is 3/8 of the node's: above a third, below a half.
+    const plan = planCheckpoints({
+      now: 0,
+      slots: 3,
+      running: [],
+      singleShare: 0.375,
+      waiting: [c('a', 1000), c('b', 2500), c('c', 4000)],
+    });
+    // Three at a third each: 'a' at 3 s, 1500 ms of the node left to 'b' and 3000 to 'c'. Then two, each held
+    // to 3/8: 'b' at 3 + 4 = 7 s, 1500 left to 'c'; alone, still 3/8: 'c' at 11 s.
+    assert.deepEqual(
+      plan.run.map((p) => [p.id, p.storedAt]),
+      [
+        ['a', 3000],
+        ['b', 7000],
+        ['c', 11_000],
+      ],
+    );
+  });
+
+  test('a running checkpoint alone, and the margin: the single rate is a share of the node, slowed with it', () => {
+    const input = {
+      now: 0,
+      slots: 1,
+      running: [{ overheadLeftMs: 500, dataLeftMs: 1000 }],
+      waiting: [c('new', 3000, 12_000)],
+      overheadMs: 1000,
+      singleShare: 0.5,
+    };
+    // Running: 0.5 s overhead, then 1 s of the node at half: 2.5 s. 'new': 1 s overhead, 2 s of the node at half.
+    const plan = planCheckpoints(input);
+    assert.deepEqual(plan.runningEnds, [2500]);
+    assert.equal(plan.run[0]?.storedAt, 7500);
+    // 1.5x slower: 3.75 s, then 1.5 + 6 s: 11.25 s, inside 12 s; at 1.7x, 12.75 s is not.
+    assert.deepEqual(planCheckpoints({ ...input, admissionFactor: 1.5 }).refused, []);
+    assert.deepEqual(planCheckpoints({ ...input, admissionFactor: 1.7 }).refusals, [
+      { id: 'new', storedAt: 12_750, slower: 1.7 },
+    ]);
+  });
+
+  test('a single rate at or above the whole node changes nothing, on random cases', () => {
+    let seed = 11;
+    const rand = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    for (let round = 0; round < 100; round++) {
+      const input = {
+        now: 0,
+        slots: 1 + Math.floor(rand() * 3),
+        running:
+          rand() < 0.5 ? [] : [{ overheadLeftMs: Math.floor(rand() * 1000), dataLeftMs: rand() * 20_000 }],
+        waiting: Array.from({ length: 1 + Math.floor(rand() * 5) }, (_, i) =>
+          c(`p${i}`, 1000 + Math.floor(rand() * 30) * 1000, 30_000 + Math.floor(rand() * 3) * 10_000),
+        ),
+        overheadMs: 500,
+        admissionFactor: 1.25,
+        atRiskShare: 0.25,
+      };
+      const plain = planCheckpoints(input);
+      assert.deepEqual(planCheckpoints({ ...input, singleShare: 1 }), plain);
+      assert.deepEqual(planCheckpoints({ ...input, singleShare: 3 }), plain);
+    }
+  });
+});
+
 describe('checkpoint plan: the admission margin', () => {
   const accepted = (id: string, durationMs: number, cutoff = 100_000): WaitingCheckpoint => ({
     ...c(id, durationMs, cutoff),
