@@ -101,6 +101,10 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
             : { estimatedStoredAt: new Date(about.estimatedStoredAt).toISOString() }),
           rateMiBps: mibOneDecimal(about.bytesPerSec),
           rateBasis: about.basis,
+          // What one checkpoint alone was measured to move here, when it caps the plan's lone checkpoints.
+          ...(about.singleBytesPerSec === undefined
+            ? {}
+            : { singleRateMiBps: mibOneDecimal(about.singleBytesPerSec) }),
         },
         'admission',
       );
