@@ -31,7 +31,13 @@
  * away next to what spot-rescue lost.
  *
  *   eval "$(infra/stack env)"; npm run bench:window -- [--nodes 50] [--pods 20] [--interrupt 10] [--large 40] [--load 0.5|1|2]
- *     [--delivered-late S] [--runs N]
+ *     [--delivered-late S] [--runs N] [--node-uplink-mibps U]
+ *
+ * `--node-uplink-mibps U` sends each node's uploads through an uplink of its
+ * own, U MiB/s of zstd bytes (bench/window-uplink.ts): a node's network, not
+ * two shared cores, limits its checkpoints, as on EKS, where each instance
+ * has its own. Every run also prints the oracle at the rate each node held
+ * during the burst (bench/window-capacity.ts, burstRates).
  *
  * `--delivered-late S` puts the warnings on the queue S seconds after the
  * `time` AWS gave them (bench/window-warning.ts): the instances still die
