@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import { type RealNodeBed, run } from '../../infra/sim/real-node-bed.js';
@@ -56,4 +57,49 @@ export async function podContainersOn(bed: RealNodeBed, node: RealNode, podUid: 
     ...['--label', `io.kubernetes.pod.uid=${podUid}`],
   ]);
   return stdout.trim();
+}
+
+/** A CRIU dump stopped in its tracks (SIGSTOP) until `resume`. */
+export interface HeldDump {
+  criuPid: number;
+  resume(): void;
+}
+
+/**
+ * Waits for the CRIU process dumping `containerId` (the child of the runc
+ * `checkpoint` containerd started for it) and stops it, so the node is still
+ * dumping for as long as a test needs, whatever the machine's speed: an
+ * idle machine once finished the dump of 512 MiB within the agent's 2 s
+ * deadline, and the test that expected it to be still running failed.
+ */
+export async function holdDumpOf(containerId: string, timeoutMs = 30_000): Promise<HeldDump> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const criuPid = await criuDumping(containerId);
+    if (criuPid !== undefined) {
+      process.kill(criuPid, 'SIGSTOP');
+      return { criuPid, resume: () => process.kill(criuPid, 'SIGCONT') };
+    }
+    if (Date.now() > end)
+      throw new Error(`no CRIU dump of container ${containerId} began within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+async function criuDumping(containerId: string): Promise<number | undefined> {
+  const pids = (await readdir('/proc')).filter((p) => /^\d+$/.test(p));
+  const runcCheckpoints = new Set<string>();
+  const criu: { pid: number; ppid: string }[] = [];
+  for (const pid of pids) {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    // pid (comm) state ppid ...; comm may hold spaces, so read after its closing parenthesis.
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const ppid = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1] ?? '';
+    if (comm === 'criu') criu.push({ pid: Number(pid), ppid });
+    else if (comm === 'runc') {
+      const args = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
+      if (args.includes('checkpoint') && args.includes(containerId)) runcCheckpoints.add(pid);
+    }
+  }
+  return criu.find((c) => runcCheckpoints.has(c.ppid))?.pid;
 }

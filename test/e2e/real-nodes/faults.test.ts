@@ -6,7 +6,12 @@ import type { AgentHandle } from '../../../infra/sim/local-agent.js';
 import { RealNodeBed } from '../../../infra/sim/real-node-bed.js';
 import { CgroupFreezer } from '../../../services/agent/runtimes/kubelet/container-freezer.js';
 import type { NodeCapabilities } from '../../../services/common/agent-api.js';
-import { containerdIdOf, counterCheckpointRequest, untilSweptOnce } from '../../support/real-node-pods.js';
+import {
+  containerdIdOf,
+  counterCheckpointRequest,
+  holdDumpOf,
+  untilSweptOnce,
+} from '../../support/real-node-pods.js';
 import { waitFor } from '../../support/stack.js';
 
 /**
@@ -33,24 +38,31 @@ describe('real nodes: the deadline on the kubelet call, and a node that cannot r
     const pod = await bed.deployCounter('big', a, 512);
     const pid = await bed.pidOf(a, pod);
     await untilSweptOnce(bed, pid, 120_000);
-    // Far shorter than dumping 512 MiB takes (5 s and more here), so the agent gives up while the kubelet
-    // is still at it; and long enough that the call reaches the kubelet first on a loaded machine. At 400 ms
-    // the deadline once passed before the agent had sent it: no dump began, so a second checkpoint was rightly
-    // let in, and this test failed on that.
+    // Long enough that the call reaches the kubelet first on a loaded machine (at 400 ms the deadline once
+    // passed before the agent had sent it: no dump began, so a second checkpoint was rightly let in). The dump
+    // itself is held (CRIU stopped) until the second request has been answered: on an idle machine the whole
+    // 512 MiB dump once ended within the 2 s, and the agent rightly let the second one in.
     const req = counterCheckpointRequest(bed, pod, 2000);
+    const holding = holdDumpOf(containerdIdOf(pod));
+    holding.catch(() => {});
     const started = Date.now();
     const cp = await bed.callAgent(agentA, 'POST', '/v1/checkpoints', req);
-    assert.equal(cp.status, 504, JSON.stringify(cp.body));
-    assert.equal(cp.body['error'], 'deadline-exceeded');
-    assert.ok(Date.now() - started < 5_000, 'answered at its deadline, not after the kubelet');
-    // While the node may still be dumping, no second checkpoint of that container.
-    const second = await bed.callAgent(agentA, 'POST', '/v1/checkpoints', {
-      ...req,
-      checkpointId: `${req.checkpointId}-2`,
-      deadline: new Date(Date.now() + 60_000).toISOString(),
-    });
-    assert.equal(second.status, 409, JSON.stringify(second.body));
-    assert.equal(second.body['error'], 'conflict');
+    const dump = await holding;
+    try {
+      assert.equal(cp.status, 504, JSON.stringify(cp.body));
+      assert.equal(cp.body['error'], 'deadline-exceeded');
+      assert.ok(Date.now() - started < 5_000, 'answered at its deadline, not after the kubelet');
+      // While the node is still dumping, no second checkpoint of that container.
+      const second = await bed.callAgent(agentA, 'POST', '/v1/checkpoints', {
+        ...req,
+        checkpointId: `${req.checkpointId}-2`,
+        deadline: new Date(Date.now() + 60_000).toISOString(),
+      });
+      assert.equal(second.status, 409, JSON.stringify(second.body));
+      assert.equal(second.body['error'], 'conflict');
+    } finally {
+      dump.resume();
+    }
 
     // The kubelet runs the CRI call on the request's context: containerd 2.2.4 abandons the dump when the
     // agent hangs up ("context canceled"). Whatever lands in the watch window is removed; after it, none is left.
