@@ -65,8 +65,9 @@ export function refusalVerdict(i: RefusalInput): RefusalVerdict {
   const v = nodeView(n);
   if (v.taints.some((t) => t.key === TAINT_KEY)) return { final: true, why: 'the target is interrupted' };
   if (v.unschedulable) return { final: true, why: 'the target is cordoned' };
-  const joining = joined(n, i.now, i.joiningGraceMs ?? JOINING_GRACE_MS);
-  if (!v.ready && !joining) return { final: true, why: 'the target is not Ready' };
+  // Past this, a not-ready or unreachable taint is one the controller is about to take off.
+  if (!v.ready && !joined(n, i.now, i.joiningGraceMs ?? JOINING_GRACE_MS))
+    return { final: true, why: 'the target is not Ready' };
   // Keys the older 1.34 wording names (`{key: value}`): one of another kind is not ours to wait out.
   const other = named.find((k) => !TRANSIENT_KEYS.has(k));
   if (other) return { final: true, why: `its taint ${other} does not go by itself` };
@@ -78,7 +79,7 @@ export function refusalVerdict(i: RefusalInput): RefusalVerdict {
       t.key === UNSCHEDULABLE_TAINT
         ? // The controller mirrors spec.unschedulable with a NoSchedule taint only; any other stays.
           t.effect === 'NoSchedule'
-        : (t.key === NOT_READY_TAINT || t.key === UNREACHABLE_TAINT) && (v.ready || joining);
+        : t.key === NOT_READY_TAINT || t.key === UNREACHABLE_TAINT;
     if (!passing) return { final: true, why: `its taint ${t.key}:${t.effect} does not go by itself` };
   }
   return { final: false, taints: [...new Set(untolerated.map((t) => t.key))] };
