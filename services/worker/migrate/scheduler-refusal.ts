@@ -96,7 +96,10 @@ function joined(n: V1Node, now: number, graceMs: number): boolean {
 /*
  * The scheduler's refusal, as kube-scheduler 1.34 words it (framework
  * FitError.Error): "0/<all> nodes are available: <count> <reason>, ...."
- * and, after a PreFilter refusal or the preemption attempt, more text. The
+ * then the PostFilter plugins' words, after ". " (with the defaults,
+ * DynamicResources' "no new claims to deallocate, preemption: 0/<all>
+ * nodes are available: ..."); a PreFilter refusal has no counts. No reason,
+ * taint key or value holds ". ", so the first one ends the histogram. The
  * counts are a histogram over every node; a copy pinned by a metadata.name
  * match is filtered on its target alone (NodeAffinity PreFilter returns that
  * one name), and every other node is counted under "node(s) didn't satisfy
@@ -104,7 +107,7 @@ function joined(n: V1Node, now: number, graceMs: number): boolean {
  * the default order NodeUnschedulable, NodeName, TaintToleration,
  * NodeAffinity, NodePorts, NodeResourcesFit, ... so the target has one reason.
  */
-const FIT_ERROR = /^0\/\d+ nodes are available: (.*?)\.(?: preemption: .*)?$/s;
+const FIT_ERROR = /^0\/\d+ nodes are available: (.*?)\.(?: .*)?$/s;
 const PIN = "node(s) didn't satisfy plugin(s) [NodeAffinity]";
 /** TaintToleration from 1.34.2 (kubernetes#135023: no taint keys or values in pod statuses). */
 const UNTOLERATED = 'node(s) had untolerated taint(s)';

@@ -157,7 +157,7 @@ describe('waitRunning', () => {
 describe('waitRunning: a copy the scheduler refuses on its target', () => {
   const refusal =
     "0/4 nodes are available: 1 node(s) had untolerated taint(s), 3 node(s) didn't satisfy plugin(s) [NodeAffinity]. " +
-    'preemption: 0/4 nodes are available: 4 Preemption is not helpful for scheduling.';
+    'no new claims to deallocate, preemption: 0/4 nodes are available: 4 Preemption is not helpful for scheduling.';
   const pending = (message = refusal): V1Pod => ({
     metadata: { name: 'db-0', uid: 'restored-copy' },
     spec: { containers: [], affinity: pinnedTo(undefined, 'target') },

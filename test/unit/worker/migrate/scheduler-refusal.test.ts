@@ -13,15 +13,15 @@ import {
 
 const NOW = Date.parse('2026-12-01T12:00:00Z');
 
-/** kube-scheduler 1.34's FitError text for a copy pinned to one of `all` nodes, refused there for `reason`. */
-function fitError(
-  reason: string,
-  all = 5,
-  postFilter = `${all} Preemption is not helpful for scheduling`,
-): string {
+/**
+ * kube-scheduler 1.34's FitError text for a copy pinned to one of `all`
+ * nodes, refused there for `reason`, with the default PostFilter plugins'
+ * words after it (DynamicResources, then DefaultPreemption).
+ */
+function fitError(reason: string, all = 5): string {
   return (
     `0/${all} nodes are available: ${reason}, ${all - 1} node(s) didn't satisfy plugin(s) [NodeAffinity]. ` +
-    `preemption: 0/${all} nodes are available: ${postFilter}.`
+    `no new claims to deallocate, preemption: 0/${all} nodes are available: ${all} Preemption is not helpful for scheduling.`
   );
 }
 
@@ -56,6 +56,20 @@ const lingering = { key: UNSCHEDULABLE_TAINT, effect: 'NoSchedule' };
 describe('refusedFor: the scheduler refused the pinned copy for taints alone', () => {
   it('reads the 1.34.2+ wording, the older one naming the taint, and a cordon', () => {
     assert.deepEqual(refusedFor(UNTOLERATED), []);
+    // Verbatim from the local stack's kube-scheduler v1.34.4, refusing a copy for a held unschedulable taint.
+    assert.deepEqual(
+      refusedFor(
+        "0/7 nodes are available: 1 node(s) had untolerated taint(s), 6 node(s) didn't satisfy plugin(s) [NodeAffinity]. no new claims to deallocate, preemption: 0/7 nodes are available: 7 Preemption is not helpful for scheduling.",
+      ),
+      [],
+    );
+    assert.deepEqual(
+      refusedFor(
+        "0/3 nodes are available: 1 node(s) had untolerated taint(s), 2 node(s) didn't satisfy plugin(s) [NodeAffinity].",
+      ),
+      [],
+      'no PostFilter words',
+    );
     assert.deepEqual(
       refusedFor(fitError('1 node(s) had untolerated taint {node.kubernetes.io/unschedulable: }')),
       [UNSCHEDULABLE_TAINT],
