@@ -1,6 +1,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
-import { isRunning, isStaged } from '../restored-pod.js';
+import { isRunning, isStaged, pinnedNode } from '../restored-pod.js';
 import { FallBack, type Run } from './context.js';
+import { type RefusalVerdict, refusalVerdict, schedulerRefusal } from './scheduler-refusal.js';
 
 /** How many times a restored pod deleted by someone else, before or after it ran, is created again. */
 const MAX_RECREATES = 3;
@@ -16,6 +17,8 @@ export interface Recreates {
  * object went (a delete of the original by name alone can land on a
  * same-name successor created a moment later: kwok does this, a kubelet
  * checks the uid), or another pod took its name, it is created again.
+ * A copy the scheduler refuses on its target only for a taint that is about
+ * to go (scheduler-refusal.ts) is waited for like any copy not yet running.
  */
 export async function waitRunning(
   run: Run,
@@ -25,6 +28,8 @@ export async function waitRunning(
 ): Promise<V1Pod> {
   const { d } = run;
   let current = created;
+  // The target's taints the copy waits on while the scheduler refuses it for them; null when it does not.
+  let waitingOn: { target: string; taints: string[] } | null = null;
   const p = await d.metrics.stage('ready', () =>
     waitFor(
       async () => {
@@ -50,9 +55,20 @@ export async function waitRunning(
           return null;
         }
         if (!p) return null;
+        const refused = await targetRefusal(run, p);
+        if (refused && !refused.final) {
+          if (!waitingOn)
+            run.log.info(
+              { restoredPod: p.metadata?.name, target: refused.target, taints: refused.taints },
+              "restored pod waits for its target's taint to go before the scheduler places it",
+            );
+          waitingOn = refused;
+          return null;
+        }
+        waitingOn = null;
         const failed = restoredPodFailure(p);
         // Not retried by polling: a restore that died will not come back before the deadline.
-        if (failed) throw new FallBack(failed);
+        if (failed) throw new FallBack(refused?.why ? `${failed} (${refused.why})` : failed);
         return isRunning(p) ? p : null;
       },
       run.restoreDeadline,
@@ -61,8 +77,32 @@ export async function waitRunning(
       run.pollMs,
     ),
   );
-  if (!p) throw new FallBack('the restored pod did not become ready in time');
+  if (!p) throw new FallBack(`the restored pod did not become ready in time${waitedFor(waitingOn)}`);
   return p;
+}
+
+function waitedFor(w: { target: string; taints: string[] } | null): string {
+  if (!w) return '';
+  const taints = w.taints.length > 0 ? w.taints.join(', ') : 'a taint already gone';
+  return `: the scheduler still refused it on ${w.target}, waiting for its taint to go (${taints})`;
+}
+
+/**
+ * The scheduler's refusal of the copy (still pending) on its target, judged
+ * against the target as it is now; null when it does not refuse it.
+ */
+async function targetRefusal(run: Run, pod: V1Pod): Promise<(RefusalVerdict & { target: string }) | null> {
+  const refusal = schedulerRefusal(pod);
+  if (!refusal || (pod.status?.phase ?? 'Pending') !== 'Pending') return null;
+  const target = pinnedNode(pod) ?? run.progress.target;
+  if (!target) return null;
+  const verdict = refusalVerdict({
+    message: refusal.message,
+    tolerations: pod.spec?.tolerations ?? [],
+    node: await run.d.cluster.getNode(target),
+    now: run.now(),
+  });
+  return { ...verdict, target };
 }
 
 /**
@@ -154,9 +194,9 @@ export function restoredPodFailure(pod: V1Pod): string | null {
   const phase = pod.status?.phase;
   if (phase === 'Failed' || phase === 'Succeeded') return `the restored pod ended (${phase})`;
   // Pinned to one node, a pod the scheduler refuses there (anti-affinity, topology spread, host
-  // ports taken) has nowhere else to go.
-  const scheduled = pod.status?.conditions?.find((c) => c.type === 'PodScheduled');
-  if (scheduled?.status === 'False' && scheduled.reason === 'Unschedulable')
+  // ports taken) has nowhere else to go. waitRunning waits out a refusal for a taint about to go.
+  const scheduled = schedulerRefusal(pod);
+  if (scheduled)
     return `the scheduler refuses the restored pod on its target: ${scheduled.message ?? 'unschedulable'}`;
   for (const c of pod.status?.containerStatuses ?? []) {
     const t = c.state?.terminated;

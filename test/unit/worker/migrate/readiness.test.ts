@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
+import type { V1ContainerStatus, V1Node, V1Pod } from '@kubernetes/client-node';
+import { TAINT_KEY } from '../../../../services/common/labels.js';
 import { FallBack, type Run } from '../../../../services/worker/migrate/context.js';
 import {
   restoredPodFailure,
   waitRunning,
   waitSettled,
 } from '../../../../services/worker/migrate/readiness.js';
-import { HELD_LABELS_ANNOTATION } from '../../../../services/worker/restored-pod.js';
+import { UNSCHEDULABLE_TAINT } from '../../../../services/worker/migrate/scheduler-refusal.js';
+import { HELD_LABELS_ANNOTATION, pinnedTo } from '../../../../services/worker/restored-pod.js';
 
 function pod(phase: string, statuses: Partial<V1ContainerStatus>[] = []): V1Pod {
   return {
@@ -76,12 +78,18 @@ describe('restoredPodFailure', () => {
 
 /**
  * A run whose cluster answers getPod from `holder`, the pod now holding the
- * name; `onGet` sees each poll first (the n-th, from 1) and may change the holder.
+ * name, and getNode from `nodes`; `onGet` sees each poll first (the n-th,
+ * from 1) and may change the holder.
  */
-function fakeRun(holder: { pod: V1Pod | null }, onGet: (n: number) => void = () => {}) {
+function fakeRun(
+  holder: { pod: V1Pod | null },
+  onGet: (n: number) => void = () => {},
+  nodes: Record<string, V1Node> = {},
+) {
   let clock = 0;
   let gets = 0;
   const warnings: string[] = [];
+  const infos: { o: unknown; msg: string }[] = [];
   const run = {
     namespace: 'ns',
     restoreDeadline: 60_000,
@@ -90,7 +98,11 @@ function fakeRun(holder: { pod: V1Pod | null }, onGet: (n: number) => void = () 
     sleep: async (ms: number) => {
       clock += ms;
     },
-    log: { warn: (_o: unknown, msg: string) => warnings.push(msg) },
+    progress: {},
+    log: {
+      warn: (_o: unknown, msg: string) => warnings.push(msg),
+      info: (o: unknown, msg: string) => infos.push({ o, msg }),
+    },
     d: {
       config: { restoredSettleSeconds: 10 },
       cluster: {
@@ -98,11 +110,12 @@ function fakeRun(holder: { pod: V1Pod | null }, onGet: (n: number) => void = () 
           onGet(++gets);
           return holder.pod;
         },
+        getNode: async (name: string) => nodes[name] ?? null,
       },
       metrics: { stage: <T>(_name: string, f: () => Promise<T>) => f() },
     },
   } as unknown as Run;
-  return { run, warnings, now: () => clock };
+  return { run, warnings, infos, now: () => clock };
 }
 
 describe('waitRunning', () => {
@@ -138,6 +151,95 @@ describe('waitRunning', () => {
     const { run } = fakeRun({ pod: ours });
     const p = await waitRunning(run, ours, async () => assert.fail('nothing to create'));
     assert.equal(p.metadata?.uid, 'restored-copy');
+  });
+});
+
+describe('waitRunning: a copy the scheduler refuses on its target', () => {
+  const refusal =
+    "0/4 nodes are available: 1 node(s) had untolerated taint(s), 3 node(s) didn't satisfy plugin(s) [NodeAffinity]. " +
+    'no new claims to deallocate, preemption: 0/4 nodes are available: 4 Preemption is not helpful for scheduling.';
+  const pending = (message = refusal): V1Pod => ({
+    metadata: { name: 'db-0', uid: 'restored-copy' },
+    spec: { containers: [], affinity: pinnedTo(undefined, 'target') },
+    status: {
+      phase: 'Pending',
+      conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message }],
+    },
+  });
+  const running: V1Pod = {
+    ...pending(),
+    spec: { ...pending().spec!, nodeName: 'target' },
+    status: {
+      phase: 'Running',
+      conditions: [
+        { type: 'PodScheduled', status: 'True' },
+        { type: 'ContainersReady', status: 'True' },
+      ],
+      containerStatuses: [{ name: 'c', image: 'i', imageID: '', ready: true, restartCount: 0 }],
+    },
+  };
+  const target = (taints: { key: string; effect: string }[], unschedulable = false): V1Node => ({
+    metadata: { name: 'target', creationTimestamp: new Date(0) },
+    spec: { unschedulable, taints },
+    status: { conditions: [{ type: 'Ready', status: 'True' }] },
+  });
+  const lingering = { key: UNSCHEDULABLE_TAINT, effect: 'NoSchedule' };
+
+  it("for an uncordoned target's lingering taint: waits, says so, and returns the copy once placed", async () => {
+    const holder: { pod: V1Pod | null } = { pod: pending() };
+    const nodes = { target: target([lingering]) };
+    const { run, infos } = fakeRun(
+      holder,
+      (n) => {
+        if (n === 8) nodes.target = target([]); // the node lifecycle controller takes the taint off
+        if (n === 10) holder.pod = running; // and the scheduler places the copy
+      },
+      nodes,
+    );
+    const p = await waitRunning(run, pending(), async () => assert.fail('nothing to create'));
+    assert.equal(p.status?.phase, 'Running');
+    const waits = infos.filter((i) => /waits for its target's taint to go/.test(i.msg));
+    assert.deepEqual(
+      waits.map((w) => (w.o as { taints: string[] }).taints),
+      [[UNSCHEDULABLE_TAINT]],
+      'said once, with the taint',
+    );
+  });
+
+  it('a taint that stays past the deadline: the fallback names it', async () => {
+    const { run } = fakeRun({ pod: pending() }, () => {}, { target: target([lingering]) });
+    await assert.rejects(
+      waitRunning(run, pending(), async () => assert.fail('nothing to create')),
+      (err: Error) =>
+        err instanceof FallBack &&
+        /did not become ready in time: .*on target.*node\.kubernetes\.io\/unschedulable/.test(err.message),
+    );
+  });
+
+  it('for our own interruption taint, or a cordon: drained at once, as before', async () => {
+    for (const node of [
+      target([lingering, { key: TAINT_KEY, effect: 'NoSchedule' }], true),
+      target([lingering], true),
+    ]) {
+      const { run, now } = fakeRun({ pod: pending() }, () => {}, { target: node });
+      await assert.rejects(
+        waitRunning(run, pending(), async () => assert.fail('nothing to create')),
+        (err: Error) =>
+          err instanceof FallBack &&
+          /^the scheduler refuses the restored pod on its target/.test(err.message),
+      );
+      assert.equal(now(), 0, 'not waited for');
+    }
+  });
+
+  it('for anything but taints: drained at once, as before', async () => {
+    const antiAffinity = refusal.replace('had untolerated taint(s)', "didn't match pod anti-affinity rules");
+    const { run, now } = fakeRun({ pod: pending(antiAffinity) }, () => {}, { target: target([lingering]) });
+    await assert.rejects(
+      waitRunning(run, pending(antiAffinity), async () => assert.fail('nothing to create')),
+      (err: Error) => err instanceof FallBack && /anti-affinity/.test(err.message),
+    );
+    assert.equal(now(), 0, 'not waited for');
   });
 });
 
