@@ -29,7 +29,12 @@ export interface ProcessorConfig extends ClassifyConfig {
 export type Disposition =
   | { action: 'delete' }
   | { action: 'dead-letter'; reason: string }
-  | { action: 'retry'; reason: string };
+  | {
+      action: 'retry';
+      reason: string;
+      /** The event's deadline (ISO 8601), if it has one: the retry must come back well before it. */
+      deadline?: string | undefined;
+    };
 
 export type InstanceResult = 'handled' | 'duplicate' | 'unknown-instance' | 'busy' | 'failed';
 
@@ -122,8 +127,10 @@ export class MessageProcessor {
       ),
     );
     for (const r of results) metrics.instances.inc({ kind: event.kind, result: r });
-    if (results.includes('failed')) return { action: 'retry', reason: 'handling a node failed' };
-    if (results.includes('busy')) return { action: 'retry', reason: 'another replica is handling it' };
+    const deadline = event.deadline ?? undefined;
+    if (results.includes('failed')) return { action: 'retry', reason: 'handling a node failed', deadline };
+    if (results.includes('busy'))
+      return { action: 'retry', reason: 'another replica is handling it', deadline };
     return { action: 'delete' };
   }
 

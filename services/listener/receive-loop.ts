@@ -116,7 +116,7 @@ export class ReceiveLoop {
     for (const { m, d } of settled) {
       if (d.action === 'delete') toDelete.push(m.receiptHandle);
       else if (d.action === 'retry')
-        toRetry.push({ receiptHandle: m.receiptHandle, seconds: this.retryDelay(m) });
+        toRetry.push({ receiptHandle: m.receiptHandle, seconds: this.retryDelay(m, d.deadline) });
       else {
         try {
           await this.queue.sendToDlq(m, d.reason);
@@ -144,9 +144,18 @@ export class ReceiveLoop {
     ]);
   }
 
-  private retryDelay(m: ReceivedMessage): number {
+  /**
+   * Doubling per receive, but an event with a deadline ahead comes back
+   * within a quarter of the time it has left (1 s at least): a Spot warning
+   * that arrived during a five-minute Redis outage had backed off to 320 s
+   * and would only have been handled long after its instance was gone.
+   */
+  private retryDelay(m: ReceivedMessage, deadline?: string): number {
     const n = Math.max(0, m.receiveCount - 1);
-    return Math.min(MAX_RETRY_DELAY_SECONDS, this.c.retryDelaySeconds * 2 ** Math.min(n, 10));
+    const backoff = Math.min(MAX_RETRY_DELAY_SECONDS, this.c.retryDelaySeconds * 2 ** Math.min(n, 10));
+    const leftSeconds = deadline === undefined ? Number.NaN : (Date.parse(deadline) - Date.now()) / 1000;
+    if (!(leftSeconds > 0)) return backoff;
+    return Math.min(backoff, Math.max(1, Math.floor(leftSeconds / 4)));
   }
 
   /** Pushes the visibility of every in-flight message, and the lease of every claim, a full timeout ahead. */

@@ -76,7 +76,7 @@ export const listenerSettings = {
   retryDelaySeconds: setting(
     'SPOT_RESCUE_LISTENER_RETRY_DELAY_SECONDS',
     str.int(0, 900).default(5),
-    'a message that failed, or that another replica is handling, comes back after this (doubling per receive)',
+    'a message that failed, or that another replica is handling, comes back after this (doubling per receive; an event with a deadline ahead, within a quarter of the time it has left)',
   ),
   dedupeTtlSeconds: setting(
     'SPOT_RESCUE_LISTENER_DEDUPE_TTL_SECONDS',

@@ -787,4 +787,27 @@ describe('duplicates and failures: nothing lost, nothing done twice', () => {
     }
     assert.deepEqual(delays, [5, 10, 20]);
   });
+
+  it('a retried event with a deadline comes back within a quarter of the time it has left, however long it backed off', async () => {
+    const h = harness();
+    h.cluster.isSynced = false;
+    h.cluster.nodes.splice(0, 1);
+    // Received 30 s after the warning's time: 90 s left, so no retry waits more than 22 s.
+    const spot = h.sqs.send(fixture('spot-interruption-warning.json'));
+    const delays: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      await h.receiveAll();
+      delays.push(h.sqs.message(spot).visibilitySeconds ?? -1);
+      h.sqs.redeliver();
+    }
+    assert.deepEqual(delays, [5, 10, 20, 22, 22, 22]);
+    // 10 s before the deadline: back within 2 s; past it, the back-off as for any message (40, then 80).
+    mock.timers.setTime(NOW + 80_000);
+    await h.receiveAll();
+    assert.equal(h.sqs.message(spot).visibilitySeconds, 2);
+    h.sqs.redeliver();
+    mock.timers.setTime(NOW + 100_000);
+    await h.receiveAll();
+    assert.equal(h.sqs.message(spot).visibilitySeconds, 640);
+  });
 });
