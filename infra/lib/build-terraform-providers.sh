@@ -8,7 +8,9 @@
 # The AWS provider registers ~260 service packages and its full build is too
 # heavy for CI on 2 cores (see terraform/README.md for the measured figures),
 # so it is built from its own source with only the service packages the module
-# uses registered (internal/provider/sdkv2/service_packages_gen.go narrowed).
+# uses registered, and only the AWS SDK clients those call
+# (infra/lib/narrow-aws-provider.py): registering fewer service packages alone
+# still compiled all 860 SDK packages, 41 min of a cold test run.
 # The schemas of those resources and data sources are the real ones; any other
 # resource type makes `terraform validate` fail with "provider does not
 # support resource type", so the list below must grow with the module.
@@ -37,29 +39,9 @@ fetch_module_source() { # module version dest
 }
 
 build_aws() {
-  local src="$WORK/terraform-provider-aws" gen out pkgs=() p
+  local src="$WORK/terraform-provider-aws" out
   fetch_module_source github.com/hashicorp/terraform-provider-aws "$AWS_PROVIDER_MODULE_VERSION" "$src"
-  gen="$src/internal/provider/sdkv2/service_packages_gen.go"
-  for p in "${AWS_SERVICE_PACKAGES[@]}"; do
-    [ -d "$src/internal/service/$p" ] || die "terraform-provider-aws has no service package $p"
-    pkgs+=("$p")
-  done
-  {
-    echo '// Narrowed by infra/lib/build-terraform-providers.sh: only the services terraform/ uses.'
-    echo 'package sdkv2'
-    echo 'import ('
-    echo '  "context"'
-    echo '  "slices"'
-    echo '  "github.com/hashicorp/terraform-provider-aws/internal/conns"'
-    for p in "${pkgs[@]}"; do echo "  \"github.com/hashicorp/terraform-provider-aws/internal/service/$p\""; done
-    echo ')'
-    echo 'func servicePackages(ctx context.Context) []conns.ServicePackage {'
-    echo '  v := []conns.ServicePackage{'
-    for p in "${pkgs[@]}"; do echo "    $p.ServicePackage(ctx),"; done
-    echo '  }'
-    echo '  return slices.Clone(v)'
-    echo '}'
-  } >"$gen"
+  python3 "$(dirname "${BASH_SOURCE[0]}")/narrow-aws-provider.py" "$src" "${AWS_SERVICE_PACKAGES[@]}"
   out="$MIRROR_DIR/registry.terraform.io/hashicorp/aws/$AWS_PROVIDER_VERSION/$PLATFORM"
   mkdir -p "$out.tmp"
   (cd "$src" && go build -trimpath \

@@ -156,9 +156,19 @@ install_stack() {
 install_test_tools() {
   require_root
   mkdir -p "$TOOLS_DIR" "$STATE_DIR"
-  "$REPO_ROOT/infra/lib/build-helm.sh"
-  "$REPO_ROOT/infra/lib/build-terraform.sh"
-  "$REPO_ROOT/infra/lib/build-terraform-providers.sh"
+  # Built side by side: the AWS provider's largest packages (ec2 above all) each
+  # compile for minutes on one core, and its modules download for minutes on
+  # none, so helm and terraform use the idle core meanwhile instead of adding
+  # their own minutes after it (a cold run of the test command must stay
+  # under an hour on 2 cores). Each builder is idempotent and logs its own
+  # progress; all are waited for, and any failure fails the install.
+  local builder pids=() failed=0 pid
+  for builder in build-terraform-providers build-terraform build-helm; do
+    "$REPO_ROOT/infra/lib/$builder.sh" &
+    pids+=("$!")
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+  [ "$failed" -eq 0 ] || die "a test tool did not build (its log is named above)"
 }
 
 install_all() {
