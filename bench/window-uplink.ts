@@ -1,7 +1,7 @@
-import { Agent, createServer, request } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { forward } from '../test/support/http-forward.js';
 
 /**
  * Each simulated node's own uplink to S3, for `bench:window --node-uplink-mibps`.
@@ -68,36 +68,11 @@ export async function startUplinkProxy(o: {
   nodeOf(path: string): string | undefined;
 }): Promise<UplinkProxy> {
   const target = new URL(o.target);
-  const agent = new Agent({ keepAlive: true });
   const server = createServer((req, res) => {
-    const path = req.url ?? '/';
-    const upstream = request(
-      {
-        host: target.hostname,
-        port: target.port,
-        method: req.method,
-        path,
-        // The Host the client signed stays: moto checks nothing, and S3 would check it against the signature.
-        headers: req.headers,
-        agent,
-      },
-      (up) => {
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        pipeline(up, res).catch(() => res.destroy());
-      },
-    );
-    upstream.on('error', (err) => {
-      if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
-      res.end(`uplink proxy: ${err.message}`);
-    });
-    res.on('close', () => {
-      if (!res.writableFinished) upstream.destroy();
-    });
-    const node = o.nodeOf(decodeURIComponent(path.split('?')[0] ?? ''));
-    const body = node ? pipeline(req, o.uplinks.pace(node), upstream) : pipeline(req, upstream);
-    body.catch((err: Error) => upstream.destroy(err));
+    const node = o.nodeOf(decodeURIComponent((req.url ?? '/').split('?')[0] ?? ''));
+    // The Host the client signed goes on unchanged: moto checks nothing, and S3 would check it against the signature.
+    forward(target, req, res, node ? o.uplinks.pace(node) : undefined);
   });
-  server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
@@ -105,7 +80,6 @@ export async function startUplinkProxy(o: {
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      agent.destroy();
     },
   };
 }
