@@ -10,6 +10,11 @@ export const NODE_EVENT_REASONS = {
   interruptionReceived: 'InterruptionReceived',
   /** The node is tainted and unschedulable. */
   cordoned: 'Cordoned',
+  /**
+   * Redis gave no answer to the listener, so it tainted and cordoned the node on its own and the
+   * rescue waits for Redis (Warning): until then the pods stay on the node.
+   */
+  rescueWaitingForRedis: 'RescueWaitingForRedis',
   /** Jobs for the node's pods are queued: how many migrate, how many are evicted. */
   rescuePlanned: 'RescuePlanned',
   /** Every planned pod has left the node: how many were migrated and how many evicted. */

@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { EVENT_KINDS } from '../common/events.js';
 import type { Logger } from '../common/logger.js';
 import { exportAtZero } from '../common/metrics.js';
+import { CORDON_WITHOUT_REDIS_RESULTS } from './cordon-without-redis.js';
 import { TAINT_PATCH_OUTCOMES } from './node-taint.js';
 
 export type ListenerMetrics = ReturnType<typeof createListenerMetrics>;
@@ -52,6 +53,12 @@ export function createListenerMetrics(registry: Registry) {
       labelNames: ['result'],
       registers: [registry],
     }),
+    cordonsWithoutRedis: new Counter({
+      name: 'spot_rescue_listener_cordons_without_redis_total',
+      help: 'Nodes tainted and cordoned while their dedupe claim got no answer from Redis: the message waits in SQS and the rescue waits for Redis. By result (patched; unchanged: already so, from an earlier attempt or another replica; failed)',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
     dlqSends: new Counter({
       name: 'spot_rescue_listener_dlq_sends_total',
       help: 'Malformed messages moved to the dead-letter queue',
@@ -71,6 +78,10 @@ export function createListenerMetrics(registry: Registry) {
   exportAtZero(
     metrics.nodePatches,
     TAINT_PATCH_OUTCOMES.map((result) => ({ result })),
+  );
+  exportAtZero(
+    metrics.cordonsWithoutRedis,
+    CORDON_WITHOUT_REDIS_RESULTS.map((result) => ({ result })),
   );
   exportAtZero(
     metrics.oddFields,

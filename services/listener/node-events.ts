@@ -3,6 +3,7 @@ import type { EventsV1Api, V1Node } from '@kubernetes/client-node';
 import { NODE_EVENT_REASONS } from '../common/event-reasons.js';
 import type { Logger } from '../common/logger.js';
 import { NODE_EVENT_NAMESPACE, type NodeEvent, nodeEventBody } from '../common/node-event-body.js';
+import { type ClaimFailureCause, describeClaimFailure } from './cordon-without-redis.js';
 import type { ActionableEvent } from './events/source.js';
 import type { PodPlan } from './plan.js';
 
@@ -10,12 +11,14 @@ export type { NodeEvent };
 
 const REPORTING_CONTROLLER = 'spot-rescue.io/listener';
 
+const timeLeft = (event: ActionableEvent, receivedAt: Date): string =>
+  event.deadline === null
+    ? 'no deadline'
+    : `deadline ${event.deadline} (${Math.round((Date.parse(event.deadline) - receivedAt.getTime()) / 1000)} s left)`;
+
 /** The story of a node the listener handled, as Events on the Node. Pure, so the wording is tested apart. */
 export function nodeStory(event: ActionableEvent, plan: PodPlan, receivedAt: Date): NodeEvent[] {
-  const left =
-    event.deadline === null
-      ? 'no deadline'
-      : `deadline ${event.deadline} (${Math.round((Date.parse(event.deadline) - receivedAt.getTime()) / 1000)} s left)`;
+  const left = timeLeft(event, receivedAt);
   const migrate = plan.jobs.filter((j) => j.name === 'migrate-pod').length;
   const evict = plan.jobs.filter((j) => j.name === 'evict-pod').length;
   const story: NodeEvent[] = [
@@ -41,6 +44,28 @@ export function nodeStory(event: ActionableEvent, plan: PodPlan, receivedAt: Dat
     });
   }
   return story;
+}
+
+/**
+ * The node cordoned without Redis (cordon-without-redis.ts): one Warning
+ * that says so and that its pods stay until Redis answers. The full story
+ * follows when the retry handles the node.
+ */
+export function waitingForRedisStory(
+  event: ActionableEvent,
+  receivedAt: Date,
+  cause: ClaimFailureCause,
+): NodeEvent[] {
+  const pods =
+    event.response === 'drain' ? '; its pods stay until Redis is back and the rescue is planned' : '';
+  return [
+    {
+      type: 'Warning',
+      reason: NODE_EVENT_REASONS.rescueWaitingForRedis,
+      action: 'Cordon',
+      note: `${event.kind} ${event.eventId}: ${timeLeft(event, receivedAt)}. ${describeClaimFailure(cause)}: tainted spot-rescue.io/interrupted=${event.kind}:NoSchedule and cordoned${pods}`,
+    },
+  ];
 }
 
 export interface NodeEventSink {

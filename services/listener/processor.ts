@@ -5,11 +5,17 @@ import { Semaphore } from '../common/semaphore.js';
 import { withTimeout } from '../common/timeout.js';
 import { classifyMessage } from './classify.js';
 import type { ClusterView, ResolvedNode } from './cluster-cache.js';
+import {
+  type CordonWithoutRedisResult,
+  claimFailureCause,
+  cordonWithoutRedis,
+  describeClaimFailure,
+} from './cordon-without-redis.js';
 import { claimLeaseMs, type DedupeStore } from './dedupe.js';
 import type { JobSink } from './enqueue.js';
 import type { ActionableEvent, Classification } from './events/source.js';
 import type { ListenerMetrics } from './metrics.js';
-import { type NodeEventSink, nodeStory } from './node-events.js';
+import { type NodeEventSink, nodeStory, waitingForRedisStory } from './node-events.js';
 import type { NodeTainter } from './node-taint.js';
 import { type PodPlan, planNode } from './plan.js';
 import type { ClassifyConfig } from './settings.js';
@@ -162,6 +168,53 @@ export class MessageProcessor {
     });
   }
 
+  /**
+   * The claim got no answer from Redis, so the rescue waits for the retry;
+   * meanwhile the node is tainted and cordoned as a drain would do, so nothing
+   * new is scheduled onto it (cordon-without-redis.ts says when). Never
+   * throws: the claim's failure is what the message is retried for, and this
+   * can only add to it.
+   */
+  private async cordonWithoutRedis(
+    event: ActionableEvent,
+    instanceId: string,
+    claimError: unknown,
+    receivedAt: Date,
+  ): Promise<void> {
+    const { cluster, tainter, metrics, log } = this.d;
+    const ctx = { eventId: event.eventId, kind: event.kind, instanceId };
+    try {
+      const decision = cordonWithoutRedis(cluster.nodeForInstance(instanceId), cluster.synced());
+      if (decision.action === 'none') {
+        log.info({ ...ctx, why: decision.why }, 'nothing cordoned without Redis');
+        return;
+      }
+      const { node, name } = decision.node;
+      const cause = claimFailureCause(claimError);
+      let taint: CordonWithoutRedisResult;
+      try {
+        taint = await tainter.taintAndCordon(node, event.kind);
+      } catch (err) {
+        taint = 'failed';
+        log.error(
+          { ...ctx, node: name, cause, err: String(err) },
+          'could not cordon the node without Redis either; the message stays in SQS',
+        );
+      }
+      metrics.cordonsWithoutRedis.inc({ result: taint });
+      if (taint === 'failed') return;
+      log.warn(
+        { ...ctx, node: name, cause, redis: describeClaimFailure(cause), taint, response: event.response },
+        'node tainted and cordoned without Redis; the rescue waits for Redis, the message stays in SQS',
+      );
+      // Once per node: a retry or another replica finds it already so ('unchanged').
+      if (taint === 'patched')
+        void this.d.nodeEvents?.record(node, waitingForRedisStory(event, receivedAt, cause));
+    } catch (err) {
+      log.error({ ...ctx, err: String(err) }, 'cordoning without Redis failed');
+    }
+  }
+
   private async handleInstance(
     event: ActionableEvent,
     instanceId: string,
@@ -189,6 +242,7 @@ export class MessageProcessor {
       }
     } catch (err) {
       log.error({ ...ctx, err: String(err) }, 'dedupe claim failed; the message stays in SQS');
+      await this.cordonWithoutRedis(event, instanceId, err, receivedAt);
       return 'failed';
     }
     this.activeClaims.set(key, owner);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { NODE_EVENT_REASONS } from '../../../services/common/event-reasons.js';
 import type { ActionableEvent } from '../../../services/listener/events/source.js';
-import { nodeStory } from '../../../services/listener/node-events.js';
+import { nodeStory, waitingForRedisStory } from '../../../services/listener/node-events.js';
 import type { PodPlan } from '../../../services/listener/plan.js';
 import { rescueFinishedEvent } from '../../../services/worker/node-finished-event.js';
 
@@ -58,6 +58,33 @@ describe('the story a node tells', () => {
       [NODE_EVENT_REASONS.interruptionReceived, NODE_EVENT_REASONS.cordoned],
     );
     assert.equal(story[0]!.note, 'rebalance-recommendation e-1: no deadline');
+  });
+
+  it('cordoned without Redis: one Warning with the time left, the cause, and that the pods stay', () => {
+    assert.deepEqual(
+      waitingForRedisStory(spot, received, 'no-connection').map((e) => [e.type, e.reason, e.action, e.note]),
+      [
+        [
+          'Warning',
+          NODE_EVENT_REASONS.rescueWaitingForRedis,
+          'Cordon',
+          'spot-interruption e-1: deadline 2026-09-01T12:02:00.000Z (110 s left). Redis is unreachable: ' +
+            'tainted spot-rescue.io/interrupted=spot-interruption:NoSchedule and cordoned; ' +
+            'its pods stay until Redis is back and the rescue is planned',
+        ],
+      ],
+    );
+    const rebalance: ActionableEvent = {
+      ...spot,
+      kind: 'rebalance-recommendation',
+      deadline: null,
+      response: 'cordon',
+    };
+    assert.equal(
+      waitingForRedisStory(rebalance, received, 'timeout')[0]!.note,
+      'rebalance-recommendation e-1: no deadline. Redis did not answer in time: ' +
+        'tainted spot-rescue.io/interrupted=rebalance-recommendation:NoSchedule and cordoned',
+    );
   });
 
   it('every reason is UpperCamelCase and unique', () => {

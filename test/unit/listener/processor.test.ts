@@ -179,14 +179,18 @@ class FakeSqs implements MessageQueue {
 class FakeDedupe {
   /** key -> owner, or 'done'. */
   readonly keys = new Map<string, string>();
-  readonly failNext: { claim: Error[]; markDone: Error[] } = { claim: [], markDone: [] };
+  /** What the next calls of that kind do instead, one each: throw, or (a claim) never answer. */
+  readonly failNext: { claim: (Error | 'no-answer')[]; markDone: Error[] } = { claim: [], markDone: [] };
+  claims = 0;
 
   key(eventId: string, instanceId: string): string {
     return `dedupe:${eventId}:${instanceId}`;
   }
 
   async claim(key: string, owner: string): Promise<ClaimResult> {
+    this.claims++;
     const err = this.failNext.claim.shift();
+    if (err === 'no-answer') return new Promise<never>(() => {});
     if (err) throw err;
     const v = this.keys.get(key);
     if (v === 'done') return 'done';
@@ -214,8 +218,11 @@ class FakeDedupe {
 class FakeTainter implements NodeTainter {
   readonly patches: { node: string; kind: EventKind }[] = [];
   readonly failNext: Error[] = [];
+  /** Every call, those that found the node already so or failed included. */
+  calls = 0;
 
   async taintAndCordon(node: V1Node, kind: EventKind): Promise<'patched' | 'unchanged'> {
+    this.calls++;
     const err = this.failNext.shift();
     if (err) throw err;
     const name = node.metadata?.name ?? '';
@@ -299,9 +306,13 @@ class FakeClusterView implements ClusterView {
 
 class FakeNodeEvents implements NodeEventSink {
   readonly recorded: { node: string; reason: string }[] = [];
+  readonly notes: string[] = [];
 
   async record(node: V1Node, events: readonly NodeEvent[]): Promise<void> {
-    for (const e of events) this.recorded.push({ node: node.metadata?.name ?? '', reason: e.reason });
+    for (const e of events) {
+      this.recorded.push({ node: node.metadata?.name ?? '', reason: e.reason });
+      this.notes.push(e.note);
+    }
   }
 }
 
@@ -809,5 +820,136 @@ describe('duplicates and failures: nothing lost, nothing done twice', () => {
     mock.timers.setTime(NOW + 100_000);
     await h.receiveAll();
     assert.equal(h.sqs.message(spot).visibilitySeconds, 640);
+  });
+});
+
+describe('Redis gives no answer to the claim: the node is cordoned anyway, the rescue waits', () => {
+  beforeEach(() => mock.timers.enable({ apis: ['Date'], now: NOW }));
+  afterEach(() => mock.timers.reset());
+
+  const CORDONS = 'spot_rescue_listener_cordons_without_redis_total';
+  const waiting = { node: NODE, reason: NODE_EVENT_REASONS.rescueWaitingForRedis };
+
+  it('a claim that cannot reach Redis: tainted and cordoned, a Warning on the node, no job, the message retried', async () => {
+    const h = harness();
+    h.dedupe.failNext.claim.push(new Error('Reached the max retries per request limit (which is 1)'));
+    const id = h.sqs.send(fixture('spot-interruption-warning.json'));
+    await h.receiveAll();
+
+    assert.deepEqual(h.tainter.patches, [{ node: NODE, kind: 'spot-interruption' }]);
+    assert.deepEqual(jobIds(h), []);
+    assert.equal(h.sqs.message(id).state, 'in-flight');
+    assert.equal(h.sqs.message(id).visibilitySeconds, CONFIG.retryDelaySeconds);
+    assert.equal(h.dedupe.keys.size, 0, 'no claim was taken');
+    assert.deepEqual(h.nodeEvents.recorded, [waiting]);
+    assert.match(h.nodeEvents.notes[0] ?? '', /Redis is unreachable: tainted .* and cordoned; its pods stay/);
+    assert.equal(await counter(h, CORDONS, { result: 'patched' }), 1);
+    assert.equal(await counter(h, 'spot_rescue_listener_instances_total', { result: 'failed' }), 1);
+
+    // Redis is back: the retry does the rescue proper, and the cordon is not counted again.
+    h.sqs.redeliver();
+    await h.receiveAll();
+    assert.equal(h.sqs.message(id).state, 'deleted');
+    assert.deepEqual(jobIds(h), SPOT_JOB_IDS);
+    assert.deepEqual(h.tainter.patches, [{ node: NODE, kind: 'spot-interruption' }]);
+    assert.equal(await counter(h, CORDONS), 1);
+  });
+
+  it('a claim Redis does not answer in time: the same, and the Event says it timed out', async () => {
+    const h = harness({ redisTimeoutMs: 20 });
+    h.dedupe.failNext.claim.push('no-answer');
+    const id = h.sqs.send(fixture('spot-interruption-warning.json'));
+    await h.receiveAll();
+
+    assert.deepEqual(h.tainter.patches, [{ node: NODE, kind: 'spot-interruption' }]);
+    assert.equal(h.sqs.message(id).state, 'in-flight');
+    assert.equal(h.sqs.message(id).visibilitySeconds, CONFIG.retryDelaySeconds);
+    assert.match(h.nodeEvents.notes[0] ?? '', /Redis did not answer in time/);
+    assert.equal(await counter(h, CORDONS, { result: 'patched' }), 1);
+  });
+
+  it('every retry while Redis stays away finds the node cordoned: patched once, one Event', async () => {
+    const h = harness();
+    const id = h.sqs.send(fixture('spot-interruption-warning.json'));
+    for (let i = 0; i < 3; i++) {
+      h.dedupe.failNext.claim.push(new Error('Connection is closed.'));
+      await h.receiveAll();
+      h.sqs.redeliver();
+    }
+    assert.equal(h.sqs.message(id).receiveCount, 3);
+    assert.equal(h.tainter.calls, 3);
+    assert.equal(await counter(h, CORDONS, { result: 'patched' }), 1);
+    assert.equal(await counter(h, CORDONS, { result: 'unchanged' }), 2);
+    assert.deepEqual(h.nodeEvents.recorded, [waiting]);
+  });
+
+  it('a rebalance recommendation (response cordon): cordoned as well', async () => {
+    const h = harness();
+    h.dedupe.failNext.claim.push(new Error('ECONNREFUSED'));
+    const id = h.sqs.send(fixture('rebalance-recommendation.json'));
+    await h.receiveAll();
+
+    assert.deepEqual(h.tainter.patches, [{ node: NODE, kind: 'rebalance-recommendation' }]);
+    assert.equal(h.sqs.message(id).state, 'in-flight');
+    assert.doesNotMatch(h.nodeEvents.notes[0] ?? '', /pods stay/);
+  });
+
+  it('an instance that is not a node of this cluster: nothing tainted, the message retried', async () => {
+    const h = harness();
+    h.cluster.nodes.splice(0, 1);
+    h.dedupe.failNext.claim.push(new Error('ECONNREFUSED'));
+    const id = h.sqs.send(fixture('spot-interruption-warning.json'));
+    await h.receiveAll();
+
+    assert.equal(h.tainter.calls, 0);
+    assert.equal(h.sqs.message(id).state, 'in-flight');
+    assert.deepEqual(h.nodeEvents.recorded, []);
+    assert.equal(await counter(h, CORDONS), 0);
+  });
+
+  it('a cache that is not synced: nothing tainted, even a node it still holds, the message retried', async () => {
+    const h = harness();
+    h.cluster.isSynced = false;
+    h.dedupe.failNext.claim.push(new Error('ECONNREFUSED'));
+    const id = h.sqs.send(fixture('spot-interruption-warning.json'));
+    await h.receiveAll();
+
+    assert.equal(h.tainter.calls, 0);
+    assert.equal(h.sqs.message(id).state, 'in-flight');
+    assert.equal(await counter(h, CORDONS), 0);
+  });
+
+  it('the cordon fails too: counted, nothing thrown, the message retried, and the retry does it all', async () => {
+    const h = harness();
+    h.dedupe.failNext.claim.push(new Error('ECONNREFUSED'));
+    h.tainter.failNext.push(new Error('503 from the API server'));
+    const id = h.sqs.send(fixture('spot-interruption-warning.json'));
+    await h.receiveAll();
+
+    assert.equal(h.tainter.calls, 1);
+    assert.deepEqual(h.tainter.patches, []);
+    assert.equal(h.sqs.message(id).state, 'in-flight');
+    assert.equal(h.sqs.message(id).visibilitySeconds, CONFIG.retryDelaySeconds);
+    assert.deepEqual(h.nodeEvents.recorded, []);
+    assert.equal(await counter(h, CORDONS, { result: 'failed' }), 1);
+    assert.equal(await counter(h, 'spot_rescue_listener_instances_total', { result: 'failed' }), 1);
+
+    h.sqs.redeliver();
+    await h.receiveAll();
+    assert.equal(h.sqs.message(id).state, 'deleted');
+    assert.deepEqual(h.tainter.patches, [{ node: NODE, kind: 'spot-interruption' }]);
+    assert.deepEqual(jobIds(h), SPOT_JOB_IDS);
+  });
+
+  it("a claim Redis answered 'busy' or 'done' is no failure: nothing cordoned by this replica", async () => {
+    for (const held of ['another-owner', 'done']) {
+      const h = harness();
+      h.dedupe.keys.set(h.dedupe.key(SPOT_EVENT_ID, INSTANCE), held);
+      h.sqs.send(fixture('spot-interruption-warning.json'));
+      await h.receiveAll();
+      assert.equal(h.dedupe.claims, 1);
+      assert.equal(h.tainter.calls, 0, held);
+      assert.equal(await counter(h, CORDONS), 0);
+    }
   });
 });
