@@ -115,6 +115,7 @@ describe('the dashboard and the alerts query metrics the code exports', () => {
       'SpotRescuePodsEvictedInsteadOfMigrated',
       'SpotRescueUploadMarginShrinking',
       'SpotRescueDeadLetterQueueNotEmpty',
+      'SpotRescueCordonedWithoutRedis',
       'SpotRescueAgentsNotReady',
       'SpotRescueQueueBacklog',
     ]);
