@@ -45,12 +45,13 @@ export type WithoutRedis =
  * happened. It needs no claim: the patch is idempotent and its JSON `test`
  * makes two replicas doing it at once harmless.
  *
- * Only for a node of this cluster, known from a synced cache: a cache that
- * is not synced may hold a node that is gone or miss one that is there, and
- * the retry that comes back for the rescue resolves it again then.
+ * Only for a node the cache resolves, as the rescue itself acts (the
+ * instance-to-node mapping does not change, so a cache still syncing is
+ * right about a node it holds, and a node since deleted only fails the
+ * patch). An instance it does not hold is not cordoned: with a synced cache
+ * it is not ours; with one still syncing the retry resolves it again.
  */
 export function cordonWithoutRedis(resolved: ResolvedNode | undefined, cacheSynced: boolean): WithoutRedis {
-  if (!cacheSynced) return { action: 'none', why: 'cache-not-synced' };
-  if (!resolved) return { action: 'none', why: 'not-ours' };
-  return { action: 'cordon', node: resolved };
+  if (resolved) return { action: 'cordon', node: resolved };
+  return { action: 'none', why: cacheSynced ? 'not-ours' : 'cache-not-synced' };
 }

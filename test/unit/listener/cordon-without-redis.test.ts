@@ -36,8 +36,8 @@ describe('whether a failed claim cordons the node without Redis', () => {
     assert.deepEqual(cordonWithoutRedis(undefined, true), { action: 'none', why: 'not-ours' });
   });
 
-  it('a cache that is not synced: nothing, even for a node it still holds', () => {
-    assert.deepEqual(cordonWithoutRedis(node, false), { action: 'none', why: 'cache-not-synced' });
+  it('a cache still syncing: the node it holds is cordoned, as the rescue would act on it; one it lacks is not', () => {
+    assert.deepEqual(cordonWithoutRedis(node, false), { action: 'cordon', node });
     assert.deepEqual(cordonWithoutRedis(undefined, false), { action: 'none', why: 'cache-not-synced' });
   });
 });

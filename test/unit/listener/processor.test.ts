@@ -907,16 +907,16 @@ describe('Redis gives no answer to the claim: the node is cordoned anyway, the r
     assert.equal(await counter(h, CORDONS), 0);
   });
 
-  it('a cache that is not synced: nothing tainted, even a node it still holds, the message retried', async () => {
+  it('a cache still syncing: the node it holds is tainted all the same, the message retried', async () => {
     const h = harness();
     h.cluster.isSynced = false;
     h.dedupe.failNext.claim.push(new Error('ECONNREFUSED'));
     const id = h.sqs.send(fixture('spot-interruption-warning.json'));
     await h.receiveAll();
 
-    assert.equal(h.tainter.calls, 0);
+    assert.equal(h.tainter.calls, 1);
     assert.equal(h.sqs.message(id).state, 'in-flight');
-    assert.equal(await counter(h, CORDONS), 0);
+    assert.equal(await counter(h, CORDONS, { result: 'patched' }), 1);
   });
 
   it('the cordon fails too: counted, nothing thrown, the message retried, and the retry does it all', async () => {
