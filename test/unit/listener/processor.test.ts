@@ -869,4 +869,27 @@ describe('the visibility heartbeat never undoes a settle', () => {
     assert.equal(h.sqs.message(id).state, 'in-flight');
     assert.deepEqual(h.sqs.message(id).visibilityChanges, [30, 1]);
   });
+
+  it('a heartbeat while a retry is being settled does not name it: no extend can land after the settle', async () => {
+    mock.timers.setTime(NOW + 85_000);
+    const h = harness({ visibilityTimeoutSeconds: 30 });
+    h.sink.failNext.push(new Error('Redis is failing over'));
+    // SQS is slow to answer the settle (5 s before the deadline: back in 1 s), and any extend after it.
+    const settleAnswer = deferred();
+    const extendAnswer = deferred();
+    h.sqs.holdChangeVisibility.push(settleAnswer.promise, extendAnswer.promise);
+    const id = h.sqs.send(fixture('spot-interruption-warning.json'));
+    const loop = h.loop();
+    loop.start();
+    await h.sqs.untilNoneVisible();
+    // One turn of the event loop: the message is worked on and its settle sent (all fakes answer in microtasks).
+    await new Promise((resolve) => setImmediate(resolve));
+    mock.timers.tick(10_000);
+    settleAnswer.release();
+    await new Promise((resolve) => setImmediate(resolve));
+    extendAnswer.release();
+    await loop.stop();
+
+    assert.deepEqual(h.sqs.message(id).visibilityChanges, [1]);
+  });
 });
