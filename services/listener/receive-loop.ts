@@ -115,13 +115,6 @@ export class ReceiveLoop {
         return { m, d };
       }),
     );
-    // A settle must land after any extend that carries these messages: an extend landing after a
-    // retry's short visibility resets it to the full timeout (an urgent Spot warning was seen to
-    // come back after 3.4 s instead of 1 s). So the messages leave the heartbeat's set first, and
-    // only then are the extends already sent awaited; any extend started later no longer names them.
-    // Both steps run in one tick, as extend's snapshot and send do, so the two cannot interleave.
-    for (const m of messages) this.inFlight.delete(m.receiptHandle);
-    await Promise.all(this.extending);
     const toDelete: string[] = [];
     const toRetry: { receiptHandle: string; seconds: number }[] = [];
     for (const { m, d } of settled) {
@@ -140,6 +133,14 @@ export class ReceiveLoop {
         }
       }
     }
+    // A settle must land after any extend that carries these messages: an extend landing after a
+    // retry's short visibility resets it to the full timeout (an urgent Spot warning was seen to
+    // come back after 3.4 s instead of 1 s). So the messages leave the heartbeat's set first, and
+    // only then are the extends already sent awaited; any extend started later no longer names them.
+    // Both steps run in one tick, as extend's snapshot and send do, so the two cannot interleave.
+    // Not before the dead-letter sends above: until then the heartbeat keeps the messages hidden.
+    for (const m of messages) this.inFlight.delete(m.receiptHandle);
+    await Promise.all(this.extending);
     // Keep them invisible until settled; a failed settle call only means SQS hands them out again.
     await Promise.all([
       toDelete.length > 0 &&
