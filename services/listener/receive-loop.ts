@@ -23,12 +23,16 @@ const RECEIVE_ERROR_BACKOFF_MS = 1000;
  * and settles it with SQS: delete, dead-letter (send then delete) or retry
  * (visibility set to a back-off). While messages are in flight their
  * visibility and dedupe claims are extended, so slow work is never picked up
- * by a second replica.
+ * by a second replica. A settle always lands after any such extend, so an
+ * extend never resets a retry's short visibility to the full timeout.
  */
 export class ReceiveLoop {
   private stopping = false;
   private readonly abort = new AbortController();
+  /** Messages being worked on: what the heartbeat extends, and what counts against maxInFlightMessages. */
   private readonly inFlight = new Map<string, ReceivedMessage>();
+  /** The heartbeat's visibility calls still under way; a settle waits for them (see handleBatch). */
+  private readonly extending = new Set<Promise<unknown>>();
   private readonly pollers: Promise<void>[] = [];
   private readonly batches = new Set<Promise<void>>();
   private capacityWaiters: (() => void)[] = [];
@@ -129,6 +133,14 @@ export class ReceiveLoop {
         }
       }
     }
+    // A settle must land after any extend that carries these messages: an extend landing after a
+    // retry's short visibility resets it to the full timeout (an urgent Spot warning was seen to
+    // come back after 3.4 s instead of 1 s). So the messages leave the heartbeat's set first, and
+    // only then are the extends already sent awaited; any extend started later no longer names them.
+    // Both steps run in one tick, as extend's snapshot and send do, so the two cannot interleave.
+    // Not before the dead-letter sends above: until then the heartbeat keeps the messages hidden.
+    for (const m of messages) this.inFlight.delete(m.receiptHandle);
+    await Promise.all(this.extending);
     // Keep them invisible until settled; a failed settle call only means SQS hands them out again.
     await Promise.all([
       toDelete.length > 0 &&
@@ -163,14 +175,21 @@ export class ReceiveLoop {
     const seconds = this.c.visibilityTimeoutSeconds;
     const messages = [...this.inFlight.values()];
     const claims = [...this.processor.activeClaims];
+    let visibility: Promise<unknown> | undefined;
+    if (messages.length > 0) {
+      const call: Promise<unknown> = this.queue
+        .changeVisibility(messages.map((m) => ({ receiptHandle: m.receiptHandle, seconds })))
+        .catch((err) => {
+          this.metrics.sqsErrors.inc({ operation: 'change-visibility' });
+          this.log.warn({ err: String(err) }, 'could not extend visibility');
+        })
+        .finally(() => this.extending.delete(call));
+      // Added in the tick that took the snapshot, so a settle that follows it waits for this call.
+      this.extending.add(call);
+      visibility = call;
+    }
     await Promise.all([
-      messages.length > 0 &&
-        this.queue
-          .changeVisibility(messages.map((m) => ({ receiptHandle: m.receiptHandle, seconds })))
-          .catch((err) => {
-            this.metrics.sqsErrors.inc({ operation: 'change-visibility' });
-            this.log.warn({ err: String(err) }, 'could not extend visibility');
-          }),
+      visibility,
       ...claims.map(([key, owner]) =>
         this.dedupe.renew(key, owner, claimLeaseMs(seconds)).catch(() => false),
       ),

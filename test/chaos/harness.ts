@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
@@ -40,6 +40,7 @@ import {
 } from '../../services/common/labels.js';
 import { createRedisConnection, type Redis } from '../../services/common/redis.js';
 import { freePort, RedisServerProcess } from '../support/redis-server.js';
+import { runcCheckpoints } from '../support/runc-checkpoint-procs.js';
 import { waitFor } from '../support/stack.js';
 import { PausableTcpProxy } from './api-proxy.js';
 import { AwsOutageProxy } from './aws-outage-proxy.js';
@@ -448,7 +449,7 @@ export class ChaosBed {
       }
       throw new Error(`never saw ${what} within ${TRIGGER_TIMEOUT_MS / 1000} s`);
     };
-    const checkpointing = () => this.checkpointRunning(doomed.name);
+    const checkpointing = async () => this.checkpointRunning(doomed.name);
     const checkpointRequestOpen = async () => {
       const jobs = await (this.rescueQueue as Queue).getJobs(['active']);
       return jobs.some((j) => {
@@ -532,14 +533,9 @@ export class ChaosBed {
   }
 
   /** A `runc checkpoint` (CRIU dump) of this node's runc root is running right now. */
-  private async checkpointRunning(node: string): Promise<boolean> {
+  private checkpointRunning(node: string): boolean {
     const root = join(this.stateDir, 'nodes', node, 'runc');
-    for (const pid of await readdir('/proc')) {
-      if (!/^\d+$/.test(pid)) continue;
-      const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-      if (cmd.includes(root) && cmd.includes('\0checkpoint\0')) return true;
-    }
-    return false;
+    return runcCheckpoints((arg) => arg.includes(root)).length > 0;
   }
 
   /** Outcome of each original once none of its jobs is waiting or running; pod uid -> outcome. */

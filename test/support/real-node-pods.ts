@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import { type RealNodeBed, run } from '../../infra/sim/real-node-bed.js';
 import type { RealNode } from '../../infra/sim/real-nodes-env.js';
 import type { CheckpointRequest } from '../../services/common/agent-api.js';
+import { criuDumpOf } from './runc-checkpoint-procs.js';
 import { waitFor } from './stack.js';
 
 /**
@@ -75,7 +75,7 @@ export interface HeldDump {
 export async function holdDumpOf(containerId: string, timeoutMs = 30_000): Promise<HeldDump> {
   const end = Date.now() + timeoutMs;
   for (;;) {
-    const criuPid = await criuDumping(containerId);
+    const criuPid = criuDumpOf((arg) => arg === containerId);
     if (criuPid !== undefined) {
       process.kill(criuPid, 'SIGSTOP');
       return { criuPid, resume: () => process.kill(criuPid, 'SIGCONT') };
@@ -84,22 +84,4 @@ export async function holdDumpOf(containerId: string, timeoutMs = 30_000): Promi
       throw new Error(`no CRIU dump of container ${containerId} began within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 10));
   }
-}
-
-async function criuDumping(containerId: string): Promise<number | undefined> {
-  const pids = (await readdir('/proc')).filter((p) => /^\d+$/.test(p));
-  const runcCheckpoints = new Set<string>();
-  const criu: { pid: number; ppid: string }[] = [];
-  for (const pid of pids) {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-    // pid (comm) state ppid ...; comm may hold spaces, so read after its closing parenthesis.
-    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    const ppid = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1] ?? '';
-    if (comm === 'criu') criu.push({ pid: Number(pid), ppid });
-    else if (comm === 'runc') {
-      const args = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
-      if (args.includes('checkpoint') && args.includes(containerId)) runcCheckpoints.add(pid);
-    }
-  }
-  return criu.find((c) => runcCheckpoints.has(c.ppid))?.pid;
 }

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { childrenOf } from '../../../services/agent/runtimes/runc/runc-cli.js';
 import { AgentBed, type AgentProcess, call } from '../../support/agent-bed.js';
+import { argsOf, runcCheckpoints, statOf } from '../../support/runc-checkpoint-procs.js';
 import { stackEnv, waitFor } from '../../support/stack.js';
 import { S3FaultProxy } from './s3-fault-proxy.js';
 
@@ -169,38 +171,11 @@ interface ProcessSeen {
   command: string;
 }
 
-/** A process's start time from /proc/<pid>/stat; undefined once it is gone or a zombie. */
+/** A process's start time; undefined once it is gone or a zombie. */
 function startTimeOf(pid: number): string | undefined {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  // After the command name in parentheses: state, ppid, ... starttime (field 22 of the whole line).
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  if (rest[0] === 'Z' || rest[0] === 'X') return undefined;
-  return rest[19];
-}
-
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  const tasks = (() => {
-    try {
-      return readdirSync(`/proc/${pid}/task`);
-    } catch {
-      return [];
-    }
-  })();
-  for (const tid of tasks) {
-    try {
-      const list = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
-      if (list) out.push(...list.split(/\s+/).map(Number));
-    } catch {
-      // The thread ended.
-    }
-  }
-  return out;
+  const stat = statOf(pid);
+  if (!stat || stat.state === 'Z' || stat.state === 'X') return undefined;
+  return stat.startTime;
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {
@@ -242,30 +217,15 @@ class DumpWatch {
 
   private tick(): void {
     if (this.runcPid === undefined) {
-      for (const d of readdirSync('/proc')) {
-        if (!/^\d+$/.test(d)) continue;
-        let args: string[];
-        try {
-          args = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
-        } catch {
-          continue;
-        }
-        // `runc ... checkpoint --image-path <work>/checkpoints/<id>/...` (not a rollback's `runc restore`).
-        if (args.includes('checkpoint') && args.some((a) => a.includes(this.checkpointId))) {
-          this.runcPid = Number(d);
-          this.track(this.runcPid, args.join(' ').trim());
-          break;
-        }
+      // `runc ... checkpoint --image-path <work>/checkpoints/<id>/...` (not a rollback's `runc restore`).
+      const [runc] = runcCheckpoints((arg) => arg.includes(this.checkpointId));
+      if (runc) {
+        this.runcPid = runc.pid;
+        this.track(runc.pid, runc.args.join(' ').trim());
       }
     }
     if (this.runcPid !== undefined) {
-      for (const c of childrenOf(this.runcPid)) {
-        let cmd = '';
-        try {
-          cmd = readFileSync(`/proc/${c}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
-        } catch {}
-        this.track(c, cmd);
-      }
+      for (const c of childrenOf(this.runcPid)) this.track(c, (argsOf(c) ?? []).join(' ').trim());
     }
     if (this.heldAt === undefined && Date.now() < this.deadlineAt && this.writingPages()) {
       this.held = this.runcPid === undefined ? [] : childrenOf(this.runcPid);

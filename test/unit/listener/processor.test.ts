@@ -73,6 +73,17 @@ interface QueuedMessage {
   receiptHandle?: string;
   /** The visibility timeout last set on it while in flight (a retry's back-off), in seconds. */
   visibilitySeconds?: number;
+  /** Every visibility timeout set on it, in the order SQS applied them. */
+  visibilityChanges: number[];
+}
+
+/** A promise and the function that settles it, so a test can hold a fake's call and let it go. */
+function deferred(): { promise: Promise<void>; release: () => void } {
+  let release = () => {};
+  const promise = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  return { promise, release };
 }
 
 /**
@@ -86,12 +97,14 @@ class FakeSqs implements MessageQueue {
   readonly dlq: { body: string; reason: string; sourceMessageId: string }[] = [];
   /** Errors the next calls of that kind throw, one each. */
   readonly failNext: { deleteMany: Error[]; sendToDlq: Error[] } = { deleteMany: [], sendToDlq: [] };
+  /** Visibility calls that wait for their promise before SQS applies them (one each), as a slow request does. */
+  readonly holdChangeVisibility: Promise<void>[] = [];
   private handles = 0;
   private wake: (() => void) | undefined;
   private noneVisible: (() => void)[] = [];
 
   send(body: string, messageId = `m-${this.messages.length + 1}`): string {
-    this.messages.push({ messageId, body, receiveCount: 0, state: 'visible' });
+    this.messages.push({ messageId, body, receiveCount: 0, state: 'visible', visibilityChanges: [] });
     this.wake?.();
     return messageId;
   }
@@ -161,9 +174,13 @@ class FakeSqs implements MessageQueue {
   }
 
   async changeVisibility(entries: readonly { receiptHandle: string; seconds: number }[]): Promise<number> {
+    const hold = this.holdChangeVisibility.shift();
+    if (hold) await hold;
     for (const e of entries) {
       const m = this.messages.find((x) => x.receiptHandle === e.receiptHandle && x.state === 'in-flight');
-      if (m) m.visibilitySeconds = e.seconds;
+      if (!m) continue;
+      m.visibilitySeconds = e.seconds;
+      m.visibilityChanges.push(e.seconds);
     }
     return 0;
   }
@@ -249,8 +266,14 @@ class FakeJobSink implements JobSink {
   /** Every add asked for, duplicates included. */
   adds = 0;
   readonly failNext: Error[] = [];
+  /** While set, each enqueue says it has begun, then waits for `until` before it answers, as a slow Redis does. */
+  hold: { entered: () => void; until: Promise<void> } | undefined;
 
   async enqueue(planned: readonly PlannedJob[]): Promise<void> {
+    if (this.hold) {
+      this.hold.entered();
+      await this.hold.until;
+    }
     const err = this.failNext.shift();
     if (err) throw err;
     for (const j of planned) {
@@ -378,6 +401,8 @@ function harness(config: Partial<ProcessorConfig> = {}) {
     cluster,
     nodeEvents,
     registry,
+    /** The real receive loop over these fakes, not started. */
+    loop: () => new ReceiveLoop(c, sqs, processor, dedupe, metrics, log),
     /** Runs the real receive loop until every visible message was handed out and settled. */
     async receiveAll(): Promise<void> {
       const loop = new ReceiveLoop(c, sqs, processor, dedupe, metrics, log);
@@ -951,5 +976,62 @@ describe('Redis gives no answer to the claim: the node is cordoned anyway, the r
       assert.equal(h.tainter.calls, 0, held);
       assert.equal(await counter(h, CORDONS), 0);
     }
+  });
+});
+
+describe('the visibility heartbeat never undoes a settle', () => {
+  // 15 s before the warning's deadline, so a retry must come back within seconds. The heartbeat's
+  // interval is mocked too: the test fires it while the message is being worked on.
+  beforeEach(() => mock.timers.enable({ apis: ['Date', 'setInterval'], now: NOW + 75_000 }));
+  afterEach(() => mock.timers.reset());
+
+  it('a retry settled while an extend naming it is under way: SQS gets the extend first, the short retry visibility last', async () => {
+    const h = harness({ visibilityTimeoutSeconds: 30 });
+    const enqueueEntered = deferred();
+    const enqueueAnswer = deferred();
+    h.sink.hold = { entered: enqueueEntered.release, until: enqueueAnswer.promise };
+    h.sink.failNext.push(new Error('Redis is failing over'));
+    const id = h.sqs.send(fixture('spot-interruption-warning.json'));
+    const loop = h.loop();
+    loop.start();
+    await enqueueEntered.promise;
+
+    // The heartbeat fires (a third of the 30 s timeout) while the enqueue waits; SQS is slow to answer it.
+    const extendAnswer = deferred();
+    h.sqs.holdChangeVisibility.push(extendAnswer.promise);
+    mock.timers.tick(10_000);
+    // The enqueue fails, so the message is settled for a retry: 5 s before the deadline, back in 1 s.
+    enqueueAnswer.release();
+    // Every fake answers in a microtask, so one turn of the event loop lets the settle go as far as
+    // it can; only then does the extend's answer arrive (the order the race was seen in).
+    await new Promise((resolve) => setImmediate(resolve));
+    extendAnswer.release();
+    await loop.stop();
+
+    assert.equal(h.sqs.message(id).state, 'in-flight');
+    assert.deepEqual(h.sqs.message(id).visibilityChanges, [30, 1]);
+  });
+
+  it('a heartbeat while a retry is being settled does not name it: no extend can land after the settle', async () => {
+    mock.timers.setTime(NOW + 85_000);
+    const h = harness({ visibilityTimeoutSeconds: 30 });
+    h.sink.failNext.push(new Error('Redis is failing over'));
+    // SQS is slow to answer the settle (5 s before the deadline: back in 1 s), and any extend after it.
+    const settleAnswer = deferred();
+    const extendAnswer = deferred();
+    h.sqs.holdChangeVisibility.push(settleAnswer.promise, extendAnswer.promise);
+    const id = h.sqs.send(fixture('spot-interruption-warning.json'));
+    const loop = h.loop();
+    loop.start();
+    await h.sqs.untilNoneVisible();
+    // One turn of the event loop: the message is worked on and its settle sent (all fakes answer in microtasks).
+    await new Promise((resolve) => setImmediate(resolve));
+    mock.timers.tick(10_000);
+    settleAnswer.release();
+    await new Promise((resolve) => setImmediate(resolve));
+    extendAnswer.release();
+    await loop.stop();
+
+    assert.deepEqual(h.sqs.message(id).visibilityChanges, [1]);
   });
 });

@@ -160,7 +160,7 @@ function interruptCriuUnder(runc: ChildProcess): void {
 }
 
 /** Children of a process, from /proc/<pid>/task/<tid>/children (which CRIU itself needs, so it is there). */
-function childrenOf(pid: number): number[] {
+export function childrenOf(pid: number): number[] {
   const out: number[] = [];
   let tasks: string[];
   try {
