@@ -1,9 +1,11 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChildServer } from './child-server.js';
+import { freePort } from './stack.js';
 
-export { freePort } from './stack.js';
+export { freePort };
 
 export interface RedisServerOptions {
   /** Its working directory (AOF, or the sentinel's config, which it rewrites). */
@@ -105,4 +107,22 @@ function servedBy(port: number, pid: number): Promise<boolean> {
     s.on('error', () => done(false));
     setTimeout(() => done(false), 1000);
   });
+}
+
+/**
+ * A throwaway redis-server (no AOF) in a temporary directory on a free port,
+ * started: for a test that stops and starts the listener's Redis under it.
+ * `dispose` stops it, if it still runs, and removes the directory.
+ */
+export async function startScratchRedis(): Promise<{ redis: RedisServerProcess; dispose(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'sr-redis-'));
+  const redis = new RedisServerProcess(await freePort(), { dir, args: ['--appendonly', 'no'] });
+  await redis.start();
+  return {
+    redis,
+    dispose: async () => {
+      await redis.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }

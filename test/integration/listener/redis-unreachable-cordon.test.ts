@@ -8,15 +8,12 @@
  * connects, then stopped: the stack's Redis is never touched.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { EventsV1Api } from '@kubernetes/client-node';
 import { NODE_EVENT_REASONS } from '../../../services/common/event-reasons.js';
 import { TAINT_KEY } from '../../../services/common/labels.js';
 import type { ListenerService } from '../../../services/listener/service.js';
-import { freePort, RedisServerProcess } from '../../support/redis-server.js';
+import { type RedisServerProcess, startScratchRedis } from '../../support/redis-server.js';
 import { waitFor } from '../../support/stack.js';
 import { counterValue, inProcessListener, sampleEvent, TestQueues } from './harness.js';
 import { SimCluster } from './sim-cluster.js';
@@ -26,16 +23,14 @@ const eventsV1 = cluster.kc.makeApiClient(EventsV1Api);
 // SQS and the suite's BullMQ prefix as every listener test has them; only the listener's Redis is ours.
 const queues = new TestQueues();
 let redis: RedisServerProcess;
-let redisDir: string;
+let disposeRedis: () => Promise<void>;
 let listener: ListenerService | undefined;
 
 const CORDONS = 'spot_rescue_listener_cordons_without_redis_total';
 const INSTANCES = 'spot_rescue_listener_instances_total';
 
 before(async () => {
-  redisDir = await mkdtemp(join(tmpdir(), 'sr-redis-'));
-  redis = new RedisServerProcess(await freePort(), { dir: redisDir, args: ['--appendonly', 'no'] });
-  await redis.start();
+  ({ redis, dispose: disposeRedis } = await startScratchRedis());
   await queues.create();
 });
 
@@ -43,8 +38,7 @@ after(async () => {
   await listener?.stop();
   await cluster.cleanup();
   await queues.cleanup();
-  await redis.stop();
-  await rm(redisDir, { recursive: true, force: true });
+  await disposeRedis();
 });
 
 describe('Redis unreachable when a Spot warning arrives', () => {
