@@ -18,6 +18,7 @@ import {
 } from './migrate/context.js';
 import { showDemand, withdrawDemand } from './migrate/demand.js';
 import { evictOriginal, fallBack, lastResort } from './migrate/fallback.js';
+import { keptByController } from './migrate/kept.js';
 import { LeaseLost, type PodLease } from './migrate/lease.js';
 import { place, usable, waitForTarget } from './migrate/placement.js';
 import { waitSettled } from './migrate/readiness.js';
@@ -25,7 +26,8 @@ import { adopt, creator } from './migrate/replace.js';
 import { restoreOnTarget } from './migrate/restore.js';
 import { restoreAsRefused } from './migrate/restore-as.js';
 import { currentOriginal, findRestored, resume } from './migrate/resume.js';
-import { buildRestoredPod, restoredPodName } from './restored-pod.js';
+import { endTakenOver, originalNow, TakenOver } from './migrate/taken-over.js';
+import { buildRestoredPod, isStaged, restoredPodName } from './restored-pod.js';
 import { foreignImage } from './verified-job.js';
 
 export type { JobHandle, MigrateDeps, MigrateProgress, MigrateResult } from './migrate/context.js';
@@ -243,8 +245,12 @@ async function migrate(run: Run): Promise<MigrateResult> {
         await askForCapacity(run, original);
         if (d.config.provisionMode === 'karpenter') await showDemand(run, original);
       }
+      // Read again: the pod read when the job started may be long gone (an API stall, a slow
+      // placement), evicted or deleted by someone else and replaced by its controller meanwhile.
+      const now = await originalNow(run);
+      if ('takenOver' in now) return await endTakenOver(run, `${now.takenOver}, before its checkpoint`);
       try {
-        manifest = await checkpoint(run, original, plan.checkpointBy, async (accepted) => {
+        manifest = await checkpoint(run, now.pod ?? original, plan.checkpointBy, async (accepted) => {
           // RescueStarted could only say the agent decides; this is the estimate that holds now.
           if (plan.deferredToAgent)
             await run.event(original, 'Normal', 'CheckpointAccepted', acceptedText(run, accepted));
@@ -288,7 +294,15 @@ async function migrate(run: Run): Promise<MigrateResult> {
     run.log.info({ restoredPod: created.metadata?.name, target }, 'restored pod created');
 
     created = await waitSettled(run, created, create);
+    const staged = isStaged(created);
     created = await adopt(run, base, created);
+    if (staged && !(await keptByController(run, created)))
+      return run.finish({
+        outcome: 'failed',
+        reason:
+          `its controller removed the restored pod ${created.metadata?.name} once it joined (a replacement ` +
+          'it had started already, or one it ranked above the copy, was kept): the pod runs afresh, its state lost',
+      });
     await run.event(
       created,
       'Normal',
@@ -300,6 +314,7 @@ async function migrate(run: Run): Promise<MigrateResult> {
     return run.finish({ outcome: 'restored', target, restoredPod: created.metadata?.name }, manifest);
   } catch (err) {
     if (err instanceof LeaseLost) throw err;
+    if (err instanceof TakenOver) return await endTakenOver(run, err.message);
     if (err instanceof FallBack) return await fallBack(run, err.message);
     // An agent's answer is final; anything else (an API 5xx, a timeout, Redis) may pass, and
     // the next attempt carries on from the saved progress: falling back here would undo work

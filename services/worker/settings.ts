@@ -194,7 +194,9 @@ export const workerSettings = {
     str.int(0).default(10),
     'how long a copy that took its original’s name (StatefulSet, bare pod) must keep it once running before the ' +
       'pod counts as restored: a delete by name meant for the original (a controller acting on its cache) can still ' +
-      'land on it, and a copy removed so is created again',
+      'land on it, and a copy removed so is created again; and how long a copy that joined its controller ' +
+      '(ReplicaSet, Job) must stay its member: a controller counting one pod too many may remove it, and the pod ' +
+      'then counts as failed, not restored',
   ),
   reservationTtlSeconds: setting(
     'SPOT_RESCUE_RESERVATION_TTL_SECONDS',

@@ -11,7 +11,14 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { DeleteQueueCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  EventsV1Api,
+  KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+  type V1Pod,
+} from '@kubernetes/client-node';
 import { Queue } from 'bullmq';
 import { callAgent } from '../../infra/sim/agent-call.js';
 import { ensureBucket, ensureQueues, type RescueQueues } from '../../infra/sim/aws-resources.js';
@@ -653,6 +660,7 @@ export class ChaosBed {
         }
       }
     }
+    notes.push(...(await this.foreignRescues(doomed.name)));
     const uploads = await this.s3.send(new ListMultipartUploadsCommand({ Bucket: this.bucket }));
     const open = (uploads.Uploads ?? []).filter((u) => u.Key?.includes(`/${ns}/`));
     for (const u of open) notes.push(`open multipart upload ${u.Key}`);
@@ -674,6 +682,28 @@ export class ChaosBed {
       seconds: (Date.now() - t0) / 1000,
       notes,
     };
+  }
+
+  /**
+   * Another spot-rescue install on the shared stack acting on this round's
+   * node: this bed's listener never re-plans (its env), so a Replan Event on
+   * the node is another's, a listener re-planning every tainted node of the
+   * cluster (test/integration/listener/replan.test.ts, exclusive in its own
+   * run, not across runs). Its worker drains the pods (it has no agent for
+   * them) while this bed's rescues run, and what the round finds is its doing.
+   */
+  private async foreignRescues(node: string): Promise<string[]> {
+    const events = await this.kc
+      .makeApiClient(EventsV1Api)
+      .listNamespacedEvent({ namespace: 'default', fieldSelector: `regarding.name=${node}` })
+      .catch(() => undefined);
+    return (events?.items ?? [])
+      .filter((e) => e.action === 'Replan')
+      .map(
+        (e) =>
+          `another install re-planned ${node} at ${e.eventTime?.toISOString?.() ?? e.eventTime} ` +
+          `(a test running beside this one on the shared stack): its worker drains the pods; ${e.note ?? ''}`,
+      );
   }
 
   private controllerExtras(live: V1Pod[]): string[] {

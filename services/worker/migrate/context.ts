@@ -32,6 +32,11 @@ export interface MigrateProgress {
   checkpointRequested?: boolean;
   /** Why the migration gave up; a retry carries on with the fallback instead of migrating again. */
   fallingBack?: string;
+  /**
+   * Saved before this migration removes the original for the swap: an
+   * original gone without it was taken over by someone else (taken-over.ts).
+   */
+  originalRemoved?: boolean;
 }
 
 export interface JobHandle {

@@ -12,6 +12,7 @@ import {
   replaceStrategy,
 } from '../restored-pod.js';
 import type { Run } from './context.js';
+import { originalNow, TakenOver } from './taken-over.js';
 
 /** Creates the restored pod the way its strategy (restored-pod.ts) replaces the original. */
 export function creator(run: Run, base: V1Pod, desired: V1Pod): () => Promise<V1Pod> {
@@ -19,10 +20,27 @@ export function creator(run: Run, base: V1Pod, desired: V1Pod): () => Promise<V1
   return replaceStrategy(base) === 'same-name'
     ? async () => {
         await run.lease?.assertHeld();
+        await claimOriginalForTheSwap(run, true);
         await removeOriginalAsADrainWould(run);
         return replaceUnderSameName(d.cluster, desired, run.uid);
       }
     : () => createOrGet(d.cluster, desired, run.uid);
+}
+
+/**
+ * Before this migration removes the original for the swap: the original
+ * must still be there, or someone else removed it and its controller has
+ * (or will have) a replacement that the copy must not displace
+ * (taken-over.ts). Marked once in the progress, so a retry or a copy
+ * created again knows the original is gone by its own hand.
+ */
+async function claimOriginalForTheSwap(run: Run, sameName: boolean): Promise<void> {
+  if (run.progress.originalRemoved) return;
+  // A copy already created under the name: the original went for it (a job saved before the mark existed).
+  if (sameName && run.progress.stage === 'created') return;
+  const now = await originalNow(run);
+  if ('takenOver' in now) throw new TakenOver(`${now.takenOver}, before the swap`);
+  await run.save({ originalRemoved: true });
 }
 
 /**
@@ -92,11 +110,14 @@ async function replaceUnderSameName(cluster: Cluster, desired: V1Pod, originalUi
  * through the Eviction API, as a drain's would: the pod gets the
  * DisruptionTarget condition, so a Job whose podFailurePolicy ignores
  * disruptions does not spend its backoffLimit on the move.
+ * An original someone else removed first is not swapped at all: its
+ * controller already runs a replacement (taken-over.ts).
  */
 export async function adopt(run: Run, base: V1Pod, created: V1Pod): Promise<V1Pod> {
   if (!isStaged(created)) return created;
   const { d, namespace, name, uid } = run;
   await run.lease?.assertHeld();
+  await claimOriginalForTheSwap(run, false);
   const jobOwned = controllerOf(base)?.kind === 'Job';
   if (jobOwned) await removeOriginalAsADrainWould(run);
   else {

@@ -2,6 +2,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { Cluster } from '../cluster.js';
 import { isRunning, isStaged, RESTORED_FROM_LABEL } from '../restored-pod.js';
 import { type MigrateResult, type Run, strip } from './context.js';
+import { keptByController } from './kept.js';
 
 /** The restored copy of the pod with this uid, if one exists and is not being deleted. */
 export async function findRestored(cluster: Cluster, namespace: string, uid: string): Promise<V1Pod | null> {
@@ -39,6 +40,16 @@ export async function resume(run: Run): Promise<Resumed> {
       await d.cluster.deletePod(run.namespace, run.name, run.uid, 0);
     }
     await d.reservations.release(run.holder);
+    // A copy that joined its controller under a name of its own, its worker gone before the verdict:
+    // it must stay the controller's member for the settle time, as migrate.ts waits.
+    const joined = restored.metadata?.name !== run.name && run.progress.stage !== 'done';
+    if (joined && !(await keptByController(run, restored)))
+      return {
+        result: run.finish({
+          outcome: 'failed',
+          reason: `its controller removed the restored pod ${restored.metadata?.name} once it joined: the pod runs afresh, its state lost`,
+        }),
+      };
     return {
       result: run.finish({
         outcome: 'restored',

@@ -87,6 +87,10 @@ class FakeCluster implements Cluster {
   pdbBlocks = 0;
   /** How a restored pod's container turns out when its kubelet starts it. */
   restoredPodStarts: 'running' | 'crash-loop' = 'running';
+  /** Runs once an Event is recorded (the test changes the cluster meanwhile, as a request stalled that long would see). */
+  onEvent: ((reason: string) => void) | undefined;
+  /** Runs once a pod is patched (a controller acting on what the patch changed). */
+  onPatch: ((pod: V1Pod) => void) | undefined;
   private uids = 0;
 
   constructor(private readonly journal: Journal) {}
@@ -214,7 +218,9 @@ class FakeCluster implements Cluster {
     }
     pod.metadata = m;
     this.journal.push(`kube: patch ${namespace}/${name}`);
-    return structuredClone(pod);
+    const patched = structuredClone(pod);
+    this.onPatch?.(pod);
+    return patched;
   }
 
   async evictPod(namespace: string, name: string, uid: string): Promise<EvictResult> {
@@ -232,6 +238,7 @@ class FakeCluster implements Cluster {
 
   async recordEvent(pod: V1Pod, _type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
     this.events.push({ pod: pod.metadata?.name ?? '', reason, message });
+    this.onEvent?.(reason);
   }
 }
 
@@ -1054,6 +1061,119 @@ describe('migrate-pod, a retry carries on from the saved progress', () => {
       h.agents.requests.restore.length,
       1,
       'restored once: the copy is created again, not restored',
+    );
+  });
+});
+
+/** Someone else (another drain, a user) deletes the original, as the cluster's controllers then see it. */
+function removedElsewhere(h: Harness): void {
+  h.cluster.pods.delete(`${NS}/${h.podName}`);
+  h.journal.push(`elsewhere: evict ${NS}/${h.podName}`);
+}
+
+describe('migrate-pod, an original someone else removes while the migration runs', () => {
+  it('removed while a request stalled before the checkpoint: nothing is checkpointed or created, the pod is gone', async () => {
+    const h = harness();
+    // The API server stalls on the RescueStarted Event; meanwhile another drain evicts the pod.
+    h.cluster.onEvent = (reason) => {
+      if (reason === 'RescueStarted') removedElsewhere(h);
+    };
+    const r = await h.migrate();
+
+    assert.equal(r.outcome, 'gone', r.reason);
+    assert.match(r.reason ?? '', /deleted by someone else.*before its checkpoint/);
+    assert.equal(h.agents.requests.checkpoint.length, 0, 'no checkpoint of a pod that is no longer there');
+    absent(h, 'kube: create');
+    assert.equal(h.reservations.claims.size, 0, 'the capacity claim is let go');
+    assert.equal(h.leases.held.size, 0, 'the pod lease is let go');
+  });
+
+  it('removed during the restore (a ReplicaSet): the copy never joins the controller and goes, the pod is gone', async () => {
+    const h = harness();
+    h.agents.duringRestore = () => removedElsewhere(h);
+    const r = await h.migrate();
+
+    assert.equal(r.outcome, 'gone', r.reason);
+    assert.match(r.reason ?? '', /before the swap/);
+    assert.equal(restoredOf(h).length, 0, 'the staged copy is removed, not adopted');
+    assert.ok(
+      !h.journal.some((l) => l.startsWith('kube: patch')),
+      `nothing adopted: ${h.journal.join(' | ')}`,
+    );
+    assert.deepEqual(h.agents.frozen, new Set(), 'nothing left frozen');
+  });
+
+  it("removed during the restore (a StatefulSet): its controller's fresh pod keeps the name", async () => {
+    const h = harness({ owner: 'StatefulSet' });
+    h.agents.duringRestore = () => {
+      removedElsewhere(h);
+      // The StatefulSet controller starts the ordinal afresh.
+      const fresh = original('StatefulSet');
+      fresh.metadata = { ...fresh.metadata, uid: 'uid-cart-0-fresh' };
+      fresh.spec = { ...fresh.spec, nodeName: TARGET } as V1Pod['spec'];
+      h.cluster.add(fresh);
+    };
+    const r = await h.migrate();
+
+    assert.equal(r.outcome, 'gone', r.reason);
+    assert.equal((await h.cluster.getPod(NS, 'cart-0'))?.metadata?.uid, 'uid-cart-0-fresh');
+    absent(h, `kube: delete ${NS}/cart-0`);
+    absent(h, `kube: create ${NS}/cart-0`);
+  });
+
+  it('the controller removes the copy once it joins: not reported restored', async () => {
+    const h = harness();
+    // A ReplicaSet that counts one pod too many once the copy joins, and ranks the copy lowest
+    // (it started a replacement for the original already, or the copy is not Ready yet).
+    h.cluster.onPatch = (pod) => {
+      if (pod.metadata?.labels?.app !== 'cart' || pod.metadata?.name === h.podName) return;
+      h.cluster.pods.delete(`${NS}/${pod.metadata?.name}`);
+      h.journal.push(`replicaset: delete ${NS}/${pod.metadata?.name}`);
+    };
+    const r = await h.migrate();
+
+    assert.equal(r.outcome, 'failed', r.reason);
+    assert.match(r.reason ?? '', /its controller removed the restored pod .* its state lost/);
+    assert.deepEqual(h.outcomes, [{ outcome: 'failed', reason: r.reason }]);
+  });
+
+  it('a worker killed while its joined copy settles: the retry still gives no restored verdict for a copy its controller removed', async () => {
+    const h = harness();
+    // The worker dies at its first wait once the copy has joined the ReplicaSet.
+    let dies = true;
+    h.deps.sleep = async (ms) => {
+      const joined = restoredOf(h).some((p) => p.metadata?.labels?.app === 'cart');
+      if (dies && joined) {
+        dies = false;
+        throw new Error('worker killed');
+      }
+      return h.clock.sleep(ms);
+    };
+    await assert.rejects(h.migrate(), /worker killed/);
+    const [copy] = restoredOf(h);
+    assert.equal(copy?.metadata?.labels?.app, 'cart', 'the copy joined before the worker died');
+    // The retry finds the copy running as the ReplicaSet's member; its controller removes it meanwhile
+    // (a replacement ranked above it), before the settle time is out.
+    const getPod = h.cluster.getPod.bind(h.cluster);
+    h.cluster.getPod = async (ns, name) => {
+      if (name === copy?.metadata?.name && h.cluster.pods.delete(`${ns}/${name}`))
+        h.journal.push(`replicaset: delete ${ns}/${name}`);
+      return getPod(ns, name);
+    };
+    const r = await h.migrate();
+    assert.equal(r.outcome, 'failed', r.reason);
+    assert.match(r.reason ?? '', /its controller removed the restored pod/);
+  });
+
+  it('a copy its controller keeps for the settle time after it joins is restored', async () => {
+    const h = harness();
+    const r = await h.migrate();
+
+    assert.equal(r.outcome, 'restored', r.reason);
+    const joined = at(h, `kube: patch ${NS}/${r.restoredPod}`);
+    assert.ok(
+      h.journal.slice(joined).length > 0 && h.clock.t - START >= h.deps.config.restoredSettleSeconds * 1000,
+      'waited the settle time after the copy joined',
     );
   });
 });

@@ -1,0 +1,45 @@
+import type { V1Pod } from '@kubernetes/client-node';
+import type { Run } from './context.js';
+
+/**
+ * Whether an adopted copy is still its controller's member: `kept` while it
+ * is there under its uid and not being deleted, `removed` once it is not.
+ * The adoption makes the controller count the copy; a controller that
+ * counts one pod too many (it started a replacement for an original that
+ * went outside the swap, or it ranks the copy below the original: not
+ * Ready yet, a readiness gate still open) removes one, and a Job controller
+ * removes the newest, the copy. Only a kept copy is a restored pod.
+ */
+export type CopyStanding = 'kept' | 'removed';
+
+export function copyStanding(named: V1Pod | null, copyUid: string | undefined): CopyStanding {
+  if (!named || named.metadata?.uid !== copyUid || named.metadata?.deletionTimestamp) return 'removed';
+  return 'kept';
+}
+
+/**
+ * Waits the settle time after the adoption, for the controller to have
+ * acted on its new member; false as soon as the copy is removed. A poll
+ * that fails says nothing; past the restore deadline, a copy last seen
+ * kept counts as kept.
+ */
+export async function keptByController(run: Run, copy: V1Pod): Promise<boolean> {
+  const settleMs = run.d.config.restoredSettleSeconds * 1000;
+  const since = run.now();
+  let seen = false;
+  for (;;) {
+    let named: V1Pod | null | undefined;
+    try {
+      named = await run.d.cluster.getPod(run.namespace, copy.metadata?.name ?? '');
+    } catch {
+      named = undefined;
+    }
+    if (named !== undefined) {
+      if (copyStanding(named, copy.metadata?.uid) === 'removed') return false;
+      seen = true;
+    }
+    if (seen && run.now() - since >= settleMs) return true;
+    if (run.now() >= run.restoreDeadline) return seen;
+    await run.sleep(run.pollMs);
+  }
+}
