@@ -88,7 +88,15 @@ export const migrateProgressSchema = z.object({
   archives: z.array(archiveDigestSchema).min(1).optional(),
   checkpointRequested: z.boolean().optional(),
   fallingBack: z.string().optional(),
+  originalRemoved: z.boolean().optional(),
 }) satisfies z.ZodType<MigrateProgress>;
+
+// zod drops keys its schema does not name, and `satisfies` accepts a schema that leaves out an
+// optional field: a field of MigrateProgress missing above would be saved and silently lost on the
+// next attempt (originalRemoved was, and a retry took its own swap for someone else's delete).
+type UnsavedProgressFields = Exclude<keyof MigrateProgress, keyof z.infer<typeof migrateProgressSchema>>;
+const everyProgressFieldSaved: [UnsavedProgressFields] extends [never] ? true : UnsavedProgressFields = true;
+void everyProgressFieldSaved;
 
 /** What this deployment's checkpoint images look like, for the check on restored images. */
 export interface CheckpointImages {

@@ -73,6 +73,8 @@ describe('verified jobs', () => {
         node: 'n2',
         containers: [{ name: 'app', image: restoredImage, downloadMs: 1, restoreMs: 1 }],
       },
+      checkpointRequested: true,
+      originalRemoved: true,
     };
     assert.deepEqual(verifiedProgress(job(), signer, images, 'shop'), {});
     const saved = signedProgress(job(), signer, progress);
