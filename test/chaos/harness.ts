@@ -19,7 +19,7 @@ import {
   setHeaderOptions,
   type V1Pod,
 } from '@kubernetes/client-node';
-import { Queue } from 'bullmq';
+import { type Job, Queue } from 'bullmq';
 import { callAgent } from '../../infra/sim/agent-call.js';
 import { ensureBucket, ensureQueues, type RescueQueues } from '../../infra/sim/aws-resources.js';
 import {
@@ -566,10 +566,7 @@ export class ChaosBed {
           const done = stateOf
             .filter((x) => x.s === 'completed')
             .sort((a, b) => (b.j.finishedOn ?? 0) - (a.j.finishedOn ?? 0));
-          out.set(
-            o.uid,
-            String((done[0]?.j.returnvalue as { outcome?: string } | null)?.outcome ?? 'failed'),
-          );
+          out.set(o.uid, outcomeOf(done[0]?.j, stateOf));
         }
         last = states.join(' ');
         if (open === 0) return out;
@@ -858,4 +855,24 @@ export function formatTable(rows: FaultRow[]): string {
       .join('  ')
       .trimEnd();
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+}
+
+/**
+ * A pod's outcome as its jobs left it: the latest completed job's, or, when
+ * none completed, why (a job BullMQ failed, with its reason), so that a
+ * round that finds a pod lost says how its job ended (a full run once saw
+ * "outcome failed" for a pod whose worker had logged it restored).
+ */
+function outcomeOf(latestCompleted: Job | undefined, jobs: { j: Job; s: string }[]): string {
+  if (latestCompleted) {
+    const outcome = (latestCompleted.returnvalue as { outcome?: string } | null)?.outcome;
+    return (
+      outcome ??
+      `failed (job ${latestCompleted.id} completed with ${JSON.stringify(latestCompleted.returnvalue)})`
+    );
+  }
+  const why = jobs.map(
+    ({ j, s }) => `job ${j.id} ${s} after ${j.attemptsMade} attempt(s): ${j.failedReason ?? 'no reason'}`,
+  );
+  return `failed (${why.join('; ')})`;
 }
