@@ -247,10 +247,10 @@ async function migrate(run: Run): Promise<MigrateResult> {
       }
       // Read again: the pod read when the job started may be long gone (an API stall, a slow
       // placement), evicted or deleted by someone else and replaced by its controller meanwhile.
-      const now = await originalNow(run);
-      if ('takenOver' in now) return await endTakenOver(run, `${now.takenOver}, before its checkpoint`);
+      const reread = await originalNow(run);
+      if ('takenOver' in reread) return await endTakenOver(run, `${reread.takenOver}, before its checkpoint`);
       try {
-        manifest = await checkpoint(run, now.pod ?? original, plan.checkpointBy, async (accepted) => {
+        manifest = await checkpoint(run, reread.pod ?? original, plan.checkpointBy, async (accepted) => {
           // RescueStarted could only say the agent decides; this is the estimate that holds now.
           if (plan.deferredToAgent)
             await run.event(original, 'Normal', 'CheckpointAccepted', acceptedText(run, accepted));

@@ -45,6 +45,7 @@ import {
   RESTORED_FROM_ANNOTATION,
   TAINT_KEY,
 } from '../../services/common/labels.js';
+import { NODE_EVENT_NAMESPACE } from '../../services/common/node-event-body.js';
 import { createRedisConnection, type Redis } from '../../services/common/redis.js';
 import { freePort, RedisServerProcess } from '../support/redis-server.js';
 import { runcCheckpoints } from '../support/runc-checkpoint-procs.js';
@@ -692,7 +693,7 @@ export class ChaosBed {
   private async foreignRescues(node: string): Promise<string[]> {
     const events = await this.kc
       .makeApiClient(EventsV1Api)
-      .listNamespacedEvent({ namespace: 'default', fieldSelector: `regarding.name=${node}` })
+      .listNamespacedEvent({ namespace: NODE_EVENT_NAMESPACE, fieldSelector: `regarding.name=${node}` })
       .catch(() => undefined);
     return (events?.items ?? [])
       .filter((e) => e.action === 'Replan')

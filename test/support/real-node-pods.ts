@@ -73,15 +73,12 @@ export interface HeldDump {
  * deadline, and the test that expected it to be still running failed.
  */
 export async function holdDumpOf(containerId: string, timeoutMs = 30_000): Promise<HeldDump> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const criuPid = criuDumpOf((arg) => arg === containerId);
-    if (criuPid !== undefined) {
-      process.kill(criuPid, 'SIGSTOP');
-      return { criuPid, resume: () => process.kill(criuPid, 'SIGCONT') };
-    }
-    if (Date.now() > end)
-      throw new Error(`no CRIU dump of container ${containerId} began within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  // Every 10 ms: the dump must be caught before it ends.
+  const criuPid = await waitFor(
+    `a CRIU dump of container ${containerId} to begin`,
+    async () => criuDumpOf((arg) => arg === containerId),
+    { timeoutMs, intervalMs: 10 },
+  );
+  process.kill(criuPid, 'SIGSTOP');
+  return { criuPid, resume: () => process.kill(criuPid, 'SIGCONT') };
 }

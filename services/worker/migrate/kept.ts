@@ -1,5 +1,6 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Run } from './context.js';
+import { nameHolding } from './readiness.js';
 
 /**
  * Whether an adopted copy is still its controller's member: `kept` while it
@@ -13,8 +14,7 @@ import type { Run } from './context.js';
 export type CopyStanding = 'kept' | 'removed';
 
 export function copyStanding(named: V1Pod | null, copyUid: string | undefined): CopyStanding {
-  if (!named || named.metadata?.uid !== copyUid || named.metadata?.deletionTimestamp) return 'removed';
-  return 'kept';
+  return nameHolding(named, copyUid) === 'held' ? 'kept' : 'removed';
 }
 
 /**

@@ -159,7 +159,17 @@ export async function waitSettled(run: Run, created: V1Pod, create: () => Promis
 }
 
 /** Gone, or another pod under the name (`other`, its uid): the copy lost its name. */
-type Holding = 'held' | 'unknown' | 'terminating' | { other: string | undefined };
+export type NameHolding = 'held' | 'terminating' | { other: string | undefined };
+
+/** What the pod now under the copy's name (`named`, null when none) says of the copy with `copyUid`. */
+export function nameHolding(named: V1Pod | null, copyUid: string | undefined): NameHolding {
+  if (!named) return { other: undefined };
+  if (named.metadata?.uid !== copyUid) return { other: named.metadata?.uid };
+  if (named.metadata?.deletionTimestamp) return 'terminating';
+  return 'held';
+}
+
+type Holding = NameHolding | 'unknown';
 
 /** Whether the restored pod still holds its name; throws FallBack when it holds it but has died. */
 async function holding(run: Run, copy: V1Pod): Promise<Holding> {
@@ -170,10 +180,9 @@ async function holding(run: Run, copy: V1Pod): Promise<Holding> {
     // A failed poll (an API request timed out) says nothing about the pod.
     return 'unknown';
   }
-  if (!named) return { other: undefined };
-  if (named.metadata?.uid !== copy.metadata?.uid) return { other: named.metadata?.uid };
-  if (named.metadata?.deletionTimestamp) return 'terminating';
-  const failed = restoredPodFailure(named);
+  const held = nameHolding(named, copy.metadata?.uid);
+  if (held !== 'held') return held;
+  const failed = restoredPodFailure(named as V1Pod);
   if (failed) throw new FallBack(failed);
   return 'held';
 }
