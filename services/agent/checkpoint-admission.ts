@@ -2,6 +2,7 @@ import { type AgentThroughput, MAX_REPORTED_BYTES_PER_SEC } from '../common/agen
 import { mibOneDecimal as mib } from '../common/quantity.js';
 import { ConcurrencyTimeline } from './checkpoint-concurrency.js';
 import type { CheckpointEstimate, CheckpointSample, ThroughputBasis } from './checkpoint-estimate.js';
+import { CheckpointOverlap } from './checkpoint-overlap.js';
 import {
   atRiskUntil,
   planCheckpoints,
@@ -112,6 +113,11 @@ export interface Admitted {
   finished(sample?: CheckpointSample): void;
 }
 
+/** A running checkpoint that was not admitted (no memory given): it ends, perhaps with a stored archive's timing. */
+export interface Unadmitted {
+  finished(sample?: CheckpointSample): void;
+}
+
 interface Entry extends AdmissionRequest {
   runningSince?: number | undefined;
   /** Its caller was told it is admitted: from then on it is kept while it fits without the margin. */
@@ -149,6 +155,8 @@ export class CheckpointAdmission {
   private readonly atRiskShare: number;
   /** How many checkpoints held a slot over time (slotsInUse): how the samples' shares are read. */
   private readonly concurrency: ConcurrencyTimeline;
+  /** Which checkpoints ran when, and their sizes: how far a sample may prove the node slower. */
+  private readonly overlap: CheckpointOverlap;
   /** The time the last plan was made at: a refusal's figures count from it, as its schedule did. */
   private plannedAt = 0;
   /**
@@ -169,6 +177,7 @@ export class CheckpointAdmission {
     this.admissionFactor = Math.max(1, o.admissionFactor ?? 1);
     this.atRiskShare = Math.min(1, Math.max(0, o.atRiskShare ?? 0));
     this.concurrency = new ConcurrencyTimeline(this.now);
+    this.overlap = new CheckpointOverlap(this.now);
   }
 
   /** The slots in use changed (every checkpoint's, admitted or not): how the samples' shares are read. */
@@ -221,12 +230,14 @@ export class CheckpointAdmission {
         }),
       started: () => {
         entry.runningSince = this.now();
+        this.overlap.started(req.id, req.bytes);
         this.tickWhileWaiting();
       },
       finished: (sample) => {
         if (this.entries.get(req.id) !== entry) return;
         this.entries.delete(req.id);
-        if (sample) this.estimate.observe(this.withShare(sample));
+        this.overlap.ended(req.id, sample?.bytes);
+        if (sample) this.estimate.observe(this.withShare(req.id, sample));
         this.replan();
       },
     };
@@ -241,17 +252,36 @@ export class CheckpointAdmission {
     };
   }
 
-  /** A checkpoint that was not admitted (no memory given) still tells how fast this node is. */
-  observe(sample: CheckpointSample): void {
-    this.estimate.observe(this.withShare(sample));
-    this.replan();
+  /**
+   * A checkpoint that was not admitted (no memory given) took a slot: it
+   * shares the node with the admitted ones, its size unknown until it ends,
+   * and its end still tells how fast this node is.
+   */
+  unadmittedStarted(id: string): Unadmitted {
+    this.overlap.started(id);
+    return {
+      finished: (sample) => {
+        this.overlap.ended(id, sample?.bytes);
+        if (!sample) return;
+        this.estimate.observe(this.withShare(id, sample));
+        this.replan();
+      },
+    };
   }
 
-  /** The sample with the mean number of checkpoints that ran beside it, unless its caller knew. */
-  private withShare(sample: CheckpointSample): CheckpointSample {
-    if (sample.concurrency !== undefined) return sample;
+  /**
+   * The sample with the mean number of checkpoints that ran beside it,
+   * unless its caller knew, and the most the node can have moved meanwhile.
+   */
+  private withShare(id: string, sample: CheckpointSample): CheckpointSample {
     const now = this.now();
-    return { ...sample, concurrency: this.concurrency.meanBetween(now - sample.ms, now) };
+    const from = now - sample.ms;
+    const others = this.overlap.othersBytes(id, from, now);
+    return {
+      ...sample,
+      concurrency: sample.concurrency ?? this.concurrency.meanBetween(from, now),
+      nodeBytesAtMost: sample.nodeBytesAtMost ?? (others === undefined ? undefined : sample.bytes + others),
+    };
   }
 
   /**
@@ -334,7 +364,12 @@ export class CheckpointAdmission {
         single = Math.min(single, this.estimate.ceilingWhileRunning(e.bytes, elapsed));
         continue;
       }
-      const ceiling = this.estimate.ceilingWhileRunning(e.bytes, elapsed, share);
+      const ceiling = this.estimate.ceilingWhileRunning(
+        e.bytes,
+        elapsed,
+        share,
+        this.overlap.othersBytes(e.id, e.runningSince, now),
+      );
       if (ceiling < bytesPerSec) {
         bytesPerSec = ceiling;
         basis = 'measured';

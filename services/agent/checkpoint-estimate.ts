@@ -9,6 +9,14 @@ export interface CheckpointSample {
    * the rate it would alone.
    */
   concurrency?: number | undefined;
+  /**
+   * The most bytes the node can have moved while this one ran: its own and
+   * every overlapping checkpoint's whole size (CheckpointOverlap). Above
+   * concurrency x bytes when it got less than its share, as a one-part
+   * upload beside a many-part one does; a sample proves the node slower
+   * only as far as this allows. Undefined: concurrency x bytes (fair shares).
+   */
+  nodeBytesAtMost?: number | undefined;
 }
 
 export interface CheckpointEstimateOptions {
@@ -55,7 +63,11 @@ export type ThroughputBasis = 'measured' | 'assumed';
  * most (the rate the checkpoint proves even with no overhead at all), down
  * to cB/(T - O) (the node is slower than assumed even granting the whole
  * overhead). The window's rate is those bytes over those per-sample times,
- * so large checkpoints, which say the most, weigh the most.
+ * so large checkpoints, which say the most, weigh the most. The lower end
+ * assumes fair shares, which uploads do not get (CheckpointOverlap): where
+ * the neighbours' sizes are known, it is N/(T - O) instead, N the most the
+ * node can have moved meanwhile (nodeBytesAtMost, never below cB), so a
+ * small checkpoint slowed by a large one beside it lowers nothing.
  *
  * Why not the bytes over T - O: in bench:window at 1x the calibration's 32
  * MiB checkpoints ended in 0.4 to 0.9 s, inside the assumed 1.5 s overhead,
@@ -166,9 +178,11 @@ export class CheckpointEstimate {
    * this with a concurrency of 1 bounds that single rate instead
    * (checkpoint-admission.ts).
    */
-  ceilingWhileRunning(bytes: number, elapsedMs: number, concurrency = 1): number {
+  ceilingWhileRunning(bytes: number, elapsedMs: number, concurrency = 1, othersBytes?: number): number {
     const dataMs = elapsedMs - this.o.overheadMs;
-    return dataMs > 0 ? (Math.max(1, concurrency) * bytes * 1000) / dataMs : Number.POSITIVE_INFINITY;
+    // With the others' sizes known, what they can have moved bounds the node too (CheckpointSample.nodeBytesAtMost).
+    const nodeBytes = Math.max(Math.max(1, concurrency) * bytes, bytes + (othersBytes ?? 0));
+    return dataMs > 0 ? (nodeBytes * 1000) / dataMs : Number.POSITIVE_INFINITY;
   }
 
   /** How long a checkpoint of `bytes` takes with the node to itself at `bytesPerSec` (default: the estimate). */
@@ -199,7 +213,11 @@ function rateOf(
     // The node's bytes while this one ran: its own times the number sharing the node with it.
     const nodeBytes = s.bytes * Math.max(1, s.concurrency ?? 1);
     const referenceMs = (nodeBytes / reference) * 1000;
-    const dataMs = Math.min(s.ms, Math.max(s.ms - overheadMs, referenceMs));
+    // Granting the whole overhead, and that the node moved as much as its neighbours allow, this is the
+    // fastest it can have gone: a sample lowers the rate no further.
+    const fastestMs =
+      (Math.max(0, s.ms - overheadMs) * nodeBytes) / Math.max(nodeBytes, s.nodeBytesAtMost ?? 0);
+    const dataMs = Math.min(s.ms, Math.max(fastestMs, referenceMs));
     moved ||= dataMs !== referenceMs;
     bytes += nodeBytes;
     ms += dataMs;

@@ -16,7 +16,7 @@ import {
 import { archiveKey, buildManifest, manifestKey, selectContainers } from './archive-layout.js';
 import type { ArchiveStores, ScopedStore } from './archive-scope.js';
 import { type ArchiveStore, JsonTooLarge } from './archive-store.js';
-import type { Admitted, CheckpointAdmission } from './checkpoint-admission.js';
+import type { Admitted, CheckpointAdmission, Unadmitted } from './checkpoint-admission.js';
 import { streamArchiveToStore, type ZstdOptions } from './checkpoint-pipeline.js';
 import { CheckpointSlots } from './checkpoint-slots.js';
 import { ContainerOperations } from './container-operations.js';
@@ -260,6 +260,7 @@ export class CheckpointRestore {
     const uploaded: string[] = [];
     const archives: ContainerArchive[] = [];
     let release = () => {};
+    let unadmitted: Unadmitted | undefined;
     try {
       throwIfAborted(waitSignal);
       const criuVersion = await runtime.criuVersion();
@@ -269,6 +270,7 @@ export class CheckpointRestore {
       release = await this.slots.acquire(waitSignal, admitted?.rank);
       throwIfAborted(waitSignal);
       admitted?.started();
+      unadmitted = admitted ? undefined : this.o.admission?.unadmittedStarted(req.checkpointId);
       onRunning();
       let queuedMs = performance.now() - queuedAt;
       for (const container of req.containers) {
@@ -367,8 +369,8 @@ export class CheckpointRestore {
       throw failure;
     } finally {
       release();
-      if (admitted) admitted.finished(sample);
-      else if (sample) this.o.admission?.observe(sample);
+      admitted?.finished(sample);
+      unadmitted?.finished(sample);
       deadline.dispose();
       scoped.release();
     }

@@ -102,8 +102,9 @@ describe('checkpoint admission: checkpoints asked without a memory size', () => 
     const admission = new CheckpointAdmission(estimate, () => 1, { now: () => now });
     const waiting = admission.admit({ id: 'w', bytes: 500 * MiB, cutoff: 60_000 });
     assert.equal(waiting.estimatedStoredAt, 50_000);
+    const unadmitted = admission.unadmittedStarted('u');
     now = 1000;
-    admission.observe({ bytes: 100 * MiB, ms: 50_000 });
+    unadmitted.finished({ bytes: 100 * MiB, ms: 50_000 });
     assert.equal(waiting.dropped.aborted, true, 'at the 2 MiB/s measured, 500 MiB no longer fits');
   });
 });
@@ -208,15 +209,16 @@ describe('checkpoint admission: the margin a new checkpoint must fit with', () =
     first.finished({ bytes: 50 * MiB, ms: 6_000 });
     assert.equal(waiting.dropped.aborted, false, 'a fall within the margin drops nothing');
     assert.equal(admission.estimatedStoredAt('waiting'), 90_000);
-    // Another at 1.5x slower than assumed (the window's rate ~7.1 MiB/s): 98.6 s from 6 s, past 100 s.
+    // Another at 1.5x slower than assumed (the window's rate ~7.1 MiB/s): 98.6 s from 13.5 s, past 100 s.
     const second = admission.admit({ id: 'second', bytes: 10 * MiB, cutoff: 200_000 });
     second.started();
+    at(13_500);
     second.finished({ bytes: 50 * MiB, ms: 7_500 });
     assert.equal(waiting.dropped.aborted, true, 'beyond the margin it is dropped');
     const reason = waiting.dropped.reason as AgentFailure;
     assert.match(
       reason.message,
-      /^dropped from the queue before its dump: needs ~\d+(\.\d)? s at 7\.\d MiB\/s measured, 94 s left/,
+      /^dropped from the queue before its dump: needs ~\d+(\.\d)? s at 7\.\d MiB\/s measured, 86\.5 s left/,
     );
     assert.equal(reason.plan?.admissionFactor, 1, 'a drop is judged at the estimate itself');
   });
@@ -303,12 +305,14 @@ describe('checkpoint admission: samples read as shares of the node', () => {
     let now = 0;
     const estimate = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 0 });
     const admission = new CheckpointAdmission(estimate, () => 2, { now: () => now });
+    const a = admission.unadmittedStarted('a');
+    const b = admission.unadmittedStarted('b');
     admission.slotsInUse(2);
     now = 10_000;
     admission.slotsInUse(1);
-    admission.observe({ bytes: 100 * MiB, ms: 10_000 });
+    a.finished({ bytes: 100 * MiB, ms: 10_000 });
     admission.slotsInUse(0);
-    admission.observe({ bytes: 100 * MiB, ms: 10_000 });
+    b.finished({ bytes: 100 * MiB, ms: 10_000 });
     assert.equal(estimate.bytesPerSec, 20 * MiB, '200 MiB in 10 s, not 10 MiB/s');
     assert.deepEqual(admission.throughput, { bytesPerSec: 20 * MiB, basis: 'measured' });
   });
@@ -330,6 +334,49 @@ describe('checkpoint admission: samples read as shares of the node', () => {
     now = 5_000;
     assert.equal(admission.estimatedStoredAt('a'), 20_000);
     assert.equal(admission.estimatedStoredAt('b'), 20_000);
+  });
+
+  /**
+   * bench:window at 0.8x: a small checkpoint's upload got far less than half the node beside a large one's
+   * (one connection against several). 30 MiB/s assumed; 'small' (100 MiB) and 'large' (500 MiB) start
+   * together on two slots, 'large' admitted with its size or asked without one.
+   */
+  function sideBySide(largeSize: 'known' | 'unknown') {
+    let now = 0;
+    const estimate = new CheckpointEstimate({ assumedBytesPerSec: 30 * MiB, overheadMs: 0 });
+    const admission = new CheckpointAdmission(estimate, () => 2, { now: () => now });
+    const small = admission.admit({ id: 'small', bytes: 100 * MiB, cutoff: 600_000 });
+    small.started();
+    if (largeSize === 'known') admission.admit({ id: 'large', bytes: 500 * MiB, cutoff: 600_000 }).started();
+    else admission.unadmittedStarted('large');
+    admission.slotsInUse(2);
+    return { admission, estimate, small, at: (t: number) => (now = t) };
+  }
+
+  test('a small checkpoint slowed by a large one beside it lowers the rate only as far as their bytes allow', () => {
+    // It takes 10 s: read as half the node, 200 MiB in 10 s (20 MiB/s); but the node may have moved 600.
+    const known = sideBySide('known');
+    known.at(10_000);
+    known.small.finished({ bytes: 100 * MiB, ms: 10_000 });
+    assert.equal(known.estimate.bytesPerSec, 30 * MiB, 'the 30 MiB/s planned is not contradicted');
+    assert.deepEqual(known.admission.throughput, { bytesPerSec: 30 * MiB, basis: 'assumed' });
+    // With the large one's size unknown nothing bounds the node's bytes but the share: as before.
+    const unknown = sideBySide('unknown');
+    unknown.at(10_000);
+    unknown.small.finished({ bytes: 100 * MiB, ms: 10_000 });
+    assert.equal(unknown.estimate.bytesPerSec, 20 * MiB);
+  });
+
+  test('a small running checkpoint past its share of the time beside a large one does not pull the plan down', () => {
+    // 10 s in, it still runs: at half the node the plan's 30 MiB/s should have stored it at 6.7 s.
+    const known = sideBySide('known');
+    known.at(10_000);
+    assert.equal(known.admission.estimatedStoredAt('small'), 10_000, 'it ends now at the earliest');
+    assert.deepEqual(known.admission.throughput, { bytesPerSec: 30 * MiB, basis: 'assumed' });
+    const unknown = sideBySide('unknown');
+    unknown.at(10_000);
+    unknown.admission.estimatedStoredAt('small');
+    assert.deepEqual(unknown.admission.throughput, { bytesPerSec: 20 * MiB, basis: 'measured' });
   });
 });
 

@@ -83,6 +83,29 @@ describe('checkpoint estimate', () => {
     assert.equal(alone.bytesPerSec, 20 * MiB);
   });
 
+  test("a sample lowers the rate only as far as the most the node can have moved meanwhile (its neighbours' bytes)", () => {
+    const fair = new CheckpointEstimate({ assumedBytesPerSec: 30 * MiB, overheadMs: 1000 });
+    fair.observe({ bytes: 100 * MiB, ms: 11_000, concurrency: 2 });
+    assert.equal(fair.bytesPerSec, 20 * MiB, 'read as half the node: 200 MiB in 10 s');
+    // Beside a 500 MiB one that got the larger part: the node moved at most 600 MiB in those 10 s.
+    const bounded = new CheckpointEstimate({ assumedBytesPerSec: 30 * MiB, overheadMs: 1000 });
+    bounded.observe({ bytes: 100 * MiB, ms: 11_000, concurrency: 2, nodeBytesAtMost: 600 * MiB });
+    assert.equal(bounded.bytesPerSec, 30 * MiB);
+    assert.equal(bounded.basis, 'assumed');
+    // Slower still, it lowers the rate, to what those 600 MiB prove.
+    const slower = new CheckpointEstimate({ assumedBytesPerSec: 30 * MiB, overheadMs: 1000 });
+    slower.observe({ bytes: 100 * MiB, ms: 61_000, concurrency: 2, nodeBytesAtMost: 600 * MiB });
+    assert.equal(slower.bytesPerSec, 10 * MiB, 'at most 600 MiB in 60 s');
+    // A bound below the fair share's figure never lowers more than the share does.
+    const below = new CheckpointEstimate({ assumedBytesPerSec: 30 * MiB, overheadMs: 1000 });
+    below.observe({ bytes: 100 * MiB, ms: 11_000, concurrency: 2, nodeBytesAtMost: 150 * MiB });
+    assert.equal(below.bytesPerSec, 20 * MiB);
+    // Nor does it change what a fast sample lifts the rate to.
+    const fast = new CheckpointEstimate({ assumedBytesPerSec: 30 * MiB, overheadMs: 1000 });
+    fast.observe({ bytes: 100 * MiB, ms: 2000, concurrency: 2, nodeBytesAtMost: 600 * MiB });
+    assert.equal(fast.bytesPerSec, 100 * MiB, 'at most 200 MiB in 2 s, as with fair shares');
+  });
+
   test('the latest checkpoints pull the rate down at once when they prove the node slower (a burst)', () => {
     const e = new CheckpointEstimate({ assumedBytesPerSec: 10 * MiB, overheadMs: 1000 });
     // Six before the burst at 50 MiB/s (100 MiB in 3 s: 2 s after the overhead, at most 3 s with none).
@@ -124,6 +147,12 @@ describe('checkpoint estimate', () => {
     assert.equal(e.ceilingWhileRunning(100 * MiB, 900), Number.POSITIVE_INFINITY, 'still in its overhead');
     assert.equal(e.ceilingWhileRunning(100 * MiB, 11_000), 10 * MiB);
     assert.equal(e.ceilingWhileRunning(100 * MiB, 11_000, 2), 20 * MiB, 'beside another: twice that');
+    assert.equal(
+      e.ceilingWhileRunning(100 * MiB, 11_000, 2, 500 * MiB),
+      60 * MiB,
+      'beside a 500 MiB one that may have taken the larger part: its bytes too',
+    );
+    assert.equal(e.ceilingWhileRunning(100 * MiB, 11_000, 2, 50 * MiB), 20 * MiB, 'never below the share');
   });
 });
 
