@@ -13,6 +13,30 @@ export const HELD_FINALIZERS_ANNOTATION = 'spot-rescue.io/held-finalizers';
 export const DELETION_COST_ANNOTATION = 'controller.kubernetes.io/pod-deletion-cost';
 /** The lowest deletion cost: a ReplicaSet with one pod too many removes this one first. */
 export const LOWEST_DELETION_COST = String(-2147483648);
+const HIGHEST_DELETION_COST = 2147483647;
+
+/**
+ * The pod's deletion cost as a ReplicaSet reads it: an int32, and 0 when
+ * the annotation is absent or not one (kubernetes ignores a bad value).
+ */
+export function deletionCostOf(pod: V1Pod): number {
+  const v = pod.metadata?.annotations?.[DELETION_COST_ANNOTATION];
+  if (v === undefined || !/^[+-]?\d+$/.test(v)) return 0;
+  const n = Number(v);
+  return n >= -2147483648 && n <= HIGHEST_DELETION_COST ? n : 0;
+}
+
+/**
+ * A deletion cost that ranks a copy adopted after its original went above
+ * a fresh pod its controller may have started meanwhile, once the earlier
+ * ranks (unassigned, Pending, not Ready) leave them even: one above the
+ * original's own (which its template gives the fresh pod too) and above the
+ * default 0. Read from the original as the migration first saved it,
+ * before this swap gave it the lowest cost.
+ */
+export function outrankingDeletionCost(original: V1Pod): string {
+  return String(Math.min(HIGHEST_DELETION_COST, Math.max(0, deletionCostOf(original)) + 1));
+}
 
 /**
  * How the restored pod replaces the original without its controller making
@@ -24,7 +48,10 @@ export const LOWEST_DELETION_COST = String(-2147483648);
  *   created under a new name with no labels or owner, so no controller
  *   counts it; once it runs, the original gets the lowest deletion cost, the
  *   restored pod gets the labels and owner, and the original is deleted.
- *   Whatever a controller does in between keeps the restored pod.
+ *   Whatever a controller does in between keeps the restored pod. When the
+ *   controller would rank the copy below the original anyway (a Job's, or a
+ *   copy not Ready yet beside a Ready original), the original goes first
+ *   instead (migrate/swap-order.ts).
  */
 export type ReplaceStrategy = 'same-name' | 'staged';
 
@@ -146,8 +173,12 @@ export function pinnedNode(pod: V1Pod): string | undefined {
   return terms[0]?.matchFields?.find((f) => f.key === 'metadata.name')?.values?.[0];
 }
 
-/** The merge patch that makes a staged restored pod a member of its controller. */
-export function adoptionPatch(restored: V1Pod): object {
+/**
+ * The merge patch that makes a staged restored pod a member of its
+ * controller; with `deletionCost`, the copy carries it from the moment its
+ * controller first counts it.
+ */
+export function adoptionPatch(restored: V1Pod, deletionCost?: string): object {
   const a = restored.metadata?.annotations ?? {};
   const labels = JSON.parse(a[HELD_LABELS_ANNOTATION] ?? '{}') as Record<string, string>;
   const owners = JSON.parse(a[HELD_OWNERS_ANNOTATION] ?? '[]') as V1OwnerReference[];
@@ -161,6 +192,7 @@ export function adoptionPatch(restored: V1Pod): object {
         [HELD_LABELS_ANNOTATION]: null,
         [HELD_OWNERS_ANNOTATION]: null,
         [HELD_FINALIZERS_ANNOTATION]: null,
+        ...(deletionCost !== undefined ? { [DELETION_COST_ANNOTATION]: deletionCost } : {}),
       },
     },
   };

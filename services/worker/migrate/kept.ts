@@ -5,11 +5,14 @@ import { nameHolding } from './readiness.js';
 /**
  * Whether an adopted copy is still its controller's member: `kept` while it
  * is there under its uid and not being deleted, `removed` once it is not.
- * The adoption makes the controller count the copy; a controller that
- * counts one pod too many (it started a replacement for an original that
- * went outside the swap, or it ranks the copy below the original: not
- * Ready yet, a readiness gate still open) removes one, and a Job controller
- * removes the newest, the copy. Only a kept copy is a restored pod.
+ * The adoption makes the controller count the copy, and the swap's order
+ * (swap-order.ts) keeps it when the controller ranks it against the
+ * original. What it cannot rule out: a replacement the controller started
+ * for an original that went outside the swap, after the last check
+ * (taken-over.ts), and, when the original went first, a fresh pod that was
+ * Ready before the ReplicaSet acted while the copy's readiness gate was
+ * still open. A controller counting one pod too many removes one, a Job
+ * controller the newest, the copy. Only a kept copy is a restored pod.
  */
 export type CopyStanding = 'kept' | 'removed';
 

@@ -8,10 +8,13 @@ import {
   DELETION_COST_ANNOTATION,
   isStaged,
   LOWEST_DELETION_COST,
+  outrankingDeletionCost,
   RESTORED_FROM_LABEL,
   replaceStrategy,
 } from '../restored-pod.js';
 import type { Run } from './context.js';
+import { currentOriginal } from './resume.js';
+import { swapOrder } from './swap-order.js';
 import { originalNow, TakenOver } from './taken-over.js';
 
 /** Creates the restored pod the way its strategy (restored-pod.ts) replaces the original. */
@@ -103,13 +106,28 @@ async function replaceUnderSameName(cluster: Cluster, desired: V1Pod, originalUi
 
 /**
  * A staged copy that runs becomes its controller's member and the original
- * goes. A Job controller ignores pod-deletion-cost: seeing two active pods
- * it would remove the newer one, the restored copy. So a Job's original
- * goes first; the controller counts it failed and waits out its backoff
- * (10 s) before starting another, long after the adoption below. It goes
- * through the Eviction API, as a drain's would: the pod gets the
- * DisruptionTarget condition, so a Job whose podFailurePolicy ignores
- * disruptions does not spend its backoffLimit on the move.
+ * goes, in the order that keeps the copy when the controller, counting one
+ * pod too many for a moment, removes one (swap-order.ts):
+ * - copy first: the original gets the lowest deletion cost, the copy is
+ *   adopted, and the original is deleted. A ReplicaSet that acts in between
+ *   removes the original. No pod goes missing from the count, so no fresh
+ *   pod is started.
+ * - original first (a Job's; a ReplicaSet's copy not Ready yet, a readiness
+ *   gate still open, beside a Ready original, which the ReplicaSet would
+ *   keep whatever the costs): the original goes through the Eviction API,
+ *   as a drain's would, so a PodDisruptionBudget holds it back as it holds
+ *   a drain, and a Job whose podFailurePolicy ignores disruptions (the pod
+ *   gets the DisruptionTarget condition) does not spend its backoffLimit on
+ *   the move; then the copy is adopted. A Job controller counts the
+ *   original failed and waits out its backoff (10 s) before starting
+ *   another, long after the adoption. A ReplicaSet may start a fresh pod at
+ *   once; that pod is unassigned or Pending when the copy joins, and ranks
+ *   below it; should both be running and not Ready, the copy's deletion
+ *   cost (above the original's, which the fresh pod shares) keeps it.
+ * The original is marked removed in the progress before either removal
+ * (claimOriginalForTheSwap), so an attempt that dies between the removal
+ * and the adoption is taken up by the next, which finds the original gone
+ * by its own hand and adopts the copy.
  * An original someone else removed first is not swapped at all: its
  * controller already runs a replacement (taken-over.ts).
  */
@@ -118,17 +136,25 @@ export async function adopt(run: Run, base: V1Pod, created: V1Pod): Promise<V1Po
   const { d, namespace, name, uid } = run;
   await run.lease?.assertHeld();
   await claimOriginalForTheSwap(run, false);
-  const jobOwned = controllerOf(base)?.kind === 'Job';
-  if (jobOwned) await removeOriginalAsADrainWould(run);
+  const kind = controllerOf(base)?.kind;
+  const order = swapOrder(kind, created, await currentOriginal(run));
+  run.log.info({ restoredPod: created.metadata?.name, order }, 'swapping the restored pod in');
+  if (order === 'original-first') await removeOriginalAsADrainWould(run);
   else {
-    const orig = await d.cluster.getPod(namespace, name);
-    if (orig && orig.metadata?.uid === uid) {
-      await d.cluster.patchPod(namespace, name, {
-        metadata: { annotations: { [DELETION_COST_ANNOTATION]: LOWEST_DELETION_COST } },
-      });
-    }
+    await d.cluster.patchPod(namespace, name, {
+      metadata: { annotations: { [DELETION_COST_ANNOTATION]: LOWEST_DELETION_COST } },
+    });
   }
-  const adopted = await d.cluster.patchPod(namespace, created.metadata?.name ?? '', adoptionPatch(created));
-  if (!jobOwned) await d.cluster.deletePod(namespace, name, uid, 0);
+  // A Job ignores the cost; a copy adopted beside its original outranks it without one.
+  const cost =
+    order === 'original-first' && kind !== 'Job'
+      ? outrankingDeletionCost(run.progress.original ?? base)
+      : undefined;
+  const adopted = await d.cluster.patchPod(
+    namespace,
+    created.metadata?.name ?? '',
+    adoptionPatch(created, cost),
+  );
+  if (order === 'copy-first') await d.cluster.deletePod(namespace, name, uid, 0);
   return adopted;
 }

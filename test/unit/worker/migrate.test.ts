@@ -44,7 +44,7 @@ import {
 import type { Resources } from '../../../services/worker/pod-resources.js';
 import type { Reservations } from '../../../services/worker/reservations.js';
 import type { RestoreGrants } from '../../../services/worker/restore-grants.js';
-import { RESTORED_FROM_LABEL } from '../../../services/worker/restored-pod.js';
+import { pinnedNode, RESTORED_FROM_LABEL } from '../../../services/worker/restored-pod.js';
 
 const DEADLINE = Date.parse('2026-09-01T12:02:00.000Z');
 /** The job starts 100 s before the node dies: a 64 MiB pod's checkpoint fits with room to spare. */
@@ -53,6 +53,8 @@ const SOURCE = 'spot-a';
 const TARGET = 'on-demand-b';
 const NS = 'shop';
 const UID = 'uid-cart-7d9f';
+/** The readiness gate the AWS Load Balancer Controller injects, one per target group. */
+const TARGET_HEALTH_GATE = 'target-health.elbv2.k8s.aws/k8s-shop-cart-4f2a9c1e07';
 
 // ---------------------------------------------------------------------------------------------
 // Fakes, all writing to one journal of effects
@@ -74,10 +76,10 @@ function apiError(code: number, message: string): Error {
 }
 
 /**
- * The API server and the kubelets, in memory. A created pod is Pending and
- * runs at the next read (its kubelet started it), unless a test says how its
- * containers end instead; the Eviction API can be blocked by a budget for a
- * number of calls.
+ * The API server, the scheduler and the kubelets, in memory. A created pod
+ * is Pending and runs at the next read, bound to the node it is pinned to
+ * (its kubelet started it), unless a test says how its containers end
+ * instead; the Eviction API can be blocked by a budget for a number of calls.
  */
 class FakeCluster implements Cluster {
   readonly pods = new Map<string, V1Pod>();
@@ -85,15 +87,25 @@ class FakeCluster implements Cluster {
   readonly events: { pod: string; reason: string; message: string }[] = [];
   /** Evictions a PodDisruptionBudget refuses (429) before it lets one through. */
   pdbBlocks = 0;
-  /** How a restored pod's container turns out when its kubelet starts it. */
-  restoredPodStarts: 'running' | 'crash-loop' = 'running';
+  /**
+   * How a restored pod's container turns out when its kubelet starts it.
+   * `gated`: its containers ready, its Ready condition held False by a
+   * readiness gate (a load balancer's target health) that cannot pass before
+   * the copy has the labels its Service selects.
+   */
+  restoredPodStarts: 'running' | 'gated' | 'crash-loop' = 'running';
   /** Runs once an Event is recorded (the test changes the cluster meanwhile, as a request stalled that long would see). */
   onEvent: ((reason: string) => void) | undefined;
   /** Runs once a pod is patched (a controller acting on what the patch changed). */
   onPatch: ((pod: V1Pod) => void) | undefined;
+  /** Runs once a pod is evicted or deleted (its controller seeing it go). */
+  onRemove: ((pod: V1Pod) => void) | undefined;
   private uids = 0;
 
-  constructor(private readonly journal: Journal) {}
+  constructor(
+    private readonly journal: Journal,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   private key(ns: string, name: string) {
     return `${ns}/${name}`;
@@ -113,6 +125,7 @@ class FakeCluster implements Cluster {
   /** The kubelet of the node the pod is pinned to starts it. */
   private start(pod: V1Pod): void {
     const name = pod.metadata?.name;
+    pod.spec = { containers: [], ...pod.spec, nodeName: pod.spec?.nodeName ?? pinnedNode(pod) };
     if (this.restoredPodStarts === 'crash-loop') {
       pod.status = {
         phase: 'Running',
@@ -128,14 +141,16 @@ class FakeCluster implements Cluster {
       this.journal.push(`kubelet: ${name} crash-looping`);
       return;
     }
+    const gated = this.restoredPodStarts === 'gated';
     pod.status = {
       phase: 'Running',
       conditions: [
         { type: 'ContainersReady', status: 'True' },
-        { type: 'Ready', status: 'True' },
+        { type: 'Ready', status: gated ? 'False' : 'True' },
+        ...(gated ? [{ type: TARGET_HEALTH_GATE, status: 'False' }] : []),
       ],
     };
-    this.journal.push(`kubelet: ${name} running`);
+    this.journal.push(`kubelet: ${name} running${gated ? ', its readiness gate open' : ''}`);
   }
 
   private selected(pod: V1Pod, selector?: string): boolean {
@@ -185,7 +200,11 @@ class FakeCluster implements Cluster {
     const name = pod.metadata?.name ?? '';
     if (this.pods.has(this.key(ns, name))) throw apiError(409, `pods "${name}" already exists`);
     const created: V1Pod = structuredClone(pod);
-    created.metadata = { ...created.metadata, uid: `uid-created-${++this.uids}` };
+    created.metadata = {
+      ...created.metadata,
+      uid: `uid-created-${++this.uids}`,
+      creationTimestamp: new Date(this.now()),
+    };
     created.status = { phase: 'Pending' };
     this.pods.set(this.key(ns, name), created);
     this.journal.push(`kube: create ${ns}/${name}`);
@@ -197,6 +216,7 @@ class FakeCluster implements Cluster {
     if (!pod || pod.metadata?.uid !== uid) return false;
     this.pods.delete(this.key(namespace, name));
     this.journal.push(`kube: delete ${namespace}/${name}`);
+    this.onRemove?.(pod);
     return true;
   }
 
@@ -233,6 +253,7 @@ class FakeCluster implements Cluster {
     }
     this.pods.delete(this.key(namespace, name));
     this.journal.push(`kube: evict ${namespace}/${name}`);
+    this.onRemove?.(pod);
     return 'evicted';
   }
 
@@ -509,6 +530,7 @@ function original(owner: 'ReplicaSet' | 'StatefulSet' | 'none' = 'ReplicaSet'): 
       uid: UID,
       labels: { app: 'cart' },
       annotations: { 'spot-rescue.io/migrate': 'true' },
+      creationTimestamp: new Date(START - 3_600_000),
       ...(owner === 'none'
         ? {}
         : {
@@ -527,7 +549,10 @@ function original(owner: 'ReplicaSet' | 'StatefulSet' | 'none' = 'ReplicaSet'): 
     status: {
       phase: 'Running',
       startTime: new Date(START - 3_600_000),
-      conditions: [{ type: 'ContainersReady', status: 'True' }],
+      conditions: [
+        { type: 'ContainersReady', status: 'True' },
+        { type: 'Ready', status: 'True' },
+      ],
     },
   };
 }
@@ -535,7 +560,7 @@ function original(owner: 'ReplicaSet' | 'StatefulSet' | 'none' = 'ReplicaSet'): 
 function harness(o: { owner?: 'ReplicaSet' | 'StatefulSet' | 'none'; start?: number } = {}) {
   const journal: Journal = [];
   const clock = new FakeClock(o.start ?? START);
-  const cluster = new FakeCluster(journal);
+  const cluster = new FakeCluster(journal, clock.now);
   const s3 = new FakeS3(journal);
   const agents = new FakeAgents(journal, s3, clock);
   const leases = new FakePodLeases();
@@ -1175,5 +1200,192 @@ describe('migrate-pod, an original someone else removes while the migration runs
       h.journal.slice(joined).length > 0 && h.clock.t - START >= h.deps.config.restoredSettleSeconds * 1000,
       'waited the settle time after the copy joined',
     );
+  });
+});
+
+/**
+ * The ReplicaSet controller, as far as a swap meets it: it counts the pods
+ * it owns, starts a fresh one when one is missing, and with one too many
+ * removes the first in kubernetes' ActivePodsWithRanks order
+ * (pkg/controller/controller_utils.go): unassigned, Pending before Running,
+ * not Ready before Ready, lower pod-deletion cost, more of its pods on the
+ * same node, the newer. Ranked here on its own, not with the worker's code.
+ */
+class FakeReplicaSet {
+  private fresh = 0;
+
+  /**
+   * `freshRuns`: its fresh pod is already running on that node when the
+   * copy joins (its own readiness gate still open), not yet placed.
+   */
+  constructor(
+    private readonly h: Harness,
+    private readonly replicas: number,
+    private readonly freshRuns?: string,
+  ) {
+    h.cluster.onPatch = () => this.sync();
+    h.cluster.onRemove = () => this.sync();
+  }
+
+  members(): V1Pod[] {
+    return [...this.h.cluster.pods.values()].filter((p) =>
+      p.metadata?.ownerReferences?.some((r) => r.controller && r.uid === 'rs-1'),
+    );
+  }
+
+  /** A member that is not the original or its copy, running on `node`. */
+  addMember(name: string, node: string): void {
+    const pod = original();
+    pod.metadata = { ...pod.metadata, name, uid: `uid-${name}` };
+    pod.spec = { ...(pod.spec as NonNullable<V1Pod['spec']>), nodeName: node };
+    this.h.cluster.add(pod);
+  }
+
+  private sync(): void {
+    const pods = this.members();
+    if (pods.length < this.replicas) this.startFresh();
+    else if (pods.length > this.replicas) {
+      const [victim] = [...pods].sort((a, b) => compare(rank(a, pods), rank(b, pods)));
+      this.h.cluster.pods.delete(`${NS}/${victim?.metadata?.name}`);
+      this.h.journal.push(`replicaset: delete ${NS}/${victim?.metadata?.name}`);
+    }
+  }
+
+  private startFresh(): void {
+    const pod = original();
+    const name = `cart-7d9f-fresh${++this.fresh}`;
+    pod.metadata = { ...pod.metadata, name, uid: `uid-${name}`, creationTimestamp: new Date(this.h.clock.t) };
+    pod.spec = { ...(pod.spec as NonNullable<V1Pod['spec']>), nodeName: this.freshRuns };
+    pod.status = this.freshRuns
+      ? {
+          phase: 'Running',
+          conditions: [
+            { type: 'ContainersReady', status: 'True' },
+            { type: 'Ready', status: 'False' },
+            { type: TARGET_HEALTH_GATE, status: 'False' },
+          ],
+        }
+      : { phase: 'Pending' };
+    this.h.cluster.add(pod);
+    this.h.journal.push(`replicaset: start ${NS}/${name}`);
+  }
+}
+
+/** A pod's keys in ActivePodsWithRanks order: the smaller goes first. */
+function rank(p: V1Pod, members: V1Pod[]): number[] {
+  const node = p.spec?.nodeName;
+  const phase = { Pending: 0, Unknown: 1, Running: 2 }[p.status?.phase ?? 'Pending'] ?? 0;
+  const ready = p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? 1 : 0;
+  const cost = Number(p.metadata?.annotations?.['controller.kubernetes.io/pod-deletion-cost'] ?? 0);
+  const colocated = members.filter((q) => node && q.spec?.nodeName === node).length;
+  const created = new Date(p.metadata?.creationTimestamp ?? 0).getTime();
+  return [node ? 1 : 0, phase, ready, cost, -colocated, -created];
+}
+
+function compare(a: number[], b: number[]): number {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return (a[i] ?? 0) - (b[i] ?? 0);
+  return 0;
+}
+
+describe('migrate-pod, the swap against a ReplicaSet that ranks its pods', () => {
+  const SPARE = 'on-demand-c';
+  const costOf = (p: V1Pod | undefined) =>
+    p?.metadata?.annotations?.['controller.kubernetes.io/pod-deletion-cost'];
+
+  it('a copy that is Ready joins before its original goes: the ReplicaSet removes the original, no fresh pod is started', async () => {
+    const h = harness();
+    const rs = new FakeReplicaSet(h, 1);
+    const r = await h.migrate();
+
+    assert.equal(r.outcome, 'restored', r.reason);
+    before(h, `kube: patch ${NS}/${h.podName}`, `kube: patch ${NS}/${r.restoredPod}`);
+    assert.ok(h.journal.includes(`replicaset: delete ${NS}/${h.podName}`), h.journal.join('\n'));
+    absent(h, 'kube: evict');
+    absent(h, 'replicaset: start');
+    assert.deepEqual(
+      rs.members().map((p) => p.metadata?.name),
+      [r.restoredPod],
+    );
+    assert.equal(costOf(restoredOf(h)[0]), undefined, 'the copy ranks above its original without a cost');
+  });
+
+  it('a copy whose readiness gate is still open goes in after its original, evicted: the ReplicaSet keeps the copy over its fresh pod', async () => {
+    const h = harness();
+    h.cluster.restoredPodStarts = 'gated';
+    const rs = new FakeReplicaSet(h, 1);
+    const r = await h.migrate();
+
+    assert.equal(r.outcome, 'restored', r.reason);
+    // Through the Eviction API, as a drain: a budget holds it as it holds a drain.
+    before(h, `kubelet: ${r.restoredPod} running, its readiness gate open`, `kube: evict ${NS}/${h.podName}`);
+    before(h, `kube: evict ${NS}/${h.podName}`, `kube: patch ${NS}/${r.restoredPod}`);
+    absent(h, `kube: patch ${NS}/${h.podName}`);
+    // The fresh pod the eviction made the ReplicaSet start was unassigned when the copy joined.
+    before(h, `replicaset: start ${NS}/cart-7d9f-fresh1`, `kube: patch ${NS}/${r.restoredPod}`);
+    assert.ok(h.journal.includes(`replicaset: delete ${NS}/cart-7d9f-fresh1`), h.journal.join('\n'));
+    assert.deepEqual(
+      rs.members().map((p) => p.metadata?.name),
+      [r.restoredPod],
+    );
+    assert.equal(costOf(restoredOf(h)[0]), '1', 'the copy joined with a cost above the default');
+  });
+
+  it('both the copy and the fresh pod running, neither Ready: the deletion cost keeps the copy, even on the more crowded node', async () => {
+    const h = harness();
+    h.cluster.restoredPodStarts = 'gated';
+    // Two replicas: another already on the target, and the fresh pod runs on a node of its own.
+    const rs = new FakeReplicaSet(h, 2, SPARE);
+    rs.addMember('cart-7d9f-other', TARGET);
+    const r = await h.migrate();
+
+    assert.equal(r.outcome, 'restored', r.reason);
+    assert.ok(h.journal.includes(`replicaset: delete ${NS}/cart-7d9f-fresh1`), h.journal.join('\n'));
+    assert.deepEqual(
+      rs
+        .members()
+        .map((p) => p.metadata?.name)
+        .sort(),
+      ['cart-7d9f-other', r.restoredPod].sort(),
+    );
+  });
+
+  it('the original keeps its own deletion cost for the ranking: the copy joins one above it', async () => {
+    const h = harness();
+    h.cluster.restoredPodStarts = 'gated';
+    const orig = h.cluster.pods.get(`${NS}/${h.podName}`) as V1Pod;
+    orig.metadata = {
+      ...orig.metadata,
+      annotations: { ...orig.metadata?.annotations, 'controller.kubernetes.io/pod-deletion-cost': '40' },
+    };
+    new FakeReplicaSet(h, 1);
+    const r = await h.migrate();
+
+    assert.equal(r.outcome, 'restored', r.reason);
+    assert.equal(costOf(restoredOf(h)[0]), '41');
+  });
+
+  it('a worker that dies between the eviction of the original and the adoption: the retry adopts the copy, not taking the eviction for someone else', async () => {
+    const h = harness();
+    h.cluster.restoredPodStarts = 'gated';
+    const rs = new FakeReplicaSet(h, 1);
+    const patch = h.cluster.patchPod.bind(h.cluster);
+    let failures = 1;
+    h.cluster.patchPod = async (ns, name, body) => {
+      if (name !== h.podName && failures-- > 0)
+        throw apiError(503, 'the server is currently unable to handle the request');
+      return patch(ns, name, body);
+    };
+    await assert.rejects(h.migrate(), /unable to handle the request/);
+    assert.equal(h.handle.saved.originalRemoved, true, 'marked removed by this migration');
+    assert.equal(h.cluster.pods.has(`${NS}/${h.podName}`), false, 'the original went first');
+
+    const r = await h.migrate();
+    assert.equal(r.outcome, 'restored', r.reason);
+    assert.equal(h.journal.filter((l) => l.startsWith('kube: evict')).length, 1, 'evicted once');
+    assert.deepEqual(
+      rs.members().map((p) => p.metadata?.name),
+      [r.restoredPod],
+    );
+    assert.equal(costOf(restoredOf(h)[0]), '1');
   });
 });

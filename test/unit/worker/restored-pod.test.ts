@@ -6,8 +6,11 @@ import {
   adoptionPatch,
   buildRestoredPod,
   checkpointIdFor,
+  DELETION_COST_ANNOTATION,
+  deletionCostOf,
   isRunning,
   isStaged,
+  outrankingDeletionCost,
   pinnedNode,
   pinnedTo,
   RESTORED_FROM_LABEL,
@@ -201,5 +204,41 @@ describe('restored pod', () => {
     );
     assert.equal(isRunning(withStatus('Running', { Ready: 'False' })), false);
     assert.equal(isRunning(withStatus('Pending', { ContainersReady: 'True' })), false);
+  });
+});
+
+describe('deletion costs', () => {
+  const withCost = (v?: string): V1Pod => ({
+    metadata: { name: 'web', ...(v === undefined ? {} : { annotations: { [DELETION_COST_ANNOTATION]: v } }) },
+  });
+
+  it('read as a ReplicaSet reads them: an int32, 0 when absent or not one', () => {
+    assert.equal(deletionCostOf(withCost()), 0);
+    assert.equal(deletionCostOf(withCost('40')), 40);
+    assert.equal(deletionCostOf(withCost('-7')), -7);
+    assert.equal(deletionCostOf(withCost('+3')), 3);
+    assert.equal(deletionCostOf(withCost('2147483647')), 2147483647);
+    assert.equal(deletionCostOf(withCost('2147483648')), 0, 'out of int32');
+    assert.equal(deletionCostOf(withCost('1.5')), 0);
+    assert.equal(deletionCostOf(withCost('high')), 0);
+  });
+
+  it("a copy outranks its template's fresh pod: one above the original's cost and above the default", () => {
+    assert.equal(outrankingDeletionCost(withCost()), '1');
+    assert.equal(outrankingDeletionCost(withCost('40')), '41');
+    assert.equal(outrankingDeletionCost(withCost('-100')), '1', 'a fresh pod has at least the default');
+    assert.equal(outrankingDeletionCost(withCost('2147483647')), '2147483647', 'kept an int32');
+  });
+
+  it('the adoption patch carries a cost only when given one', () => {
+    const staged = buildRestoredPod({
+      original: pod('ReplicaSet'),
+      targetNode: 'spare',
+      checkpointId: 'ck-1',
+    });
+    const annotations = (p: object) =>
+      (p as { metadata: { annotations: Record<string, string | null> } }).metadata.annotations;
+    assert.equal(annotations(adoptionPatch(staged))[DELETION_COST_ANNOTATION], undefined);
+    assert.equal(annotations(adoptionPatch(staged, '1'))[DELETION_COST_ANNOTATION], '1');
   });
 });
