@@ -18,7 +18,7 @@ import {
 } from './migrate/context.js';
 import { showDemand, withdrawDemand } from './migrate/demand.js';
 import { evictOriginal, fallBack, lastResort } from './migrate/fallback.js';
-import { keptByController } from './migrate/kept.js';
+import { keptByController, returnDeletionCost } from './migrate/kept.js';
 import { LeaseLost, type PodLease } from './migrate/lease.js';
 import { place, usable, waitForTarget } from './migrate/placement.js';
 import { waitSettled } from './migrate/readiness.js';
@@ -303,6 +303,8 @@ async function migrate(run: Run): Promise<MigrateResult> {
           `its controller removed the restored pod ${created.metadata?.name} once it joined (a replacement ` +
           'it had started already, or one it ranked above the copy, was kept): the pod runs afresh, its state lost',
       });
+    // Kept through the settle time: the cost that ranked the copy above a fresh pod has done its job.
+    if (staged) await returnDeletionCost(run, created, run.progress.original ?? base);
     await run.event(
       created,
       'Normal',

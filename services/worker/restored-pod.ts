@@ -32,10 +32,28 @@ export function deletionCostOf(pod: V1Pod): number {
  * ranks (unassigned, Pending, not Ready) leave them even: one above the
  * original's own (which its template gives the fresh pod too) and above the
  * default 0. Read from the original as the migration first saved it,
- * before this swap gave it the lowest cost.
+ * before this swap gave it the lowest cost. Only for the swap: taken back
+ * once the controller has kept the copy (deletionCostReturn).
  */
 export function outrankingDeletionCost(original: V1Pod): string {
   return String(Math.min(HIGHEST_DELETION_COST, Math.max(0, deletionCostOf(original)) + 1));
+}
+
+/**
+ * The merge patch that gives a copy its controller kept the original's own
+ * deletion cost back (the annotation as the original had it, or none),
+ * or null when there is nothing to take back. The cost the swap gave it
+ * only had to outlast the controller's first count; left on, every later
+ * scale-down would keep the migrated pod over its peers, a ranking no one
+ * asked for. Only the cost the swap gives (outrankingDeletionCost of the
+ * same saved original) is taken back: a copy adopted copy-first carries
+ * none, and a cost someone else set on the copy since is theirs.
+ */
+export function deletionCostReturn(copy: V1Pod, original: V1Pod): object | null {
+  const carried = copy.metadata?.annotations?.[DELETION_COST_ANNOTATION];
+  const own = original.metadata?.annotations?.[DELETION_COST_ANNOTATION];
+  if (carried === undefined || carried === own || carried !== outrankingDeletionCost(original)) return null;
+  return { metadata: { annotations: { [DELETION_COST_ANNOTATION]: own ?? null } } };
 }
 
 /**

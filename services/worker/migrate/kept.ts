@@ -1,4 +1,5 @@
 import type { V1Pod } from '@kubernetes/client-node';
+import { DELETION_COST_ANNOTATION, deletionCostReturn } from '../restored-pod.js';
 import type { Run } from './context.js';
 import { nameHolding } from './readiness.js';
 
@@ -12,7 +13,9 @@ import { nameHolding } from './readiness.js';
  * (taken-over.ts), and, when the original went first, a fresh pod that was
  * Ready before the ReplicaSet acted while the copy's readiness gate was
  * still open. A controller counting one pod too many removes one, a Job
- * controller the newest, the copy. Only a kept copy is a restored pod.
+ * controller the newest, the copy. Only a kept copy is a restored pod, and
+ * a kept copy has no more use for the deletion cost its swap gave it
+ * (returnDeletionCost).
  */
 export type CopyStanding = 'kept' | 'removed';
 
@@ -44,5 +47,31 @@ export async function keptByController(run: Run, copy: V1Pod): Promise<boolean> 
     if (seen && run.now() - since >= settleMs) return true;
     if (run.now() >= run.restoreDeadline) return seen;
     await run.sleep(run.pollMs);
+  }
+}
+
+/**
+ * Gives a copy its controller kept the original's own deletion cost back
+ * (restored-pod.ts deletionCostReturn), `original` as the migration first
+ * saved it, which is what the swap ranked the copy against. A patch that
+ * fails is logged, not thrown: the pod is restored whatever its cost, and
+ * the job ends with this verdict, so no retry would come to take it back.
+ */
+export async function returnDeletionCost(run: Run, copy: V1Pod, original: V1Pod): Promise<void> {
+  const patch = deletionCostReturn(copy, original);
+  if (!patch) return;
+  const restoredPod = copy.metadata?.name ?? '';
+  try {
+    await run.d.cluster.patchPod(run.namespace, restoredPod, patch);
+  } catch (err) {
+    run.log.warn(
+      {
+        restoredPod,
+        deletionCost: copy.metadata?.annotations?.[DELETION_COST_ANNOTATION],
+        err: (err as Error).message,
+      },
+      'the restored pod keeps the deletion cost its swap gave it (the patch taking it back failed): ' +
+        'scale-downs of its controller will remove its peers before it',
+    );
   }
 }

@@ -123,7 +123,9 @@ async function replaceUnderSameName(cluster: Cluster, desired: V1Pod, originalUi
  *   another, long after the adoption. A ReplicaSet may start a fresh pod at
  *   once; that pod is unassigned or Pending when the copy joins, and ranks
  *   below it; should both be running and not Ready, the copy's deletion
- *   cost (above the original's, which the fresh pod shares) keeps it.
+ *   cost (above the original's, which the fresh pod shares) keeps it. The
+ *   cost is for this count only: once the copy has stayed through the
+ *   settle time it gets the original's own back (kept.ts returnDeletionCost).
  * The original is marked removed in the progress before either removal
  * (claimOriginalForTheSwap), so an attempt that dies between the removal
  * and the adoption is taken up by the next, which finds the original gone

@@ -2,7 +2,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { Cluster } from '../cluster.js';
 import { isRunning, isStaged, RESTORED_FROM_LABEL } from '../restored-pod.js';
 import { type MigrateResult, type Run, strip } from './context.js';
-import { keptByController } from './kept.js';
+import { keptByController, returnDeletionCost } from './kept.js';
 
 /** The restored copy of the pod with this uid, if one exists and is not being deleted. */
 export async function findRestored(cluster: Cluster, namespace: string, uid: string): Promise<V1Pod | null> {
@@ -50,6 +50,9 @@ export async function resume(run: Run): Promise<Resumed> {
           reason: `its controller removed the restored pod ${restored.metadata?.name} once it joined: the pod runs afresh, its state lost`,
         }),
       };
+    // As migrate.ts does once the copy is kept; the original as first saved is what its swap ranked against.
+    const saved = run.progress.original ?? original;
+    if (joined && saved) await returnDeletionCost(run, restored, saved);
     return {
       result: run.finish({
         outcome: 'restored',

@@ -68,6 +68,16 @@ describe('worker: a Deployment pod whose copy waits on a readiness gate', () => 
       return getPod(namespace, name);
     });
 
+  /** The restored copy's deletion cost after each patch of it: as it joined, then any after. */
+  const copyCosts: (string | undefined)[] = [];
+  const recordCopyCosts = (cluster: Cluster): Cluster =>
+    around(cluster, 'patchPod', async (patchPod, namespace, name, body) => {
+      const patched = await patchPod(namespace, name, body);
+      if (patched.metadata?.annotations?.[RESTORED_FROM_ANNOTATION] !== undefined)
+        copyCosts.push(patched.metadata.annotations['controller.kubernetes.io/pod-deletion-cost']);
+      return patched;
+    });
+
   before(async () => {
     await bed.setUp({
       nodes: [
@@ -75,7 +85,7 @@ describe('worker: a Deployment pod whose copy waits on a readiness gate', () => 
         { suffix: 'dst', zone: 'us-east-1a', unschedulable: true, cpu: '1' },
       ],
     });
-    await bed.startWorker({ overrides: { wrapCluster: holdGateOpen } });
+    await bed.startWorker({ overrides: { wrapCluster: (c) => recordCopyCosts(holdGateOpen(c)) } });
   });
 
   after(() => bed.close());
@@ -114,9 +124,17 @@ describe('worker: a Deployment pod whose copy waits on a readiness gate', () => 
     assert.equal(copy!.spec?.nodeName, target);
     assert.ok(held.has(copy!.metadata?.uid ?? ''), 'the copy kept is the one held');
     assert.equal(readyTrue(copy!), false, 'still waiting on its gate: kept while not Ready');
+    // It joined with a deletion cost above the default, which kept it; once it stayed the ReplicaSet's
+    // member for the settle time, the migration gave it back its original's own: none here.
     assert.ok(
-      Number(copy!.metadata?.annotations?.['controller.kubernetes.io/pod-deletion-cost']) > 0,
-      'it joined with a deletion cost above the default',
+      Number(copyCosts[0]) > 0,
+      `joined with a deletion cost above the default: ${JSON.stringify(copyCosts)}`,
+    );
+    assert.equal(copyCosts.at(-1), undefined, `then patched to have none: ${JSON.stringify(copyCosts)}`);
+    assert.equal(
+      copy!.metadata?.annotations?.['controller.kubernetes.io/pod-deletion-cost'],
+      undefined,
+      'the cost the swap gave it was taken back once the migration finished',
     );
     const state = await bed.waitContinued(
       { node: source, pod: original!.metadata!.name! },

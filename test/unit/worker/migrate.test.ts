@@ -1292,6 +1292,19 @@ describe('migrate-pod, the swap against a ReplicaSet that ranks its pods', () =>
   const costOf = (p: V1Pod | undefined) =>
     p?.metadata?.annotations?.['controller.kubernetes.io/pod-deletion-cost'];
 
+  /** The copy's deletion cost after each patch of it, and when: as it joined, then any after. */
+  const copyCosts = (h: Harness) => {
+    const costs: { cost: string | undefined; at: number }[] = [];
+    const patch = h.cluster.patchPod.bind(h.cluster);
+    h.cluster.patchPod = async (ns, name, body) => {
+      const patched = await patch(ns, name, body);
+      if (patched.metadata?.labels?.[RESTORED_FROM_LABEL] === UID)
+        costs.push({ cost: costOf(patched), at: h.clock.t });
+      return patched;
+    };
+    return costs;
+  };
+
   it('a copy that is Ready joins before its original goes: the ReplicaSet removes the original, no fresh pod is started', async () => {
     const h = harness();
     const rs = new FakeReplicaSet(h, 1);
@@ -1309,10 +1322,31 @@ describe('migrate-pod, the swap against a ReplicaSet that ranks its pods', () =>
     assert.equal(costOf(restoredOf(h)[0]), undefined, 'the copy ranks above its original without a cost');
   });
 
+  it("a copy that is Ready joins first with no cost, and its original's own is not put on it afterwards", async () => {
+    const h = harness();
+    const orig = h.cluster.pods.get(`${NS}/${h.podName}`) as V1Pod;
+    orig.metadata = {
+      ...orig.metadata,
+      annotations: { ...orig.metadata?.annotations, 'controller.kubernetes.io/pod-deletion-cost': '40' },
+    };
+    new FakeReplicaSet(h, 1);
+    const costs = copyCosts(h);
+    const r = await h.migrate();
+
+    assert.equal(r.outcome, 'restored', r.reason);
+    assert.deepEqual(
+      costs.map((c) => c.cost),
+      [undefined],
+      'patched once, to join',
+    );
+    assert.equal(costOf(restoredOf(h)[0]), undefined);
+  });
+
   it('a copy whose readiness gate is still open goes in after its original, evicted: the ReplicaSet keeps the copy over its fresh pod', async () => {
     const h = harness();
     h.cluster.restoredPodStarts = 'gated';
     const rs = new FakeReplicaSet(h, 1);
+    const costs = copyCosts(h);
     const r = await h.migrate();
 
     assert.equal(r.outcome, 'restored', r.reason);
@@ -1327,7 +1361,18 @@ describe('migrate-pod, the swap against a ReplicaSet that ranks its pods', () =>
       rs.members().map((p) => p.metadata?.name),
       [r.restoredPod],
     );
-    assert.equal(costOf(restoredOf(h)[0]), '1', 'the copy joined with a cost above the default');
+    // The cost ranked the copy while the ReplicaSet counted it, then went with the settle time.
+    assert.deepEqual(
+      costs.map((c) => c.cost),
+      ['1', undefined],
+      'joined with a cost above the default, then had none again, as its original',
+    );
+    const [joined, returned] = costs;
+    assert.ok(
+      (returned?.at ?? 0) - (joined?.at ?? 0) >= h.deps.config.restoredSettleSeconds * 1000,
+      'taken back only once the copy was kept through the settle time',
+    );
+    assert.equal(costOf(restoredOf(h)[0]), undefined);
   });
 
   it('both the copy and the fresh pod running, neither Ready: the deletion cost keeps the copy, even on the more crowded node', async () => {
@@ -1358,10 +1403,66 @@ describe('migrate-pod, the swap against a ReplicaSet that ranks its pods', () =>
       annotations: { ...orig.metadata?.annotations, 'controller.kubernetes.io/pod-deletion-cost': '40' },
     };
     new FakeReplicaSet(h, 1);
+    const costs = copyCosts(h);
     const r = await h.migrate();
 
     assert.equal(r.outcome, 'restored', r.reason);
-    assert.equal(costOf(restoredOf(h)[0]), '41');
+    assert.deepEqual(
+      costs.map((c) => c.cost),
+      ['41', '40'],
+      "joined one above the original's cost, then kept its original's own",
+    );
+    assert.equal(costOf(restoredOf(h)[0]), '40');
+  });
+
+  it('a worker killed while its gated copy settles: the retry, finding the copy kept, takes the cost back', async () => {
+    const h = harness();
+    h.cluster.restoredPodStarts = 'gated';
+    const rs = new FakeReplicaSet(h, 1);
+    // The worker dies at its first wait once the copy has joined the ReplicaSet.
+    let dies = true;
+    h.deps.sleep = async (ms) => {
+      const joined = restoredOf(h).some((p) => p.metadata?.labels?.app === 'cart');
+      if (dies && joined) {
+        dies = false;
+        throw new Error('worker killed');
+      }
+      return h.clock.sleep(ms);
+    };
+    await assert.rejects(h.migrate(), /worker killed/);
+    assert.equal(costOf(restoredOf(h)[0]), '1', 'joined with its cost before the worker died');
+
+    const r = await h.migrate();
+    assert.equal(r.outcome, 'restored', r.reason);
+    assert.deepEqual(
+      rs.members().map((p) => p.metadata?.name),
+      [r.restoredPod],
+    );
+    assert.equal(costOf(restoredOf(h)[0]), undefined, 'none, as its original');
+  });
+
+  it('a patch taking the cost back that fails: still restored, the cost left with a warn line', async () => {
+    const h = harness();
+    h.cluster.restoredPodStarts = 'gated';
+    new FakeReplicaSet(h, 1);
+    const lines: string[] = [];
+    h.deps.log = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
+    const patch = h.cluster.patchPod.bind(h.cluster);
+    let copyPatches = 0;
+    h.cluster.patchPod = async (ns, name, body) => {
+      if (name !== h.podName && ++copyPatches === 2)
+        throw apiError(503, 'the server is currently unable to handle the request');
+      return patch(ns, name, body);
+    };
+    const r = await h.migrate();
+
+    assert.equal(r.outcome, 'restored', r.reason);
+    assert.equal(copyPatches, 2, 'the cost was to be taken back');
+    assert.equal(costOf(restoredOf(h)[0]), '1');
+    const warned = lines.map((l) => JSON.parse(l)).find((l) => /keeps the deletion cost/.test(l.msg));
+    assert.equal(warned?.level, 40, lines.join(''));
+    assert.equal(warned?.deletionCost, '1');
+    assert.match(warned?.err ?? '', /unable to handle the request/);
   });
 
   it('a worker that dies between the eviction of the original and the adoption: the retry adopts the copy, not taking the eviction for someone else', async () => {
@@ -1386,6 +1487,6 @@ describe('migrate-pod, the swap against a ReplicaSet that ranks its pods', () =>
       rs.members().map((p) => p.metadata?.name),
       [r.restoredPod],
     );
-    assert.equal(costOf(restoredOf(h)[0]), '1');
+    assert.equal(costOf(restoredOf(h)[0]), undefined, 'its cost taken back once kept');
   });
 });

@@ -8,6 +8,7 @@ import {
   checkpointIdFor,
   DELETION_COST_ANNOTATION,
   deletionCostOf,
+  deletionCostReturn,
   isRunning,
   isStaged,
   outrankingDeletionCost,
@@ -240,5 +241,36 @@ describe('deletion costs', () => {
       (p as { metadata: { annotations: Record<string, string | null> } }).metadata.annotations;
     assert.equal(annotations(adoptionPatch(staged))[DELETION_COST_ANNOTATION], undefined);
     assert.equal(annotations(adoptionPatch(staged, '1'))[DELETION_COST_ANNOTATION], '1');
+  });
+
+  it("a kept copy gets the original's own cost back, or none when the original had none", () => {
+    assert.deepEqual(deletionCostReturn(withCost('1'), withCost()), {
+      metadata: { annotations: { [DELETION_COST_ANNOTATION]: null } },
+    });
+    assert.deepEqual(deletionCostReturn(withCost('41'), withCost('40')), {
+      metadata: { annotations: { [DELETION_COST_ANNOTATION]: '40' } },
+    });
+    assert.deepEqual(
+      deletionCostReturn(withCost('1'), withCost('-100')),
+      { metadata: { annotations: { [DELETION_COST_ANNOTATION]: '-100' } } },
+      'below the default: back to what it was, not to 0',
+    );
+    assert.deepEqual(
+      deletionCostReturn(withCost('1'), withCost('high')),
+      { metadata: { annotations: { [DELETION_COST_ANNOTATION]: 'high' } } },
+      'the annotation as the original had it, even one a ReplicaSet reads as 0',
+    );
+  });
+
+  it('nothing to take back unless the copy carries the cost its swap gave it', () => {
+    assert.equal(deletionCostReturn(withCost(), withCost('40')), null, 'adopted copy-first: no cost');
+    assert.equal(deletionCostReturn(withCost(), withCost()), null);
+    assert.equal(deletionCostReturn(withCost('40'), withCost('40')), null, "already the original's");
+    assert.equal(
+      deletionCostReturn(withCost('2147483647'), withCost('2147483647')),
+      null,
+      'the highest cost: the swap gave the original its own',
+    );
+    assert.equal(deletionCostReturn(withCost('500'), withCost('40')), null, 'set by someone else since');
   });
 });
