@@ -1291,6 +1291,13 @@ describe('migrate-pod, the swap against a ReplicaSet that ranks its pods', () =>
   const SPARE = 'on-demand-c';
   const costOf = (p: V1Pod | undefined) =>
     p?.metadata?.annotations?.['controller.kubernetes.io/pod-deletion-cost'];
+  const giveOriginalCost = (h: Harness, cost: string) => {
+    const orig = h.cluster.pods.get(`${NS}/${h.podName}`) as V1Pod;
+    orig.metadata = {
+      ...orig.metadata,
+      annotations: { ...orig.metadata?.annotations, 'controller.kubernetes.io/pod-deletion-cost': cost },
+    };
+  };
 
   /** The copy's deletion cost after each patch of it, and when: as it joined, then any after. */
   const copyCosts = (h: Harness) => {
@@ -1324,11 +1331,7 @@ describe('migrate-pod, the swap against a ReplicaSet that ranks its pods', () =>
 
   it("a copy that is Ready joins first with no cost, and its original's own is not put on it afterwards", async () => {
     const h = harness();
-    const orig = h.cluster.pods.get(`${NS}/${h.podName}`) as V1Pod;
-    orig.metadata = {
-      ...orig.metadata,
-      annotations: { ...orig.metadata?.annotations, 'controller.kubernetes.io/pod-deletion-cost': '40' },
-    };
+    giveOriginalCost(h, '40');
     new FakeReplicaSet(h, 1);
     const costs = copyCosts(h);
     const r = await h.migrate();
@@ -1397,11 +1400,7 @@ describe('migrate-pod, the swap against a ReplicaSet that ranks its pods', () =>
   it('the original keeps its own deletion cost for the ranking: the copy joins one above it', async () => {
     const h = harness();
     h.cluster.restoredPodStarts = 'gated';
-    const orig = h.cluster.pods.get(`${NS}/${h.podName}`) as V1Pod;
-    orig.metadata = {
-      ...orig.metadata,
-      annotations: { ...orig.metadata?.annotations, 'controller.kubernetes.io/pod-deletion-cost': '40' },
-    };
+    giveOriginalCost(h, '40');
     new FakeReplicaSet(h, 1);
     const costs = copyCosts(h);
     const r = await h.migrate();
