@@ -1164,16 +1164,7 @@ describe('migrate-pod, an original someone else removes while the migration runs
 
   it('a worker killed while its joined copy settles: the retry still gives no restored verdict for a copy its controller removed', async () => {
     const h = harness();
-    // The worker dies at its first wait once the copy has joined the ReplicaSet.
-    let dies = true;
-    h.deps.sleep = async (ms) => {
-      const joined = restoredOf(h).some((p) => p.metadata?.labels?.app === 'cart');
-      if (dies && joined) {
-        dies = false;
-        throw new Error('worker killed');
-      }
-      return h.clock.sleep(ms);
-    };
+    dieOnceJoined(h);
     await assert.rejects(h.migrate(), /worker killed/);
     const [copy] = restoredOf(h);
     assert.equal(copy?.metadata?.labels?.app, 'cart', 'the copy joined before the worker died');
@@ -1280,6 +1271,19 @@ function rank(p: V1Pod, members: V1Pod[]): number[] {
   const colocated = members.filter((q) => node && q.spec?.nodeName === node).length;
   const created = new Date(p.metadata?.creationTimestamp ?? 0).getTime();
   return [node ? 1 : 0, phase, ready, cost, -colocated, -created];
+}
+
+/** The worker dies at its first wait once the copy has joined the ReplicaSet; the next attempt lives. */
+function dieOnceJoined(h: Harness): void {
+  let dies = true;
+  h.deps.sleep = async (ms) => {
+    const joined = restoredOf(h).some((p) => p.metadata?.labels?.app === 'cart');
+    if (dies && joined) {
+      dies = false;
+      throw new Error('worker killed');
+    }
+    return h.clock.sleep(ms);
+  };
 }
 
 function compare(a: number[], b: number[]): number {
@@ -1418,16 +1422,7 @@ describe('migrate-pod, the swap against a ReplicaSet that ranks its pods', () =>
     const h = harness();
     h.cluster.restoredPodStarts = 'gated';
     const rs = new FakeReplicaSet(h, 1);
-    // The worker dies at its first wait once the copy has joined the ReplicaSet.
-    let dies = true;
-    h.deps.sleep = async (ms) => {
-      const joined = restoredOf(h).some((p) => p.metadata?.labels?.app === 'cart');
-      if (dies && joined) {
-        dies = false;
-        throw new Error('worker killed');
-      }
-      return h.clock.sleep(ms);
-    };
+    dieOnceJoined(h);
     await assert.rejects(h.migrate(), /worker killed/);
     assert.equal(costOf(restoredOf(h)[0]), '1', 'joined with its cost before the worker died');
 
