@@ -558,7 +558,15 @@ export class ChaosBed {
         const states: string[] = [];
         for (const o of originals) {
           const mine = jobs.filter((j) => j.data?.pod?.uid === o.uid);
-          const stateOf = await Promise.all(mine.map(async (j) => ({ j, s: await j.getState() })));
+          // Each job is read again once its state is known: getJobs read it before getState, and a job that
+          // completed in between had no return value in that read (two full runs judged a restored pod
+          // "outcome failed" from it: "completed with null").
+          const stateOf = await Promise.all(
+            mine.map(async (j) => {
+              const s = await j.getState();
+              return { j: (j.id === undefined ? undefined : await q.getJob(j.id)) ?? j, s };
+            }),
+          );
           states.push(`${o.name}:${stateOf.map((x) => x.s).join('+') || 'none'}`);
           if (mine.length === 0 || stateOf.some((x) => x.s !== 'completed' && x.s !== 'failed')) {
             open++;
@@ -861,8 +869,9 @@ export function formatTable(rows: FaultRow[]): string {
 /**
  * A pod's outcome as its jobs left it: the latest completed job's, or, when
  * none completed, why (a job BullMQ failed, with its reason), so that a
- * round that finds a pod lost says how its job ended (a full run once saw
- * "outcome failed" for a pod whose worker had logged it restored).
+ * round that finds a pod lost says how its job ended. It found, twice, a
+ * restored pod "completed with null": the job read before it completed,
+ * its state after (waitJobsEnded now reads it again).
  */
 function outcomeOf(latestCompleted: Job | undefined, jobs: { j: Job; s: string }[]): string {
   if (latestCompleted) {
