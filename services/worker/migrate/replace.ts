@@ -13,7 +13,6 @@ import {
   replaceStrategy,
 } from '../restored-pod.js';
 import type { Run } from './context.js';
-import { currentOriginal } from './resume.js';
 import { swapOrder } from './swap-order.js';
 import { originalNow, TakenOver } from './taken-over.js';
 
@@ -23,8 +22,7 @@ export function creator(run: Run, base: V1Pod, desired: V1Pod): () => Promise<V1
   return replaceStrategy(base) === 'same-name'
     ? async () => {
         await run.lease?.assertHeld();
-        await claimOriginalForTheSwap(run, true);
-        await removeOriginalAsADrainWould(run);
+        await removeOriginalAsADrainWould(run, await claimOriginalForTheSwap(run, true));
         return replaceUnderSameName(d.cluster, desired, run.uid);
       }
     : () => createOrGet(d.cluster, desired, run.uid);
@@ -35,26 +33,30 @@ export function creator(run: Run, base: V1Pod, desired: V1Pod): () => Promise<V1
  * must still be there, or someone else removed it and its controller has
  * (or will have) a replacement that the copy must not displace
  * (taken-over.ts). Marked once in the progress, so a retry or a copy
- * created again knows the original is gone by its own hand.
+ * created again knows the original is gone by its own hand. Returns the
+ * original as read for it (null: gone or going), the one read the swap
+ * acts on.
  */
-async function claimOriginalForTheSwap(run: Run, sameName: boolean): Promise<void> {
-  if (run.progress.originalRemoved) return;
-  // A copy already created under the name: the original went for it (a job saved before the mark existed).
-  if (sameName && run.progress.stage === 'created') return;
+async function claimOriginalForTheSwap(run: Run, sameName: boolean): Promise<V1Pod | null> {
   const now = await originalNow(run);
+  const original = 'pod' in now ? now.pod : null;
+  if (run.progress.originalRemoved) return original;
+  // A copy already created under the name: the original went for it (a job saved before the mark existed).
+  if (sameName && run.progress.stage === 'created') return original;
   if ('takenOver' in now) throw new TakenOver(`${now.takenOver}, before the swap`);
   await run.save({ originalRemoved: true });
+  return original;
 }
 
 /**
  * The name is the identity, so the original has to go before its copy can
  * exist: through the Eviction API, so a PodDisruptionBudget holds the swap
  * back as it would hold a drain, until only the deadline is left.
+ * `original`: as claimOriginalForTheSwap read it, under its uid.
  */
-async function removeOriginalAsADrainWould(run: Run): Promise<void> {
-  const pod = await run.d.cluster.getPod(run.namespace, run.name);
-  if (!pod || pod.metadata?.uid !== run.uid || pod.metadata.deletionTimestamp) return;
-  await drainPod(run.d.cluster, pod, {
+async function removeOriginalAsADrainWould(run: Run, original: V1Pod | null): Promise<void> {
+  if (!original || original.metadata?.deletionTimestamp) return;
+  await drainPod(run.d.cluster, original, {
     deadline: run.deadline,
     gracePeriodSeconds: 0,
     leadMs: run.d.config.evictionLeadMs,
@@ -137,11 +139,11 @@ export async function adopt(run: Run, base: V1Pod, created: V1Pod): Promise<V1Po
   if (!isStaged(created)) return created;
   const { d, namespace, name, uid } = run;
   await run.lease?.assertHeld();
-  await claimOriginalForTheSwap(run, false);
+  const original = await claimOriginalForTheSwap(run, false);
   const kind = controllerOf(base)?.kind;
-  const order = swapOrder(kind, created, await currentOriginal(run));
+  const order = swapOrder(kind, created, original);
   run.log.info({ restoredPod: created.metadata?.name, order }, 'swapping the restored pod in');
-  if (order === 'original-first') await removeOriginalAsADrainWould(run);
+  if (order === 'original-first') await removeOriginalAsADrainWould(run, original);
   else {
     await d.cluster.patchPod(namespace, name, {
       metadata: { annotations: { [DELETION_COST_ANNOTATION]: LOWEST_DELETION_COST } },
